@@ -1,0 +1,142 @@
+//! What every adapter shares with the app: the state codec, the replay guard and,
+//! optionally, an injected HTTP transport.
+
+use std::future::Future;
+use std::sync::Arc;
+
+use crate::error::{Error, Result};
+use crate::http::{HttpSettings, HttpTransport, ReqwestTransport};
+use crate::replay::{MemoryReplayGuard, ReplayGuard};
+use crate::secret::StateToken;
+use crate::state::{LinkState, StateCodec, StateKeys};
+use crate::types::Callback;
+
+/// State handling and transport shared by the adapters of one app.
+#[derive(Debug, Clone)]
+pub struct LinkContext {
+    codec: StateCodec,
+    replay: Arc<dyn ReplayGuard>,
+    transport: Option<Arc<dyn HttpTransport>>,
+}
+
+impl LinkContext {
+    /// A context signing with `codec` and enforcing single use with `replay`.
+    pub fn new(codec: StateCodec, replay: Arc<dyn ReplayGuard>) -> Self {
+        Self { codec, replay, transport: None }
+    }
+
+    /// A context with fresh random keys and an in-memory replay guard: for sandboxes,
+    /// demos and tests (states do not survive a restart or cross app instances).
+    pub fn ephemeral() -> Self {
+        Self::new(StateCodec::new(StateKeys::random()), Arc::new(MemoryReplayGuard::new()))
+    }
+
+    /// Routes every adapter built with this context through `transport` instead of each
+    /// building its own pooled client.
+    pub fn with_transport(mut self, transport: Arc<dyn HttpTransport>) -> Self {
+        self.transport = Some(transport);
+        self
+    }
+
+    /// The state codec.
+    pub fn codec(&self) -> &StateCodec {
+        &self.codec
+    }
+
+    /// The replay guard.
+    pub fn replay_guard(&self) -> &Arc<dyn ReplayGuard> {
+        &self.replay
+    }
+
+    /// The injected transport, or a new pooled one built from `settings` (call it once per
+    /// adapter, at construction).
+    pub fn transport(&self, settings: &HttpSettings) -> Result<Arc<dyn HttpTransport>> {
+        match &self.transport {
+            Some(t) => Ok(t.clone()),
+            None => Ok(Arc::new(ReqwestTransport::new(settings)?)),
+        }
+    }
+
+    /// Fresh claims for a link (sign them with [`LinkContext::sign`] once complete).
+    pub fn claims(&self, provider: &'static str, user: &str, target: &str) -> LinkState {
+        self.codec.claims(provider, user, target)
+    }
+
+    /// Signs claims.
+    pub fn sign(&self, claims: &LinkState) -> StateToken {
+        self.codec.sign(claims)
+    }
+
+    /// Completes a callback safely: verifies the state (signature, provider, expiry),
+    /// consumes it in the replay guard, then runs `confirm` with its claims.
+    ///
+    /// When `confirm` fails with a retryable error (the platform has not shown the
+    /// connection yet, a network failure), the state is released so the same callback can
+    /// be completed again; any other outcome leaves it consumed.
+    pub async fn complete<T, F, Fut>(&self, provider: &'static str, callback: &Callback, confirm: F) -> Result<T>
+    where
+        F: FnOnce(LinkState) -> Fut,
+        Fut: Future<Output = Result<T>>,
+    {
+        let token = callback.state(provider)?;
+        let claims = self.codec.verify(provider, &token)?;
+        let nonce = claims.nonce;
+        if !self.replay.consume(nonce, claims.expires_at).await? {
+            return Err(Error::StateReplayed { provider });
+        }
+        match confirm(claims).await {
+            Err(err) if err.is_retryable() => {
+                if let Err(release) = self.replay.release(nonce).await {
+                    tracing::warn!(provider, error = %release, "could not release link state after a transient failure");
+                }
+                Err(err)
+            }
+            other => other,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::types::Callback;
+
+    #[tokio::test]
+    async fn complete_consumes_once_and_releases_on_transient_errors() {
+        let ctx = LinkContext::ephemeral();
+        let token = ctx.sign(&ctx.claims("novu", "u", "slack"));
+        let cb = Callback::from_state(token);
+
+        let err = ctx
+            .complete("novu", &cb, |_| async { Err::<(), _>(Error::Pending { provider: "novu", message: "m".into() }) })
+            .await
+            .unwrap_err();
+        assert!(matches!(err, Error::Pending { .. }));
+
+        let user = ctx.complete("novu", &cb, |c| async move { Ok(c.user) }).await.unwrap();
+        assert_eq!(user, "u");
+        let again = ctx.complete("novu", &cb, |c| async move { Ok(c.user) }).await.unwrap_err();
+        assert!(matches!(again, Error::StateReplayed { provider: "novu" }));
+    }
+
+    #[tokio::test]
+    async fn permanent_failures_keep_the_state_consumed() {
+        let ctx = LinkContext::ephemeral();
+        let cb = Callback::from_state(ctx.sign(&ctx.claims("novu", "u", "slack")));
+        let denied = || async {
+            Err::<(), _>(Error::Denied { provider: "novu", code: "access_denied".into(), reason: String::new() })
+        };
+        assert!(matches!(ctx.complete("novu", &cb, |_| denied()).await, Err(Error::Denied { .. })));
+        assert!(matches!(ctx.complete("novu", &cb, |_| denied()).await, Err(Error::StateReplayed { .. })));
+    }
+
+    #[tokio::test]
+    async fn foreign_state_never_reaches_confirm() {
+        let ctx = LinkContext::ephemeral();
+        let other = LinkContext::ephemeral();
+        let cb = Callback::from_state(other.sign(&other.claims("novu", "u", "slack")));
+        let err =
+            ctx.complete("novu", &cb, |_| async { panic!("must not be called") as Result<()> }).await.unwrap_err();
+        assert!(matches!(err, Error::StateInvalid { .. }));
+    }
+}

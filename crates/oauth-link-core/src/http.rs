@@ -1,0 +1,470 @@
+//! The HTTP seam every adapter goes through.
+//!
+//! - [`HttpTransport`] is the injectable boundary (a fake in tests, the pooled
+//!   [`ReqwestTransport`] by default); no reqwest type appears in its signature.
+//! - [`ApiClient`] is what an adapter holds: base URL, default headers (auth marked
+//!   sensitive), retry policy, and one shared transport. It builds URLs from path
+//!   segments (never by string formatting), retries with backoff and jitter, honours
+//!   `Retry-After`, caps response bodies, and records one `tracing` span per call with no
+//!   secret in any field.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio::time::Instant;
+
+use async_trait::async_trait;
+use bytes::{Bytes, BytesMut};
+use http::header::{HeaderMap, HeaderName, HeaderValue, ACCEPT, CONTENT_TYPE, RETRY_AFTER};
+use http::Method;
+use rand::Rng;
+use serde::de::DeserializeOwned;
+use tracing::Instrument;
+use url::Url;
+
+use crate::error::{BoxError, Error, Result, TransportKind};
+
+/// Default connect timeout.
+pub const DEFAULT_CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
+/// Default timeout for one whole request (connect, send, read).
+pub const DEFAULT_REQUEST_TIMEOUT: Duration = Duration::from_secs(30);
+/// Default cap on a response body.
+pub const DEFAULT_MAX_BODY_BYTES: usize = 1024 * 1024;
+/// The `User-Agent` oauth-link sends.
+pub const USER_AGENT: &str = concat!("oauth-link/", env!("CARGO_PKG_VERSION"));
+
+/// One HTTP request as the transport sees it.
+#[derive(Debug, Clone)]
+pub struct HttpRequest {
+    /// Method.
+    pub method: Method,
+    /// Absolute URL.
+    pub url: Url,
+    /// Headers (secret ones are marked sensitive).
+    pub headers: HeaderMap,
+    /// Body, if any.
+    pub body: Option<Bytes>,
+}
+
+/// One HTTP response, body fully read.
+#[derive(Debug, Clone)]
+pub struct HttpResponse {
+    /// Status code.
+    pub status: u16,
+    /// Headers.
+    pub headers: HeaderMap,
+    /// Body (at most the configured cap).
+    pub body: Bytes,
+}
+
+impl HttpResponse {
+    /// True for 2xx.
+    pub fn is_success(&self) -> bool {
+        (200..300).contains(&self.status)
+    }
+
+    /// A header's value, when present and valid text.
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers.get(name).and_then(|v| v.to_str().ok())
+    }
+
+    /// The `Retry-After` header, in seconds or as an HTTP date.
+    pub fn retry_after(&self) -> Option<Duration> {
+        self.header(RETRY_AFTER.as_str()).and_then(parse_retry_after)
+    }
+}
+
+/// Parses a `Retry-After` value: delay-seconds or an HTTP date (a past date means 0).
+pub fn parse_retry_after(value: &str) -> Option<Duration> {
+    let value = value.trim();
+    if let Ok(secs) = value.parse::<u64>() {
+        return Some(Duration::from_secs(secs));
+    }
+    let when = httpdate::parse_http_date(value).ok()?;
+    Some(when.duration_since(std::time::SystemTime::now()).unwrap_or(Duration::ZERO))
+}
+
+/// A request that did not produce a response.
+#[derive(Debug)]
+pub struct TransportFailure {
+    /// What kind of failure.
+    pub kind: TransportKind,
+    /// Description, with no URL.
+    pub message: String,
+    /// Underlying error.
+    pub source: Option<BoxError>,
+}
+
+/// Sends HTTP requests. Implement it to route oauth-link through another client or a fake.
+#[async_trait]
+pub trait HttpTransport: std::fmt::Debug + Send + Sync {
+    /// Sends one request and reads at most `max_body` bytes of the response body.
+    async fn send(&self, request: HttpRequest, max_body: usize) -> std::result::Result<HttpResponse, TransportFailure>;
+}
+
+/// Transport settings.
+#[derive(Debug, Clone)]
+pub struct HttpSettings {
+    /// Connect timeout.
+    pub connect_timeout: Duration,
+    /// Whole-request timeout.
+    pub request_timeout: Duration,
+}
+
+impl Default for HttpSettings {
+    fn default() -> Self {
+        Self { connect_timeout: DEFAULT_CONNECT_TIMEOUT, request_timeout: DEFAULT_REQUEST_TIMEOUT }
+    }
+}
+
+/// The default transport: one pooled `reqwest` client with rustls, timeouts, no redirects
+/// followed (an OAuth client must not follow redirects: SSRF) and oauth-link's user agent.
+#[derive(Debug, Clone)]
+pub struct ReqwestTransport {
+    client: reqwest::Client,
+}
+
+impl ReqwestTransport {
+    /// Builds the pooled client.
+    pub fn new(settings: &HttpSettings) -> Result<Self> {
+        let client = reqwest::Client::builder()
+            .connect_timeout(settings.connect_timeout)
+            .timeout(settings.request_timeout)
+            .redirect(reqwest::redirect::Policy::none())
+            .user_agent(USER_AGENT)
+            .pool_idle_timeout(Duration::from_secs(90))
+            .build()
+            .map_err(|e| Error::config("http", format!("cannot build the HTTP client: {e}")))?;
+        Ok(Self { client })
+    }
+}
+
+fn transport_failure(err: reqwest::Error) -> TransportFailure {
+    let kind = if err.is_connect() {
+        TransportKind::Connect
+    } else if err.is_timeout() {
+        TransportKind::Timeout
+    } else {
+        TransportKind::Io
+    };
+    let err = err.without_url();
+    let mut message = err.to_string();
+    let mut source = std::error::Error::source(&err);
+    while let Some(inner) = source {
+        message.push_str(": ");
+        message.push_str(&inner.to_string());
+        source = inner.source();
+    }
+    TransportFailure { kind, message, source: Some(Box::new(err)) }
+}
+
+#[async_trait]
+impl HttpTransport for ReqwestTransport {
+    async fn send(&self, request: HttpRequest, max_body: usize) -> std::result::Result<HttpResponse, TransportFailure> {
+        let mut builder = self.client.request(request.method, request.url).headers(request.headers);
+        if let Some(body) = request.body {
+            builder = builder.body(body);
+        }
+        let mut response = builder.send().await.map_err(transport_failure)?;
+        let status = response.status().as_u16();
+        let headers = std::mem::take(response.headers_mut());
+        if response.content_length().is_some_and(|len| len > max_body as u64) {
+            return Ok(HttpResponse { status, headers, body: body_too_large(max_body) });
+        }
+        let mut body = BytesMut::new();
+        while let Some(chunk) = response.chunk().await.map_err(transport_failure)? {
+            if body.len() + chunk.len() > max_body {
+                return Ok(HttpResponse { status, headers, body: body_too_large(max_body) });
+            }
+            body.extend_from_slice(&chunk);
+        }
+        Ok(HttpResponse { status, headers, body: body.freeze() })
+    }
+}
+
+/// Marker body for an oversized response: not JSON, so decoding fails with a clear excerpt.
+fn body_too_large(max: usize) -> Bytes {
+    Bytes::from(format!("[response body larger than {max} bytes, discarded]"))
+}
+
+/// How retries are paced and bounded.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RetryPolicy {
+    /// Retries after the first attempt (0 disables retries).
+    pub max_retries: u32,
+    /// Backoff before the first retry; doubles each time.
+    pub initial_backoff: Duration,
+    /// Longest backoff between two attempts.
+    pub max_backoff: Duration,
+    /// No retry starts once this much time has passed since the first attempt; a
+    /// `Retry-After` that would overrun it ends the call with the last answer.
+    pub max_elapsed: Duration,
+}
+
+impl Default for RetryPolicy {
+    fn default() -> Self {
+        Self {
+            max_retries: 3,
+            initial_backoff: Duration::from_millis(200),
+            max_backoff: Duration::from_secs(10),
+            max_elapsed: Duration::from_secs(30),
+        }
+    }
+}
+
+impl RetryPolicy {
+    /// No retries at all.
+    pub fn none() -> Self {
+        Self { max_retries: 0, ..Self::default() }
+    }
+
+    /// The jittered backoff before retry number `retry` (0-based): a random value between
+    /// half and all of `min(max_backoff, initial_backoff * 2^retry)`.
+    pub fn backoff(&self, retry: u32) -> Duration {
+        let base = self.initial_backoff.saturating_mul(1u32.checked_shl(retry.min(20)).unwrap_or(u32::MAX));
+        let capped = base.min(self.max_backoff);
+        let half = capped / 2;
+        half + capped.saturating_sub(half).mul_f64(rand::rng().random::<f64>())
+    }
+}
+
+/// Whether a request may be sent again.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Replay {
+    /// Safe to repeat (GET, DELETE, PUT).
+    Idempotent,
+    /// A POST carrying an idempotency key the platform honours: safe to repeat.
+    Keyed,
+    /// Never repeat once it may have reached the server (a POST without idempotency key,
+    /// a single-use code exchange).
+    Never,
+}
+
+/// Statuses the client retries by itself.
+pub fn is_retried_status(status: u16) -> bool {
+    matches!(status, 408 | 429 | 502 | 503 | 504)
+}
+
+/// One logical call: operation name and path template for traces, the request, and
+/// whether it may be repeated.
+#[derive(Debug)]
+pub struct Call {
+    /// Operation name for traces (`generate_link`, `list_credentials`...).
+    pub operation: &'static str,
+    /// Path template for traces, without ids (`/users/{userId}/credentials`).
+    pub path_template: &'static str,
+    /// The request.
+    pub request: HttpRequest,
+    /// Whether it may be repeated.
+    pub replay: Replay,
+}
+
+/// What an adapter holds to talk to its platform.
+#[derive(Debug, Clone)]
+pub struct ApiClient {
+    provider: &'static str,
+    base_url: Url,
+    headers: HeaderMap,
+    transport: Arc<dyn HttpTransport>,
+    retry: RetryPolicy,
+    max_body: usize,
+}
+
+impl ApiClient {
+    /// A client for `provider` at `base_url` sending `headers` on every request.
+    ///
+    /// Mark secret header values sensitive (see [`secret_header`]).
+    pub fn new(
+        provider: &'static str,
+        base_url: Url,
+        headers: HeaderMap,
+        transport: Arc<dyn HttpTransport>,
+        retry: RetryPolicy,
+    ) -> Self {
+        Self { provider, base_url, headers, transport, retry, max_body: DEFAULT_MAX_BODY_BYTES }
+    }
+
+    /// Sets the response body cap.
+    pub fn with_max_body(mut self, max_body: usize) -> Self {
+        self.max_body = max_body;
+        self
+    }
+
+    /// Provider kind.
+    pub fn provider(&self) -> &'static str {
+        self.provider
+    }
+
+    /// The base URL.
+    pub fn base_url(&self) -> &Url {
+        &self.base_url
+    }
+
+    /// The retry policy.
+    pub fn retry_policy(&self) -> &RetryPolicy {
+        &self.retry
+    }
+
+    /// The base URL with `segments` appended, each percent-encoded as one path segment
+    /// (so an id containing `/` or `?` cannot change the path).
+    pub fn url(&self, segments: &[&str]) -> Url {
+        let mut url = self.base_url.clone();
+        if let Ok(mut path) = url.path_segments_mut() {
+            path.pop_if_empty().extend(segments);
+        }
+        url
+    }
+
+    /// A request with no body.
+    pub fn request(&self, method: Method, url: Url) -> HttpRequest {
+        HttpRequest { method, url, headers: HeaderMap::new(), body: None }
+    }
+
+    /// A request with a JSON body.
+    pub fn json_request<T: serde::Serialize + ?Sized>(&self, method: Method, url: Url, body: &T) -> HttpRequest {
+        let bytes = serde_json::to_vec(body).expect("request bodies always serialize");
+        let mut headers = HeaderMap::new();
+        headers.insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
+        HttpRequest { method, url, headers, body: Some(Bytes::from(bytes)) }
+    }
+
+    /// Sends a call, retrying transient failures as its [`Replay`] allows, and returns the
+    /// last response whatever its status. Fails only with [`Error::Transport`].
+    pub async fn execute(&self, call: Call) -> Result<HttpResponse> {
+        let Call { operation, path_template, request, replay } = call;
+        let span = tracing::info_span!(
+            "oauth_link.http",
+            provider = self.provider,
+            operation,
+            method = %request.method,
+            path = path_template,
+            status = tracing::field::Empty,
+            attempt = tracing::field::Empty,
+            latency_ms = tracing::field::Empty,
+        );
+        self.execute_inner(operation, path_template, request, replay).instrument(span).await
+    }
+
+    async fn execute_inner(
+        &self,
+        operation: &'static str,
+        path_template: &'static str,
+        mut request: HttpRequest,
+        replay: Replay,
+    ) -> Result<HttpResponse> {
+        for (name, value) in &self.headers {
+            if !request.headers.contains_key(name) {
+                request.headers.insert(name.clone(), value.clone());
+            }
+        }
+        if !request.headers.contains_key(ACCEPT) {
+            request.headers.insert(ACCEPT, HeaderValue::from_static("application/json"));
+        }
+        let started = Instant::now();
+        let max_retries = if replay == Replay::Never { 0 } else { self.retry.max_retries };
+        let mut attempt: u32 = 0;
+        loop {
+            attempt += 1;
+            let sent_at = Instant::now();
+            let outcome = self.transport.send(request.clone(), self.max_body).await;
+            let latency = sent_at.elapsed();
+            let span = tracing::Span::current();
+            span.record("attempt", attempt);
+            span.record("latency_ms", latency.as_millis() as u64);
+            let retries_left = attempt <= max_retries;
+            let over_budget = |wait: Duration| started.elapsed() + wait > self.retry.max_elapsed;
+            let wait = match outcome {
+                Ok(response) => {
+                    span.record("status", response.status);
+                    tracing::debug!(
+                        status = response.status,
+                        attempt,
+                        latency_ms = latency.as_millis() as u64,
+                        "response"
+                    );
+                    if !(retries_left && is_retried_status(response.status)) {
+                        return Ok(response);
+                    }
+                    let wait = response.retry_after().unwrap_or_else(|| self.retry.backoff(attempt - 1));
+                    if over_budget(wait) {
+                        tracing::debug!(wait_ms = wait.as_millis() as u64, "retry budget exhausted");
+                        return Ok(response);
+                    }
+                    wait
+                }
+                Err(failure) => {
+                    tracing::debug!(kind = %failure.kind, attempt, "transport failure");
+                    let wait = self.retry.backoff(attempt - 1);
+                    if !retries_left || over_budget(wait) {
+                        return Err(Error::Transport {
+                            provider: self.provider,
+                            kind: failure.kind,
+                            message: format!("{operation} {path_template}: {}", failure.message),
+                            source: failure.source,
+                        });
+                    }
+                    wait
+                }
+            };
+            tracing::debug!(wait_ms = wait.as_millis() as u64, attempt, "retrying");
+            tokio::time::sleep(wait).await;
+        }
+    }
+
+    /// Decodes a JSON body, or fails with [`Error::Decode`] carrying a scrubbed excerpt.
+    pub fn decode<T: DeserializeOwned>(&self, response: &HttpResponse, what: &str, secrets: &[&str]) -> Result<T> {
+        serde_json::from_slice(&response.body).map_err(|e| {
+            let excerpt = crate::error::excerpt(&response.body);
+            Error::Decode {
+                provider: self.provider,
+                message: format!("expected {what} (HTTP {}): {e}", response.status),
+                body: crate::secret::scrub(&excerpt, secrets),
+            }
+        })
+    }
+}
+
+/// A header value marked sensitive (hidden from `Debug` and HTTP/2 compression tables).
+pub fn secret_header(value: &str) -> Result<HeaderValue> {
+    let mut value = HeaderValue::from_str(value)
+        .map_err(|_| Error::config("api_key", "the API key contains characters not allowed in an HTTP header"))?;
+    value.set_sensitive(true);
+    Ok(value)
+}
+
+/// A header name from a static string.
+pub fn header_name(name: &'static str) -> HeaderName {
+    HeaderName::from_static(name)
+}
+
+/// What an adapter extracted from an error response, for [`status_error`].
+#[derive(Debug, Clone, Default)]
+pub struct ErrorBody {
+    /// The platform's message (already scrubbed).
+    pub message: String,
+    /// The platform's error code, when it has one.
+    pub code: Option<String>,
+}
+
+/// Maps an error status to the core variant: 401 Unauthenticated, 403 Forbidden, 404
+/// NotFound, 409 Conflict, 429 RateLimited (with `Retry-After`), anything else Provider.
+pub fn status_error(provider: &'static str, response: &HttpResponse, body: ErrorBody) -> Error {
+    let ErrorBody { message, code } = body;
+    match response.status {
+        401 => Error::Unauthenticated { provider, message },
+        403 => Error::Forbidden { provider, message },
+        404 => Error::NotFound { provider, message },
+        409 => Error::Conflict { provider, message },
+        429 => Error::RateLimited { provider, retry_after: response.retry_after(), message },
+        status => Error::Provider { provider, status, code, message },
+    }
+}
+
+/// A fresh random idempotency key (32 hex characters).
+pub fn new_idempotency_key() -> String {
+    let value: u128 = rand::rng().random();
+    format!("{value:032x}")
+}
+
+#[cfg(test)]
+mod tests;

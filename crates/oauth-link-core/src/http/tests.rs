@@ -1,0 +1,313 @@
+use std::collections::VecDeque;
+use std::sync::Mutex;
+
+use super::*;
+
+/// One scripted answer: a status with headers, or a transport failure.
+type Answer = std::result::Result<(u16, Vec<(&'static str, String)>), TransportKind>;
+type Check = fn(&Error) -> bool;
+
+/// A transport that answers from a script and counts calls.
+#[derive(Debug, Default)]
+struct Scripted {
+    answers: Mutex<VecDeque<Answer>>,
+    calls: Mutex<Vec<HttpRequest>>,
+}
+
+impl Scripted {
+    fn new(answers: Vec<Answer>) -> Arc<Self> {
+        Arc::new(Self { answers: Mutex::new(answers.into()), calls: Mutex::default() })
+    }
+
+    fn calls(&self) -> usize {
+        self.calls.lock().unwrap().len()
+    }
+}
+
+#[async_trait]
+impl HttpTransport for Scripted {
+    async fn send(&self, request: HttpRequest, _max: usize) -> std::result::Result<HttpResponse, TransportFailure> {
+        self.calls.lock().unwrap().push(request);
+        match self.answers.lock().unwrap().pop_front().expect("script ran out") {
+            Ok((status, headers)) => {
+                let mut map = HeaderMap::new();
+                for (k, v) in headers {
+                    map.insert(k, HeaderValue::from_str(&v).unwrap());
+                }
+                Ok(HttpResponse { status, headers: map, body: Bytes::from_static(b"{}") })
+            }
+            Err(kind) => Err(TransportFailure { kind, message: "scripted".into(), source: None }),
+        }
+    }
+}
+
+fn client(transport: Arc<Scripted>) -> ApiClient {
+    let mut headers = HeaderMap::new();
+    headers.insert("authorization", secret_header("ApiKey sk_test_secret").unwrap());
+    ApiClient::new("novu", Url::parse("http://127.0.0.1:1/novu").unwrap(), headers, transport, RetryPolicy::default())
+}
+
+fn get(c: &ApiClient) -> Call {
+    Call {
+        operation: "op",
+        path_template: "/x",
+        request: c.request(Method::GET, c.url(&["x"])),
+        replay: Replay::Idempotent,
+    }
+}
+
+fn post(c: &ApiClient, replay: Replay) -> Call {
+    Call {
+        operation: "op",
+        path_template: "/x",
+        request: c.json_request(Method::POST, c.url(&["x"]), &serde_json::json!({"a": 1})),
+        replay,
+    }
+}
+
+fn status(code: u16) -> Answer {
+    Ok((code, vec![]))
+}
+
+#[tokio::test(start_paused = true)]
+async fn get_is_retried_on_503_then_succeeds() {
+    let t = Scripted::new(vec![status(503), status(502), status(200)]);
+    let c = client(t.clone());
+    let r = c.execute(get(&c)).await.unwrap();
+    assert_eq!(r.status, 200);
+    assert_eq!(t.calls(), 3);
+    let sent = &t.calls.lock().unwrap()[0];
+    assert_eq!(sent.headers["authorization"], "ApiKey sk_test_secret");
+    assert_eq!(sent.headers["accept"], "application/json");
+}
+
+#[tokio::test(start_paused = true)]
+async fn retries_stop_after_max_retries_with_the_last_answer() {
+    let t = Scripted::new(vec![status(503); 4]);
+    let c = client(t.clone());
+    assert_eq!(c.execute(get(&c)).await.unwrap().status, 503);
+    assert_eq!(t.calls(), 4);
+}
+
+#[tokio::test(start_paused = true)]
+async fn post_without_idempotency_key_is_never_retried() {
+    for failure in [status(503), status(429), Err(TransportKind::Connect), Err(TransportKind::Timeout)] {
+        let t = Scripted::new(vec![failure, status(200)]);
+        let c = client(t.clone());
+        let _ = c.execute(post(&c, Replay::Never)).await;
+        assert_eq!(t.calls(), 1);
+    }
+}
+
+#[tokio::test(start_paused = true)]
+async fn keyed_post_is_retried_and_keeps_its_body() {
+    let t = Scripted::new(vec![status(503), status(201)]);
+    let c = client(t.clone());
+    assert_eq!(c.execute(post(&c, Replay::Keyed)).await.unwrap().status, 201);
+    let calls = t.calls.lock().unwrap();
+    assert_eq!(calls.len(), 2);
+    assert_eq!(calls[0].body, calls[1].body);
+    assert_eq!(calls[1].headers["content-type"], "application/json");
+}
+
+#[tokio::test(start_paused = true)]
+async fn non_retried_statuses_return_at_once() {
+    for code in [400, 401, 403, 404, 409, 422, 500] {
+        let t = Scripted::new(vec![status(code)]);
+        let c = client(t.clone());
+        assert_eq!(c.execute(get(&c)).await.unwrap().status, code);
+        assert_eq!(t.calls(), 1, "{code}");
+    }
+}
+
+#[tokio::test(start_paused = true)]
+async fn retry_after_seconds_is_honoured() {
+    let t = Scripted::new(vec![Ok((429, vec![("retry-after", "3".into())])), status(200)]);
+    let c = client(t.clone());
+    let start = tokio::time::Instant::now();
+    assert_eq!(c.execute(get(&c)).await.unwrap().status, 200);
+    assert!(start.elapsed() >= Duration::from_secs(3), "{:?}", start.elapsed());
+    assert!(start.elapsed() < Duration::from_secs(4));
+}
+
+#[tokio::test(start_paused = true)]
+async fn retry_after_http_date_is_honoured() {
+    let when = std::time::SystemTime::now() + Duration::from_secs(5);
+    let t = Scripted::new(vec![Ok((503, vec![("retry-after", httpdate::fmt_http_date(when))])), status(200)]);
+    let c = client(t.clone());
+    let start = tokio::time::Instant::now();
+    assert_eq!(c.execute(get(&c)).await.unwrap().status, 200);
+    assert!(start.elapsed() >= Duration::from_secs(3), "{:?}", start.elapsed());
+}
+
+#[tokio::test(start_paused = true)]
+async fn retry_after_beyond_the_budget_returns_the_429() {
+    let t = Scripted::new(vec![Ok((429, vec![("retry-after", "120".into())])), status(200)]);
+    let c = client(t.clone());
+    let r = c.execute(get(&c)).await.unwrap();
+    assert_eq!(r.status, 429);
+    assert_eq!(r.retry_after(), Some(Duration::from_secs(120)));
+    assert_eq!(t.calls(), 1);
+    let err = status_error("novu", &r, ErrorBody { message: "API rate limit exceeded".into(), code: None });
+    assert_eq!(err.retry_after(), Some(Duration::from_secs(120)));
+}
+
+#[tokio::test(start_paused = true)]
+async fn max_elapsed_bounds_the_whole_call() {
+    let t = Scripted::new(vec![Ok((503, vec![("retry-after", "20".into())])); 5]);
+    let mut c = client(t.clone());
+    c.retry.max_retries = 10;
+    let start = tokio::time::Instant::now();
+    assert_eq!(c.execute(get(&c)).await.unwrap().status, 503);
+    assert_eq!(t.calls(), 2, "20s + 20s would pass the 30s budget");
+    assert!(start.elapsed() <= Duration::from_secs(30));
+}
+
+#[tokio::test(start_paused = true)]
+async fn connect_errors_are_retried_then_typed() {
+    let t = Scripted::new(vec![Err(TransportKind::Connect), status(200)]);
+    let c = client(t.clone());
+    assert_eq!(c.execute(get(&c)).await.unwrap().status, 200);
+
+    let t = Scripted::new(vec![Err(TransportKind::Timeout); 4]);
+    let c = client(t.clone());
+    let err = c.execute(get(&c)).await.unwrap_err();
+    assert!(matches!(err, Error::Transport { kind: TransportKind::Timeout, .. }), "{err}");
+    assert!(err.is_retryable());
+    assert_eq!(t.calls(), 4);
+}
+
+#[test]
+fn backoff_grows_is_jittered_and_capped() {
+    let policy = RetryPolicy::default();
+    for _ in 0..100 {
+        let first = policy.backoff(0);
+        assert!(first >= Duration::from_millis(100) && first <= Duration::from_millis(200), "{first:?}");
+        let third = policy.backoff(2);
+        assert!(third >= Duration::from_millis(400) && third <= Duration::from_millis(800), "{third:?}");
+        assert!(policy.backoff(40) <= policy.max_backoff);
+    }
+}
+
+#[test]
+fn retry_after_parsing() {
+    assert_eq!(parse_retry_after(" 7 "), Some(Duration::from_secs(7)));
+    assert_eq!(parse_retry_after("Wed, 21 Oct 2015 07:28:00 GMT"), Some(Duration::ZERO));
+    assert_eq!(parse_retry_after("soon"), None);
+    assert_eq!(parse_retry_after("-1"), None);
+}
+
+#[test]
+fn url_segments_are_encoded() {
+    let c = client(Scripted::new(vec![]));
+    assert_eq!(
+        c.url(&["users", "a/b?c", "credentials"]).as_str(),
+        "http://127.0.0.1:1/novu/users/a%2Fb%3Fc/credentials"
+    );
+    let root = ApiClient::new(
+        "x",
+        Url::parse("https://api.example.com/").unwrap(),
+        HeaderMap::new(),
+        Scripted::new(vec![]),
+        RetryPolicy::none(),
+    );
+    assert_eq!(root.url(&["v1", "x"]).as_str(), "https://api.example.com/v1/x");
+}
+
+#[test]
+fn status_mapping_table() {
+    let cases: [(u16, Check); 7] = [
+        (401, |e| matches!(e, Error::Unauthenticated { .. })),
+        (403, |e| matches!(e, Error::Forbidden { .. })),
+        (404, |e| matches!(e, Error::NotFound { .. })),
+        (409, |e| matches!(e, Error::Conflict { .. })),
+        (429, |e| matches!(e, Error::RateLimited { .. })),
+        (422, |e| matches!(e, Error::Provider { status: 422, .. })),
+        (503, |e| matches!(e, Error::Provider { status: 503, .. }) && e.is_retryable()),
+    ];
+    for (code, check) in cases {
+        let r = HttpResponse { status: code, headers: HeaderMap::new(), body: Bytes::new() };
+        let e = status_error("novu", &r, ErrorBody { message: "m".into(), code: None });
+        assert!(check(&e), "{code}: {e:?}");
+        assert_eq!(e.provider(), Some("novu"));
+    }
+}
+
+#[test]
+fn debug_of_client_hides_the_key() {
+    let printed = format!("{:?}", client(Scripted::new(vec![])));
+    assert!(!printed.contains("sk_test_secret"), "{printed}");
+}
+
+#[test]
+fn decode_errors_keep_a_scrubbed_excerpt() {
+    let c = client(Scripted::new(vec![]));
+    let r = HttpResponse {
+        status: 200,
+        headers: HeaderMap::new(),
+        body: Bytes::from_static(b"{\"key\":\"sk_test_secret\""),
+    };
+    let err = c.decode::<serde_json::Value>(&r, "a JSON object", &["sk_test_secret"]).unwrap_err();
+    let text = err.to_string();
+    assert!(text.contains("[redacted]") && !text.contains("sk_test_secret"), "{text}");
+}
+
+#[test]
+fn idempotency_keys_are_unique() {
+    let a = new_idempotency_key();
+    assert_eq!(a.len(), 32);
+    assert_ne!(a, new_idempotency_key());
+}
+
+mod reqwest_transport {
+    use httpmock::prelude::*;
+
+    use super::*;
+
+    fn real_client(base: &str) -> ApiClient {
+        let transport = Arc::new(ReqwestTransport::new(&HttpSettings::default()).unwrap());
+        ApiClient::new("novu", Url::parse(base).unwrap(), HeaderMap::new(), transport, RetryPolicy::none())
+            .with_max_body(64)
+    }
+
+    #[tokio::test]
+    async fn sends_user_agent_and_does_not_follow_redirects() {
+        let server = MockServer::start_async().await;
+        let mock = server
+            .mock_async(|when, then| {
+                when.method(GET).path("/x").header("user-agent", USER_AGENT);
+                then.status(302).header("location", "http://169.254.169.254/");
+            })
+            .await;
+        let c = real_client(&server.base_url());
+        let r = c.execute(get(&c)).await.unwrap();
+        assert_eq!(r.status, 302);
+        mock.assert_calls_async(1).await;
+    }
+
+    #[tokio::test]
+    async fn oversized_bodies_are_discarded() {
+        let server = MockServer::start_async().await;
+        server
+            .mock_async(|when, then| {
+                when.method(GET).path("/x");
+                then.status(200).body("x".repeat(1000));
+            })
+            .await;
+        let c = real_client(&server.base_url());
+        let r = c.execute(get(&c)).await.unwrap();
+        let err = c.decode::<serde_json::Value>(&r, "JSON", &[]).unwrap_err();
+        assert!(err.to_string().contains("larger than 64 bytes"), "{err}");
+    }
+
+    #[tokio::test]
+    async fn refused_connection_is_a_connect_error() {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let port = listener.local_addr().unwrap().port();
+        drop(listener);
+        let c = real_client(&format!("http://127.0.0.1:{port}"));
+        let err = c.execute(get(&c)).await.unwrap_err();
+        assert!(matches!(err, Error::Transport { kind: TransportKind::Connect, .. }), "{err}");
+        assert!(!err.to_string().contains("127.0.0.1"), "no URL in the message: {err}");
+    }
+}

@@ -1,0 +1,419 @@
+//! Signed, expiring, single-use link state.
+//!
+//! A state token is `v1.<payload>.<mac>`: the payload is base64url (no padding) of a
+//! compact JSON claim set, the mac is HMAC-SHA256 over `v1.<payload>` with the signing key.
+//! Verification recomputes the mac with each verify key and compares in constant time,
+//! then checks provider, expiry and issue time. Single use is the
+//! [`ReplayGuard`](crate::ReplayGuard)'s job.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::time::Duration;
+
+use base64::engine::general_purpose::URL_SAFE_NO_PAD as B64;
+use base64::Engine as _;
+use chrono::{DateTime, Utc};
+use hmac::{Hmac, Mac};
+use rand::RngCore;
+use serde::{Deserialize, Serialize};
+use sha2::Sha256;
+
+use crate::clock::{Clock, SystemClock};
+use crate::error::{Error, Result};
+use crate::secret::{SigningKey, StateToken};
+
+type HmacSha256 = Hmac<Sha256>;
+
+/// Default state lifetime.
+pub const DEFAULT_STATE_TTL: Duration = Duration::from_secs(10 * 60);
+/// Shortest signing key accepted, in bytes.
+pub const MIN_KEY_LEN: usize = 32;
+/// Longest state token accepted for verification, in bytes.
+pub const MAX_TOKEN_LEN: usize = 4096;
+/// How far in the future an issue time may lie (clock skew between app instances).
+const ISSUED_SKEW: Duration = Duration::from_secs(60);
+const VERSION: &str = "v1";
+
+/// A random 128-bit value that makes every state unique; the replay guard's key.
+#[derive(Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct Nonce(pub [u8; 16]);
+
+impl Nonce {
+    /// A fresh random nonce.
+    pub fn random() -> Self {
+        let mut bytes = [0u8; 16];
+        rand::rng().fill_bytes(&mut bytes);
+        Self(bytes)
+    }
+
+    /// The nonce as one integer (compact map key).
+    pub fn as_u128(&self) -> u128 {
+        u128::from_be_bytes(self.0)
+    }
+}
+
+impl std::fmt::Display for Nonce {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&B64.encode(self.0))
+    }
+}
+
+impl std::fmt::Debug for Nonce {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "Nonce({self})")
+    }
+}
+
+impl Serialize for Nonce {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> std::result::Result<S::Ok, S::Error> {
+        s.collect_str(self)
+    }
+}
+
+impl<'de> Deserialize<'de> for Nonce {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> std::result::Result<Self, D::Error> {
+        let text = <std::borrow::Cow<'de, str>>::deserialize(d)?;
+        let bytes = B64.decode(text.as_bytes()).map_err(serde::de::Error::custom)?;
+        let array: [u8; 16] = bytes.try_into().map_err(|_| serde::de::Error::custom("nonce must be 16 bytes"))?;
+        Ok(Nonce(array))
+    }
+}
+
+/// What a state token asserts. Not secret by itself (it is only signed, not encrypted):
+/// put no secret in `extra`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LinkState {
+    /// Provider kind that issued it.
+    #[serde(rename = "p")]
+    pub provider: String,
+    /// The app's id for the end user.
+    #[serde(rename = "u")]
+    pub user: String,
+    /// What is being connected.
+    #[serde(rename = "t")]
+    pub target: String,
+    /// Uniqueness, for single use.
+    #[serde(rename = "n")]
+    pub nonce: Nonce,
+    /// Issue time.
+    #[serde(rename = "i", with = "chrono::serde::ts_milliseconds")]
+    pub issued_at: DateTime<Utc>,
+    /// Expiry time.
+    #[serde(rename = "e", with = "chrono::serde::ts_milliseconds")]
+    pub expires_at: DateTime<Utc>,
+    /// Adapter-specific, non-secret facts needed at completion (e.g. a platform user id).
+    #[serde(rename = "x", default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub extra: BTreeMap<String, String>,
+}
+
+/// Signing and verify keys for link state; supports rotation.
+///
+/// Sign with the newest key; keep the previous keys in `verify` until every state they
+/// signed has expired (one state lifetime).
+#[derive(Clone)]
+pub struct StateKeys {
+    signing: HmacSha256,
+    verify: Vec<HmacSha256>,
+}
+
+impl StateKeys {
+    /// Keys from a signing key and older keys still accepted for verification.
+    ///
+    /// Each key must be at least [`MIN_KEY_LEN`] bytes.
+    pub fn new(signing: &SigningKey, previous: &[SigningKey]) -> Result<Self> {
+        let mac = |key: &SigningKey, name: &str| -> Result<HmacSha256> {
+            if key.expose().len() < MIN_KEY_LEN {
+                return Err(Error::config(
+                    name,
+                    format!(
+                        "the state secret `{name}` is {} bytes; use at least {MIN_KEY_LEN} random bytes (e.g. `openssl rand -hex 32`) in OAUTH_LINK_STATE_SECRET",
+                        key.expose().len()
+                    ),
+                ));
+            }
+            HmacSha256::new_from_slice(key.expose().as_bytes()).map_err(|e| Error::config(name, e.to_string()))
+        };
+        let signing = mac(signing, "state_secret")?;
+        let mut verify = vec![signing.clone()];
+        for key in previous {
+            verify.push(mac(key, "state_previous_secrets")?);
+        }
+        Ok(Self { signing, verify })
+    }
+
+    /// Fresh random keys, for sandboxes, demos and tests (states do not survive a restart).
+    pub fn random() -> Self {
+        let mut bytes = [0u8; 32];
+        rand::rng().fill_bytes(&mut bytes);
+        let key = SigningKey::new(B64.encode(bytes));
+        Self::new(&key, &[]).expect("a random 43-byte key is long enough")
+    }
+}
+
+impl std::fmt::Debug for StateKeys {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("StateKeys").field("verify_keys", &self.verify.len()).finish_non_exhaustive()
+    }
+}
+
+/// Issues and verifies state tokens.
+#[derive(Debug, Clone)]
+pub struct StateCodec {
+    keys: StateKeys,
+    ttl: Duration,
+    clock: Arc<dyn Clock>,
+}
+
+impl StateCodec {
+    /// A codec with the default lifetime and the system clock.
+    pub fn new(keys: StateKeys) -> Self {
+        Self { keys, ttl: DEFAULT_STATE_TTL, clock: Arc::new(SystemClock) }
+    }
+
+    /// Sets how long a state stays valid.
+    pub fn with_ttl(mut self, ttl: Duration) -> Self {
+        self.ttl = ttl;
+        self
+    }
+
+    /// Sets the time source.
+    pub fn with_clock(mut self, clock: Arc<dyn Clock>) -> Self {
+        self.clock = clock;
+        self
+    }
+
+    /// The configured lifetime.
+    pub fn ttl(&self) -> Duration {
+        self.ttl
+    }
+
+    /// The time source.
+    pub fn clock(&self) -> &Arc<dyn Clock> {
+        &self.clock
+    }
+
+    /// New claims for a link, expiring after the codec's lifetime.
+    pub fn claims(&self, provider: &str, user: &str, target: &str) -> LinkState {
+        let now = self.clock.now();
+        LinkState {
+            provider: provider.to_owned(),
+            user: user.to_owned(),
+            target: target.to_owned(),
+            nonce: Nonce::random(),
+            issued_at: now,
+            expires_at: now + chrono::Duration::from_std(self.ttl).unwrap_or(chrono::Duration::MAX),
+            extra: BTreeMap::new(),
+        }
+    }
+
+    /// Signs claims into a token.
+    pub fn sign(&self, claims: &LinkState) -> StateToken {
+        let json = serde_json::to_vec(claims).expect("state claims always serialize");
+        let mut token = String::with_capacity(4 + json.len() * 4 / 3 + 48);
+        token.push_str(VERSION);
+        token.push('.');
+        B64.encode_string(&json, &mut token);
+        let mut mac = self.keys.signing.clone();
+        mac.update(token.as_bytes());
+        let tag = mac.finalize().into_bytes();
+        token.push('.');
+        B64.encode_string(tag, &mut token);
+        StateToken::new(token)
+    }
+
+    /// Verifies a token's signature, provider and times, and returns its claims.
+    ///
+    /// Errors: [`Error::StateInvalid`] (malformed, forged, tampered, other provider, issued
+    /// in the future), [`Error::StateExpired`]. Never panics, whatever the input.
+    pub fn verify(&self, provider: &'static str, token: &StateToken) -> Result<LinkState> {
+        let token = token.expose();
+        if token.len() > MAX_TOKEN_LEN {
+            return Err(Error::state_invalid(provider, "state is too long"));
+        }
+        let (signed, tag) =
+            token.rsplit_once('.').ok_or_else(|| Error::state_invalid(provider, "state is malformed"))?;
+        let (version, payload) =
+            signed.split_once('.').ok_or_else(|| Error::state_invalid(provider, "state is malformed"))?;
+        if version != VERSION {
+            return Err(Error::state_invalid(provider, "unknown state version"));
+        }
+        let mut tag_bytes = [0u8; 32];
+        match B64.decode_slice(tag, &mut tag_bytes) {
+            Ok(32) => {}
+            _ => return Err(Error::state_invalid(provider, "state signature is malformed")),
+        }
+        let authentic = self.keys.verify.iter().any(|key| {
+            let mut mac = key.clone();
+            mac.update(signed.as_bytes());
+            mac.verify_slice(&tag_bytes).is_ok()
+        });
+        if !authentic {
+            return Err(Error::state_invalid(
+                provider,
+                "signature does not match (tampered, or signed with an unknown key)",
+            ));
+        }
+        let json = B64.decode(payload).map_err(|_| Error::state_invalid(provider, "state payload is malformed"))?;
+        let claims: LinkState =
+            serde_json::from_slice(&json).map_err(|_| Error::state_invalid(provider, "state payload is malformed"))?;
+        if claims.provider != provider {
+            return Err(Error::state_invalid(provider, format!("state was issued by provider `{}`", claims.provider)));
+        }
+        let now = self.clock.now();
+        if now >= claims.expires_at {
+            return Err(Error::StateExpired { provider, expired_at: claims.expires_at });
+        }
+        if claims.issued_at > now + chrono::Duration::from_std(ISSUED_SKEW).unwrap_or_default() {
+            return Err(Error::state_invalid(provider, "state was issued in the future"));
+        }
+        Ok(claims)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::clock::ManualClock;
+
+    fn key(s: &str) -> SigningKey {
+        SigningKey::new(format!("{s:0<40}"))
+    }
+
+    fn codec(clock: &ManualClock) -> StateCodec {
+        StateCodec::new(StateKeys::new(&key("a"), &[]).unwrap()).with_clock(Arc::new(clock.clone()))
+    }
+
+    #[test]
+    fn sign_then_verify_roundtrips() {
+        let clock = ManualClock::starting_now();
+        let codec = codec(&clock);
+        let mut claims = codec.claims("novu", "user-1", "slack");
+        claims.extra.insert("kind".into(), "endpoint".into());
+        let token = codec.sign(&claims);
+        assert!(token.expose().starts_with("v1."));
+        assert!(token.expose().bytes().all(|b| b.is_ascii_alphanumeric() || b"-_.".contains(&b)));
+        let back = codec.verify("novu", &token).unwrap();
+        assert_eq!(back.user, "user-1");
+        assert_eq!(back.extra["kind"], "endpoint");
+        assert_eq!(back.nonce, claims.nonce);
+        assert_eq!(back.issued_at.timestamp_millis(), claims.issued_at.timestamp_millis());
+    }
+
+    #[test]
+    fn nonces_differ() {
+        let clock = ManualClock::starting_now();
+        let codec = codec(&clock);
+        assert_ne!(codec.claims("a", "u", "t").nonce, codec.claims("a", "u", "t").nonce);
+    }
+
+    #[test]
+    fn tampering_is_detected() {
+        let clock = ManualClock::starting_now();
+        let codec = codec(&clock);
+        let token = codec.sign(&codec.claims("novu", "user-1", "slack"));
+        let text = token.expose();
+        let (signed, tag) = text.rsplit_once('.').unwrap();
+        // Forge a payload claiming another user, keep the old tag.
+        let forged_claims = serde_json::to_vec(&codec.claims("novu", "admin", "slack")).unwrap();
+        let forged = format!("v1.{}.{tag}", B64.encode(forged_claims));
+        assert!(matches!(codec.verify("novu", &forged.into()), Err(Error::StateInvalid { .. })));
+        // Flip one character of the tag.
+        let mut bad_tag = tag.to_owned();
+        let flipped = if bad_tag.starts_with('A') { "B" } else { "A" };
+        bad_tag.replace_range(0..1, flipped);
+        let tampered = format!("{signed}.{bad_tag}");
+        assert!(matches!(codec.verify("novu", &tampered.into()), Err(Error::StateInvalid { .. })));
+        for junk in ["", ".", "v1..", "v2.a.b", "v1.a.b", "v1.!!.AAAA", &"x".repeat(MAX_TOKEN_LEN + 1)] {
+            assert!(matches!(codec.verify("novu", &junk.into()), Err(Error::StateInvalid { .. })), "{junk}");
+        }
+    }
+
+    #[test]
+    fn other_provider_is_rejected() {
+        let clock = ManualClock::starting_now();
+        let codec = codec(&clock);
+        let token = codec.sign(&codec.claims("junction", "u", "oura"));
+        let err = codec.verify("novu", &token).unwrap_err();
+        assert!(err.to_string().contains("issued by provider `junction`"), "{err}");
+    }
+
+    #[test]
+    fn expiry_is_enforced() {
+        let clock = ManualClock::starting_now();
+        let codec = codec(&clock).with_ttl(Duration::from_secs(60));
+        let token = codec.sign(&codec.claims("novu", "u", "slack"));
+        clock.advance(Duration::from_secs(59));
+        codec.verify("novu", &token).unwrap();
+        clock.advance(Duration::from_secs(1));
+        assert!(matches!(codec.verify("novu", &token), Err(Error::StateExpired { .. })));
+    }
+
+    #[test]
+    fn future_issue_time_is_rejected() {
+        let clock = ManualClock::starting_now();
+        let codec = codec(&clock);
+        let mut claims = codec.claims("novu", "u", "slack");
+        claims.issued_at += chrono::Duration::minutes(5);
+        claims.expires_at += chrono::Duration::minutes(5);
+        let token = codec.sign(&claims);
+        assert!(matches!(codec.verify("novu", &token), Err(Error::StateInvalid { .. })));
+    }
+
+    #[test]
+    fn key_rotation() {
+        let clock = ManualClock::starting_now();
+        let old = StateCodec::new(StateKeys::new(&key("old"), &[]).unwrap()).with_clock(Arc::new(clock.clone()));
+        let rotated =
+            StateCodec::new(StateKeys::new(&key("new"), &[key("old")]).unwrap()).with_clock(Arc::new(clock.clone()));
+        let new_only = StateCodec::new(StateKeys::new(&key("new"), &[]).unwrap()).with_clock(Arc::new(clock.clone()));
+        let old_token = old.sign(&old.claims("novu", "u", "t"));
+        rotated.verify("novu", &old_token).unwrap();
+        assert!(new_only.verify("novu", &old_token).is_err());
+        let new_token = rotated.sign(&rotated.claims("novu", "u", "t"));
+        new_only.verify("novu", &new_token).unwrap();
+        assert!(old.verify("novu", &new_token).is_err());
+    }
+
+    #[test]
+    fn short_keys_are_refused() {
+        let err = StateKeys::new(&SigningKey::new("short"), &[]).unwrap_err();
+        assert!(err.to_string().contains("OAUTH_LINK_STATE_SECRET"), "{err}");
+        let err = StateKeys::new(&key("ok"), &[SigningKey::new("short")]).unwrap_err();
+        assert!(matches!(err, Error::Config { ref key, .. } if key == "state_previous_secrets"));
+    }
+
+    #[test]
+    fn debug_of_keys_hides_material() {
+        let printed = format!("{:?}", StateKeys::new(&key("topsecretkey"), &[]).unwrap());
+        assert!(!printed.contains("topsecret"), "{printed}");
+    }
+
+    mod prop {
+        use super::*;
+        use proptest::prelude::*;
+
+        proptest! {
+            #[test]
+            fn verify_never_panics(input in ".{0,600}") {
+                let clock = ManualClock::starting_now();
+                let _ = codec(&clock).verify("novu", &StateToken::new(input));
+            }
+
+            #[test]
+            fn verify_never_panics_on_near_valid(prefix in "v1\\.[A-Za-z0-9_-]{0,80}\\.[A-Za-z0-9_-]{0,50}") {
+                let clock = ManualClock::starting_now();
+                let _ = codec(&clock).verify("novu", &StateToken::new(prefix));
+            }
+
+            #[test]
+            fn any_claims_roundtrip(user in "\\PC{1,40}", target in "\\PC{1,40}") {
+                let clock = ManualClock::starting_now();
+                let codec = codec(&clock);
+                let token = codec.sign(&codec.claims("novu", &user, &target));
+                let back = codec.verify("novu", &token).unwrap();
+                prop_assert_eq!(back.user, user);
+                prop_assert_eq!(back.target, target);
+            }
+        }
+    }
+}

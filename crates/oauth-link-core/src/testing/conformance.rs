@@ -1,0 +1,215 @@
+//! The contract every [`LinkProvider`] must meet, as runnable checks.
+//!
+//! An adapter's test implements [`Driver`] (it plays the browser and the platform: it
+//! approves a link by making the platform, a mock or the sandbox, show the new connection)
+//! and calls [`run`]. Each check panics with a message naming what broke.
+
+use std::time::Duration;
+
+use async_trait::async_trait;
+use chrono::Utc;
+
+use crate::clock::{Clock, ManualClock};
+use crate::context::LinkContext;
+use crate::error::Error;
+use crate::provider::SharedLinkProvider;
+use crate::secret::StateToken;
+use crate::types::{Callback, Connection, ConnectionQuery, ConnectionStatus, Link, LinkRequest};
+
+/// Plays the browser and the platform for the conformance checks.
+#[async_trait]
+pub trait Driver: Send + Sync {
+    /// The provider under test. Its [`LinkContext`] must use [`Driver::clock`].
+    fn provider(&self) -> SharedLinkProvider;
+
+    /// The clock the provider's state codec reads.
+    fn clock(&self) -> &ManualClock;
+
+    /// A valid request for this provider; `n` makes each one distinct (use it in the user
+    /// id so checks do not see each other's connections).
+    fn request(&self, n: u32) -> LinkRequest;
+
+    /// Plays the user approving `link` at the consent screen; returns what the browser
+    /// brings back to the app (query and/or the state the app kept).
+    async fn approve(&self, link: &Link, request: &LinkRequest) -> Callback;
+
+    /// Plays the user refusing consent, when the platform can report it; `None` otherwise.
+    async fn deny(&self, link: &Link, request: &LinkRequest) -> Option<Callback>;
+
+    /// Makes the platform answer `status` to the next `generate_link` (a mock or the
+    /// sandbox's fault injection), then undo it after one call.
+    async fn fail_next_generate(&self, status: u16);
+}
+
+/// Runs every check in order.
+pub async fn run(driver: &dyn Driver) {
+    link_is_well_formed(driver).await;
+    approved_link_completes_and_is_listed(driver).await;
+    invalid_input_is_rejected(driver).await;
+    tampered_state_is_rejected(driver).await;
+    foreign_state_is_rejected(driver).await;
+    expired_state_is_rejected(driver).await;
+    denied_consent_is_typed(driver).await;
+    provider_errors_are_typed(driver).await;
+}
+
+/// A link has an http(s) URL, names its provider, expires in the future and carries a
+/// URL-safe state.
+pub async fn link_is_well_formed(driver: &dyn Driver) {
+    let provider = driver.provider();
+    let request = driver.request(1);
+    let link = provider.generate_link(&request).await.expect("generate_link on a valid request");
+    assert_eq!(link.provider, provider.kind(), "Link::provider must be the provider kind");
+    assert!(matches!(link.url.scheme(), "https" | "http"), "link URL must be http(s): {link:?}");
+    assert!(link.expires_at > driver.clock().now(), "link must expire in the future: {link:?}");
+    let state = link.state.expose();
+    assert!(!state.is_empty(), "link state must not be empty");
+    assert!(state.bytes().all(|b| b.is_ascii_alphanumeric() || b"-_.~".contains(&b)), "link state must be URL-safe");
+    let other = provider.generate_link(&request).await.expect("second generate_link");
+    assert_ne!(other.state.expose(), state, "each link must get a fresh state");
+}
+
+/// Approve, complete, see it listed, complete again (replay), disconnect if supported.
+pub async fn approved_link_completes_and_is_listed(driver: &dyn Driver) {
+    let provider = driver.provider();
+    let request = driver.request(2);
+    let link = provider.generate_link(&request).await.expect("generate_link");
+    let callback = driver.approve(&link, &request).await;
+    let connection = provider.complete_callback(&callback).await.expect("complete_callback after approval");
+    check_connection(&connection, provider.kind(), &request);
+
+    let listed = provider.list_connections(&ConnectionQuery::user(&request.user)).await.expect("list_connections");
+    assert!(
+        listed.iter().any(|c| c.id == connection.id),
+        "list_connections must return the completed connection {}; got {:?}",
+        connection.id,
+        listed.iter().map(|c| &c.id).collect::<Vec<_>>()
+    );
+    for c in &listed {
+        assert_eq!(c.provider, provider.kind());
+        assert_eq!(c.user, request.user, "list_connections must return only the user's connections");
+    }
+
+    let replay = provider.complete_callback(&callback).await.expect_err("completing twice must fail");
+    assert!(matches!(replay, Error::StateReplayed { .. }), "second completion must be StateReplayed, got {replay:?}");
+
+    if provider.capabilities().disconnect {
+        provider.disconnect(&request.user, &connection.id).await.expect("disconnect");
+        let after =
+            provider.list_connections(&ConnectionQuery::user(&request.user)).await.expect("list after disconnect");
+        assert!(after.iter().all(|c| c.id != connection.id), "disconnected connection must not be listed");
+    }
+}
+
+fn check_connection(connection: &Connection, kind: &str, request: &LinkRequest) {
+    assert_eq!(connection.provider, kind);
+    assert_eq!(connection.user, request.user, "connection must belong to the requesting user");
+    assert!(!connection.id.is_empty(), "connection id must not be empty");
+    assert!(
+        connection.target.eq_ignore_ascii_case(&request.target),
+        "connection target {} must match the request's {}",
+        connection.target,
+        request.target
+    );
+    assert_eq!(connection.status, ConnectionStatus::Connected);
+}
+
+/// Empty, whitespace and control-character ids are refused before anything is sent.
+pub async fn invalid_input_is_rejected(driver: &dyn Driver) {
+    let provider = driver.provider();
+    let valid = driver.request(3);
+    for (user, target) in [
+        ("", valid.target.as_str()),
+        ("  ", valid.target.as_str()),
+        ("a\nb", valid.target.as_str()),
+        (valid.user.as_str(), ""),
+    ] {
+        let mut request = valid.clone();
+        request.user = user.into();
+        request.target = target.into();
+        let err = provider.generate_link(&request).await.expect_err("invalid request must fail");
+        assert!(
+            matches!(err, Error::InvalidInput { .. }),
+            "expected InvalidInput for {user:?}/{target:?}, got {err:?}"
+        );
+    }
+    let err = provider.list_connections(&ConnectionQuery::user("")).await.expect_err("empty user must fail");
+    assert!(matches!(err, Error::InvalidInput { .. }), "got {err:?}");
+}
+
+/// A state whose signature was altered fails with StateInvalid, and does not burn the
+/// genuine state.
+pub async fn tampered_state_is_rejected(driver: &dyn Driver) {
+    let provider = driver.provider();
+    let request = driver.request(4);
+    let link = provider.generate_link(&request).await.expect("generate_link");
+    let callback = driver.approve(&link, &request).await;
+    let genuine = link.state.expose();
+    let mut tampered = genuine.to_owned();
+    let last = tampered.pop().expect("non-empty state");
+    tampered.push(if last == 'A' { 'B' } else { 'A' });
+    let err = provider
+        .complete_callback(&callback.clone().with_state_replaced(StateToken::new(tampered)))
+        .await
+        .expect_err("tampered state must fail");
+    assert!(matches!(err, Error::StateInvalid { .. }), "tampered state must be StateInvalid, got {err:?}");
+    let err = provider
+        .complete_callback(&callback.clone().with_state_replaced(StateToken::new("garbage")))
+        .await
+        .expect_err("garbage state must fail");
+    assert!(matches!(err, Error::StateInvalid { .. }), "garbage state must be StateInvalid, got {err:?}");
+    provider.complete_callback(&callback).await.expect("the genuine state still completes");
+}
+
+/// A state signed with another key, or for another provider, fails with StateInvalid.
+pub async fn foreign_state_is_rejected(driver: &dyn Driver) {
+    let provider = driver.provider();
+    let request = driver.request(5);
+    let link = provider.generate_link(&request).await.expect("generate_link");
+    let callback = driver.approve(&link, &request).await;
+    let stranger = LinkContext::ephemeral();
+    let foreign = stranger.sign(&stranger.codec().claims(provider.kind(), &request.user, &request.target));
+    let err =
+        provider.complete_callback(&callback.with_state_replaced(foreign)).await.expect_err("foreign state must fail");
+    assert!(matches!(err, Error::StateInvalid { .. }), "foreign state must be StateInvalid, got {err:?}");
+}
+
+/// A state used after its expiry fails with StateExpired.
+pub async fn expired_state_is_rejected(driver: &dyn Driver) {
+    let provider = driver.provider();
+    let request = driver.request(6);
+    let link = provider.generate_link(&request).await.expect("generate_link");
+    let callback = driver.approve(&link, &request).await;
+    let ahead = (link.expires_at - driver.clock().now()).to_std().unwrap_or_default() + Duration::from_secs(1);
+    driver.clock().advance(ahead);
+    let err = provider.complete_callback(&callback).await.expect_err("expired state must fail");
+    assert!(matches!(err, Error::StateExpired { .. }), "expired state must be StateExpired, got {err:?}");
+    assert!(err.to_string().contains("start a new link"), "{err}");
+    let _ = Utc::now();
+}
+
+/// Consent refused at the platform comes back as Denied.
+pub async fn denied_consent_is_typed(driver: &dyn Driver) {
+    let provider = driver.provider();
+    let request = driver.request(7);
+    let link = provider.generate_link(&request).await.expect("generate_link");
+    if let Some(callback) = driver.deny(&link, &request).await {
+        let err = provider.complete_callback(&callback).await.expect_err("denied consent must fail");
+        assert!(matches!(err, Error::Denied { .. }), "denied consent must be Denied, got {err:?}");
+        assert_eq!(err.provider(), Some(provider.kind()));
+    }
+}
+
+/// Platform rejections come back as typed errors naming the provider.
+pub async fn provider_errors_are_typed(driver: &dyn Driver) {
+    let provider = driver.provider();
+    let request = driver.request(8);
+    driver.fail_next_generate(401).await;
+    let err = provider.generate_link(&request).await.expect_err("a 401 must fail");
+    assert!(matches!(err, Error::Unauthenticated { .. }), "401 must be Unauthenticated, got {err:?}");
+    assert_eq!(err.provider(), Some(provider.kind()));
+    driver.fail_next_generate(403).await;
+    let err = provider.generate_link(&request).await.expect_err("a 403 must fail");
+    assert!(matches!(err, Error::Forbidden { .. }), "403 must be Forbidden, got {err:?}");
+    provider.generate_link(&request).await.expect("the platform recovers");
+}

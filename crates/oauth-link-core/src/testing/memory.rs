@@ -1,0 +1,193 @@
+//! An in-process provider: a hosted-callback platform that lives in memory.
+//!
+//! Useful for an app's own tests and for trying oauth-link without any account. The
+//! "platform" side is driven by [`MemoryProvider::approve`] and [`MemoryProvider::deny`],
+//! which play the user at the consent screen.
+
+use std::collections::HashMap;
+use std::sync::Mutex;
+
+use async_trait::async_trait;
+use chrono::Utc;
+use url::Url;
+
+use crate::context::LinkContext;
+use crate::error::{Error, Result};
+use crate::http::{status_error, ErrorBody, HttpResponse};
+use crate::provider::LinkProvider;
+use crate::state::Nonce;
+use crate::types::{
+    Callback, CallbackModel, Capabilities, Connection, ConnectionQuery, ConnectionStatus, Link, LinkRequest,
+};
+
+/// Provider kind of [`MemoryProvider`].
+pub const KIND: &str = "memory";
+
+/// What the in-memory platform knows.
+#[derive(Debug, Default)]
+struct Platform {
+    /// Links the user approved, by nonce, with the connection the platform created.
+    approved: HashMap<Nonce, Connection>,
+    /// Links the user refused.
+    denied: HashMap<Nonce, String>,
+    connections: Vec<Connection>,
+    next_id: u64,
+    fail_next: Option<u16>,
+}
+
+/// An in-memory hosted-callback provider.
+#[derive(Debug)]
+pub struct MemoryProvider {
+    ctx: LinkContext,
+    auto_approve: bool,
+    platform: Mutex<Platform>,
+}
+
+impl MemoryProvider {
+    /// A provider whose links must be approved with [`MemoryProvider::approve`].
+    pub fn new(ctx: LinkContext) -> Self {
+        Self { ctx, auto_approve: false, platform: Mutex::default() }
+    }
+
+    /// Treats every link as approved at completion (for command-line experiments, where
+    /// no browser plays the user).
+    pub fn auto_approving(mut self) -> Self {
+        self.auto_approve = true;
+        self
+    }
+
+    fn platform(&self) -> std::sync::MutexGuard<'_, Platform> {
+        self.platform.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    fn injected_failure(&self) -> Result<()> {
+        match self.platform().fail_next.take() {
+            None => Ok(()),
+            Some(status) => {
+                let response = HttpResponse { status, headers: Default::default(), body: Default::default() };
+                Err(status_error(KIND, &response, ErrorBody { message: format!("injected HTTP {status}"), code: None }))
+            }
+        }
+    }
+
+    /// Makes the next platform call fail as if the platform answered `status`.
+    pub fn fail_next(&self, status: u16) {
+        self.platform().fail_next = Some(status);
+    }
+
+    /// Plays the user approving `link`: the platform creates the connection, and the
+    /// browser comes back with nothing but the state the app kept.
+    pub fn approve(&self, link: &Link) -> Result<Callback> {
+        let claims = self.ctx.codec().verify(KIND, &link.state)?;
+        let mut platform = self.platform();
+        platform.next_id += 1;
+        let connection = new_connection(platform.next_id, &claims.user, &claims.target);
+        platform.approved.insert(claims.nonce, connection);
+        Ok(Callback::from_state(link.state.clone()))
+    }
+
+    /// Plays the user refusing consent.
+    pub fn deny(&self, link: &Link) -> Result<Callback> {
+        let claims = self.ctx.codec().verify(KIND, &link.state)?;
+        self.platform().denied.insert(claims.nonce, "access_denied".into());
+        Ok(Callback::from_state(link.state.clone()))
+    }
+}
+
+fn new_connection(id: u64, user: &str, target: &str) -> Connection {
+    let now = Utc::now();
+    Connection {
+        id: format!("mem_{id}"),
+        provider: KIND.into(),
+        user: user.into(),
+        target: target.into(),
+        status: ConnectionStatus::Connected,
+        created_at: Some(now),
+        updated_at: Some(now),
+        raw: serde_json::json!({ "id": format!("mem_{id}") }),
+    }
+}
+
+#[async_trait]
+impl LinkProvider for MemoryProvider {
+    fn kind(&self) -> &'static str {
+        KIND
+    }
+
+    fn capabilities(&self) -> Capabilities {
+        Capabilities {
+            callback: CallbackModel::Hosted,
+            state_in_redirect: false,
+            requires_redirect_uri: false,
+            disconnect: true,
+            link_lifetime: Some(self.ctx.codec().ttl()),
+            idempotency: false,
+            regions: Vec::new(),
+            target_params: Default::default(),
+        }
+    }
+
+    async fn generate_link(&self, request: &LinkRequest) -> Result<Link> {
+        request.validate(KIND)?;
+        self.injected_failure()?;
+        let claims = self.ctx.claims(KIND, &request.user, &request.target);
+        let mut url = Url::parse("https://memory.oauth-link.invalid/consent").expect("static URL");
+        url.query_pairs_mut().append_pair("link", &claims.nonce.to_string()).append_pair("target", &request.target);
+        Ok(Link { provider: KIND.into(), url, state: self.ctx.sign(&claims), expires_at: claims.expires_at })
+    }
+
+    async fn complete_callback(&self, callback: &Callback) -> Result<Connection> {
+        self.ctx
+            .complete(KIND, callback, |claims| async move {
+                self.injected_failure()?;
+                let mut platform = self.platform();
+                if let Some(code) = platform.denied.remove(&claims.nonce) {
+                    return Err(Error::Denied { provider: KIND, code, reason: "the user refused consent".into() });
+                }
+                let connection = match platform.approved.remove(&claims.nonce) {
+                    Some(c) => c,
+                    None if self.auto_approve => {
+                        platform.next_id += 1;
+                        new_connection(platform.next_id, &claims.user, &claims.target)
+                    }
+                    None => {
+                        return Err(Error::Pending {
+                            provider: KIND,
+                            message: "the user has not approved the link yet".into(),
+                        })
+                    }
+                };
+                platform.connections.push(connection.clone());
+                Ok(connection)
+            })
+            .await
+    }
+
+    async fn list_connections(&self, query: &ConnectionQuery) -> Result<Vec<Connection>> {
+        query.validate(KIND)?;
+        self.injected_failure()?;
+        Ok(self
+            .platform()
+            .connections
+            .iter()
+            .filter(|c| c.user == query.user && query.target.as_ref().is_none_or(|t| *t == c.target))
+            .cloned()
+            .collect())
+    }
+
+    async fn disconnect(&self, user: &str, connection_id: &str) -> Result<()> {
+        crate::types::validate_id(KIND, "user", user)?;
+        crate::types::validate_id(KIND, "connection", connection_id)?;
+        self.injected_failure()?;
+        let mut platform = self.platform();
+        let before = platform.connections.len();
+        platform.connections.retain(|c| !(c.user == user && c.id == connection_id));
+        if platform.connections.len() == before {
+            return Err(Error::NotFound {
+                provider: KIND,
+                message: format!("no connection `{connection_id}` for this user"),
+            });
+        }
+        Ok(())
+    }
+}

@@ -1,0 +1,522 @@
+//! Provider-neutral request and result types.
+//!
+//! All of them serialize to stable snake_case JSON (the CLI prints them as they are).
+
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+use url::Url;
+
+use crate::error::{Error, Result};
+use crate::secret::StateToken;
+
+/// Longest id (user, target, connection, idempotency key) accepted, in bytes.
+pub const MAX_ID_LEN: usize = 256;
+/// Longest extra parameter value accepted, in bytes.
+pub const MAX_PARAM_LEN: usize = 2048;
+/// Most extra parameters or scopes accepted on one request.
+pub const MAX_PARAMS: usize = 32;
+
+/// What the app asks for when it wants a user to connect an account.
+///
+/// `user` is the app's own id for the end user; `target` names what to connect
+/// (an Alloy app or connector, a Novu integration, a Junction provider slug).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LinkRequest {
+    /// The app's id for the end user.
+    pub user: String,
+    /// The app, connector, integration or wearable provider to connect.
+    pub target: String,
+    /// Where the platform should send the browser back, for platforms that accept one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub redirect_uri: Option<Url>,
+    /// OAuth scopes to ask for, for platforms that accept them.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub scopes: Vec<String>,
+    /// Provider-specific extra parameters (e.g. Alloy `shopSubdomain`).
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub params: BTreeMap<String, String>,
+    /// Makes a retried request safe on platforms that support idempotency keys.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub idempotency_key: Option<String>,
+}
+
+impl LinkRequest {
+    /// A request to connect `target` for `user`.
+    pub fn new(user: impl Into<String>, target: impl Into<String>) -> Self {
+        Self {
+            user: user.into(),
+            target: target.into(),
+            redirect_uri: None,
+            scopes: Vec::new(),
+            params: BTreeMap::new(),
+            idempotency_key: None,
+        }
+    }
+
+    /// Sets the return address.
+    pub fn with_redirect_uri(mut self, uri: Url) -> Self {
+        self.redirect_uri = Some(uri);
+        self
+    }
+
+    /// Adds a scope.
+    pub fn with_scope(mut self, scope: impl Into<String>) -> Self {
+        self.scopes.push(scope.into());
+        self
+    }
+
+    /// Adds an extra parameter.
+    pub fn with_param(mut self, key: impl Into<String>, value: impl Into<String>) -> Self {
+        self.params.insert(key.into(), value.into());
+        self
+    }
+
+    /// Sets the idempotency key.
+    pub fn with_idempotency_key(mut self, key: impl Into<String>) -> Self {
+        self.idempotency_key = Some(key.into());
+        self
+    }
+
+    /// Checks every field before anything is sent: ids non-empty, bounded and free of
+    /// control characters, a redirect URI that is absolute `https` (plain `http` only for
+    /// loopback hosts), bounded params and scopes.
+    pub fn validate(&self, provider: &'static str) -> Result<()> {
+        validate_id(provider, "user", &self.user)?;
+        validate_id(provider, "target", &self.target)?;
+        if let Some(uri) = &self.redirect_uri {
+            validate_redirect_uri(provider, uri)?;
+        }
+        if let Some(key) = &self.idempotency_key {
+            validate_id(provider, "idempotency_key", key)?;
+        }
+        if self.scopes.len() > MAX_PARAMS || self.params.len() > MAX_PARAMS {
+            return Err(Error::invalid_input(
+                provider,
+                "params",
+                format!("at most {MAX_PARAMS} scopes and {MAX_PARAMS} params are accepted"),
+            ));
+        }
+        for scope in &self.scopes {
+            validate_id(provider, "scopes", scope)?;
+        }
+        for (key, value) in &self.params {
+            validate_id(provider, "params", key)?;
+            validate_text(provider, &format!("params.{key}"), value, MAX_PARAM_LEN)?;
+        }
+        Ok(())
+    }
+}
+
+/// Checks an id: non-empty after trimming, at most [`MAX_ID_LEN`] bytes, no control
+/// characters.
+pub fn validate_id(provider: &'static str, field: &str, value: &str) -> Result<()> {
+    validate_text(provider, field, value, MAX_ID_LEN)
+}
+
+fn validate_text(provider: &'static str, field: &str, value: &str, max: usize) -> Result<()> {
+    let reason = if value.trim().is_empty() {
+        "must not be empty or whitespace".to_owned()
+    } else if value.len() > max {
+        format!("must be at most {max} bytes (got {})", value.len())
+    } else if value.chars().any(char::is_control) {
+        "must not contain control characters".to_owned()
+    } else {
+        return Ok(());
+    };
+    Err(Error::invalid_input(provider, field, reason))
+}
+
+/// Checks a redirect URI: absolute `https`, or `http` on a loopback host (for local
+/// development), with no fragment.
+pub fn validate_redirect_uri(provider: &'static str, uri: &Url) -> Result<()> {
+    let loopback = match uri.host() {
+        Some(url::Host::Domain(d)) => d.eq_ignore_ascii_case("localhost"),
+        Some(url::Host::Ipv4(ip)) => ip.is_loopback(),
+        Some(url::Host::Ipv6(ip)) => ip.is_loopback(),
+        None => false,
+    };
+    let reason = match uri.scheme() {
+        _ if uri.host().is_none() => "must be an absolute URL with a host",
+        "https" => "",
+        "http" if loopback => "",
+        "http" => "must use https (plain http is accepted only for localhost and loopback addresses)",
+        _ => "must use https",
+    };
+    let reason = if reason.is_empty() && uri.fragment().is_some() { "must not contain a #fragment" } else { reason };
+    if reason.is_empty() {
+        Ok(())
+    } else {
+        Err(Error::invalid_input(provider, "redirect_uri", format!("{reason}; got scheme `{}`", uri.scheme())))
+    }
+}
+
+/// A link to send the end user's browser to, plus the state that completes it.
+#[derive(Clone, Serialize, Deserialize)]
+pub struct Link {
+    /// Provider kind that issued the link.
+    pub provider: String,
+    /// Where to send the browser.
+    pub url: Url,
+    /// The signed state. Keep it (cookie or session) when the provider's
+    /// [`Capabilities::state_in_redirect`] is false; it comes back on the redirect otherwise.
+    #[serde(serialize_with = "crate::secret::serialize_exposed")]
+    pub state: StateToken,
+    /// After this instant the link or its state no longer works.
+    pub expires_at: DateTime<Utc>,
+}
+
+impl std::fmt::Debug for Link {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Link")
+            .field("provider", &self.provider)
+            .field("url", &redacted_url(&self.url))
+            .field("state", &self.state)
+            .field("expires_at", &self.expires_at)
+            .finish()
+    }
+}
+
+/// A URL for logs: scheme, host, port and path; the query (which may carry tokens) is
+/// replaced by `?[redacted]`.
+pub fn redacted_url(url: &Url) -> String {
+    let mut out = format!("{}://{}", url.scheme(), url.host_str().unwrap_or(""));
+    if let Some(port) = url.port() {
+        out.push_str(&format!(":{port}"));
+    }
+    out.push_str(url.path());
+    if url.query().is_some() {
+        out.push_str("?[redacted]");
+    }
+    out
+}
+
+/// The query parameter that carries oauth-link's state on redirects the app receives.
+///
+/// Deliberately not `state`: Junction and OAuth servers use that name themselves.
+pub const STATE_PARAM: &str = "oauth_link_state";
+
+/// What came back to the app after the user went through the link.
+///
+/// Holds the redirect's query parameters (if the platform redirected to the app) and/or
+/// the state the app kept. Values are never printed by `Debug`.
+#[derive(Clone, Default)]
+pub struct Callback {
+    params: Vec<(String, String)>,
+    state: Option<StateToken>,
+}
+
+/// Longest callback query accepted, in bytes.
+pub const MAX_CALLBACK_QUERY: usize = 16 * 1024;
+
+impl Callback {
+    /// A callback that carries only the state the app kept (hosted-callback platforms).
+    pub fn from_state(state: StateToken) -> Self {
+        Self { params: Vec::new(), state: Some(state) }
+    }
+
+    /// Parses a raw query string (with or without the leading `?`).
+    ///
+    /// Rejects oversized queries and duplicated parameters; invalid percent-encoding is
+    /// decoded lossily and then fails state verification.
+    pub fn from_query(provider: &'static str, query: &str) -> Result<Self> {
+        let query = query.strip_prefix('?').unwrap_or(query);
+        if query.len() > MAX_CALLBACK_QUERY {
+            return Err(Error::invalid_input(
+                provider,
+                "callback",
+                format!("query is {} bytes, more than the {MAX_CALLBACK_QUERY} accepted", query.len()),
+            ));
+        }
+        let mut params: Vec<(String, String)> = Vec::new();
+        for (key, value) in url::form_urlencoded::parse(query.as_bytes()) {
+            if params.iter().any(|(k, _)| *k == key) {
+                return Err(Error::invalid_input(
+                    provider,
+                    "callback",
+                    format!("parameter `{key}` appears more than once"),
+                ));
+            }
+            params.push((key.into_owned(), value.into_owned()));
+        }
+        Ok(Self { params, state: None })
+    }
+
+    /// Parses the full URL the browser came back to.
+    pub fn from_url(provider: &'static str, url: &str) -> Result<Self> {
+        let parsed =
+            Url::parse(url).map_err(|e| Error::invalid_input(provider, "callback", format!("not a URL ({e})")))?;
+        Self::from_query(provider, parsed.query().unwrap_or(""))
+    }
+
+    /// Adds the state the app kept (cookie or session).
+    pub fn with_state(mut self, state: StateToken) -> Self {
+        self.state = Some(state);
+        self
+    }
+
+    /// Replaces the state: drops a [`STATE_PARAM`] query parameter and keeps `state`
+    /// instead (used to test tampering, or when the app re-reads its cookie).
+    pub fn with_state_replaced(mut self, state: StateToken) -> Self {
+        self.params.retain(|(k, _)| k != STATE_PARAM);
+        self.state = Some(state);
+        self
+    }
+
+    /// The value of a query parameter.
+    pub fn param(&self, name: &str) -> Option<&str> {
+        self.params.iter().find(|(k, _)| k == name).map(|(_, v)| v.as_str())
+    }
+
+    /// All query parameters, in order.
+    pub fn params(&self) -> impl Iterator<Item = (&str, &str)> {
+        self.params.iter().map(|(k, v)| (k.as_str(), v.as_str()))
+    }
+
+    /// The link state: the one the app kept, else the [`STATE_PARAM`] query parameter.
+    /// When both are present they must be identical.
+    pub fn state(&self, provider: &'static str) -> Result<StateToken> {
+        match (&self.state, self.param(STATE_PARAM)) {
+            (Some(kept), Some(query)) if kept.expose() != query => Err(Error::state_invalid(
+                provider,
+                "the state kept by the app differs from the state on the redirect",
+            )),
+            (Some(kept), _) => Ok(kept.clone()),
+            (None, Some(query)) => Ok(StateToken::new(query)),
+            (None, None) => Err(Error::state_invalid(
+                provider,
+                format!("no state: pass the state kept from generate_link, or the full redirect URL carrying `{STATE_PARAM}`"),
+            )),
+        }
+    }
+}
+
+impl std::fmt::Debug for Callback {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let names: Vec<&str> = self.params.iter().map(|(k, _)| k.as_str()).collect();
+        f.debug_struct("Callback").field("param_names", &names).field("state", &self.state).finish()
+    }
+}
+
+/// Where a connection stands.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "status", rename_all = "snake_case")]
+pub enum ConnectionStatus {
+    /// Usable.
+    Connected,
+    /// Created but not yet usable.
+    Pending,
+    /// Broken; the reason says why (e.g. a revoked token).
+    Error {
+        /// The platform's reason.
+        reason: String,
+    },
+}
+
+/// A connected third-party account, normalised across platforms.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Connection {
+    /// The platform's id for the connection (credential id, endpoint identifier,
+    /// `user_id/slug`). Pass it to [`disconnect`](crate::LinkProvider::disconnect).
+    pub id: String,
+    /// Provider kind.
+    pub provider: String,
+    /// The user it belongs to, as the app named it.
+    pub user: String,
+    /// What was connected (app, connector, integration, wearable provider).
+    pub target: String,
+    /// Where it stands.
+    #[serde(flatten)]
+    pub status: ConnectionStatus,
+    /// When the platform created it, when it said.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub created_at: Option<DateTime<Utc>>,
+    /// When the platform last changed it, when it said.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub updated_at: Option<DateTime<Utc>>,
+    /// The platform's record, for what the common fields do not cover (secrets removed).
+    #[serde(default, skip_serializing_if = "serde_json::Value::is_null")]
+    pub raw: serde_json::Value,
+}
+
+/// Which connections to list.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ConnectionQuery {
+    /// The app's id for the end user.
+    pub user: String,
+    /// Only connections to this target, when set.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub target: Option<String>,
+}
+
+impl ConnectionQuery {
+    /// All connections of `user`.
+    pub fn user(user: impl Into<String>) -> Self {
+        Self { user: user.into(), target: None }
+    }
+
+    /// Only those to `target`.
+    pub fn with_target(mut self, target: impl Into<String>) -> Self {
+        self.target = Some(target.into());
+        self
+    }
+
+    /// Checks the ids as [`LinkRequest::validate`] does.
+    pub fn validate(&self, provider: &'static str) -> Result<()> {
+        validate_id(provider, "user", &self.user)?;
+        if let Some(target) = &self.target {
+            validate_id(provider, "target", target)?;
+        }
+        Ok(())
+    }
+}
+
+/// Who receives the platform's OAuth redirect.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum CallbackModel {
+    /// The platform hosts the OAuth callback and then sends the browser to an address set
+    /// in its dashboard (or nowhere); the app keeps [`Link::state`] itself.
+    Hosted,
+    /// The browser comes back to the request's `redirect_uri`, with the state on it.
+    AppRedirect,
+}
+
+/// What a provider can do, as data.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Capabilities {
+    /// Who receives the platform's OAuth redirect.
+    pub callback: CallbackModel,
+    /// True when the state rides on the redirect back to the app (as [`STATE_PARAM`]);
+    /// false when the app must keep [`Link::state`] and pass it to the callback.
+    pub state_in_redirect: bool,
+    /// True when a `redirect_uri` (from the request or the configuration) is required.
+    pub requires_redirect_uri: bool,
+    /// True when [`disconnect`](crate::LinkProvider::disconnect) works.
+    pub disconnect: bool,
+    /// How long a generated link works, when the platform documents it.
+    #[serde(with = "opt_secs", default)]
+    pub link_lifetime: Option<Duration>,
+    /// True when the platform honours idempotency keys.
+    pub idempotency: bool,
+    /// Regions the adapter can address.
+    pub regions: Vec<String>,
+    /// Extra parameters some targets need (e.g. Shopify's `shopSubdomain`), when known
+    /// without a platform call; `target -> [param]`.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub target_params: BTreeMap<String, Vec<String>>,
+}
+
+mod opt_secs {
+    use std::time::Duration;
+
+    use serde::{Deserialize, Deserializer, Serializer};
+
+    pub(super) fn serialize<S: Serializer>(v: &Option<Duration>, s: S) -> Result<S::Ok, S::Error> {
+        match v {
+            Some(d) => s.serialize_some(&d.as_secs()),
+            None => s.serialize_none(),
+        }
+    }
+
+    pub(super) fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Duration>, D::Error> {
+        Ok(Option::<u64>::deserialize(d)?.map(Duration::from_secs))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn validate_rejects_bad_ids() {
+        for (user, field) in [("", "user"), ("  ", "user"), ("a\u{0}b", "user")] {
+            let err = LinkRequest::new(user, "slack").validate("novu").unwrap_err();
+            assert!(matches!(err, Error::InvalidInput { field: ref f, .. } if f == field), "{err}");
+        }
+        let long = "u".repeat(MAX_ID_LEN + 1);
+        assert!(LinkRequest::new(long, "slack").validate("novu").is_err());
+        assert!(LinkRequest::new("u", "").validate("novu").is_err());
+        assert!(LinkRequest::new("u", "t").with_param("k", "v\n").validate("novu").is_err());
+        assert!(LinkRequest::new("u", "t").with_scope("").validate("novu").is_err());
+        assert!(LinkRequest::new("u", "t").with_idempotency_key(" ").validate("novu").is_err());
+        LinkRequest::new("user-1", "slack").with_param("k", "v").validate("novu").unwrap();
+    }
+
+    #[test]
+    fn redirect_uri_rules() {
+        let ok = ["https://app.example.com/cb", "http://localhost:3000/cb", "http://127.0.0.1/cb", "http://[::1]:8/cb"];
+        for uri in ok {
+            validate_redirect_uri("x", &Url::parse(uri).unwrap()).unwrap();
+        }
+        let bad = [
+            "http://app.example.com/cb",
+            "ftp://host/x",
+            "javascript:alert(1)",
+            "https://a.example/cb#frag",
+            "data:text/html,x",
+        ];
+        for uri in bad {
+            let err = validate_redirect_uri("x", &Url::parse(uri).unwrap()).unwrap_err();
+            assert!(err.to_string().contains("redirect_uri"), "{uri}: {err}");
+        }
+    }
+
+    #[test]
+    fn callback_parsing() {
+        let cb = Callback::from_url("x", "https://app/cb?state=success&oauth_link_state=abc").unwrap();
+        assert_eq!(cb.param("state"), Some("success"));
+        assert_eq!(cb.state("x").unwrap().expose(), "abc");
+        assert!(Callback::from_query("x", "a=1&a=2").is_err());
+        assert!(Callback::from_query("x", &"a".repeat(MAX_CALLBACK_QUERY + 1)).is_err());
+        assert!(Callback::from_query("x", "").unwrap().state("x").is_err());
+        let both = Callback::from_query("x", "oauth_link_state=abc").unwrap().with_state("zzz".into());
+        assert!(matches!(both.state("x"), Err(Error::StateInvalid { .. })));
+        let same = Callback::from_query("x", "?oauth_link_state=abc").unwrap().with_state("abc".into());
+        assert_eq!(same.state("x").unwrap().expose(), "abc");
+        // Non-UTF-8 percent-encoding decodes lossily instead of panicking.
+        let lossy = Callback::from_query("x", "error=%FF%FE").unwrap();
+        assert_eq!(lossy.param("error"), Some("\u{fffd}\u{fffd}"));
+        assert!(Callback::from_url("x", "not a url").is_err());
+    }
+
+    #[test]
+    fn debug_hides_callback_values_and_link_query() {
+        let cb = Callback::from_query("x", "code=secretcode&oauth_link_state=secretstate").unwrap();
+        let printed = format!("{cb:?}");
+        assert!(!printed.contains("secret"), "{printed}");
+        let link = Link {
+            provider: "junction".into(),
+            url: Url::parse("https://link.example/?token=secrettoken").unwrap(),
+            state: StateToken::new("secretstate"),
+            expires_at: DateTime::from_timestamp(0, 0).unwrap(),
+        };
+        let printed = format!("{link:?}");
+        assert!(!printed.contains("secret"), "{printed}");
+        assert!(printed.contains("https://link.example/?[redacted]"), "{printed}");
+    }
+
+    #[test]
+    fn connection_json_is_stable() {
+        let c = Connection {
+            id: "cred_1".into(),
+            provider: "alloy-headless".into(),
+            user: "u1".into(),
+            target: "shopify".into(),
+            status: ConnectionStatus::Error { reason: "token revoked".into() },
+            created_at: DateTime::from_timestamp(1_700_000_000, 0),
+            updated_at: None,
+            raw: serde_json::Value::Null,
+        };
+        let json = serde_json::to_value(&c).unwrap();
+        assert_eq!(
+            json,
+            serde_json::json!({"id":"cred_1","provider":"alloy-headless","user":"u1","target":"shopify",
+                "status":"error","reason":"token revoked","created_at":"2023-11-14T22:13:20Z"})
+        );
+        let back: Connection = serde_json::from_value(json).unwrap();
+        assert_eq!(back, c);
+    }
+}
