@@ -38,6 +38,7 @@ mod error;
 pub mod http;
 mod provider;
 mod replay;
+mod replay_file;
 pub mod secret;
 mod state;
 mod types;
@@ -53,6 +54,7 @@ pub use error::{
 };
 pub use provider::{DynLinkProvider, LinkProvider, SharedLinkProvider};
 pub use replay::{MemoryReplayGuard, ReplayGuard, DEFAULT_MEMORY_CAPACITY};
+pub use replay_file::FileReplayGuard;
 pub use secret::{AccessToken, ApiKey, AuthCode, LinkToken, SigningKey, StateToken};
 pub use state::{LinkState, Nonce, StateCodec, StateKeys, DEFAULT_STATE_TTL, MAX_TOKEN_LEN, MIN_KEY_LEN};
 pub use types::{

@@ -1,0 +1,135 @@
+//! Connect your users' third-party accounts through an integration platform (Alloy
+//! Automation, Novu, Junction) behind one trait, [`LinkProvider`]. The platform is chosen
+//! by configuration, so an app swaps providers without code changes.
+//!
+//! ```no_run
+//! # async fn app() -> oauth_link::Result<()> {
+//! // OAUTH_LINK_PROVIDER=novu OAUTH_LINK_NOVU_API_KEY=... OAUTH_LINK_STATE_SECRET=...
+//! let provider = oauth_link::from_env()?;
+//! let link = provider.generate_link(&oauth_link::LinkRequest::new("user-42", "slack")).await?;
+//! // redirect the browser to link.url; keep link.state in an HttpOnly cookie
+//! # Ok(()) }
+//! ```
+//!
+//! # Features
+//!
+//! | feature | enables | provider kind |
+//! |---|---|---|
+//! | `alloy-headless` | Alloy Automation Embedded, headless mode | `alloy-headless` |
+//! | `alloy-connectors` | Alloy Connectivity API, connector credentials | `alloy-connectors` |
+//! | `novu` | Novu chat channel-endpoint OAuth (Slack, MS Teams) | `novu` |
+//! | `junction` | Junction (formerly Vital) link tokens | `junction` |
+//! | `memory` | in-memory provider for tests and local experiments | `memory` |
+//!
+//! A kind whose feature is off fails with [`Error::ProviderNotCompiled`] naming the feature.
+//!
+//! # Configuration
+//!
+//! - Env: `OAUTH_LINK_PROVIDER`, `OAUTH_LINK_STATE_SECRET` (at least 32 bytes), optional
+//!   `OAUTH_LINK_STATE_PREVIOUS_SECRETS` (comma-separated, for rotation) and
+//!   `OAUTH_LINK_STATE_TTL_SECS`, `OAUTH_LINK_REPLAY_DIR` (record used states in a directory
+//!   shared by the processes of one machine instead of in memory); each adapter's settings as `OAUTH_LINK_<KIND>_<KEY>`
+//!   (`OAUTH_LINK_NOVU_API_KEY`, `OAUTH_LINK_ALLOY_HEADLESS_BASE_URL`...).
+//! - TOML: top-level `provider`, `state_secret`, `state_previous_secrets`, `state_ttl_secs`,
+//!   `replay_dir`,
+//!   then one table per kind with the same keys lower-cased (`[novu]` `api_key = "..."`).
+//! - A map: [`from_map`].
+//!
+//! Unknown keys, unknown kinds and missing settings are errors naming the key or env var.
+#![deny(missing_docs)]
+#![warn(missing_debug_implementations, unreachable_pub)]
+
+mod registry;
+mod settings;
+
+use std::collections::HashMap;
+use std::path::Path;
+
+pub use oauth_link_core::*;
+#[cfg(feature = "memory")]
+pub use registry::MemorySettings;
+pub use registry::{available_providers, AdapterConfig, KnownKind, ProviderInfo, KNOWN};
+pub use settings::{
+    Settings, StateSettings, PROVIDER_ENV, REPLAY_DIR_ENV, STATE_PREVIOUS_SECRETS_ENV, STATE_SECRET_ENV, STATE_TTL_ENV,
+};
+
+/// Re-export of the core crate.
+pub use oauth_link_core as core;
+
+/// Builds the provider the process environment names (`OAUTH_LINK_PROVIDER`).
+pub fn from_env() -> Result<SharedLinkProvider> {
+    from_settings(&Settings::from_env()?)
+}
+
+/// Builds the provider a TOML file names.
+pub fn from_config_file(path: impl AsRef<Path>) -> Result<SharedLinkProvider> {
+    from_settings(&Settings::from_toml_file(path)?)
+}
+
+/// Builds a provider of `kind` from a flat map of its settings (plus `state_secret`).
+pub fn from_map(kind: &str, map: &HashMap<String, String>) -> Result<SharedLinkProvider> {
+    from_settings(&Settings::from_map(kind, map)?)
+}
+
+/// Builds the provider `settings` name, with a state context from its state settings.
+pub fn from_settings(settings: &Settings) -> Result<SharedLinkProvider> {
+    let config = configure(settings, None)?;
+    config.build(settings.state.context()?)
+}
+
+/// Parses and validates the settings of the chosen provider (or of `kind` when given)
+/// without building it.
+pub fn configure(settings: &Settings, kind: Option<&str>) -> Result<AdapterConfig> {
+    let kind = match kind {
+        Some(kind) => kind,
+        None => settings.provider_kind()?,
+    };
+    let known = KNOWN.iter().find(|k| k.kind == kind).ok_or_else(|| Error::UnknownProvider {
+        kind: kind.to_owned(),
+        available: KNOWN.iter().map(|k| k.kind).collect(),
+    })?;
+    AdapterConfig::parse(known.kind, settings.adapter(known.kind))
+}
+
+#[cfg(all(test, feature = "memory"))]
+mod tests {
+    use super::*;
+
+    fn secret() -> String {
+        "0123456789abcdef0123456789abcdef".into()
+    }
+
+    #[test]
+    fn unknown_kind_lists_the_valid_ones() {
+        let err = from_map("nope", &HashMap::new()).unwrap_err();
+        assert!(matches!(err, Error::UnknownProvider { .. }));
+        let text = err.to_string();
+        assert!(text.contains("alloy-headless, alloy-connectors, novu, junction, memory"), "{text}");
+    }
+
+    #[test]
+    fn unknown_adapter_key_is_named() {
+        let map = HashMap::from([("state_secret".to_owned(), secret()), ("auto_aprove".to_owned(), "true".to_owned())]);
+        let err = from_map("memory", &map).unwrap_err();
+        assert!(err.to_string().contains("`auto_aprove`"), "{err}");
+    }
+
+    #[tokio::test]
+    async fn from_map_builds_a_working_provider() {
+        let map = HashMap::from([("state_secret".to_owned(), secret())]);
+        let provider = from_map("memory", &map).unwrap();
+        assert_eq!(provider.kind(), "memory");
+        let link = provider.generate_link(&LinkRequest::new("u", "slack")).await.unwrap();
+        let connection = provider.complete_callback(&Callback::from_state(link.state)).await.unwrap();
+        assert_eq!(connection.user, "u");
+    }
+
+    #[test]
+    fn available_providers_lists_compiled_kinds() {
+        let kinds: Vec<&str> = available_providers().iter().map(|p| p.kind).collect();
+        assert!(kinds.contains(&"memory"));
+        for known in KNOWN {
+            assert_eq!(kinds.contains(&known.kind), known.compiled, "{}", known.kind);
+        }
+    }
+}

@@ -1,0 +1,118 @@
+//! The provider kinds oauth-link knows, which are compiled in, and how each is configured
+//! and built. One `match` arm per adapter, each behind its cargo feature.
+
+use oauth_link_core::{Capabilities, ConfigMap, Error, LinkContext, Result, SharedLinkProvider};
+use serde::Serialize;
+
+/// A provider kind and the facade feature that compiles it in.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct KnownKind {
+    /// The kind, as used in `OAUTH_LINK_PROVIDER` and config tables.
+    pub kind: &'static str,
+    /// The cargo feature of the `oauth-link` crate that enables it.
+    pub feature: &'static str,
+    /// True when this build includes it.
+    pub compiled: bool,
+}
+
+/// Every kind oauth-link knows, compiled in or not.
+pub const KNOWN: &[KnownKind] = &[
+    KnownKind { kind: "alloy-headless", feature: "alloy-headless", compiled: cfg!(feature = "alloy-headless") },
+    KnownKind { kind: "alloy-connectors", feature: "alloy-connectors", compiled: cfg!(feature = "alloy-connectors") },
+    KnownKind { kind: "novu", feature: "novu", compiled: cfg!(feature = "novu") },
+    KnownKind { kind: "junction", feature: "junction", compiled: cfg!(feature = "junction") },
+    KnownKind { kind: "memory", feature: "memory", compiled: cfg!(feature = "memory") },
+];
+
+/// Finds a known kind by name.
+pub(crate) fn lookup(kind: &str) -> Option<&'static KnownKind> {
+    KNOWN.iter().find(|k| k.kind == kind)
+}
+
+pub(crate) fn unknown_provider(kind: &str) -> Error {
+    Error::UnknownProvider { kind: kind.to_owned(), available: KNOWN.iter().map(|k| k.kind).collect() }
+}
+
+/// A compiled-in kind with what it can do.
+#[derive(Debug, Clone, Serialize)]
+pub struct ProviderInfo {
+    /// The kind.
+    pub kind: &'static str,
+    /// Its capabilities with default settings.
+    pub capabilities: Capabilities,
+}
+
+/// Settings of the in-memory provider.
+#[cfg(feature = "memory")]
+#[derive(Debug, Clone, Serialize)]
+pub struct MemorySettings {
+    /// Complete every link as if the user approved (default true: no browser plays the user).
+    pub auto_approve: bool,
+}
+
+/// A parsed, validated adapter configuration.
+#[derive(Debug, Clone)]
+#[non_exhaustive]
+pub enum AdapterConfig {
+    /// The in-memory provider.
+    #[cfg(feature = "memory")]
+    Memory(MemorySettings),
+}
+
+impl AdapterConfig {
+    /// Parses the settings of `kind`; unknown keys and bad values fail naming the key.
+    pub fn parse(kind: &str, map: ConfigMap) -> Result<Self> {
+        let known = lookup(kind).ok_or_else(|| unknown_provider(kind))?;
+        #[allow(unused_mut, unused_variables)]
+        let mut map = map;
+        match known.kind {
+            #[cfg(feature = "memory")]
+            "memory" => {
+                let auto_approve = map.bool("auto_approve")?.unwrap_or(true);
+                map.finish()?;
+                Ok(AdapterConfig::Memory(MemorySettings { auto_approve }))
+            }
+            _ => Err(Error::ProviderNotCompiled { kind: known.kind, feature: known.feature }),
+        }
+    }
+
+    /// The provider kind.
+    pub fn kind(&self) -> &'static str {
+        match *self {
+            #[cfg(feature = "memory")]
+            AdapterConfig::Memory(_) => "memory",
+        }
+    }
+
+    /// The resolved settings as JSON, secrets shown as `[redacted]`.
+    pub fn to_json(&self) -> serde_json::Value {
+        let value = match *self {
+            #[cfg(feature = "memory")]
+            AdapterConfig::Memory(ref s) => serde_json::to_value(s),
+        };
+        value.unwrap_or(serde_json::Value::Null)
+    }
+
+    /// Builds the provider.
+    pub fn build(self, ctx: LinkContext) -> Result<SharedLinkProvider> {
+        let _ = &ctx;
+        match self {
+            #[cfg(feature = "memory")]
+            AdapterConfig::Memory(s) => {
+                let provider = oauth_link_core::testing::MemoryProvider::new(ctx);
+                Ok(std::sync::Arc::new(if s.auto_approve { provider.auto_approving() } else { provider }))
+            }
+        }
+    }
+}
+
+/// The compiled-in kinds with their default capabilities.
+pub fn available_providers() -> Vec<ProviderInfo> {
+    let mut out = Vec::new();
+    #[cfg(feature = "memory")]
+    {
+        let p = oauth_link_core::testing::MemoryProvider::new(LinkContext::ephemeral());
+        out.push(ProviderInfo { kind: "memory", capabilities: oauth_link_core::LinkProvider::capabilities(&p) });
+    }
+    out
+}

@@ -1,0 +1,337 @@
+//! Where the provider choice and its settings come from: env, a TOML file, or a map.
+
+use std::collections::{BTreeMap, HashMap};
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Duration;
+
+use oauth_link_core::{
+    ConfigMap, Error, FileReplayGuard, LinkContext, MemoryReplayGuard, ReplayGuard, Result, SigningKey, StateCodec,
+    StateKeys, DEFAULT_STATE_TTL,
+};
+use serde::Serialize;
+
+use crate::registry::{lookup, KNOWN};
+
+/// Env var naming the provider kind.
+pub const PROVIDER_ENV: &str = "OAUTH_LINK_PROVIDER";
+/// Env var holding the state signing secret.
+pub const STATE_SECRET_ENV: &str = "OAUTH_LINK_STATE_SECRET";
+/// Env var holding older state secrets still accepted (comma-separated), for rotation.
+pub const STATE_PREVIOUS_SECRETS_ENV: &str = "OAUTH_LINK_STATE_PREVIOUS_SECRETS";
+/// Env var holding the state lifetime in seconds.
+pub const STATE_TTL_ENV: &str = "OAUTH_LINK_STATE_TTL_SECS";
+
+/// Env var naming a directory where used states are recorded (shared by the processes of
+/// one machine); without it, used states are kept in memory.
+pub const REPLAY_DIR_ENV: &str = "OAUTH_LINK_REPLAY_DIR";
+
+/// Top-level keys of the TOML file and of a settings map (besides the adapter's own).
+const GLOBAL_KEYS: [&str; 5] = ["provider", "state_secret", "state_previous_secrets", "state_ttl_secs", "replay_dir"];
+
+/// How link state is signed.
+#[derive(Clone, Serialize)]
+pub struct StateSettings {
+    /// The signing secret (at least 32 bytes), when configured.
+    pub secret: Option<SigningKey>,
+    /// Older secrets still accepted for verification.
+    pub previous: Vec<SigningKey>,
+    /// State lifetime.
+    #[serde(rename = "ttl_secs", serialize_with = "secs")]
+    pub ttl: Duration,
+    /// Where used states are recorded ([`FileReplayGuard`]); in memory when `None`.
+    pub replay_dir: Option<PathBuf>,
+    #[serde(skip)]
+    origin: &'static str,
+}
+
+fn secs<S: serde::Serializer>(d: &Duration, s: S) -> std::result::Result<S::Ok, S::Error> {
+    s.serialize_u64(d.as_secs())
+}
+
+impl std::fmt::Debug for StateSettings {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("StateSettings")
+            .field("secret", &self.secret)
+            .field("previous", &self.previous.len())
+            .field("ttl", &self.ttl)
+            .field("replay_dir", &self.replay_dir)
+            .finish()
+    }
+}
+
+impl StateSettings {
+    /// Builds the state context: codec from the secret, in-memory replay guard.
+    ///
+    /// Fails naming where to set the secret when none is configured.
+    pub fn context(&self) -> Result<LinkContext> {
+        let secret = self.secret.as_ref().ok_or_else(|| {
+            Error::config(
+                STATE_SECRET_ENV,
+                format!(
+                    "missing the state signing secret: {}; use at least 32 random bytes, e.g. `openssl rand -hex 32`",
+                    self.where_to_set()
+                ),
+            )
+        })?;
+        let keys = StateKeys::new(secret, &self.previous)?;
+        Ok(LinkContext::new(StateCodec::new(keys).with_ttl(self.ttl), self.replay_guard()?))
+    }
+
+    /// The replay guard these settings ask for.
+    pub fn replay_guard(&self) -> Result<Arc<dyn ReplayGuard>> {
+        Ok(match &self.replay_dir {
+            Some(dir) => Arc::new(FileReplayGuard::new(dir)?),
+            None => Arc::new(MemoryReplayGuard::new()),
+        })
+    }
+
+    fn empty(origin: &'static str) -> Self {
+        Self { secret: None, previous: Vec::new(), ttl: DEFAULT_STATE_TTL, replay_dir: None, origin }
+    }
+
+    /// A context with a random secret, for sandboxes and demos (states die with the process).
+    pub fn ephemeral_context(&self) -> Result<LinkContext> {
+        Ok(LinkContext::new(StateCodec::new(StateKeys::random()).with_ttl(self.ttl), self.replay_guard()?))
+    }
+
+    fn where_to_set(&self) -> &'static str {
+        match self.origin {
+            "file" => "add `state_secret = \"...\"` at the top of the config file",
+            "map" => "add the key `state_secret`",
+            _ => "set OAUTH_LINK_STATE_SECRET",
+        }
+    }
+}
+
+/// The provider choice and every setting, as read from one source.
+#[derive(Debug, Clone)]
+pub struct Settings {
+    /// The chosen provider kind, when the source names one.
+    pub provider: Option<String>,
+    /// Link state signing.
+    pub state: StateSettings,
+    source: String,
+    adapters: BTreeMap<&'static str, ConfigMap>,
+}
+
+impl Settings {
+    /// Reads the process environment.
+    pub fn from_env() -> Result<Self> {
+        Self::from_env_vars(std::env::vars())
+    }
+
+    /// Reads the given environment variables (`OAUTH_LINK_*`).
+    pub fn from_env_vars(vars: impl IntoIterator<Item = (String, String)>) -> Result<Self> {
+        let vars: HashMap<String, String> = vars.into_iter().filter(|(k, _)| k.starts_with("OAUTH_LINK_")).collect();
+        let get = |name: &str| vars.get(name).filter(|v| !v.trim().is_empty()).cloned();
+        let ttl = match get(STATE_TTL_ENV) {
+            Some(v) => parse_ttl(&v, STATE_TTL_ENV)?,
+            None => DEFAULT_STATE_TTL,
+        };
+        let state = StateSettings {
+            secret: get(STATE_SECRET_ENV).map(SigningKey::new),
+            previous: split_secrets(get(STATE_PREVIOUS_SECRETS_ENV)),
+            ttl,
+            replay_dir: get(REPLAY_DIR_ENV).map(PathBuf::from),
+            origin: "env",
+        };
+        let adapters = KNOWN
+            .iter()
+            .map(|k| (k.kind, ConfigMap::from_env_vars(k.kind, vars.iter().map(|(a, b)| (a.clone(), b.clone())))))
+            .collect();
+        Ok(Self { provider: get(PROVIDER_ENV), state, source: "environment".into(), adapters })
+    }
+
+    /// Reads a TOML file: top-level `provider`, `state_secret`, `state_previous_secrets`,
+    /// `state_ttl_secs`, then one table per provider kind (`[novu]`, `[alloy-headless]`...).
+    pub fn from_toml_file(path: impl AsRef<Path>) -> Result<Self> {
+        let path = path.as_ref();
+        let text = std::fs::read_to_string(path).map_err(|e| {
+            Error::config(path.display().to_string(), format!("cannot read config file {}: {e}", path.display()))
+        })?;
+        Self::from_toml_str(&text, &path.display().to_string())
+    }
+
+    /// Parses TOML text; `label` names the file in errors.
+    pub fn from_toml_str(text: &str, label: &str) -> Result<Self> {
+        let table: toml::Table = toml::from_str(text)
+            .map_err(|e| Error::config(label, format!("{label} is not valid TOML: {}", e.message())))?;
+        let mut provider = None;
+        let mut state = StateSettings::empty("file");
+        let mut adapters = BTreeMap::new();
+        for (key, value) in &table {
+            let as_str = || {
+                value
+                    .as_str()
+                    .map(str::to_owned)
+                    .ok_or_else(|| Error::config(key, format!("`{key}` in {label} must be a string")))
+            };
+            match (key.as_str(), value) {
+                ("provider", _) => provider = Some(as_str()?),
+                ("state_secret", _) => state.secret = Some(SigningKey::new(as_str()?)),
+                ("state_previous_secrets", toml::Value::Array(items)) => {
+                    for item in items {
+                        let s = item.as_str().ok_or_else(|| {
+                            Error::config(key, format!("`state_previous_secrets` in {label} must hold strings"))
+                        })?;
+                        state.previous.push(SigningKey::new(s));
+                    }
+                }
+                ("state_previous_secrets", _) => state.previous = split_secrets(Some(as_str()?)),
+                ("state_ttl_secs", toml::Value::Integer(secs)) => {
+                    state.ttl = parse_ttl(&secs.to_string(), "state_ttl_secs")?;
+                }
+                ("replay_dir", _) => state.replay_dir = Some(PathBuf::from(as_str()?)),
+                ("state_ttl_secs", _) => {
+                    return Err(Error::config(key, format!("`state_ttl_secs` in {label} must be an integer")))
+                }
+                (name, toml::Value::Table(adapter)) => {
+                    let Some(known) = lookup(name) else {
+                        return Err(unknown_table(name, label));
+                    };
+                    adapters.insert(known.kind, ConfigMap::from_toml(known.kind, adapter, label)?);
+                }
+                (name, _) => return Err(Error::config(
+                    name,
+                    format!(
+                        "unknown top-level key `{name}` in {label}; valid keys: {}, and one table per provider kind",
+                        GLOBAL_KEYS.join(", ")
+                    ),
+                )),
+            }
+        }
+        Ok(Self { provider, state, source: label.to_owned(), adapters })
+    }
+
+    /// Settings for `kind` from a flat map: the adapter's keys plus the optional
+    /// `state_secret`, `state_previous_secrets` and `state_ttl_secs`.
+    pub fn from_map(kind: &str, map: &HashMap<String, String>) -> Result<Self> {
+        let known = lookup(kind).ok_or_else(|| crate::registry::unknown_provider(kind))?;
+        let mut adapter_map = map.clone();
+        let mut state = StateSettings::empty("map");
+        if let Some(secret) = adapter_map.remove("state_secret") {
+            state.secret = Some(SigningKey::new(secret));
+        }
+        state.previous = split_secrets(adapter_map.remove("state_previous_secrets"));
+        if let Some(ttl) = adapter_map.remove("state_ttl_secs") {
+            state.ttl = parse_ttl(&ttl, "state_ttl_secs")?;
+        }
+        if let Some(dir) = adapter_map.remove("replay_dir") {
+            state.replay_dir = Some(PathBuf::from(dir));
+        }
+        adapter_map.remove("provider");
+        let mut adapters = BTreeMap::new();
+        adapters.insert(known.kind, ConfigMap::from_map(known.kind, &adapter_map));
+        Ok(Self { provider: Some(known.kind.to_owned()), state, source: "settings map".into(), adapters })
+    }
+
+    /// Where the settings came from (for messages).
+    pub fn source(&self) -> &str {
+        &self.source
+    }
+
+    /// The chosen kind, or an error saying how to choose one.
+    pub fn provider_kind(&self) -> Result<&str> {
+        self.provider.as_deref().ok_or_else(|| {
+            let kinds: Vec<&str> = KNOWN.iter().map(|k| k.kind).collect();
+            Error::config(
+                PROVIDER_ENV,
+                format!(
+                    "no provider chosen in {}: set OAUTH_LINK_PROVIDER, `provider = \"...\"` in the config file, or --provider; one of: {}",
+                    self.source,
+                    kinds.join(", ")
+                ),
+            )
+        })
+    }
+
+    /// The settings of `kind` (empty when the source has none).
+    pub fn adapter(&self, kind: &'static str) -> ConfigMap {
+        self.adapters.get(kind).cloned().unwrap_or_else(|| ConfigMap::from_map(kind, &HashMap::new()))
+    }
+}
+
+fn unknown_table(name: &str, label: &str) -> Error {
+    let kinds: Vec<&str> = KNOWN.iter().map(|k| k.kind).collect();
+    Error::config(
+        name,
+        format!("unknown table [{name}] in {label}; tables are named by provider kind: {}", kinds.join(", ")),
+    )
+}
+
+fn split_secrets(value: Option<String>) -> Vec<SigningKey> {
+    value
+        .map(|v| v.split(',').map(str::trim).filter(|s| !s.is_empty()).map(SigningKey::new).collect())
+        .unwrap_or_default()
+}
+
+fn parse_ttl(value: &str, origin: &str) -> Result<Duration> {
+    match value.trim().parse::<u64>() {
+        Ok(secs) if (1..=86_400).contains(&secs) => Ok(Duration::from_secs(secs)),
+        _ => Err(Error::config(origin, format!("{origin} must be a number of seconds between 1 and 86400"))),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn env_settings() {
+        let s = Settings::from_env_vars([
+            ("OAUTH_LINK_PROVIDER".to_owned(), "memory".to_owned()),
+            ("OAUTH_LINK_STATE_SECRET".to_owned(), "x".repeat(40)),
+            ("OAUTH_LINK_STATE_TTL_SECS".to_owned(), "60".to_owned()),
+            ("HOME".to_owned(), "/root".to_owned()),
+        ])
+        .unwrap();
+        assert_eq!(s.provider_kind().unwrap(), "memory");
+        assert_eq!(s.state.ttl, Duration::from_secs(60));
+        s.state.context().unwrap();
+        assert!(!format!("{s:?}").contains("xxxx"), "{s:?}");
+    }
+
+    #[test]
+    fn missing_provider_and_secret_name_what_to_set() {
+        let s = Settings::from_env_vars(Vec::new()).unwrap();
+        assert!(s.provider_kind().unwrap_err().to_string().contains("set OAUTH_LINK_PROVIDER"));
+        assert!(s.state.context().unwrap_err().to_string().contains("set OAUTH_LINK_STATE_SECRET"));
+        let bad_ttl = Settings::from_env_vars([("OAUTH_LINK_STATE_TTL_SECS".to_owned(), "0".to_owned())]);
+        assert!(bad_ttl.unwrap_err().to_string().contains("OAUTH_LINK_STATE_TTL_SECS"));
+    }
+
+    #[test]
+    fn toml_settings_and_errors() {
+        let text = format!(
+            "provider = \"memory\"\nstate_secret = \"{}\"\nstate_ttl_secs = 30\n[memory]\nauto_approve = true\n",
+            "k".repeat(32)
+        );
+        let s = Settings::from_toml_str(&text, "app.toml").unwrap();
+        assert_eq!(s.provider.as_deref(), Some("memory"));
+        assert_eq!(s.state.ttl, Duration::from_secs(30));
+        assert!(s.adapter("memory").contains("auto_approve"));
+
+        let err = Settings::from_toml_str("provider = \"memory\"\nstat_secret = \"x\"", "app.toml").unwrap_err();
+        assert!(err.to_string().contains("unknown top-level key `stat_secret` in app.toml"), "{err}");
+        let err = Settings::from_toml_str("[nvou]\napi_key = \"x\"", "app.toml").unwrap_err();
+        assert!(err.to_string().contains("unknown table [nvou]"), "{err}");
+        let err = Settings::from_toml_str("provider = ", "app.toml").unwrap_err();
+        assert!(err.to_string().contains("app.toml is not valid TOML"), "{err}");
+        let err = Settings::from_toml_str("provider = 3", "app.toml").unwrap_err();
+        assert!(err.to_string().contains("must be a string"), "{err}");
+        let no_secret = Settings::from_toml_str("provider = \"memory\"", "app.toml").unwrap();
+        assert!(no_secret.state.context().unwrap_err().to_string().contains("state_secret"));
+    }
+
+    #[test]
+    fn map_settings_split_state_keys_from_adapter_keys() {
+        let mut map = HashMap::new();
+        map.insert("state_secret".to_owned(), "s".repeat(32));
+        map.insert("auto_approve".to_owned(), "true".to_owned());
+        let s = Settings::from_map("memory", &map).unwrap();
+        let adapter = s.adapter("memory");
+        assert!(adapter.contains("auto_approve") && !adapter.contains("state_secret"));
+        assert!(Settings::from_map("nope", &map).is_err());
+    }
+}
