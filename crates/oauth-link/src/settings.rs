@@ -192,13 +192,15 @@ impl Settings {
                     };
                     adapters.insert(known.kind, ConfigMap::from_toml(known.kind, adapter, label)?);
                 }
-                (name, _) => return Err(Error::config(
-                    name,
-                    format!(
+                (name, _) => {
+                    return Err(Error::config(
+                        name,
+                        format!(
                         "unknown top-level key `{name}` in {label}; valid keys: {}, and one table per provider kind",
                         GLOBAL_KEYS.join(", ")
                     ),
-                )),
+                    ))
+                }
             }
         }
         Ok(Self { provider, state, source: label.to_owned(), adapters })
