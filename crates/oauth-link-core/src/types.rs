@@ -91,6 +91,13 @@ impl LinkRequest {
         }
         if let Some(key) = &self.idempotency_key {
             validate_id(provider, "idempotency_key", key)?;
+            if !key.bytes().all(|b| b.is_ascii_graphic()) {
+                return Err(Error::invalid_input(
+                    provider,
+                    "idempotency_key",
+                    "must be visible ASCII without spaces (it travels as an HTTP header)",
+                ));
+            }
         }
         if self.scopes.len() > MAX_PARAMS || self.params.len() > MAX_PARAMS {
             return Err(Error::invalid_input(
@@ -442,6 +449,9 @@ mod tests {
         assert!(LinkRequest::new("u", "t").with_param("k", "v\n").validate("novu").is_err());
         assert!(LinkRequest::new("u", "t").with_scope("").validate("novu").is_err());
         assert!(LinkRequest::new("u", "t").with_idempotency_key(" ").validate("novu").is_err());
+        assert!(LinkRequest::new("u", "t").with_idempotency_key("a b").validate("novu").is_err());
+        assert!(LinkRequest::new("u", "t").with_idempotency_key("clé").validate("novu").is_err());
+        LinkRequest::new("u", "t").with_idempotency_key("order-42:v1").validate("novu").unwrap();
         LinkRequest::new("user-1", "slack").with_param("k", "v").validate("novu").unwrap();
     }
 
