@@ -1,0 +1,293 @@
+//! The Novu HTTP calls, each through core `ApiClient::execute`.
+
+use std::sync::Arc;
+
+use http::header::AUTHORIZATION;
+use http::{HeaderMap, HeaderValue, Method};
+use oauth_link_core::http::{secret_header, ApiClient, Call, HttpResponse, HttpTransport, Replay};
+use oauth_link_core::secret::scrub;
+use oauth_link_core::{excerpt, ApiKey, Error, Result, Url};
+use serde::de::DeserializeOwned;
+use serde::Serialize;
+
+use crate::config::NovuConfig;
+use crate::error::{api_error, redact_tokens};
+use crate::wire::{
+    ChannelConnection, ChannelEndpoint, GenerateLinkResponse, GenerateUserLinkRequest, GenerateWorkspaceLinkRequest,
+    Page,
+};
+use crate::KIND;
+
+/// Records asked per page (Novu's maximum).
+pub(crate) const PAGE_LIMIT: u32 = 100;
+/// Pages followed before giving up (100 x 500 = the 50,000 records Novu counts at most).
+const MAX_PAGES: usize = 500;
+/// The idempotency header Novu honours on POSTs.
+const IDEMPOTENCY_KEY: &str = "idempotency-key";
+
+/// Whether a record is a channel endpoint or a channel connection.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum RecordKind {
+    /// `GET /v1/channel-endpoints` (a subscriber's user identity, channel, webhook...).
+    Endpoint,
+    /// `GET /v1/channel-connections` (a workspace install with its token).
+    Connection,
+}
+
+impl RecordKind {
+    fn collection(self) -> &'static str {
+        match self {
+            RecordKind::Endpoint => "channel-endpoints",
+            RecordKind::Connection => "channel-connections",
+        }
+    }
+
+    fn list_template(self) -> &'static str {
+        match self {
+            RecordKind::Endpoint => "/v1/channel-endpoints",
+            RecordKind::Connection => "/v1/channel-connections",
+        }
+    }
+
+    fn item_template(self) -> &'static str {
+        match self {
+            RecordKind::Endpoint => "/v1/channel-endpoints/{identifier}",
+            RecordKind::Connection => "/v1/channel-connections/{identifier}",
+        }
+    }
+
+    pub(crate) fn noun(self) -> &'static str {
+        match self {
+            RecordKind::Endpoint => "channel endpoint",
+            RecordKind::Connection => "channel connection",
+        }
+    }
+}
+
+/// A listed endpoint or connection: the fields the adapter reads and the platform record
+/// with every token removed.
+#[derive(Debug, Clone)]
+pub(crate) struct Record {
+    pub(crate) fields: ChannelEndpoint,
+    pub(crate) raw: serde_json::Value,
+}
+
+/// The list filters the adapter uses.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct ListFilter<'a> {
+    pub(crate) subscriber_id: &'a str,
+    pub(crate) integration_identifier: Option<&'a str>,
+}
+
+/// Typed access to the Novu API.
+#[derive(Debug, Clone)]
+pub(crate) struct NovuClient {
+    api: ApiClient,
+    api_key: ApiKey,
+}
+
+impl NovuClient {
+    pub(crate) fn new(config: &NovuConfig, transport: Arc<dyn HttpTransport>) -> Result<Self> {
+        let mut headers = HeaderMap::new();
+        headers.insert(AUTHORIZATION, secret_header(&format!("ApiKey {}", config.api_key.expose()))?);
+        let api = ApiClient::new(KIND, config.base_url(), headers, transport, config.common.retry.clone());
+        Ok(Self { api, api_key: config.api_key.clone() })
+    }
+
+    pub(crate) fn base_url(&self) -> &Url {
+        self.api.base_url()
+    }
+
+    fn secrets(&self) -> [&str; 1] {
+        [self.api_key.expose()]
+    }
+
+    /// `POST /v1/integrations/channel-endpoints/oauth`.
+    pub(crate) async fn generate_user_link(&self, body: &GenerateUserLinkRequest, key: &str) -> Result<Url> {
+        let url = self.api.url(&["v1", "integrations", "channel-endpoints", "oauth"]);
+        self.post_link("generate_link", "/v1/integrations/channel-endpoints/oauth", url, body, key).await
+    }
+
+    /// `POST /v1/integrations/channel-connections/oauth`.
+    pub(crate) async fn generate_workspace_link(&self, body: &GenerateWorkspaceLinkRequest, key: &str) -> Result<Url> {
+        let url = self.api.url(&["v1", "integrations", "channel-connections", "oauth"]);
+        self.post_link("generate_workspace_link", "/v1/integrations/channel-connections/oauth", url, body, key).await
+    }
+
+    async fn post_link<B: Serialize>(
+        &self,
+        operation: &'static str,
+        path_template: &'static str,
+        url: Url,
+        body: &B,
+        idempotency_key: &str,
+    ) -> Result<Url> {
+        let mut request = self.api.json_request(Method::POST, url, body);
+        let key = HeaderValue::from_str(idempotency_key).map_err(|_| {
+            Error::invalid_input(KIND, "idempotency_key", "must be visible ASCII (an HTTP header value)")
+        })?;
+        request.headers.insert(IDEMPOTENCY_KEY, key);
+        // The same key rides on every retry of this logical request, so Novu replays it safely.
+        let response = self.api.execute(Call { operation, path_template, request, replay: Replay::Keyed }).await?;
+        trace_response(operation, &response);
+        if !response.is_success() {
+            return Err(api_error(&response, &self.secrets()));
+        }
+        let decoded: GenerateLinkResponse = self.decode(&response, "a JSON object with `url`")?;
+        let url = Url::parse(&decoded.url).ok().filter(|u| matches!(u.scheme(), "https" | "http"));
+        url.ok_or_else(|| {
+            Error::decode(
+                KIND,
+                format!("expected an http(s) URL in `url` (HTTP {})", response.status),
+                b"[url withheld]",
+            )
+        })
+    }
+
+    /// Every page of `GET /v1/channel-endpoints` or `GET /v1/channel-connections`.
+    pub(crate) async fn list(&self, kind: RecordKind, filter: ListFilter<'_>) -> Result<Vec<Record>> {
+        let operation = match kind {
+            RecordKind::Endpoint => "list_channel_endpoints",
+            RecordKind::Connection => "list_channel_connections",
+        };
+        let mut records = Vec::new();
+        let mut cursor: Option<String> = None;
+        for _ in 0..MAX_PAGES {
+            let mut url = self.api.url(&["v1", kind.collection()]);
+            {
+                let mut q = url.query_pairs_mut();
+                q.append_pair("subscriberId", filter.subscriber_id);
+                if let Some(integration) = filter.integration_identifier {
+                    q.append_pair("integrationIdentifier", integration);
+                }
+                q.append_pair("limit", &PAGE_LIMIT.to_string());
+                if let Some(after) = &cursor {
+                    q.append_pair("after", after);
+                }
+            }
+            let request = self.api.request(Method::GET, url);
+            let call = Call { operation, path_template: kind.list_template(), request, replay: Replay::Idempotent };
+            let response = self.api.execute(call).await?;
+            trace_response(operation, &response);
+            if !response.is_success() {
+                return Err(api_error(&response, &self.secrets()));
+            }
+            let page: Page = self.decode(&response, "a page `{data, next, previous, totalCount}`")?;
+            for item in page.data {
+                records.push(self.record(kind, item)?);
+            }
+            match page.next.filter(|n| !n.is_empty()) {
+                None => return Ok(records),
+                Some(next) if cursor.as_deref() == Some(next.as_str()) => {
+                    return Err(Error::decode(
+                        KIND,
+                        format!("the {} cursor did not advance", kind.noun()),
+                        b"(cursor)",
+                    ));
+                }
+                Some(next) => cursor = Some(next),
+            }
+        }
+        Err(Error::decode(KIND, format!("more than {MAX_PAGES} pages of {}s", kind.noun()), b"(pages)"))
+    }
+
+    /// `GET /v1/channel-endpoints/{identifier}` or `/v1/channel-connections/{identifier}`;
+    /// `None` on 404.
+    pub(crate) async fn get(&self, kind: RecordKind, identifier: &str) -> Result<Option<Record>> {
+        let url = self.api.url(&["v1", kind.collection(), identifier]);
+        let operation = match kind {
+            RecordKind::Endpoint => "get_channel_endpoint",
+            RecordKind::Connection => "get_channel_connection",
+        };
+        let request = self.api.request(Method::GET, url);
+        let call = Call { operation, path_template: kind.item_template(), request, replay: Replay::Idempotent };
+        let response = self.api.execute(call).await?;
+        trace_response(operation, &response);
+        match response.status {
+            404 => Ok(None),
+            _ if response.is_success() => {
+                let value: serde_json::Value = self.decode(&response, &format!("a {} object", kind.noun()))?;
+                self.record(kind, value).map(Some)
+            }
+            _ => Err(api_error(&response, &self.secrets())),
+        }
+    }
+
+    /// `DELETE /v1/channel-endpoints/{identifier}` or `/v1/channel-connections/{identifier}` (204).
+    pub(crate) async fn delete(&self, kind: RecordKind, identifier: &str) -> Result<()> {
+        let url = self.api.url(&["v1", kind.collection(), identifier]);
+        let operation = match kind {
+            RecordKind::Endpoint => "delete_channel_endpoint",
+            RecordKind::Connection => "delete_channel_connection",
+        };
+        let request = self.api.request(Method::DELETE, url);
+        let call = Call { operation, path_template: kind.item_template(), request, replay: Replay::Idempotent };
+        let response = self.api.execute(call).await?;
+        trace_response(operation, &response);
+        if response.is_success() {
+            Ok(())
+        } else {
+            Err(api_error(&response, &self.secrets()))
+        }
+    }
+
+    /// Decodes one record; channel connections lose `auth.accessToken` / `refreshToken`
+    /// (read into `AccessToken` and dropped) before anything else sees them.
+    fn record(&self, kind: RecordKind, mut value: serde_json::Value) -> Result<Record> {
+        let fields = match kind {
+            RecordKind::Endpoint => serde_json::from_value::<ChannelEndpoint>(value.clone()).map_err(|e| {
+                let body = scrub(&value.to_string(), &self.secrets());
+                Error::decode(KIND, format!("expected a channel endpoint record: {e}"), body.as_bytes())
+            })?,
+            RecordKind::Connection => {
+                let tokens: Vec<String> = ["accessToken", "refreshToken"]
+                    .iter()
+                    .filter_map(|k| value.pointer(&format!("/auth/{k}")).and_then(|v| v.as_str()).map(str::to_owned))
+                    .collect();
+                let typed = serde_json::from_value::<ChannelConnection>(value.clone());
+                if let Some(auth) = value.get_mut("auth").and_then(|a| a.as_object_mut()) {
+                    auth.remove("accessToken");
+                    auth.remove("refreshToken");
+                }
+                let typed = typed.map_err(|e| {
+                    let mut secrets: Vec<&str> = tokens.iter().map(String::as_str).collect();
+                    secrets.push(self.api_key.expose());
+                    let message = scrub(&format!("expected a channel connection record: {e}"), &secrets);
+                    let body = scrub(&redact_tokens(&value.to_string()), &secrets);
+                    Error::decode(KIND, message, body.as_bytes())
+                })?;
+                typed.into_fields()
+            }
+        };
+        Ok(Record { fields, raw: value })
+    }
+
+    /// Decodes a JSON body; the excerpt kept on failure has tokens and the API key removed.
+    fn decode<T: DeserializeOwned>(&self, response: &HttpResponse, what: &str) -> Result<T> {
+        serde_json::from_slice(&response.body).map_err(|e| {
+            let text = redact_tokens(&String::from_utf8_lossy(&response.body));
+            let body = scrub(&excerpt(text.as_bytes()), &self.secrets());
+            Error::Decode { provider: KIND, message: format!("expected {what} (HTTP {}): {e}", response.status), body }
+        })
+    }
+}
+
+/// Surfaces Novu's idempotency and rate-limit headers in traces (no secret among them).
+fn trace_response(operation: &'static str, response: &HttpResponse) {
+    let replayed = response.header("idempotency-replay");
+    tracing::debug!(
+        provider = KIND,
+        operation,
+        status = response.status,
+        idempotency_replay = replayed,
+        ratelimit_limit = response.header("ratelimit-limit"),
+        ratelimit_remaining = response.header("ratelimit-remaining"),
+        ratelimit_reset = response.header("ratelimit-reset"),
+        ratelimit_policy = response.header("ratelimit-policy"),
+        retry_after = response.header("retry-after"),
+        "novu response"
+    );
+    if replayed.is_some_and(|v| v.eq_ignore_ascii_case("true")) {
+        tracing::debug!(provider = KIND, operation, "novu replayed an earlier response for this idempotency key");
+    }
+}

@@ -1,0 +1,227 @@
+//! Novu error responses to core errors.
+//!
+//! | Novu answer | core error |
+//! |---|---|
+//! | 401 `ErrorDto` | `Unauthenticated` |
+//! | 403 `ErrorDto` | `Forbidden` |
+//! | 404 `ErrorDto` | `NotFound` |
+//! | 409 `ErrorDto` | `Conflict` |
+//! | 422 `ValidationErrorDto` with `errors` | `InvalidInput` naming every field |
+//! | 429 JSON string + `Retry-After` | `RateLimited { retry_after }` |
+//! | anything else (400, 405, 413, 5xx, 503 JSON string) | `Provider { status }` |
+
+use oauth_link_core::http::{status_error, ErrorBody, HttpResponse};
+use oauth_link_core::secret::scrub;
+use oauth_link_core::{excerpt, Error};
+
+use crate::wire::ErrorDto;
+use crate::KIND;
+
+/// Maps a non-2xx Novu response to the core error, scrubbing `secrets` (and any token
+/// field) from what is kept.
+pub(crate) fn api_error(response: &HttpResponse, secrets: &[&str]) -> Error {
+    let clean = |text: &str| scrub(&redact_tokens(text), secrets);
+    let parsed: Option<serde_json::Value> = serde_json::from_slice(&response.body).ok();
+    let mut message = match &parsed {
+        // 429 / 503: a plain JSON string.
+        Some(serde_json::Value::String(s)) => s.clone(),
+        Some(value @ serde_json::Value::Object(_)) => match serde_json::from_value::<ErrorDto>(value.clone()) {
+            Ok(dto) => {
+                if response.status == 422 {
+                    if let Some(err) = validation_error(&dto, &clean) {
+                        return err;
+                    }
+                }
+                dto_message(&dto)
+            }
+            Err(_) => value.to_string(),
+        },
+        Some(other) => other.to_string(),
+        None => excerpt(&response.body),
+    };
+    if message.trim().is_empty() {
+        message = format!("HTTP {} with an empty message", response.status);
+    }
+    let message = excerpt(clean(&message).as_bytes());
+    status_error(KIND, response, ErrorBody { message, code: None })
+}
+
+fn dto_message(dto: &ErrorDto) -> String {
+    let mut message = match &dto.message {
+        serde_json::Value::Null => String::new(),
+        serde_json::Value::String(s) => s.clone(),
+        serde_json::Value::Array(items) => items
+            .iter()
+            .filter(|v| !v.is_null())
+            .map(|v| v.as_str().map(str::to_owned).unwrap_or_else(|| v.to_string()))
+            .collect::<Vec<_>>()
+            .join("; "),
+        other => other.to_string(),
+    };
+    if message.is_empty() {
+        if let Some(path) = &dto.path {
+            message = format!("request to {path} failed");
+        }
+    }
+    if let Some(id) = &dto.error_id {
+        message.push_str(&format!(" (errorId {id})"));
+    }
+    message
+}
+
+fn validation_error(dto: &ErrorDto, clean: &dyn Fn(&str) -> String) -> Option<Error> {
+    let errors = dto.errors.as_ref().filter(|e| !e.is_empty())?;
+    let fields: Vec<&str> = errors.keys().map(String::as_str).collect();
+    let details: Vec<String> = errors
+        .iter()
+        .map(|(field, c)| {
+            if c.messages.is_empty() {
+                format!("{field}: invalid")
+            } else {
+                format!("{field}: {}", c.messages.join(", "))
+            }
+        })
+        .collect();
+    let reason = format!("Novu rejected the request (422): {}", details.join("; "));
+    Some(Error::invalid_input(KIND, clean(&fields.join(", ")), excerpt(clean(&reason).as_bytes())))
+}
+
+/// Masks the values of `accessToken` / `refreshToken` keys in JSON text, even when the text
+/// is truncated or not valid JSON (used before any channel-connection body is kept).
+pub(crate) fn redact_tokens(text: &str) -> String {
+    let mut out = text.to_owned();
+    for key in ["\"accessToken\"", "\"refreshToken\""] {
+        let mut from = 0;
+        while let Some(found) = out[from..].find(key) {
+            let after_key = from + found + key.len();
+            let rest = &out[after_key..];
+            let trimmed = rest.trim_start();
+            let Some(colon_rest) = trimmed.strip_prefix(':') else {
+                from = after_key;
+                continue;
+            };
+            let value = colon_rest.trim_start();
+            let value_start = out.len() - value.len();
+            let Some(inner) = value.strip_prefix('"') else {
+                from = after_key;
+                continue;
+            };
+            // Find the closing quote, honouring backslash escapes; a truncated value runs to the end.
+            let mut end = inner.len();
+            let mut escaped = false;
+            for (i, c) in inner.char_indices() {
+                match c {
+                    '\\' if !escaped => escaped = true,
+                    '"' if !escaped => {
+                        end = i;
+                        break;
+                    }
+                    _ => escaped = false,
+                }
+            }
+            let value_end = (value_start + 1 + end + 1).min(out.len());
+            out.replace_range(value_start..value_end, "\"[redacted]\"");
+            from = value_start + "\"[redacted]\"".len();
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use http::HeaderMap;
+
+    use super::*;
+
+    fn response(status: u16, body: &str, headers: &[(&'static str, &'static str)]) -> HttpResponse {
+        let mut map = HeaderMap::new();
+        for (k, v) in headers {
+            map.insert(*k, http::HeaderValue::from_static(v));
+        }
+        HttpResponse { status, headers: map, body: body.to_owned().into() }
+    }
+
+    fn dto(status: u16, message: &str) -> String {
+        format!(r#"{{"statusCode":{status},"timestamp":"2026-01-01T00:00:00Z","path":"/v1/x","message":{message}}}"#)
+    }
+
+    #[test]
+    fn statuses_map_to_typed_errors() {
+        let cases: Vec<(u16, String, &str)> = vec![
+            (
+                400,
+                dto(400, r#"["subscriberId must be a string","integrationIdentifier should not be empty"]"#),
+                "Provider",
+            ),
+            (401, dto(401, r#""API Key not found""#), "Unauthenticated"),
+            (403, dto(403, r#""Forbidden resource""#), "Forbidden"),
+            (404, dto(404, r#""Integration not found""#), "NotFound"),
+            (409, dto(409, r#"{"reason":"duplicate"}"#), "Conflict"),
+            (429, r#""API rate limit exceeded""#.into(), "RateLimited"),
+            (
+                500,
+                r#"{"statusCode":500,"timestamp":"t","path":"/p","message":null,"errorId":"abc123"}"#.to_string(),
+                "Provider",
+            ),
+            (503, r#""Please wait some time, then try again.""#.into(), "Provider"),
+        ];
+        for (status, body, variant) in cases {
+            let err = api_error(&response(status, &body, &[("retry-after", "7")]), &[]);
+            let debug = format!("{err:?}");
+            assert!(debug.starts_with(variant), "{status}: {debug}");
+            assert_eq!(err.provider(), Some(KIND));
+        }
+        let err = api_error(&response(429, r#""API rate limit exceeded""#, &[("retry-after", "7")]), &[]);
+        assert_eq!(err.retry_after(), Some(std::time::Duration::from_secs(7)));
+        assert!(err.to_string().contains("API rate limit exceeded"), "{err}");
+        let err =
+            api_error(&response(500, r#"{"statusCode":500,"timestamp":"t","path":"/p","errorId":"abc123"}"#, &[]), &[]);
+        assert!(err.to_string().contains("request to /p failed (errorId abc123)"), "{err}");
+        let err = api_error(&response(400, &dto(400, r#"["a must be x",null,3]"#), &[]), &[]);
+        assert!(err.to_string().ends_with("a must be x; 3"), "{err}");
+    }
+
+    #[test]
+    fn validation_errors_name_the_fields() {
+        let body = r#"{"statusCode":422,"timestamp":"t","path":"/p","message":"Validation Error",
+            "errors":{"subscriberId":{"messages":["subscriberId must be a string"],"value":5},
+                      "userScope":{"messages":["each value must be a string","must be an array"]}}}"#;
+        let err = api_error(&response(422, body, &[]), &[]);
+        match &err {
+            Error::InvalidInput { field, reason, .. } => {
+                assert_eq!(field, "subscriberId, userScope");
+                assert!(reason.contains("userScope: each value must be a string, must be an array"), "{reason}");
+            }
+            other => panic!("expected InvalidInput, got {other:?}"),
+        }
+        // A 422 without a field map stays a Provider error.
+        let err = api_error(&response(422, &dto(422, r#""nope""#), &[]), &[]);
+        assert!(matches!(err, Error::Provider { status: 422, .. }), "{err:?}");
+    }
+
+    #[test]
+    fn unreadable_bodies_keep_a_scrubbed_excerpt() {
+        let err =
+            api_error(&response(502, "<html>bad gateway sk_test_secret_key</html>", &[]), &["sk_test_secret_key"]);
+        let text = err.to_string();
+        assert!(text.contains("<html>bad gateway [redacted]</html>") && !text.contains("sk_test"), "{text}");
+        let err = api_error(&response(500, r#"{"statusCode":500,"mess"#, &[]), &[]);
+        assert!(err.to_string().contains(r#"{"statusCode":500,"mess"#), "{err}");
+        let err = api_error(&response(500, "", &[]), &[]);
+        assert!(err.to_string().contains("(empty)"), "{err}");
+        let err =
+            api_error(&response(400, r#"{"message":"key sk_test_secret_key is bad"}"#, &[]), &["sk_test_secret_key"]);
+        assert!(!err.to_string().contains("sk_test_secret_key"), "{err}");
+    }
+
+    #[test]
+    fn tokens_are_masked_even_in_truncated_text() {
+        assert_eq!(
+            redact_tokens(r#"{"auth":{"accessToken":"xoxb-1\"2","refreshToken" : "r-9"},"a":1}"#),
+            r#"{"auth":{"accessToken":"[redacted]","refreshToken" : "[redacted]"},"a":1}"#
+        );
+        assert_eq!(redact_tokens(r#"{"auth":{"accessToken":"xoxb-trunc"#), r#"{"auth":{"accessToken":"[redacted]""#);
+        assert_eq!(redact_tokens(r#""accessToken" is missing"#), r#""accessToken" is missing"#);
+        assert_eq!(redact_tokens(r#"{"accessToken":null}"#), r#"{"accessToken":null}"#);
+    }
+}

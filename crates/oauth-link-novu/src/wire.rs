@@ -1,0 +1,241 @@
+//! Serde types of the Novu API (v1 chat OAuth, channel endpoints, channel connections).
+//!
+//! Response types accept every documented shape: nullable fields are `Option`, unknown
+//! fields are ignored, free-form values stay `serde_json::Value`.
+
+use std::collections::BTreeMap;
+
+use oauth_link_core::AccessToken;
+use serde::{Deserialize, Serialize};
+
+/// A context entry: a plain id, or `{id, data?}`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(untagged)]
+pub(crate) enum ContextValue {
+    /// `"org-acme"`.
+    Id(String),
+    /// `{"id": "org-acme", "data": {...}}`.
+    Rich {
+        id: String,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        data: Option<serde_json::Map<String, serde_json::Value>>,
+    },
+}
+
+/// `GenerateLinkUserOauthUrlRequestDto` (`POST /v1/integrations/channel-endpoints/oauth`).
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub(crate) struct GenerateUserLinkRequest {
+    pub(crate) subscriber_id: String,
+    pub(crate) integration_identifier: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub(crate) connection_identifier: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub(crate) context: Option<BTreeMap<String, ContextValue>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub(crate) user_scope: Option<Vec<String>>,
+}
+
+/// `GenerateConnectOauthUrlRequestDto` (`POST /v1/integrations/channel-connections/oauth`).
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub(crate) struct GenerateWorkspaceLinkRequest {
+    pub(crate) integration_identifier: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub(crate) subscriber_id: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub(crate) connection_identifier: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub(crate) context: Option<BTreeMap<String, ContextValue>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub(crate) scope: Option<Vec<String>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub(crate) connection_mode: Option<ConnectionMode>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub(crate) auto_link_user: Option<bool>,
+}
+
+/// Who a workspace connection serves.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub(crate) enum ConnectionMode {
+    Subscriber,
+    Shared,
+}
+
+/// `GenerateChatOAuthUrlResponseDto`.
+#[derive(Debug, Clone, Deserialize)]
+pub(crate) struct GenerateLinkResponse {
+    pub(crate) url: String,
+}
+
+/// The cursor envelope of `GET /v1/channel-endpoints` and `GET /v1/channel-connections`.
+/// Records stay raw JSON here; each list decodes them (and strips secrets) itself.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub(crate) struct Page {
+    pub(crate) data: Vec<serde_json::Value>,
+    #[serde(default)]
+    pub(crate) next: Option<String>,
+    #[serde(default)]
+    #[allow(dead_code)]
+    pub(crate) previous: Option<String>,
+    #[serde(default)]
+    #[allow(dead_code)]
+    pub(crate) total_count: Option<f64>,
+}
+
+/// `GetChannelEndpointResponseDto` (the fields the adapter reads).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub(crate) struct ChannelEndpoint {
+    pub(crate) identifier: String,
+    #[serde(default)]
+    pub(crate) provider_id: Option<String>,
+    #[serde(default)]
+    pub(crate) integration_identifier: Option<String>,
+    #[serde(default)]
+    pub(crate) subscriber_id: Option<String>,
+    #[serde(default)]
+    pub(crate) created_at: Option<String>,
+    #[serde(default)]
+    pub(crate) updated_at: Option<String>,
+}
+
+/// `GetChannelConnectionResponseDto` (the fields the adapter reads). `auth` holds the
+/// workspace token: it is read into [`AccessToken`] (so `Debug` redacts it) and never kept.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub(crate) struct ChannelConnection {
+    pub(crate) identifier: String,
+    #[serde(default)]
+    pub(crate) provider_id: Option<String>,
+    #[serde(default)]
+    pub(crate) integration_identifier: Option<String>,
+    #[serde(default)]
+    pub(crate) subscriber_id: Option<String>,
+    #[serde(default)]
+    #[allow(dead_code)]
+    pub(crate) workspace: Option<Workspace>,
+    #[serde(default)]
+    #[allow(dead_code)]
+    pub(crate) auth: Option<ConnectionAuth>,
+    #[serde(default)]
+    pub(crate) created_at: Option<String>,
+    #[serde(default)]
+    pub(crate) updated_at: Option<String>,
+}
+
+impl ChannelConnection {
+    /// The fields shared with endpoints; `auth` is dropped here.
+    pub(crate) fn into_fields(self) -> ChannelEndpoint {
+        ChannelEndpoint {
+            identifier: self.identifier,
+            provider_id: self.provider_id,
+            integration_identifier: self.integration_identifier,
+            subscriber_id: self.subscriber_id,
+            created_at: self.created_at,
+            updated_at: self.updated_at,
+        }
+    }
+}
+
+/// A channel connection's workspace (Slack team, MS Teams tenant).
+#[derive(Debug, Clone, Deserialize)]
+#[allow(dead_code)]
+pub(crate) struct Workspace {
+    pub(crate) id: String,
+    #[serde(default)]
+    pub(crate) name: Option<String>,
+}
+
+/// A channel connection's `auth`: the tokens are secrets, held so `Debug` redacts them.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(rename_all = "camelCase")]
+#[allow(dead_code)]
+pub(crate) struct ConnectionAuth {
+    pub(crate) access_token: AccessToken,
+    #[serde(default)]
+    pub(crate) refresh_token: Option<AccessToken>,
+    #[serde(default)]
+    pub(crate) expires_at: Option<String>,
+    #[serde(default)]
+    pub(crate) refresh_token_expires_at: Option<String>,
+}
+
+/// `ErrorDto` / `ValidationErrorDto`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub(crate) struct ErrorDto {
+    #[serde(default)]
+    #[allow(dead_code)]
+    pub(crate) status_code: Option<f64>,
+    #[serde(default)]
+    pub(crate) path: Option<String>,
+    /// string | number | bool | object | array | null.
+    #[serde(default)]
+    pub(crate) message: serde_json::Value,
+    #[serde(default)]
+    pub(crate) error_id: Option<String>,
+    /// 422 only: field name -> constraint messages.
+    #[serde(default)]
+    pub(crate) errors: Option<BTreeMap<String, ConstraintValidation>>,
+}
+
+/// `ConstraintValidation`.
+#[derive(Debug, Clone, Deserialize)]
+pub(crate) struct ConstraintValidation {
+    #[serde(default)]
+    pub(crate) messages: Vec<String>,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn context_accepts_both_shapes() {
+        let v: BTreeMap<String, ContextValue> =
+            serde_json::from_str(r#"{"tenant":"acme","org":{"id":"o1","data":{"name":"Acme"}},"x":{"id":"i"}}"#)
+                .unwrap();
+        assert_eq!(v["tenant"], ContextValue::Id("acme".into()));
+        assert!(matches!(&v["org"], ContextValue::Rich { id, data: Some(d) } if id == "o1" && d["name"] == "Acme"));
+        assert_eq!(serde_json::to_string(&v["x"]).unwrap(), r#"{"id":"i"}"#);
+    }
+
+    #[test]
+    fn endpoint_accepts_nulls_and_extra_fields() {
+        let e: ChannelEndpoint = serde_json::from_value(serde_json::json!({
+            "identifier": "ep_1", "channel": null, "providerId": null, "integrationIdentifier": null,
+            "connectionIdentifier": null, "subscriberId": null, "contextKeys": [], "type": "slack_user",
+            "endpoint": {"userId": "U1"}, "createdAt": "2026-01-01T00:00:00.000Z", "updatedAt": "2026-01-01T00:00:00.000Z",
+            "somethingNew": 1
+        }))
+        .unwrap();
+        assert_eq!(e.identifier, "ep_1");
+        assert!(e.integration_identifier.is_none());
+    }
+
+    #[test]
+    fn connection_auth_debug_is_redacted() {
+        let c: ChannelConnection = serde_json::from_value(serde_json::json!({
+            "identifier": "conn_1", "channel": "chat", "providerId": "slack", "integrationIdentifier": "slack-main",
+            "subscriberId": null, "contextKeys": [], "workspace": {"id": "T1", "name": "Acme"},
+            "auth": {"accessToken": "xoxb-very-secret", "refreshToken": "xoxe-very-secret"},
+            "createdAt": "2026-01-01T00:00:00.000Z", "updatedAt": "2026-01-01T00:00:00.000Z"
+        }))
+        .unwrap();
+        let printed = format!("{c:?}");
+        assert!(!printed.contains("very-secret") && printed.contains("AccessToken([redacted])"), "{printed}");
+        assert_eq!(c.auth.as_ref().map(|a| a.access_token.expose()), Some("xoxb-very-secret"));
+        assert_eq!(c.into_fields().identifier, "conn_1");
+    }
+
+    #[test]
+    fn error_dto_message_is_free_form() {
+        for m in [r#""text""#, "3", "true", r#"{"a":1}"#, r#"["a",null,2]"#, "null"] {
+            let body = format!(r#"{{"statusCode":400,"timestamp":"t","path":"/p","message":{m}}}"#);
+            serde_json::from_str::<ErrorDto>(&body).unwrap();
+        }
+    }
+}
