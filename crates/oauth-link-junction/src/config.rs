@@ -1,0 +1,430 @@
+//! Settings of the Junction adapter.
+
+use std::fmt;
+use std::str::FromStr;
+
+use oauth_link_core::{validate_redirect_uri, ApiKey, CommonConfig, ConfigMap, Error, Result, SigningKey, Url};
+use serde::{Serialize, Serializer};
+
+use crate::KIND;
+
+/// Default size of the in-memory `client_user_id -> user_id` cache.
+pub const DEFAULT_USER_CACHE_CAPACITY: usize = 10_000;
+
+/// Junction environment: production or sandbox (sandbox keys start with `sk_`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Environment {
+    /// Live data (`pk_*` keys).
+    #[default]
+    Production,
+    /// Test data, at most 50 users per team (`sk_*` keys).
+    Sandbox,
+}
+
+/// Junction region: where the team's data lives.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Region {
+    /// United States.
+    #[default]
+    Us,
+    /// European Union.
+    Eu,
+}
+
+impl Environment {
+    /// The configuration value (`production`, `sandbox`).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Environment::Production => "production",
+            Environment::Sandbox => "sandbox",
+        }
+    }
+}
+
+impl Region {
+    /// The configuration value (`us`, `eu`).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Region::Us => "us",
+            Region::Eu => "eu",
+        }
+    }
+}
+
+/// The documented API host of an environment and region.
+///
+/// | environment | region | host |
+/// |---|---|---|
+/// | production | us | `https://api.us.junction.com` |
+/// | production | eu | `https://api.eu.junction.com` |
+/// | sandbox | us | `https://api.sandbox.us.junction.com` |
+/// | sandbox | eu | `https://api.sandbox.eu.junction.com` |
+pub fn default_base_url(environment: Environment, region: Region) -> Url {
+    let host = match (environment, region) {
+        (Environment::Production, Region::Us) => "https://api.us.junction.com",
+        (Environment::Production, Region::Eu) => "https://api.eu.junction.com",
+        (Environment::Sandbox, Region::Us) => "https://api.sandbox.us.junction.com",
+        (Environment::Sandbox, Region::Eu) => "https://api.sandbox.eu.junction.com",
+    };
+    Url::parse(host).expect("static URL")
+}
+
+/// What [`LinkRequest::user`](oauth_link_core::LinkRequest::user) means.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum UserMapping {
+    /// `user` is the app's own id (Junction's `client_user_id`). The adapter resolves it
+    /// with `GET /v2/user/resolve/{client_user_id}`, creates the Junction user with
+    /// `POST /v2/user` when there is none, and caches the mapping in memory.
+    #[default]
+    ClientUserId,
+    /// `user` already is Junction's `user_id` (a UUID): no extra call.
+    JunctionUserId,
+}
+
+impl UserMapping {
+    /// The configuration value.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            UserMapping::ClientUserId => "client_user_id",
+            UserMapping::JunctionUserId => "junction_user_id",
+        }
+    }
+}
+
+impl FromStr for Environment {
+    type Err = Error;
+    fn from_str(s: &str) -> Result<Self> {
+        match s {
+            "production" => Ok(Environment::Production),
+            "sandbox" => Ok(Environment::Sandbox),
+            _ => Err(Error::config("environment", format!("`{s}` is not one of: production, sandbox"))),
+        }
+    }
+}
+
+impl FromStr for Region {
+    type Err = Error;
+    fn from_str(s: &str) -> Result<Self> {
+        match s {
+            "us" => Ok(Region::Us),
+            "eu" => Ok(Region::Eu),
+            _ => Err(Error::config("region", format!("`{s}` is not one of: us, eu"))),
+        }
+    }
+}
+
+impl FromStr for UserMapping {
+    type Err = Error;
+    fn from_str(s: &str) -> Result<Self> {
+        match s {
+            "client_user_id" => Ok(UserMapping::ClientUserId),
+            "junction_user_id" => Ok(UserMapping::JunctionUserId),
+            _ => Err(Error::config("user_mapping", format!("`{s}` is not one of: client_user_id, junction_user_id"))),
+        }
+    }
+}
+
+/// Settings of the Junction adapter. `Debug` and `Serialize` never show the API key or
+/// the webhook secrets.
+#[derive(Debug, Clone, Serialize)]
+pub struct JunctionConfig {
+    /// Team API key, sent as `x-vital-api-key`.
+    pub api_key: ApiKey,
+    /// Production or sandbox (picks the default host).
+    pub environment: Environment,
+    /// US or EU (picks the default host).
+    pub region: Region,
+    /// Where Junction sends the browser back when the request names no `redirect_uri`.
+    pub redirect_url: Option<Url>,
+    /// What `LinkRequest::user` means.
+    pub user_mapping: UserMapping,
+    /// Most `client_user_id -> user_id` mappings kept in memory.
+    pub user_cache_capacity: usize,
+    /// Svix signing secrets (`whsec_...`) accepted by [`JunctionConfig::webhook_verifier`].
+    pub webhook_secrets: Vec<SigningKey>,
+    /// Base URL override, timeouts, retries, polling.
+    #[serde(serialize_with = "serialize_common")]
+    pub common: CommonConfig,
+}
+
+impl JunctionConfig {
+    /// Production US settings for `api_key`, with every other setting at its default.
+    pub fn new(api_key: impl Into<ApiKey>) -> Self {
+        Self {
+            api_key: api_key.into(),
+            environment: Environment::default(),
+            region: Region::default(),
+            redirect_url: None,
+            user_mapping: UserMapping::default(),
+            user_cache_capacity: DEFAULT_USER_CACHE_CAPACITY,
+            webhook_secrets: Vec::new(),
+            common: CommonConfig::default(),
+        }
+    }
+
+    /// Sets the environment.
+    pub fn with_environment(mut self, environment: Environment) -> Self {
+        self.environment = environment;
+        self
+    }
+
+    /// Sets the region.
+    pub fn with_region(mut self, region: Region) -> Self {
+        self.region = region;
+        self
+    }
+
+    /// Overrides the API address (tests, proxies, legacy `*.tryvital.io` hosts).
+    pub fn with_base_url(mut self, base_url: Url) -> Self {
+        self.common.base_url = Some(base_url);
+        self
+    }
+
+    /// Sets the default redirect URL.
+    pub fn with_redirect_url(mut self, redirect_url: Url) -> Self {
+        self.redirect_url = Some(redirect_url);
+        self
+    }
+
+    /// Sets the user mapping.
+    pub fn with_user_mapping(mut self, user_mapping: UserMapping) -> Self {
+        self.user_mapping = user_mapping;
+        self
+    }
+
+    /// Sets the user-mapping cache size (0 disables the cache).
+    pub fn with_user_cache_capacity(mut self, capacity: usize) -> Self {
+        self.user_cache_capacity = capacity;
+        self
+    }
+
+    /// Adds a webhook signing secret (`whsec_...`).
+    pub fn with_webhook_secret(mut self, secret: impl Into<SigningKey>) -> Self {
+        self.webhook_secrets.push(secret.into());
+        self
+    }
+
+    /// Replaces the shared settings (timeouts, retries, polling, base URL).
+    pub fn with_common(mut self, common: CommonConfig) -> Self {
+        self.common = common;
+        self
+    }
+
+    /// The API address: `base_url` when set, else the documented host of
+    /// environment and region.
+    pub fn base_url(&self) -> Url {
+        self.common.base_url.clone().unwrap_or_else(|| default_base_url(self.environment, self.region))
+    }
+
+    /// A verifier for the configured webhook secrets.
+    pub fn webhook_verifier(&self) -> Result<crate::webhook::WebhookVerifier> {
+        crate::webhook::WebhookVerifier::new(self.webhook_secrets.iter().map(|s| s.expose()))
+    }
+
+    /// Reads every Junction setting from `map` (see the crate docs for the keys), and
+    /// fails on unknown keys.
+    pub fn from_config(mut map: ConfigMap) -> Result<Self> {
+        let api_key: ApiKey = map.required_secret("api_key")?;
+        let environment = map.choice("environment", &["production", "sandbox"])?;
+        let region = map.choice("region", &["us", "eu"])?;
+        let redirect_url = map.url("redirect_url")?;
+        let user_mapping = map.choice("user_mapping", &["client_user_id", "junction_user_id"])?;
+        let capacity = map.u64("user_cache_capacity")?;
+        let secrets = map.list("webhook_secrets").unwrap_or_default();
+        let common = CommonConfig::read(&mut map)?;
+        map.finish()?;
+
+        let (key_env, key_region) = infer_from_key(api_key.expose());
+        let mut config = JunctionConfig::new(api_key).with_common(common);
+        config.environment = match environment {
+            Some(e) => e.parse()?,
+            None => key_env.unwrap_or_default(),
+        };
+        config.region = match region {
+            Some(r) => r.parse()?,
+            None => key_region.unwrap_or_default(),
+        };
+        if let Some(m) = user_mapping {
+            config.user_mapping = m.parse()?;
+        }
+        if let Some(c) = capacity {
+            config.user_cache_capacity = usize::try_from(c).unwrap_or(usize::MAX);
+        }
+        if let Some(url) = redirect_url {
+            validate_redirect_uri(KIND, &url).map_err(|e| Error::config("redirect_url", e.to_string()))?;
+            config.redirect_url = Some(url);
+        }
+        config.webhook_secrets = secrets.into_iter().map(SigningKey::new).collect();
+        if !config.webhook_secrets.is_empty() {
+            // Fail at start-up, not at the first delivery.
+            config.webhook_verifier()?;
+        }
+        Ok(config)
+    }
+}
+
+/// Environment and region implied by a documented key prefix (`pk_us_`, `pk_eu_`,
+/// `sk_us_`, `sk_eu_`); used only for settings that were not given.
+pub fn infer_from_key(key: &str) -> (Option<Environment>, Option<Region>) {
+    let environment = if key.starts_with("pk_") {
+        Some(Environment::Production)
+    } else if key.starts_with("sk_") {
+        Some(Environment::Sandbox)
+    } else {
+        None
+    };
+    let region = match key.get(3..6) {
+        Some("us_") if environment.is_some() => Some(Region::Us),
+        Some("eu_") if environment.is_some() => Some(Region::Eu),
+        _ => None,
+    };
+    (environment, region)
+}
+
+impl fmt::Display for Environment {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl fmt::Display for Region {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+fn serialize_common<S: Serializer>(common: &CommonConfig, serializer: S) -> std::result::Result<S::Ok, S::Error> {
+    #[derive(Serialize)]
+    struct View<'a> {
+        base_url: Option<&'a Url>,
+        connect_timeout_ms: u128,
+        request_timeout_ms: u128,
+        max_retries: u32,
+        retry_max_elapsed_ms: u128,
+        poll_timeout_ms: u128,
+        poll_interval_ms: u128,
+    }
+    View {
+        base_url: common.base_url.as_ref(),
+        connect_timeout_ms: common.http.connect_timeout.as_millis(),
+        request_timeout_ms: common.http.request_timeout.as_millis(),
+        max_retries: common.retry.max_retries,
+        retry_max_elapsed_ms: common.retry.max_elapsed.as_millis(),
+        poll_timeout_ms: common.poll.timeout.as_millis(),
+        poll_interval_ms: common.poll.interval.as_millis(),
+    }
+    .serialize(serializer)
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::HashMap;
+
+    use super::*;
+
+    fn map(pairs: &[(&str, &str)]) -> ConfigMap {
+        let m: HashMap<String, String> = pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
+        ConfigMap::from_map(KIND, &m)
+    }
+
+    #[test]
+    fn the_four_documented_hosts() {
+        let cases = [
+            ("production", "us", "https://api.us.junction.com/"),
+            ("production", "eu", "https://api.eu.junction.com/"),
+            ("sandbox", "us", "https://api.sandbox.us.junction.com/"),
+            ("sandbox", "eu", "https://api.sandbox.eu.junction.com/"),
+        ];
+        for (env, region, host) in cases {
+            let c =
+                JunctionConfig::from_config(map(&[("api_key", "k_1234"), ("environment", env), ("region", region)]))
+                    .unwrap();
+            assert_eq!(c.base_url().as_str(), host, "{env}/{region}");
+        }
+        let c = JunctionConfig::from_config(map(&[("api_key", "k_1234")])).unwrap();
+        assert_eq!(c.base_url().as_str(), "https://api.us.junction.com/");
+    }
+
+    #[test]
+    fn base_url_overrides_environment_and_region() {
+        let c = JunctionConfig::from_config(map(&[
+            ("api_key", "k"),
+            ("environment", "sandbox"),
+            ("region", "eu"),
+            ("base_url", "http://127.0.0.1:9/junction"),
+        ]))
+        .unwrap();
+        assert_eq!(c.base_url().as_str(), "http://127.0.0.1:9/junction");
+    }
+
+    #[test]
+    fn key_prefix_picks_unset_environment_and_region() {
+        let c = JunctionConfig::from_config(map(&[("api_key", "sk_eu_abcdef")])).unwrap();
+        assert_eq!((c.environment, c.region), (Environment::Sandbox, Region::Eu));
+        let c = JunctionConfig::from_config(map(&[("api_key", "pk_eu_abcdef"), ("region", "us")])).unwrap();
+        assert_eq!((c.environment, c.region), (Environment::Production, Region::Us));
+        assert_eq!(infer_from_key("whatever"), (None, None));
+        assert_eq!(infer_from_key("sk_xx_1"), (Some(Environment::Sandbox), None));
+    }
+
+    #[test]
+    fn every_key_is_read_and_checked() {
+        let c = JunctionConfig::from_config(map(&[
+            ("api_key", "k"),
+            ("redirect_url", "https://app.example.com/junction/done"),
+            ("user_mapping", "junction_user_id"),
+            ("user_cache_capacity", "5"),
+            ("webhook_secrets", "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw, whsec_c2VjcmV0LXR3bw=="),
+            ("poll_timeout_ms", "50"),
+        ]))
+        .unwrap();
+        assert_eq!(c.user_mapping, UserMapping::JunctionUserId);
+        assert_eq!(c.user_cache_capacity, 5);
+        assert_eq!(c.webhook_secrets.len(), 2);
+        assert_eq!(c.redirect_url.unwrap().as_str(), "https://app.example.com/junction/done");
+
+        let err = JunctionConfig::from_config(map(&[("api_key", "k"), ("colour", "blue")])).unwrap_err();
+        assert!(err.to_string().contains("unknown setting key `colour`"), "{err}");
+        let err = JunctionConfig::from_config(map(&[])).unwrap_err();
+        assert!(err.to_string().contains("api_key"), "{err}");
+        let err = JunctionConfig::from_config(map(&[("api_key", "k"), ("region", "mars")])).unwrap_err();
+        assert!(err.to_string().contains("one of: us, eu"), "{err}");
+        let err = JunctionConfig::from_config(map(&[("api_key", "k"), ("redirect_url", "http://app.example.com/cb")]))
+            .unwrap_err();
+        assert!(matches!(err, Error::Config { ref key, .. } if key == "redirect_url"), "{err}");
+        let err =
+            JunctionConfig::from_config(map(&[("api_key", "k"), ("webhook_secrets", "not-base64!")])).unwrap_err();
+        assert!(matches!(err, Error::Config { .. }), "{err}");
+        let err = JunctionConfig::from_config(map(&[("api_key", "k"), ("user_mapping", "email")])).unwrap_err();
+        assert!(err.to_string().contains("client_user_id, junction_user_id"), "{err}");
+    }
+
+    #[test]
+    fn no_secret_in_debug_or_serialized_config() {
+        let c = JunctionConfig::from_config(map(&[
+            ("api_key", "sk_us_topsecretkey"),
+            ("webhook_secrets", "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"),
+        ]))
+        .unwrap();
+        let debug = format!("{c:?}");
+        let json = serde_json::to_string(&c).unwrap();
+        for text in [&debug, &json] {
+            assert!(!text.contains("topsecretkey"), "{text}");
+            assert!(!text.contains("MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"), "{text}");
+        }
+        assert!(json.contains("\"environment\":\"sandbox\""), "{json}");
+    }
+
+    #[test]
+    fn parsing_the_enums() {
+        assert_eq!("sandbox".parse::<Environment>().unwrap().to_string(), "sandbox");
+        assert_eq!("eu".parse::<Region>().unwrap().to_string(), "eu");
+        assert!("x".parse::<Environment>().is_err());
+        assert!("x".parse::<Region>().is_err());
+        assert_eq!("client_user_id".parse::<UserMapping>().unwrap().as_str(), "client_user_id");
+        assert!("x".parse::<UserMapping>().is_err());
+    }
+}

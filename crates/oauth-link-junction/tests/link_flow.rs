@@ -1,0 +1,453 @@
+//! generate_link and complete_callback against httpmock, every request pinned.
+
+mod common;
+
+use chrono::Utc;
+use common::*;
+use httpmock::prelude::*;
+use oauth_link_core::{Callback, ConnectionStatus, Error, LinkContext, LinkProvider, LinkRequest, Url};
+use oauth_link_junction::{JunctionProvider, UserMapping, ANY_PROVIDER, KIND, LINK_TOKEN_LIFETIME};
+use serde_json::json;
+
+const OURA_OAUTH: &str = "https://cloud.ouraring.com/oauth/authorize?client_id=vital&response_type=code";
+const WEB_URL: &str = "https://link.tryvital.io/?token=lt_SECRET_link_token_0002&env=sandbox&region=us";
+
+async fn mock_resolve<'a>(server: &'a MockServer, client_user_id: &str, user_id: &str) -> httpmock::Mock<'a> {
+    let body = user_json(user_id, client_user_id);
+    server
+        .mock_async(|when, then| {
+            when.method(GET).path(format!("/v2/user/resolve/{client_user_id}")).header("x-vital-api-key", API_KEY);
+            then.status(200).json_body(body);
+        })
+        .await
+}
+
+async fn mock_oauth<'a>(server: &'a MockServer, slug: &str, oauth_url: Option<&str>) -> httpmock::Mock<'a> {
+    server
+        .mock_async(|when, then| {
+            when.method(GET)
+                .path(format!("/v2/link/provider/oauth/{slug}"))
+                .header("x-vital-link-token", LINK_TOKEN)
+                .header_missing("x-vital-api-key");
+            then.status(200).json_body(json!({
+                "name": "Oura", "slug": slug, "description": "Smart ring", "logo": "https://logo", "id": 7,
+                "group": null, "oauth_url": oauth_url, "auth_type": "oauth", "source_type": "device",
+                "is_active": true, "backfill_num_days": 180
+            }));
+        })
+        .await
+}
+
+async fn mock_providers<'a>(server: &'a MockServer, providers: serde_json::Value) -> httpmock::Mock<'a> {
+    server
+        .mock_async(|when, then| {
+            when.method(GET).path(format!("/v2/user/providers/{UID}")).header("x-vital-api-key", API_KEY);
+            then.status(200).json_body(json!({ "providers": providers }));
+        })
+        .await
+}
+
+#[tokio::test]
+async fn oauth_provider_link_is_the_oauth_url() {
+    let server = MockServer::start_async().await;
+    let resolve = mock_resolve(&server, APP_USER, UID).await;
+    let (token, captured) = mock_link_token(&server, UID, Some("oura"), WEB_URL).await;
+    let oauth = mock_oauth(&server, "oura", Some(OURA_OAUTH)).await;
+    let provider = provider(&server);
+
+    let before = Utc::now();
+    let link = provider.generate_link(&LinkRequest::new(APP_USER, "oura")).await.unwrap();
+    assert_eq!(link.url.as_str(), OURA_OAUTH);
+    assert_eq!(link.provider, KIND);
+    assert_eq!(captured_state(&captured.lock().unwrap()[0]), link.state.expose());
+    assert!(link.expires_at > before && link.expires_at <= Utc::now() + LINK_TOKEN_LIFETIME);
+    insta::assert_json_snapshot!("oauth_link", link, { ".state" => "[state]", ".expires_at" => "[ts]" });
+
+    // A known mapping costs no extra call.
+    provider.generate_link(&LinkRequest::new(APP_USER, "oura")).await.unwrap();
+    resolve.assert_calls_async(1).await;
+    token.assert_calls_async(2).await;
+    oauth.assert_calls_async(2).await;
+    assert_eq!(provider.cached_user_mappings(), 1);
+}
+
+#[tokio::test]
+async fn request_redirect_uri_wins_over_the_configured_one() {
+    let server = MockServer::start_async().await;
+    mock_resolve(&server, APP_USER, UID).await;
+    let token = server
+        .mock_async(|when, then| {
+            when.method(POST).path("/v2/link/token").header("x-vital-api-key", API_KEY).is_true(|req| {
+                let body: serde_json::Value = serde_json::from_slice(req.body_ref()).unwrap_or_default();
+                body["redirect_url"]
+                    .as_str()
+                    .is_some_and(|u| u.starts_with("http://localhost:3000/cb?tab=1&oauth_link_state="))
+            });
+            then.status(200).json_body(json!({"link_token": LINK_TOKEN, "link_web_url": WEB_URL}));
+        })
+        .await;
+    let provider = provider(&server);
+    let request =
+        LinkRequest::new(APP_USER, "whoop").with_redirect_uri(Url::parse("http://localhost:3000/cb?tab=1").unwrap());
+    provider.generate_link(&request).await.unwrap();
+    token.assert_calls_async(1).await;
+}
+
+#[tokio::test]
+async fn password_email_unknown_and_any_provider_use_the_widget_url() {
+    let server = MockServer::start_async().await;
+    mock_resolve(&server, APP_USER, UID).await;
+    let any_oauth = server
+        .mock_async(|when, then| {
+            when.path_includes("/v2/link/provider/");
+            then.status(500);
+        })
+        .await;
+    let provider = provider(&server);
+    for (target, sent) in [
+        ("whoop", Some("whoop")),
+        ("freestyle_libre", Some("freestyle_libre")),
+        ("eight_sleep_pod_v9", Some("eight_sleep_pod_v9")),
+        (ANY_PROVIDER, None),
+    ] {
+        let (token, captured) = mock_link_token(&server, UID, sent, WEB_URL).await;
+        let link = provider.generate_link(&LinkRequest::new(APP_USER, target)).await.unwrap();
+        assert_eq!(link.url.as_str(), WEB_URL, "{target}");
+        assert_eq!(captured_state(&captured.lock().unwrap()[0]), link.state.expose());
+        token.assert_calls_async(1).await;
+        token.delete_async().await;
+    }
+    any_oauth.assert_calls_async(0).await;
+}
+
+#[tokio::test]
+async fn oauth_provider_without_oauth_url_falls_back_to_the_widget() {
+    let server = MockServer::start_async().await;
+    mock_resolve(&server, APP_USER, UID).await;
+    mock_link_token(&server, UID, Some("garmin"), WEB_URL).await;
+    let oauth = mock_oauth(&server, "garmin", None).await;
+    let link = provider(&server).generate_link(&LinkRequest::new(APP_USER, "garmin")).await.unwrap();
+    assert_eq!(link.url.as_str(), WEB_URL);
+    oauth.assert_calls_async(1).await;
+}
+
+#[tokio::test]
+async fn unknown_user_is_created_and_a_conflict_reuses_the_existing_id() {
+    let server = MockServer::start_async().await;
+    for client_user_id in ["new-user", "raced-user"] {
+        server
+            .mock_async(|when, then| {
+                when.method(GET).path(format!("/v2/user/resolve/{client_user_id}")).header("x-vital-api-key", API_KEY);
+                then.status(404).json_body(json!({"detail": "User not found"}));
+            })
+            .await;
+    }
+    let create = server
+        .mock_async(|when, then| {
+            when.method(POST)
+                .path("/v2/user")
+                .header("x-vital-api-key", API_KEY)
+                .header("content-type", "application/json")
+                .json_body(json!({"client_user_id": "new-user"}));
+            then.status(200).json_body(user_json(UID, "new-user"));
+        })
+        .await;
+    let conflict = server
+        .mock_async(|when, then| {
+            when.method(POST)
+                .path("/v2/user")
+                .header("x-vital-api-key", API_KEY)
+                .json_body(json!({"client_user_id": "raced-user"}));
+            then.status(400).json_body(json!({"detail": {
+                "error_type": "INVALID_REQUEST",
+                "error_message": "Client user id already exists.",
+                "user_id": UID,
+                "created_on": "2026-01-01T00:00:00+00:00"
+            }}));
+        })
+        .await;
+    let (token, _) = mock_link_token(&server, UID, Some("oura"), WEB_URL).await;
+    mock_oauth(&server, "oura", Some(OURA_OAUTH)).await;
+    let provider = provider(&server);
+
+    provider.generate_link(&LinkRequest::new("new-user", "oura")).await.unwrap();
+    provider.generate_link(&LinkRequest::new("raced-user", "oura")).await.unwrap();
+    assert_eq!(provider.junction_user_id("raced-user").await.unwrap(), UID);
+    create.assert_calls_async(1).await;
+    conflict.assert_calls_async(1).await;
+    token.assert_calls_async(2).await;
+}
+
+#[tokio::test]
+async fn junction_user_id_mapping_makes_no_user_calls() {
+    let server = MockServer::start_async().await;
+    let users = server
+        .mock_async(|when, then| {
+            when.path_includes("/v2/user");
+            then.status(500);
+        })
+        .await;
+    let (token, _) = mock_link_token(&server, UID, Some("oura"), WEB_URL).await;
+    mock_oauth(&server, "oura", Some(OURA_OAUTH)).await;
+    let config = config(&server).with_user_mapping(UserMapping::JunctionUserId);
+    let provider = JunctionProvider::new(config, LinkContext::ephemeral()).unwrap();
+    provider.generate_link(&LinkRequest::new(UID, "oura")).await.unwrap();
+    token.assert_calls_async(1).await;
+    let err = provider.generate_link(&LinkRequest::new("not-a-uuid", "oura")).await.unwrap_err();
+    assert!(matches!(err, Error::InvalidInput { ref field, .. } if field == "user"), "{err}");
+    token.assert_calls_async(1).await;
+    users.assert_calls_async(0).await;
+}
+
+#[tokio::test]
+async fn invalid_requests_send_nothing() {
+    let server = MockServer::start_async().await;
+    let anything = server
+        .mock_async(|_, then| {
+            then.status(500);
+        })
+        .await;
+    let provider = provider(&server);
+    let bare = {
+        let mut c = config(&server);
+        c.redirect_url = None;
+        JunctionProvider::new(c, LinkContext::ephemeral()).unwrap()
+    };
+    let cases: Vec<(&JunctionProvider, LinkRequest, &str)> = vec![
+        (&bare, LinkRequest::new(APP_USER, "oura"), "redirect_uri"),
+        (
+            &provider,
+            LinkRequest::new(APP_USER, "oura").with_redirect_uri(Url::parse("http://app.example.com/cb").unwrap()),
+            "redirect_uri",
+        ),
+        (
+            &provider,
+            LinkRequest::new(APP_USER, "oura")
+                .with_redirect_uri(Url::parse("https://app.example.com/cb?state=1").unwrap()),
+            "redirect_uri",
+        ),
+        (
+            &provider,
+            LinkRequest::new(APP_USER, "oura")
+                .with_redirect_uri(Url::parse("https://app.example.com/cb?oauth_link_state=1").unwrap()),
+            "redirect_uri",
+        ),
+        (&provider, LinkRequest::new(APP_USER, "oura").with_scope("sleep"), "scopes"),
+        (&provider, LinkRequest::new(APP_USER, "oura").with_param("region", "eu"), "params"),
+        (&provider, LinkRequest::new("", "oura"), "user"),
+        (&provider, LinkRequest::new(APP_USER, " "), "target"),
+    ];
+    let mut messages = Vec::new();
+    for (p, request, field) in cases {
+        let err = p.generate_link(&request).await.unwrap_err();
+        assert!(matches!(err, Error::InvalidInput { field: ref f, .. } if f == field), "{field}: {err:?}");
+        messages.push(err.to_string());
+    }
+    insta::assert_json_snapshot!("invalid_requests", messages);
+    anything.assert_calls_async(0).await;
+}
+
+/// Generates a link for `target` and returns it with the body Junction received.
+async fn issue(
+    server: &MockServer,
+    provider: &JunctionProvider,
+    target: &'static str,
+) -> (oauth_link_core::Link, serde_json::Value) {
+    let (token, captured) = mock_link_token(server, UID, Some(target), WEB_URL).await;
+    let link = provider.generate_link(&LinkRequest::new(APP_USER, target)).await.unwrap();
+    token.delete_async().await;
+    let body = captured.lock().unwrap()[0].clone();
+    (link, body)
+}
+
+#[tokio::test]
+async fn success_redirect_is_confirmed_on_the_platform() {
+    let server = MockServer::start_async().await;
+    mock_resolve(&server, APP_USER, UID).await;
+    mock_oauth(&server, "oura", Some(OURA_OAUTH)).await;
+    let provider = provider(&server);
+    let (_, body) = issue(&server, &provider, "oura").await;
+    let list = mock_providers(
+        &server,
+        json!([connected("oura", "2026-03-01T10:00:00+00:00"), errored("fitbit", "2025-12-01T08:00:00+00:00")]),
+    )
+    .await;
+
+    let callback = Callback::from_url(KIND, &junction_redirect(&body, &[("state", "success")])).unwrap();
+    let connection = provider.complete_callback(&callback).await.unwrap();
+    assert_eq!(connection.id, format!("{UID}/oura"));
+    assert_eq!(connection.user, APP_USER);
+    assert_eq!(connection.status, ConnectionStatus::Connected);
+    insta::assert_json_snapshot!("completed_connection", connection, { ".created_at" => "[ts]" });
+    list.assert_calls_async(1).await;
+
+    let replay = provider.complete_callback(&callback).await.unwrap_err();
+    assert!(matches!(replay, Error::StateReplayed { .. }), "{replay:?}");
+    list.assert_calls_async(1).await;
+}
+
+#[tokio::test]
+async fn success_on_an_errored_connection_reports_the_error() {
+    let server = MockServer::start_async().await;
+    mock_resolve(&server, APP_USER, UID).await;
+    let provider = provider(&server);
+    let (_, body) = issue(&server, &provider, "whoop").await;
+    mock_providers(&server, json!([errored("whoop", "2026-03-01T10:00:00+00:00")])).await;
+    let callback = Callback::from_url(KIND, &junction_redirect(&body, &[("state", "success")])).unwrap();
+    let connection = provider.complete_callback(&callback).await.unwrap();
+    assert_eq!(
+        connection.status,
+        ConnectionStatus::Error { reason: "token_refresh_failed: The refresh token was revoked by the user.".into() }
+    );
+}
+
+#[tokio::test]
+async fn unconfirmed_success_is_pending_and_can_be_completed_later() {
+    let server = MockServer::start_async().await;
+    mock_resolve(&server, APP_USER, UID).await;
+    mock_oauth(&server, "oura", Some(OURA_OAUTH)).await;
+    let provider = provider(&server);
+    let (_, body) = issue(&server, &provider, "oura").await;
+    let empty = mock_providers(&server, json!([connected("fitbit", "2026-03-01T10:00:00+00:00")])).await;
+    let callback = Callback::from_url(KIND, &junction_redirect(&body, &[("state", "success")])).unwrap();
+
+    let err = provider.complete_callback(&callback).await.unwrap_err();
+    assert!(matches!(err, Error::Pending { .. }) && err.is_retryable(), "{err:?}");
+    insta::assert_snapshot!("pending", err.to_string());
+    assert!(empty.calls_async().await >= 2, "polling must look more than once");
+    empty.delete_async().await;
+
+    mock_providers(&server, json!([connected("oura", "2026-03-01T10:00:00+00:00")])).await;
+    provider.complete_callback(&callback).await.expect("the released state completes");
+}
+
+#[tokio::test]
+async fn widget_link_completes_with_the_newly_connected_provider() {
+    let server = MockServer::start_async().await;
+    mock_resolve(&server, APP_USER, UID).await;
+    let provider = provider(&server);
+    let (token, captured) = mock_link_token(&server, UID, None, WEB_URL).await;
+    provider.generate_link(&LinkRequest::new(APP_USER, ANY_PROVIDER)).await.unwrap();
+    token.assert_calls_async(1).await;
+    let body = captured.lock().unwrap()[0].clone();
+    let fresh = (Utc::now() + chrono::TimeDelta::seconds(5)).to_rfc3339();
+    mock_providers(&server, json!([connected("oura", "2025-01-01T00:00:00+00:00"), connected("polar", &fresh)])).await;
+    let callback = Callback::from_url(KIND, &junction_redirect(&body, &[("state", "success")])).unwrap();
+    let connection = provider.complete_callback(&callback).await.unwrap();
+    assert_eq!(connection.target, "polar");
+}
+
+#[tokio::test]
+async fn every_error_redirect_is_denied_with_its_code() {
+    let server = MockServer::start_async().await;
+    mock_resolve(&server, APP_USER, UID).await;
+    let list = mock_providers(&server, json!([])).await;
+    let provider = provider(&server);
+    let types = [
+        "token_expired",
+        "token_consumed",
+        "invalid_token",
+        "user_cancelled",
+        "provider_credential_error",
+        "provider_password_expired",
+        "provider_api_error",
+        "unsupported_region",
+        "duplicate_connection",
+        "required_scopes_not_granted",
+        "incorrect_mfa_code",
+        "something_new",
+    ];
+    let mut seen = Vec::new();
+    for error_type in types {
+        let (_, body) = issue(&server, &provider, "whoop").await;
+        let url = junction_redirect(
+            &body,
+            &[("state", "error"), ("error_type", error_type), ("error", &format!("Junction says {error_type}"))],
+        );
+        let callback = Callback::from_url(KIND, &url).unwrap();
+        let err = provider.complete_callback(&callback).await.unwrap_err();
+        match &err {
+            Error::Denied { code, reason, .. } => {
+                assert_eq!(code, error_type);
+                assert_eq!(reason, &format!("Junction says {error_type}"));
+            }
+            other => panic!("{error_type}: {other:?}"),
+        }
+        // The state is consumed: the same redirect cannot be replayed.
+        assert!(matches!(provider.complete_callback(&callback).await, Err(Error::StateReplayed { .. })));
+        seen.push(err.to_string());
+    }
+    // Without error_type or message.
+    let (_, body) = issue(&server, &provider, "whoop").await;
+    let err = provider
+        .complete_callback(&Callback::from_url(KIND, &junction_redirect(&body, &[("state", "error")])).unwrap())
+        .await
+        .unwrap_err();
+    assert!(matches!(err, Error::Denied { ref code, .. } if code == "unknown"), "{err:?}");
+    seen.push(err.to_string());
+    let (_, body) = issue(&server, &provider, "whoop").await;
+    let err = provider
+        .complete_callback(
+            &Callback::from_url(
+                KIND,
+                &junction_redirect(&body, &[("state", "error"), ("error_type", "user_cancelled")]),
+            )
+            .unwrap(),
+        )
+        .await
+        .unwrap_err();
+    seen.push(err.to_string());
+    insta::assert_json_snapshot!("error_redirects", seen);
+    list.assert_calls_async(0).await;
+}
+
+#[tokio::test]
+async fn missing_or_unknown_junction_state_is_invalid_input_and_keeps_the_link_state() {
+    let server = MockServer::start_async().await;
+    mock_resolve(&server, APP_USER, UID).await;
+    let provider = provider(&server);
+    let (_, body) = issue(&server, &provider, "whoop").await;
+    mock_providers(&server, json!([connected("whoop", "2026-03-01T10:00:00+00:00")])).await;
+    for params in [vec![], vec![("state", "maybe")]] {
+        let callback = Callback::from_url(KIND, &junction_redirect(&body, &params)).unwrap();
+        let err = provider.complete_callback(&callback).await.unwrap_err();
+        assert!(matches!(err, Error::InvalidInput { ref field, .. } if field == "callback.state"), "{err:?}");
+    }
+    let callback = Callback::from_url(KIND, &junction_redirect(&body, &[("state", "success")])).unwrap();
+    provider.complete_callback(&callback).await.expect("the link state was not consumed");
+}
+
+#[tokio::test]
+async fn forged_state_never_reaches_junction() {
+    let server = MockServer::start_async().await;
+    let anything = server
+        .mock_async(|_, then| {
+            then.status(500);
+        })
+        .await;
+    let provider = provider(&server);
+    let callback = Callback::from_query(KIND, "state=success&oauth_link_state=v1.forged.value").unwrap();
+    let err = provider.complete_callback(&callback).await.unwrap_err();
+    assert!(matches!(err, Error::StateInvalid { .. }), "{err:?}");
+    anything.assert_calls_async(0).await;
+}
+
+#[tokio::test]
+async fn a_stale_cached_mapping_is_dropped_when_junction_forgets_the_user() {
+    let server = MockServer::start_async().await;
+    let resolve = mock_resolve(&server, APP_USER, UID).await;
+    let gone = server
+        .mock_async(|when, then| {
+            when.method(POST).path("/v2/link/token").header("x-vital-api-key", API_KEY);
+            then.status(404).json_body(json!({"detail": "User not found"}));
+        })
+        .await;
+    let provider = provider(&server);
+    for _ in 0..2 {
+        let err = provider.generate_link(&LinkRequest::new(APP_USER, "oura")).await.unwrap_err();
+        assert!(matches!(err, Error::NotFound { .. }), "{err:?}");
+        assert_eq!(provider.cached_user_mappings(), 0);
+    }
+    resolve.assert_calls_async(2).await;
+    gone.assert_calls_async(2).await;
+}
