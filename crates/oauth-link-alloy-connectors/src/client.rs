@@ -1,0 +1,148 @@
+//! The HTTP calls of the Alloy Connectivity API.
+
+use std::collections::BTreeMap;
+
+use http::header::HeaderName;
+use http::Method;
+use oauth_link_alloy::{send, send_json, user_header, Credential, USER_ID_HEADER};
+use oauth_link_core::http::{ApiClient, Call, Replay};
+use oauth_link_core::{ApiKey, AuthCode, LinkContext, Result, Url};
+
+use crate::config::AlloyConnectorsConfig;
+use crate::wire::{
+    ConnectorCredentialMetadata, CreateCredentialBody, CreateCredentialResponse, CreateUserBody, CreatedUser,
+    ExchangeBody, ExchangeResponse, MetadataResponse,
+};
+use crate::KIND;
+
+#[derive(Debug)]
+pub(crate) struct Client {
+    api: ApiClient,
+    api_key: ApiKey,
+}
+
+/// What `POST /connectors/{connectorId}/credentials` needs.
+#[derive(Debug)]
+pub(crate) struct NewCredential<'a> {
+    pub(crate) connector: &'a str,
+    pub(crate) user: &'a str,
+    pub(crate) redirect_uri: &'a Url,
+    pub(crate) auth_config_id: Option<&'a str>,
+    pub(crate) data: &'a BTreeMap<String, String>,
+}
+
+impl Client {
+    pub(crate) fn new(config: &AlloyConnectorsConfig, ctx: &LinkContext) -> Result<Self> {
+        let headers = oauth_link_alloy::default_headers(&config.api_key, &config.api_version)?;
+        let transport = ctx.transport(&(&config.common.http).into())?;
+        let api = ApiClient::new(
+            KIND,
+            oauth_link_alloy::base_url(&config.common),
+            headers,
+            transport,
+            config.common.retry.clone(),
+        );
+        Ok(Self { api, api_key: config.api_key.clone() })
+    }
+
+    fn secrets(&self) -> [&str; 1] {
+        [self.api_key.expose()]
+    }
+
+    /// Starts an OAuth credential. Sent once: Alloy honours no idempotency key.
+    pub(crate) async fn create_credential(&self, new: &NewCredential<'_>) -> Result<CreateCredentialResponse> {
+        let body = CreateCredentialBody {
+            user_id: new.user,
+            authentication_type: "oauth2",
+            redirect_uri: new.redirect_uri.as_str(),
+            auth_config_id: new.auth_config_id,
+            data: (!new.data.is_empty()).then_some(new.data),
+        };
+        let url = self.api.url(&["connectors", new.connector, "credentials"]);
+        let call = Call {
+            operation: "generate_link",
+            path_template: "/connectors/{connectorId}/credentials",
+            request: self.api.json_request(Method::POST, url, &body),
+            replay: Replay::Never,
+        };
+        send_json(&self.api, call, "an OAuth link {oauthUrl, credentialId?}", &self.secrets()).await
+    }
+
+    /// The user's credentials for one connector (user named by `x-alloy-userid`).
+    pub(crate) async fn list_credentials(&self, connector: &str, user: &str) -> Result<Vec<Credential>> {
+        let url = self.api.url(&["connectors", connector, "credentials"]);
+        let mut request = self.api.request(Method::GET, url);
+        request.headers.insert(HeaderName::from_static(USER_ID_HEADER), user_header(KIND, user)?);
+        let call = Call {
+            operation: "list_credentials",
+            path_template: "/connectors/{connectorId}/credentials",
+            request,
+            replay: Replay::Idempotent,
+        };
+        let response = send(&self.api, call, &self.secrets()).await?;
+        Credential::list_from(KIND, &response.body, &self.secrets())
+    }
+
+    /// Exchanges a callback's code (community guide's flow). Never retried: the code is
+    /// single-use.
+    pub(crate) async fn exchange(
+        &self,
+        connector: &str,
+        code: &AuthCode,
+        state: Option<&str>,
+    ) -> Result<(ExchangeResponse, serde_json::Value)> {
+        let url = self.api.url(&["connectors", connector, "credentials", "callback"]);
+        let body = ExchangeBody { code: code.expose(), state };
+        let call = Call {
+            operation: "exchange_code",
+            path_template: "/connectors/{connectorId}/credentials/callback",
+            request: self.api.json_request(Method::POST, url, &body),
+            replay: Replay::Never,
+        };
+        let mut secrets = vec![self.api_key.expose(), code.expose()];
+        secrets.extend(state);
+        let response = send(&self.api, call, &secrets).await?;
+        let parsed: ExchangeResponse =
+            self.api.decode(&response, "an exchange result {connectionId?, credentialId, status}", &secrets)?;
+        let raw: serde_json::Value = self.api.decode(&response, "a JSON object", &secrets)?;
+        Ok((parsed, oauth_link_alloy::scrub_record(raw)))
+    }
+
+    pub(crate) async fn delete_credential(&self, user: &str, credential_id: &str) -> Result<()> {
+        let url = self.api.url(&["users", user, "credentials", credential_id]);
+        let call = Call {
+            operation: "disconnect",
+            path_template: "/users/{userId}/credentials/{credentialId}",
+            request: self.api.request(Method::DELETE, url),
+            replay: Replay::Idempotent,
+        };
+        send(&self.api, call, &self.secrets()).await.map(|_| ())
+    }
+
+    pub(crate) async fn metadata(&self, connector: &str) -> Result<Vec<ConnectorCredentialMetadata>> {
+        let url = self.api.url(&["connectors", connector, "credentials", "metadata"]);
+        let call = Call {
+            operation: "credential_metadata",
+            path_template: "/connectors/{connectorId}/credentials/metadata",
+            request: self.api.request(Method::GET, url),
+            replay: Replay::Idempotent,
+        };
+        let response: MetadataResponse =
+            send_json(&self.api, call, "credential metadata {metadata:[...]}", &self.secrets()).await?;
+        Ok(response.metadata)
+    }
+
+    pub(crate) async fn create_user(&self, username: &str, full_name: Option<&str>) -> Result<CreatedUser> {
+        let call = Call {
+            operation: "create_user",
+            path_template: "/users",
+            request: self.api.json_request(
+                Method::POST,
+                self.api.url(&["users"]),
+                &CreateUserBody { username, full_name },
+            ),
+            replay: Replay::Never,
+        };
+        send_json(&self.api, call, "a created user {userId}", &self.secrets()).await
+    }
+}

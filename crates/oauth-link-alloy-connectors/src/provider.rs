@@ -1,0 +1,304 @@
+//! The `LinkProvider` implementation and the typed extras.
+
+use std::collections::{BTreeMap, HashMap};
+use std::sync::Mutex;
+
+use chrono::{DateTime, Utc};
+use oauth_link_alloy::{newest_since, since, Credential};
+use oauth_link_core::{
+    async_trait, validate_id, validate_redirect_uri, AuthCode, Callback, CallbackModel, Capabilities, Connection,
+    ConnectionQuery, ConnectionStatus, Error, Link, LinkContext, LinkProvider, LinkRequest, LinkState, Nonce, Result,
+    Url, STATE_PARAM,
+};
+
+use crate::client::{Client, NewCredential};
+use crate::config::{AlloyConnectorsConfig, CallbackMode};
+use crate::wire::{ConnectorCredentialMetadata, CreatedUser, ExchangeResponse};
+use crate::{error, KIND};
+
+/// Most `credentialId` hints kept in memory at once.
+const MAX_HINTS: usize = 4096;
+
+/// A `credentialId` Alloy returned at link creation, kept until the link completes or
+/// expires (the state is already on the redirect URI when Alloy answers, so it cannot
+/// carry it).
+#[derive(Debug)]
+struct Hint {
+    credential_id: String,
+    expires_at: DateTime<Utc>,
+}
+
+/// Alloy Automation Connectivity API (connector credentials) behind [`LinkProvider`].
+///
+/// Links come from `POST /connectors/{connectorId}/credentials`; Alloy sends the browser
+/// back to the redirect URI, which carries oauth-link's state as `oauth_link_state`, so the
+/// app completes with `Callback::from_url(KIND, &full_redirect_url)`. `LinkRequest::user` is
+/// the Alloy `userId` and `LinkRequest::target` the connector id (e.g. `slack`).
+#[derive(Debug)]
+pub struct AlloyConnectorsProvider {
+    config: AlloyConnectorsConfig,
+    ctx: LinkContext,
+    client: Client,
+    hints: Mutex<HashMap<Nonce, Hint>>,
+}
+
+impl AlloyConnectorsProvider {
+    /// Builds the provider and its one pooled HTTP client.
+    pub fn new(config: AlloyConnectorsConfig, ctx: LinkContext) -> Result<Self> {
+        let client = Client::new(&config, &ctx)?;
+        Ok(Self { config, ctx, client, hints: Mutex::new(HashMap::new()) })
+    }
+
+    /// The settings in use.
+    pub fn config(&self) -> &AlloyConnectorsConfig {
+        &self.config
+    }
+
+    /// How a connector's credentials are set up
+    /// (`GET /connectors/{connectorId}/credentials/metadata`).
+    pub async fn credential_metadata(&self, connector: &str) -> Result<Vec<ConnectorCredentialMetadata>> {
+        validate_id(KIND, "connector", connector)?;
+        self.client.metadata(connector).await
+    }
+
+    /// Creates an Alloy user (`POST /users`); its `userId` is what `LinkRequest::user`
+    /// takes. Sent once (no idempotency key).
+    pub async fn create_user(&self, username: &str, full_name: Option<&str>) -> Result<CreatedUser> {
+        validate_id(KIND, "username", username)?;
+        if let Some(name) = full_name {
+            validate_id(KIND, "full_name", name)?;
+        }
+        self.client.create_user(username, full_name).await
+    }
+
+    fn hints(&self) -> std::sync::MutexGuard<'_, HashMap<Nonce, Hint>> {
+        self.hints.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    fn remember(&self, claims: &LinkState, credential_id: String) {
+        let now = self.ctx.codec().clock().now();
+        let mut hints = self.hints();
+        if hints.len() >= MAX_HINTS {
+            hints.retain(|_, h| h.expires_at > now);
+        }
+        if hints.len() < MAX_HINTS {
+            hints.insert(claims.nonce, Hint { credential_id, expires_at: claims.expires_at });
+        }
+    }
+
+    async fn confirm_by_listing(&self, claims: &LinkState) -> Result<Connection> {
+        let hint = self.hints().get(&claims.nonce).map(|h| h.credential_id.clone());
+        let not_before = since(claims.issued_at, self.config.clock_skew);
+        let (user, connector) = (claims.user.as_str(), claims.target.as_str());
+        let hint_ref = hint.as_deref();
+        let found = self
+            .config
+            .common
+            .poll
+            .poll(|| async move {
+                let credentials = self.client.list_credentials(connector, user).await?;
+                let picked = match hint_ref {
+                    Some(id) => credentials.iter().find(|c| c.id == id),
+                    None => newest_since(&credentials, not_before, |_| true),
+                };
+                Ok(picked.cloned())
+            })
+            .await?;
+        match found {
+            Some(credential) => {
+                self.hints().remove(&claims.nonce);
+                Ok(connection(user, connector, credential))
+            }
+            None => Err(Error::Pending {
+                provider: KIND,
+                message: match hint_ref {
+                    Some(id) => {
+                        format!("credential `{id}` of connector `{connector}` is not listed for user `{user}` yet")
+                    }
+                    None => format!(
+                        "no `{connector}` credential created since {} for user `{user}` after {} ms of polling",
+                        not_before.to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
+                        self.config.common.poll.timeout.as_millis()
+                    ),
+                },
+            }),
+        }
+    }
+
+    async fn confirm_by_exchange(&self, claims: &LinkState, callback: &Callback) -> Result<Connection> {
+        let code = callback.param("code").filter(|c| !c.trim().is_empty()).ok_or_else(|| {
+            Error::invalid_input(
+                KIND,
+                "callback",
+                "callback_mode is `exchange` but the redirect carries no `code` parameter; pass the full redirect URL, or use callback_mode `list`",
+            )
+        })?;
+        let code = AuthCode::new(code);
+        let (response, raw) = self.client.exchange(&claims.target, &code, callback.param("state")).await?;
+        self.hints().remove(&claims.nonce);
+        Ok(exchanged_connection(&claims.user, &claims.target, response, raw))
+    }
+}
+
+fn connection(user: &str, connector: &str, credential: Credential) -> Connection {
+    Connection {
+        id: credential.id,
+        provider: KIND.into(),
+        user: user.into(),
+        target: connector.into(),
+        status: ConnectionStatus::Connected,
+        created_at: credential.created_at,
+        updated_at: credential.updated_at,
+        raw: credential.raw,
+    }
+}
+
+fn exchanged_connection(user: &str, connector: &str, response: ExchangeResponse, raw: serde_json::Value) -> Connection {
+    let status = match response.status.as_deref().map(str::to_ascii_lowercase).as_deref() {
+        None | Some("connected" | "active" | "success") => ConnectionStatus::Connected,
+        Some("pending") => ConnectionStatus::Pending,
+        Some(other) => ConnectionStatus::Error { reason: format!("Alloy reported status `{other}`") },
+    };
+    let _ = response.connection_id;
+    Connection {
+        id: response.credential_id,
+        provider: KIND.into(),
+        user: user.into(),
+        target: connector.into(),
+        status,
+        created_at: None,
+        updated_at: None,
+        raw,
+    }
+}
+
+/// `uri` with `oauth_link_state=<state>` appended (an existing one replaced), its other
+/// query parameters kept in order.
+fn with_state(uri: &Url, state: &str) -> Url {
+    let mut out = uri.clone();
+    let kept: Vec<(String, String)> =
+        uri.query_pairs().filter(|(k, _)| k != STATE_PARAM).map(|(k, v)| (k.into_owned(), v.into_owned())).collect();
+    out.set_query(None);
+    {
+        let mut query = out.query_pairs_mut();
+        for (k, v) in &kept {
+            query.append_pair(k, v);
+        }
+        query.append_pair(STATE_PARAM, state);
+    }
+    out
+}
+
+#[async_trait]
+impl LinkProvider for AlloyConnectorsProvider {
+    fn kind(&self) -> &'static str {
+        KIND
+    }
+
+    fn capabilities(&self) -> Capabilities {
+        Capabilities {
+            callback: CallbackModel::AppRedirect,
+            state_in_redirect: true,
+            requires_redirect_uri: true,
+            disconnect: true,
+            // Alloy documents no lifetime for oauthUrl: the state's lifetime bounds the link.
+            link_lifetime: Some(self.ctx.codec().ttl()),
+            idempotency: false,
+            regions: Vec::new(),
+            target_params: BTreeMap::new(),
+        }
+    }
+
+    async fn generate_link(&self, request: &LinkRequest) -> Result<Link> {
+        request.validate(KIND)?;
+        let redirect = request.redirect_uri.as_ref().or(self.config.redirect_uri.as_ref()).ok_or_else(|| {
+            Error::invalid_input(
+                KIND,
+                "redirect_uri",
+                "is required: pass LinkRequest::with_redirect_uri or set `redirect_uri` (OAUTH_LINK_ALLOY_CONNECTORS_REDIRECT_URI)",
+            )
+        })?;
+        validate_redirect_uri(KIND, redirect)?;
+        if !request.scopes.is_empty() {
+            tracing::debug!(provider = KIND, "Alloy connector credentials take no scopes; ignored");
+        }
+        let claims = self.ctx.claims(KIND, &request.user, &request.target);
+        let state = self.ctx.sign(&claims);
+        let redirect = with_state(redirect, state.expose());
+        let new = NewCredential {
+            connector: &request.target,
+            user: &request.user,
+            redirect_uri: &redirect,
+            auth_config_id: self.config.auth_config_id.as_deref(),
+            data: &request.params,
+        };
+        let response = self.client.create_credential(&new).await?;
+        let url = Url::parse(&response.oauth_url).ok().filter(|u| matches!(u.scheme(), "https" | "http")).ok_or_else(
+            || Error::Decode {
+                provider: KIND,
+                message: "expected `oauthUrl` to be an absolute http(s) URL".into(),
+                body: "(not shown: it may carry tokens)".into(),
+            },
+        )?;
+        if let Some(id) = response.credential_id.filter(|id| !id.is_empty()) {
+            self.remember(&claims, id);
+        }
+        Ok(Link { provider: KIND.into(), url, state, expires_at: claims.expires_at })
+    }
+
+    async fn complete_callback(&self, callback: &Callback) -> Result<Connection> {
+        self.ctx
+            .complete(KIND, callback, |claims| async move {
+                if let Some(denied) = error::callback_denied(callback) {
+                    self.hints().remove(&claims.nonce);
+                    return Err(denied);
+                }
+                match self.config.callback_mode {
+                    CallbackMode::List => self.confirm_by_listing(&claims).await,
+                    CallbackMode::Exchange => self.confirm_by_exchange(&claims, callback).await,
+                }
+            })
+            .await
+    }
+
+    async fn list_connections(&self, query: &ConnectionQuery) -> Result<Vec<Connection>> {
+        query.validate(KIND)?;
+        let connectors: Vec<&str> = match &query.target {
+            Some(target) => vec![target.as_str()],
+            None if self.config.connectors.is_empty() => {
+                return Err(Error::invalid_input(
+                    KIND,
+                    "target",
+                    "Alloy lists credentials per connector: pass a target (ConnectionQuery::with_target) or set `connectors` (OAUTH_LINK_ALLOY_CONNECTORS_CONNECTORS=slack,notion)",
+                ))
+            }
+            None => self.config.connectors.iter().map(String::as_str).collect(),
+        };
+        let mut out = Vec::new();
+        for connector in connectors {
+            let credentials = self.client.list_credentials(connector, &query.user).await?;
+            out.extend(credentials.into_iter().map(|c| connection(&query.user, connector, c)));
+        }
+        Ok(out)
+    }
+
+    async fn disconnect(&self, user: &str, connection_id: &str) -> Result<()> {
+        validate_id(KIND, "user", user)?;
+        validate_id(KIND, "connection_id", connection_id)?;
+        self.client.delete_credential(user, connection_id).await
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn state_is_appended_keeping_the_query() {
+        let uri = Url::parse("https://app.example.com/cb?tenant=7&oauth_link_state=old&x=a%20b").unwrap();
+        let out = with_state(&uri, "v1.abc.def");
+        assert_eq!(out.as_str(), "https://app.example.com/cb?tenant=7&x=a+b&oauth_link_state=v1.abc.def");
+        let plain = with_state(&Url::parse("http://localhost:3000/cb").unwrap(), "s");
+        assert_eq!(plain.as_str(), "http://localhost:3000/cb?oauth_link_state=s");
+    }
+}

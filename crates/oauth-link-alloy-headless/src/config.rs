@@ -1,0 +1,157 @@
+//! Settings of the Alloy headless adapter.
+
+use std::time::Duration;
+
+use oauth_link_alloy::{serialize_common, serialize_millis, DEFAULT_API_VERSION, DEFAULT_CLOCK_SKEW};
+use oauth_link_core::http::RetryPolicy;
+use oauth_link_core::{ApiKey, CommonConfig, ConfigMap, PollPolicy, Result, Url};
+use serde::Serialize;
+
+/// Settings of [`AlloyHeadlessProvider`](crate::AlloyHeadlessProvider).
+///
+/// `Debug` and `Serialize` never show the API key (it prints and serializes as
+/// `[redacted]`).
+#[derive(Clone, Debug, Serialize)]
+pub struct AlloyHeadlessConfig {
+    /// Alloy API key, sent as `Authorization: bearer <key>`.
+    pub api_key: ApiKey,
+    /// Value of the `x-api-version` header (default `2025-09`).
+    pub api_version: String,
+    /// Read `GET /metadata/credentials/{app}` before each link to check the app is OAuth
+    /// and that every required property was passed (default true).
+    pub check_metadata: bool,
+    /// How long before the link was issued a credential may have been created and still be
+    /// taken as the one the link produced (default 60 s).
+    #[serde(rename = "clock_skew_ms", serialize_with = "serialize_millis")]
+    pub clock_skew: Duration,
+    /// Base URL, timeouts, retries and polling.
+    #[serde(serialize_with = "serialize_common")]
+    pub common: CommonConfig,
+}
+
+impl AlloyHeadlessConfig {
+    /// Settings with `api_key` and every default.
+    pub fn new(api_key: impl Into<ApiKey>) -> Self {
+        Self {
+            api_key: api_key.into(),
+            api_version: DEFAULT_API_VERSION.to_owned(),
+            check_metadata: true,
+            clock_skew: DEFAULT_CLOCK_SKEW,
+            common: CommonConfig::default(),
+        }
+    }
+
+    /// Reads the settings from a map (env, TOML or key/value): `api_key` (required),
+    /// `api_version`, `check_metadata`, `clock_skew_ms` and the shared keys of
+    /// [`CommonConfig`]. Unknown keys fail, naming the key.
+    pub fn from_config(mut map: ConfigMap) -> Result<Self> {
+        let common = CommonConfig::read(&mut map)?;
+        let mut config = Self::new(map.required_secret::<ApiKey>("api_key")?).with_common(common);
+        if let Some(version) = map.string("api_version") {
+            oauth_link_alloy::check_api_version(&version)?;
+            config.api_version = version;
+        }
+        if let Some(check) = map.bool("check_metadata")? {
+            config.check_metadata = check;
+        }
+        if let Some(skew) = map.millis("clock_skew_ms")? {
+            config.clock_skew = skew;
+        }
+        map.finish()?;
+        Ok(config)
+    }
+
+    /// Sets the base URL (any host; default `https://production.runalloy.com`).
+    pub fn with_base_url(mut self, url: Url) -> Self {
+        self.common.base_url = Some(url);
+        self
+    }
+
+    /// Sets the API version header value.
+    pub fn with_api_version(mut self, version: impl Into<String>) -> Self {
+        self.api_version = version.into();
+        self
+    }
+
+    /// Turns the metadata check before each link on or off.
+    pub fn with_check_metadata(mut self, check: bool) -> Self {
+        self.check_metadata = check;
+        self
+    }
+
+    /// Sets the clock skew tolerance.
+    pub fn with_clock_skew(mut self, skew: Duration) -> Self {
+        self.clock_skew = skew;
+        self
+    }
+
+    /// Sets how completion polls for the new credential.
+    pub fn with_poll(mut self, poll: PollPolicy) -> Self {
+        self.common.poll = poll;
+        self
+    }
+
+    /// Sets the retry policy.
+    pub fn with_retry(mut self, retry: RetryPolicy) -> Self {
+        self.common.retry = retry;
+        self
+    }
+
+    /// Replaces the shared settings.
+    pub fn with_common(mut self, common: CommonConfig) -> Self {
+        self.common = common;
+        self
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::collections::HashMap;
+
+    fn map(pairs: &[(&str, &str)]) -> ConfigMap {
+        let m: HashMap<String, String> = pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
+        ConfigMap::from_map(crate::KIND, &m)
+    }
+
+    #[test]
+    fn reads_every_key() {
+        let c = AlloyHeadlessConfig::from_config(map(&[
+            ("api_key", "sk_headless_secret"),
+            ("base_url", "https://embedded.runalloy.com"),
+            ("api_version", "2024-03"),
+            ("check_metadata", "false"),
+            ("clock_skew_ms", "1500"),
+            ("poll_timeout_ms", "20"),
+        ]))
+        .unwrap();
+        assert_eq!(c.api_key.expose(), "sk_headless_secret");
+        assert_eq!(c.api_version, "2024-03");
+        assert!(!c.check_metadata);
+        assert_eq!(c.clock_skew, Duration::from_millis(1500));
+        assert_eq!(c.common.poll.timeout, Duration::from_millis(20));
+        assert_eq!(c.common.base_url.unwrap().host_str(), Some("embedded.runalloy.com"));
+    }
+
+    #[test]
+    fn defaults_missing_and_unknown_keys() {
+        let c = AlloyHeadlessConfig::from_config(map(&[("api_key", "k")])).unwrap();
+        assert_eq!((c.api_version.as_str(), c.check_metadata, c.clock_skew), ("2025-09", true, DEFAULT_CLOCK_SKEW));
+        let err = AlloyHeadlessConfig::from_config(map(&[])).unwrap_err().to_string();
+        assert!(err.contains("api_key"), "{err}");
+        let err = AlloyHeadlessConfig::from_config(map(&[("api_key", "k"), ("chek_metadata", "1")])).unwrap_err();
+        assert!(err.to_string().contains("chek_metadata"), "{err}");
+        let err = AlloyHeadlessConfig::from_config(map(&[("api_key", "k"), ("api_version", "20 25")])).unwrap_err();
+        assert!(err.to_string().contains("api_version"), "{err}");
+        assert!(AlloyHeadlessConfig::from_config(map(&[("api_key", "k"), ("check_metadata", "maybe")])).is_err());
+    }
+
+    #[test]
+    fn secret_never_shows() {
+        let c = AlloyHeadlessConfig::new("sk_headless_secret");
+        let json = serde_json::to_string(&c).unwrap();
+        assert!(!format!("{c:?}").contains("sk_headless_secret"));
+        assert!(!json.contains("sk_headless_secret"));
+        insta::assert_json_snapshot!(c);
+    }
+}

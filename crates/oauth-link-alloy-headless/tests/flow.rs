@@ -1,0 +1,404 @@
+//! generate_link, complete_callback, list_connections and disconnect against httpmock.
+
+mod support;
+
+use chrono::{Duration as ChronoDuration, SecondsFormat, Utc};
+use httpmock::prelude::*;
+use oauth_link_core::{Callback, ConnectionQuery, Error, LinkContext, LinkProvider, LinkRequest, Url};
+use serde_json::json;
+use support::*;
+
+fn iso(t: chrono::DateTime<Utc>) -> String {
+    t.to_rfc3339_opts(SecondsFormat::Millis, true)
+}
+
+#[tokio::test]
+async fn generate_link_checks_metadata_then_sends_user_app_and_properties() {
+    let server = MockServer::start_async().await;
+    let metadata = server
+        .mock_async(|when, then| {
+            when.method(GET)
+                .path("/metadata/credentials/shopify")
+                .header("authorization", AUTH)
+                .header("x-api-version", VERSION)
+                .query_param_count(".*", ".*", 0);
+            then.status(200).json_body(json!({"data": {"connector": "shopify", "icon": "https://cdn/x.png",
+                "isOauth": true, "properties": [{"name": "shopSubdomain", "displayName": "Shop Subdomain"}]}}));
+        })
+        .await;
+    let oauth = server
+        .mock_async(|when, then| {
+            when.method(GET)
+                .path("/headless/oauthUrl")
+                .header("authorization", AUTH)
+                .header("x-api-version", VERSION)
+                .query_param("userId", "u-42")
+                .query_param("app", "shopify")
+                .query_param("shopSubdomain", "my-shoe-store")
+                .query_param_count(".*", ".*", 3);
+            then.status(200).json_body(json!({"oauthUrl":
+                "https://api.runalloy.com/api/strategy/shopify/authorize?userId=u-42&shopSubdomain=my-shoe-store"}));
+        })
+        .await;
+    let provider = provider(&server);
+    let request = LinkRequest::new("u-42", "shopify").with_param("shopSubdomain", "my-shoe-store");
+    let link = provider.generate_link(&request).await.unwrap();
+    metadata.assert_calls_async(1).await;
+    oauth.assert_calls_async(1).await;
+    assert_eq!(link.url.host_str(), Some("api.runalloy.com"));
+    assert!(link.expires_at > Utc::now());
+    insta::assert_json_snapshot!("link_flat", link, { ".state" => "[state]", ".expires_at" => "[ts]" });
+}
+
+#[tokio::test]
+async fn wrapped_oauth_url_and_name_metadata_are_read() {
+    let server = MockServer::start_async().await;
+    let metadata = server
+        .mock_async(|when, then| {
+            when.method(GET).path("/metadata/credentials/slack");
+            then.status(200).json_body(json!({"data": {"name": "slack", "isOauth": true, "properties": []}}));
+        })
+        .await;
+    let oauth = server
+        .mock_async(|when, then| {
+            when.method(GET)
+                .path("/headless/oauthUrl")
+                .query_param("userId", "u-1")
+                .query_param("app", "slack")
+                .query_param_count(".*", ".*", 2);
+            then.status(200).json_body(
+                json!({"data": {"oauthUrl": "https://api.runalloy.com/api/strategy/slack/authorize?userId=u-1"}}),
+            );
+        })
+        .await;
+    let link = provider(&server).generate_link(&LinkRequest::new("u-1", "slack")).await.unwrap();
+    metadata.assert_calls_async(1).await;
+    oauth.assert_calls_async(1).await;
+    insta::assert_json_snapshot!("link_wrapped", link, { ".state" => "[state]", ".expires_at" => "[ts]" });
+}
+
+#[tokio::test]
+async fn missing_property_fails_naming_it_and_sends_no_link_request() {
+    let server = MockServer::start_async().await;
+    let metadata = server
+        .mock_async(|when, then| {
+            when.method(GET).path("/metadata/credentials/shopify");
+            then.status(200).json_body(json!({"data": {"connector": "shopify", "isOauth": true,
+                "properties": [{"name": "shopSubdomain", "displayName": "Shop Subdomain"}, {"name": "region"}]}}));
+        })
+        .await;
+    let oauth = server
+        .mock_async(|when, then| {
+            when.method(GET).path("/headless/oauthUrl");
+            then.status(200).json_body(json!({"oauthUrl": "https://x.invalid/"}));
+        })
+        .await;
+    let err = provider(&server)
+        .generate_link(&LinkRequest::new("u-1", "shopify").with_param("region", "eu"))
+        .await
+        .unwrap_err();
+    assert!(matches!(&err, Error::InvalidInput { field, .. } if field == "params"), "{err:?}");
+    assert!(err.to_string().contains("shopSubdomain"), "{err}");
+    assert!(!err.to_string().contains("`region`"), "{err}");
+    metadata.assert_calls_async(1).await;
+    oauth.assert_calls_async(0).await;
+    insta::assert_snapshot!("missing_property", err.to_string());
+}
+
+#[tokio::test]
+async fn non_oauth_app_points_to_the_credentials_endpoint() {
+    let server = MockServer::start_async().await;
+    server
+        .mock_async(|when, then| {
+            when.method(GET).path("/metadata/credentials/netsuite");
+            then.status(200).json_body(json!({"data": {"connector": "netsuite", "isOauth": false,
+                "properties": [{"name": "realm"}]}}));
+        })
+        .await;
+    let oauth = server
+        .mock_async(|when, then| {
+            when.method(GET).path("/headless/oauthUrl");
+            then.status(200).json_body(json!({"oauthUrl": "https://x.invalid/"}));
+        })
+        .await;
+    let err = provider(&server).generate_link(&LinkRequest::new("u-1", "netsuite")).await.unwrap_err();
+    assert!(matches!(&err, Error::InvalidInput { field, .. } if field == "target"), "{err:?}");
+    assert!(err.to_string().contains("POST /headless/credentials"), "{err}");
+    oauth.assert_calls_async(0).await;
+}
+
+#[tokio::test]
+async fn metadata_check_can_be_turned_off() {
+    let server = MockServer::start_async().await;
+    let metadata = server
+        .mock_async(|when, then| {
+            when.method(GET).path_prefix("/metadata");
+            then.status(500);
+        })
+        .await;
+    let oauth = server
+        .mock_async(|when, then| {
+            when.method(GET).path("/headless/oauthUrl").query_param("app", "shopify");
+            then.status(200).json_body(json!({"oauthUrl": "https://api.runalloy.com/a"}));
+        })
+        .await;
+    let p = provider_with(config(&server).with_check_metadata(false), LinkContext::ephemeral());
+    p.generate_link(&LinkRequest::new("u-1", "shopify").with_param("shopSubdomain", "s")).await.unwrap();
+    metadata.assert_calls_async(0).await;
+    oauth.assert_calls_async(1).await;
+}
+
+#[tokio::test]
+async fn invalid_input_sends_nothing() {
+    let server = MockServer::start_async().await;
+    let any = server
+        .mock_async(|when, then| {
+            when.path_matches(".*");
+            then.status(200).json_body(json!({}));
+        })
+        .await;
+    let p = provider(&server);
+    for request in [
+        LinkRequest::new("", "shopify"),
+        LinkRequest::new("u\n1", "shopify"),
+        LinkRequest::new("u-1", " "),
+        LinkRequest::new("u-1", "shopify").with_param("userId", "someone-else"),
+        LinkRequest::new("u-1", "shopify").with_param("app", "slack"),
+        LinkRequest::new("u-1", "shopify").with_redirect_uri(Url::parse("http://example.com/cb").unwrap()),
+    ] {
+        let err = p.generate_link(&request).await.unwrap_err();
+        assert!(matches!(err, Error::InvalidInput { .. }), "{request:?}: {err:?}");
+    }
+    assert!(matches!(p.list_connections(&ConnectionQuery::user(" ")).await, Err(Error::InvalidInput { .. })));
+    assert!(matches!(p.disconnect("u-1", "").await, Err(Error::InvalidInput { .. })));
+    assert!(matches!(p.disconnect("", "c1").await, Err(Error::InvalidInput { .. })));
+    assert!(matches!(p.complete_callback(&Callback::default()).await, Err(Error::StateInvalid { .. })));
+    any.assert_calls_async(0).await;
+}
+
+#[tokio::test]
+async fn completion_polls_until_the_new_credential_appears() {
+    let server = MockServer::start_async().await;
+    let p = provider(&server);
+    server
+        .mock_async(|when, then| {
+            when.method(GET).path("/metadata/credentials/shopify");
+            then.status(200).json_body(json!({"data": {"connector": "shopify", "isOauth": true, "properties": []}}));
+        })
+        .await;
+    server
+        .mock_async(|when, then| {
+            when.method(GET).path("/headless/oauthUrl");
+            then.status(200).json_body(json!({"oauthUrl": "https://api.runalloy.com/a"}));
+        })
+        .await;
+    let link = p.generate_link(&LinkRequest::new("u-7", "shopify")).await.unwrap();
+    let now = Utc::now();
+    let old = json!({"credentialId": "cred-old", "type": "shopify", "name": "Old shop",
+        "createdAt": iso(now - ChronoDuration::hours(2)), "updatedAt": iso(now - ChronoDuration::hours(2))});
+    let other = json!({"credentialId": "cred-slack", "type": "slack", "createdAt": iso(now)});
+    let new = json!({"credentialId": "cred-new", "type": "Shopify", "name": "My shop",
+        "createdAt": iso(now), "updatedAt": iso(now), "accessToken": "at-secret-value"});
+    let list = server
+        .mock_async(|when, then| {
+            when.method(GET)
+                .path("/users/u-7/credentials")
+                .header("authorization", AUTH)
+                .header("x-api-version", VERSION)
+                .query_param_count(".*", ".*", 0);
+            then.respond_with(sequence(
+                2,
+                json_response(200, json!({"data": [old.clone(), other.clone()]})),
+                json_response(200, json!({"data": [old.clone(), other.clone(), new.clone()]})),
+            ));
+        })
+        .await;
+    let connection = p.complete_callback(&Callback::from_state(link.state.clone())).await.unwrap();
+    list.assert_calls_async(3).await;
+    assert_eq!(connection.id, "cred-new");
+    assert_eq!(connection.user, "u-7");
+    assert!(!connection.raw.to_string().contains("at-secret-value"));
+    insta::assert_json_snapshot!("completed_connection", connection, {
+        ".created_at" => "[ts]", ".updated_at" => "[ts]", ".raw.createdAt" => "[ts]", ".raw.updatedAt" => "[ts]"
+    });
+    let replay = p.complete_callback(&Callback::from_state(link.state)).await.unwrap_err();
+    assert!(matches!(replay, Error::StateReplayed { .. }), "{replay:?}");
+    list.assert_calls_async(3).await;
+}
+
+#[tokio::test]
+async fn completion_times_out_with_pending_and_the_state_can_be_retried() {
+    let server = MockServer::start_async().await;
+    server
+        .mock_async(|when, then| {
+            when.method(GET).path("/headless/oauthUrl");
+            then.status(200).json_body(json!({"oauthUrl": "https://api.runalloy.com/a"}));
+        })
+        .await;
+    let p = provider_with(config(&server).with_check_metadata(false), LinkContext::ephemeral());
+    let link = p.generate_link(&LinkRequest::new("u-8", "hubspot")).await.unwrap();
+    let stale = json!({"credentialId": "cred-stale", "type": "hubspot",
+        "createdAt": iso(Utc::now() - ChronoDuration::minutes(5))});
+    let empty = server
+        .mock_async(|when, then| {
+            when.method(GET).path("/users/u-8/credentials");
+            then.status(200).json_body(json!({"data": [stale.clone()]}));
+        })
+        .await;
+    let started = std::time::Instant::now();
+    let err = p.complete_callback(&Callback::from_state(link.state.clone())).await.unwrap_err();
+    assert!(started.elapsed() < std::time::Duration::from_secs(2));
+    assert!(matches!(err, Error::Pending { .. }) && err.is_retryable(), "{err:?}");
+    assert!(err.to_string().contains("`hubspot`"), "{err}");
+    assert!(empty.calls_async().await >= 2, "polling must look more than once");
+    insta::with_settings!({ filters => vec![(r"\d{4}-\d{2}-\d{2}T[0-9:.]+Z", "[ts]")] }, {
+        insta::assert_snapshot!("pending", err.to_string());
+    });
+    empty.delete_async().await;
+    server
+        .mock_async(|when, then| {
+            when.method(GET).path("/users/u-8/credentials");
+            then.status(200).json_body(json!({"data": [stale.clone(),
+                {"credentialId": "cred-fresh", "type": "hubspot", "createdAt": iso(Utc::now())}]}));
+        })
+        .await;
+    let connection = p.complete_callback(&Callback::from_state(link.state)).await.unwrap();
+    assert_eq!(connection.id, "cred-fresh");
+}
+
+#[tokio::test]
+async fn credential_within_the_clock_skew_counts() {
+    let server = MockServer::start_async().await;
+    server
+        .mock_async(|when, then| {
+            when.method(GET).path("/headless/oauthUrl");
+            then.status(200).json_body(json!({"oauthUrl": "https://api.runalloy.com/a"}));
+        })
+        .await;
+    let p = provider_with(config(&server).with_check_metadata(false), LinkContext::ephemeral());
+    let link = p.generate_link(&LinkRequest::new("u-9", "notion")).await.unwrap();
+    server
+        .mock_async(|when, then| {
+            when.method(GET).path("/users/u-9/credentials");
+            then.status(200).json_body(json!({"data": [
+                {"credentialId": "cred-skewed", "type": "notion", "createdAt": iso(Utc::now() - ChronoDuration::seconds(30))}]}));
+        })
+        .await;
+    assert_eq!(p.complete_callback(&Callback::from_state(link.state)).await.unwrap().id, "cred-skewed");
+}
+
+#[tokio::test]
+async fn callback_error_is_denied_without_listing() {
+    let server = MockServer::start_async().await;
+    server
+        .mock_async(|when, then| {
+            when.method(GET).path("/headless/oauthUrl");
+            then.status(200).json_body(json!({"oauthUrl": "https://api.runalloy.com/a"}));
+        })
+        .await;
+    let list = server
+        .mock_async(|when, then| {
+            when.method(GET).path_includes("credentials");
+            then.status(200).json_body(json!({"data": []}));
+        })
+        .await;
+    let p = provider_with(config(&server).with_check_metadata(false), LinkContext::ephemeral());
+    let link = p.generate_link(&LinkRequest::new("u-1", "slack")).await.unwrap();
+    let callback = Callback::from_query(
+        oauth_link_alloy_headless::KIND,
+        "error=access_denied&error_description=The+user+cancelled",
+    )
+    .unwrap()
+    .with_state(link.state);
+    let err = p.complete_callback(&callback).await.unwrap_err();
+    assert!(matches!(&err, Error::Denied { code, .. } if code == "access_denied"), "{err:?}");
+    insta::assert_snapshot!("denied", err.to_string());
+    list.assert_calls_async(0).await;
+    assert!(matches!(p.complete_callback(&callback).await, Err(Error::StateReplayed { .. })));
+}
+
+#[tokio::test]
+async fn list_falls_back_to_the_reference_path_and_remembers_it() {
+    let server = MockServer::start_async().await;
+    let guide = server
+        .mock_async(|when, then| {
+            when.method(GET).path("/users/u-3/credentials");
+            then.status(404).json_body(json!({"message": "Cannot GET /users/u-3/credentials"}));
+        })
+        .await;
+    let reference = server
+        .mock_async(|when, then| {
+            when.method(GET)
+                .path("/credentials/users/u-3")
+                .header("authorization", AUTH)
+                .header("x-api-version", VERSION)
+                .query_param_count(".*", ".*", 0);
+            then.status(200).json_body(json!({"data": [
+                {"credentialId": "c1", "type": "shopify", "name": "Shop", "createdAt": "2025-03-01T10:00:00.000Z",
+                 "updatedAt": "2025-03-02T10:00:00.000Z"},
+                {"credentialId": "c2", "type": "slack", "name": "Slack", "createdAt": "2025-03-03T10:00:00Z"}]}));
+        })
+        .await;
+    let p = provider(&server);
+    let all = p.list_connections(&ConnectionQuery::user("u-3")).await.unwrap();
+    assert_eq!(all.len(), 2);
+    insta::assert_json_snapshot!("connections", all);
+    let shopify = p.list_connections(&ConnectionQuery::user("u-3").with_target("SHOPIFY")).await.unwrap();
+    assert_eq!(shopify.iter().map(|c| c.id.as_str()).collect::<Vec<_>>(), ["c1"]);
+    guide.assert_calls_async(1).await;
+    reference.assert_calls_async(2).await;
+}
+
+#[tokio::test]
+async fn list_uses_the_guide_path_when_it_answers() {
+    let server = MockServer::start_async().await;
+    let guide = server
+        .mock_async(|when, then| {
+            when.method(GET).path("/users/u-4/credentials").header("authorization", AUTH);
+            then.status(200).json_body(json!({"data": [{"credentialId": "c9", "type": "slack",
+                "createdAt": "2025-03-03T10:00:00Z"}]}));
+        })
+        .await;
+    let reference = server
+        .mock_async(|when, then| {
+            when.method(GET).path_prefix("/credentials/users");
+            then.status(200).json_body(json!({"data": []}));
+        })
+        .await;
+    let p = provider(&server);
+    assert_eq!(p.list_connections(&ConnectionQuery::user("u-4")).await.unwrap()[0].id, "c9");
+    assert!(p.list_connections(&ConnectionQuery::user("u-4").with_target("shopify")).await.unwrap().is_empty());
+    guide.assert_calls_async(2).await;
+    reference.assert_calls_async(0).await;
+}
+
+#[tokio::test]
+async fn user_unknown_on_both_paths_is_not_found() {
+    let server = MockServer::start_async().await;
+    let both = server
+        .mock_async(|when, then| {
+            when.method(GET).path_includes("u-5");
+            then.status(404).json_body(json!({"message": "User not found"}));
+        })
+        .await;
+    let err = provider(&server).list_connections(&ConnectionQuery::user("u-5")).await.unwrap_err();
+    assert!(matches!(err, Error::NotFound { .. }), "{err:?}");
+    both.assert_calls_async(2).await;
+}
+
+#[tokio::test]
+async fn disconnect_deletes_the_credential() {
+    let server = MockServer::start_async().await;
+    let delete = server
+        .mock_async(|when, then| {
+            when.method(DELETE)
+                .path("/users/u-1/credentials/cred%2F1")
+                .header("authorization", AUTH)
+                .header("x-api-version", VERSION)
+                .query_param_count(".*", ".*", 0);
+            then.status(200).json_body(json!({"success": true}));
+        })
+        .await;
+    provider(&server).disconnect("u-1", "cred/1").await.unwrap();
+    delete.assert_calls_async(1).await;
+}

@@ -1,0 +1,476 @@
+#![deny(missing_docs)]
+#![warn(missing_debug_implementations, unreachable_pub)]
+#![doc = include_str!("../docs.md")]
+
+use std::time::Duration;
+
+use chrono::{DateTime, NaiveDateTime, Utc};
+use http::header::{HeaderMap, HeaderValue, AUTHORIZATION};
+use oauth_link_core::http::{secret_header, status_error, ApiClient, Call, ErrorBody, HttpResponse};
+use oauth_link_core::secret::scrub;
+use oauth_link_core::{excerpt, ApiKey, CommonConfig, Error, Result};
+use serde::de::DeserializeOwned;
+use serde::Serializer;
+use serde_json::Value;
+use url::Url;
+
+/// The Alloy API server (2025-09 OpenAPI). The headless guide's examples use
+/// `https://embedded.runalloy.com`; set `base_url` to use it.
+pub const DEFAULT_BASE_URL: &str = "https://production.runalloy.com";
+
+/// The API version sent in `x-api-version` unless configured otherwise.
+pub const DEFAULT_API_VERSION: &str = "2025-09";
+
+/// The header carrying the API version.
+pub const API_VERSION_HEADER: &str = "x-api-version";
+
+/// The Connectivity API header naming the user a call acts for.
+pub const USER_ID_HEADER: &str = "x-alloy-userid";
+
+/// How far before the link's issue time a credential may have been created and still count
+/// as the one the link produced (clock differences between Alloy and the app).
+pub const DEFAULT_CLOCK_SKEW: Duration = Duration::from_secs(60);
+
+/// Longest excerpt of an error body kept in a message, in characters.
+pub const ERROR_EXCERPT_CHARS: usize = 120;
+
+/// The base URL to use: the configured override, else [`DEFAULT_BASE_URL`].
+pub fn base_url(common: &CommonConfig) -> Url {
+    common.base_url.clone().unwrap_or_else(|| Url::parse(DEFAULT_BASE_URL).expect("static URL"))
+}
+
+/// The headers every Alloy call carries: `Authorization: bearer <key>` (sensitive) and
+/// `x-api-version`.
+///
+/// Fails with [`Error::Config`] when the key or version cannot travel in a header.
+pub fn default_headers(api_key: &ApiKey, api_version: &str) -> Result<HeaderMap> {
+    let mut headers = HeaderMap::new();
+    headers.insert(AUTHORIZATION, secret_header(&format!("bearer {}", api_key.expose()))?);
+    headers.insert(API_VERSION_HEADER, api_version_value(api_version)?);
+    Ok(headers)
+}
+
+fn api_version_value(api_version: &str) -> Result<HeaderValue> {
+    let bad = api_version.trim().is_empty() || api_version.chars().any(|c| c.is_control() || c.is_whitespace());
+    match HeaderValue::from_str(api_version) {
+        Ok(v) if !bad => Ok(v),
+        _ => Err(Error::config("api_version", "api_version must be a version like `2025-09` (no spaces)")),
+    }
+}
+
+/// Checks an `api_version` setting (for config parsing).
+pub fn check_api_version(api_version: &str) -> Result<()> {
+    api_version_value(api_version).map(|_| ())
+}
+
+/// A header value naming the Alloy user (`x-alloy-userid`).
+pub fn user_header(provider: &'static str, user: &str) -> Result<HeaderValue> {
+    HeaderValue::from_str(user)
+        .map_err(|_| Error::invalid_input(provider, "user", "must contain only characters allowed in an HTTP header"))
+}
+
+/// Maps a non-2xx Alloy answer to the core error (see the crate's error map).
+///
+/// `secrets` are scrubbed from the message (pass the API key and whatever secret the call
+/// carried).
+pub fn api_error(provider: &'static str, response: &HttpResponse, secrets: &[&str]) -> Error {
+    let parsed: Option<Value> = serde_json::from_slice(&response.body).ok();
+    let object = parsed.as_ref().and_then(Value::as_object);
+    let text = |v: &Value| match v {
+        Value::String(s) if !s.trim().is_empty() => Some(s.clone()),
+        Value::Object(o) => o.get("message").and_then(Value::as_str).map(str::to_owned),
+        _ => None,
+    };
+    let message = object.and_then(|o| o.get("message").and_then(text).or_else(|| o.get("error").and_then(text)));
+    let code = object.and_then(|o| match o.get("code") {
+        Some(Value::String(s)) => Some(s.clone()),
+        Some(Value::Number(n)) => Some(n.to_string()),
+        _ => None,
+    });
+    let only_message = object.is_some_and(|o| o.keys().all(|k| matches!(k.as_str(), "message" | "code")));
+    let short = short_excerpt(&response.body);
+    let message = match message {
+        Some(m) if only_message => bounded(&m),
+        Some(m) => format!("{}; body: {short}", bounded(&m)),
+        None if response.body.is_empty() => format!("empty body (HTTP {})", response.status),
+        None => format!("body: {short}"),
+    };
+    let message = scrub(&message, secrets);
+    let code = code.map(|c| scrub(&c, secrets));
+    if response.status == 422 {
+        let fields = object.map(field_names).unwrap_or_default();
+        let field = if fields.is_empty() { "request".to_owned() } else { scrub(&fields.join(", "), secrets) };
+        return Error::invalid_input(provider, field, format!("Alloy rejected a value (HTTP 422): {message}"));
+    }
+    status_error(provider, response, ErrorBody { message, code })
+}
+
+/// Field names listed by a 422 body: `errors`/`fields` items that are strings or objects
+/// with `field`, `path`, `name` or `property`.
+fn field_names(object: &serde_json::Map<String, Value>) -> Vec<String> {
+    let items = object.get("errors").or_else(|| object.get("fields")).and_then(Value::as_array);
+    items
+        .into_iter()
+        .flatten()
+        .filter_map(|item| match item {
+            Value::String(s) => Some(s.clone()),
+            Value::Object(o) => ["field", "path", "name", "property"]
+                .iter()
+                .find_map(|k| o.get(*k).and_then(Value::as_str))
+                .map(str::to_owned),
+            _ => None,
+        })
+        .take(8)
+        .collect()
+}
+
+fn bounded(text: &str) -> String {
+    excerpt(text.as_bytes())
+}
+
+fn short_excerpt(body: &[u8]) -> String {
+    let full = excerpt(body);
+    let mut out: String = full.chars().take(ERROR_EXCERPT_CHARS).collect();
+    if full.chars().count() > ERROR_EXCERPT_CHARS && !out.ends_with('…') {
+        out.push('…');
+    }
+    out
+}
+
+/// The `Denied` error for a callback whose query carries `error` (and optionally
+/// `error_description`), as OAuth servers report a refused consent; `None` otherwise.
+pub fn callback_denied(provider: &'static str, callback: &oauth_link_core::Callback) -> Option<Error> {
+    let code = callback.param("error")?;
+    let reason = callback
+        .param("error_description")
+        .filter(|d| !d.trim().is_empty())
+        .unwrap_or("the user refused consent or the authorization failed");
+    Some(Error::Denied { provider, code: bounded(code), reason: bounded(reason) })
+}
+
+/// Sends a call and returns the 2xx response, or the mapped error.
+pub async fn send(client: &ApiClient, call: Call, secrets: &[&str]) -> Result<HttpResponse> {
+    let response = client.execute(call).await?;
+    if response.is_success() {
+        Ok(response)
+    } else {
+        Err(api_error(client.provider(), &response, secrets))
+    }
+}
+
+/// Sends a call and decodes its 2xx JSON body as `T` (`what` names it in errors).
+pub async fn send_json<T: DeserializeOwned>(client: &ApiClient, call: Call, what: &str, secrets: &[&str]) -> Result<T> {
+    let response = send(client, call, secrets).await?;
+    client.decode(&response, what, secrets)
+}
+
+/// Parses an Alloy timestamp: an ISO-8601 / RFC 3339 string (an offset-less one is read as
+/// UTC), or a number of epoch milliseconds (seconds when it is small).
+pub fn parse_timestamp(value: &Value) -> Option<DateTime<Utc>> {
+    match value {
+        Value::String(s) => {
+            let s = s.trim();
+            DateTime::parse_from_rfc3339(s)
+                .map(|d| d.with_timezone(&Utc))
+                .ok()
+                .or_else(|| NaiveDateTime::parse_from_str(s, "%Y-%m-%dT%H:%M:%S%.f").ok().map(|n| n.and_utc()))
+                .or_else(|| NaiveDateTime::parse_from_str(s, "%Y-%m-%d %H:%M:%S%.f").ok().map(|n| n.and_utc()))
+        }
+        Value::Number(n) => {
+            let n = n.as_i64()?;
+            if n.abs() < 100_000_000_000 {
+                DateTime::from_timestamp(n, 0)
+            } else {
+                DateTime::from_timestamp_millis(n)
+            }
+        }
+        _ => None,
+    }
+}
+
+/// Field names (compared case-insensitively, `_`/`-` ignored) that are removed from raw
+/// records before they are kept.
+const SECRET_FIELDS: &[&str] = &[
+    "token",
+    "accesstoken",
+    "refreshtoken",
+    "idtoken",
+    "secret",
+    "clientsecret",
+    "consumersecret",
+    "tokensecret",
+    "password",
+    "apikey",
+    "privatekey",
+    "code",
+    "authorization",
+];
+
+fn is_secret_field(name: &str) -> bool {
+    let norm: String = name.chars().filter(|c| *c != '_' && *c != '-').map(|c| c.to_ascii_lowercase()).collect();
+    SECRET_FIELDS.contains(&norm.as_str()) || norm.ends_with("secret") || norm.ends_with("token")
+}
+
+/// Removes secret-looking fields (tokens, secrets, passwords, keys) at any depth.
+pub fn scrub_record(value: Value) -> Value {
+    match value {
+        Value::Object(map) => Value::Object(
+            map.into_iter().filter(|(k, _)| !is_secret_field(k)).map(|(k, v)| (k, scrub_record(v))).collect(),
+        ),
+        Value::Array(items) => Value::Array(items.into_iter().map(scrub_record).collect()),
+        other => other,
+    }
+}
+
+/// One credential as both Alloy APIs list it: `{credentialId, name, type, createdAt,
+/// updatedAt}`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Credential {
+    /// `credentialId`.
+    pub id: String,
+    /// `type`: the app (headless, e.g. `shopify`) or the credential type (Connectivity,
+    /// e.g. `slack-oauth2`).
+    pub kind: Option<String>,
+    /// `name`, when given.
+    pub name: Option<String>,
+    /// `createdAt`, when given and readable.
+    pub created_at: Option<DateTime<Utc>>,
+    /// `updatedAt`, when given and readable.
+    pub updated_at: Option<DateTime<Utc>>,
+    /// The record minus secret-looking fields.
+    pub raw: Value,
+}
+
+impl Credential {
+    /// Reads one record; `None` when it has no string `credentialId` (or `id`).
+    pub fn from_value(value: Value) -> Option<Self> {
+        let obj = value.as_object()?;
+        let id = obj.get("credentialId").or_else(|| obj.get("id")).and_then(Value::as_str)?.to_owned();
+        let string = |k: &str| obj.get(k).and_then(Value::as_str).map(str::to_owned);
+        Some(Self {
+            id,
+            kind: string("type"),
+            name: string("name"),
+            created_at: obj.get("createdAt").and_then(parse_timestamp),
+            updated_at: obj.get("updatedAt").and_then(parse_timestamp),
+            raw: scrub_record(value),
+        })
+    }
+
+    /// Reads a list of records: a bare array, or an object holding the array under `data`
+    /// or `credentials`. Fails with [`Error::Decode`] on any other shape or on a record
+    /// without `credentialId`.
+    pub fn list_from(provider: &'static str, body: &[u8], secrets: &[&str]) -> Result<Vec<Self>> {
+        let decode_err =
+            |what: &str| Error::Decode { provider, message: what.to_owned(), body: scrub(&excerpt(body), secrets) };
+        let value: Value = serde_json::from_slice(body)
+            .map_err(|e| decode_err(&format!("expected a JSON list of credentials: {e}")))?;
+        let items = match value {
+            Value::Array(items) => items,
+            Value::Object(mut obj) => match obj.remove("data").or_else(|| obj.remove("credentials")) {
+                Some(Value::Array(items)) => items,
+                Some(Value::Null) => Vec::new(),
+                _ => return Err(decode_err("expected `data` or `credentials` to be an array of credentials")),
+            },
+            _ => return Err(decode_err("expected an array of credentials")),
+        };
+        items
+            .into_iter()
+            .map(|item| Credential::from_value(item).ok_or_else(|| decode_err("a credential has no `credentialId`")))
+            .collect()
+    }
+}
+
+/// The newest credential created at or after `since` among those `keep` accepts; records
+/// without a readable `createdAt` never count (they cannot be told apart from older ones).
+pub fn newest_since(
+    credentials: &[Credential],
+    since: DateTime<Utc>,
+    keep: impl Fn(&Credential) -> bool,
+) -> Option<&Credential> {
+    credentials.iter().filter(|c| c.created_at.is_some_and(|t| t >= since) && keep(c)).max_by_key(|c| c.created_at)
+}
+
+/// `issued_at - skew`, saturating.
+pub fn since(issued_at: DateTime<Utc>, skew: Duration) -> DateTime<Utc> {
+    issued_at - chrono::Duration::from_std(skew).unwrap_or(chrono::Duration::zero())
+}
+
+/// Serializes the shared settings as the flat keys `CommonConfig::read` takes, for an
+/// adapter config's `Serialize` impl (`#[serde(flatten, serialize_with = ...)]` is not
+/// allowed, so use it on a field named `common`).
+pub fn serialize_common<S: Serializer>(common: &CommonConfig, serializer: S) -> std::result::Result<S::Ok, S::Error> {
+    use serde::ser::SerializeMap;
+    let ms = |d: Duration| u64::try_from(d.as_millis()).unwrap_or(u64::MAX);
+    let mut map = serializer.serialize_map(Some(7))?;
+    map.serialize_entry("base_url", &base_url(common).as_str())?;
+    map.serialize_entry("connect_timeout_ms", &ms(common.http.connect_timeout))?;
+    map.serialize_entry("request_timeout_ms", &ms(common.http.request_timeout))?;
+    map.serialize_entry("max_retries", &common.retry.max_retries)?;
+    map.serialize_entry("retry_max_elapsed_ms", &ms(common.retry.max_elapsed))?;
+    map.serialize_entry("poll_timeout_ms", &ms(common.poll.timeout))?;
+    map.serialize_entry("poll_interval_ms", &ms(common.poll.interval))?;
+    map.end()
+}
+
+/// Serializes a duration as whole milliseconds (for `*_ms` settings).
+pub fn serialize_millis<S: Serializer>(d: &Duration, serializer: S) -> std::result::Result<S::Ok, S::Error> {
+    serializer.serialize_u64(u64::try_from(d.as_millis()).unwrap_or(u64::MAX))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use http::header::RETRY_AFTER;
+
+    const KEY: &str = "sk_alloy_secret_123";
+
+    fn response(status: u16, body: &str) -> HttpResponse {
+        HttpResponse { status, headers: HeaderMap::new(), body: body.as_bytes().to_vec().into() }
+    }
+
+    #[test]
+    fn headers_carry_bearer_key_marked_sensitive_and_version() {
+        let headers = default_headers(&ApiKey::new(KEY), "2025-09").unwrap();
+        let auth = headers.get(AUTHORIZATION).unwrap();
+        assert_eq!(auth.to_str().unwrap(), format!("bearer {KEY}"));
+        assert!(auth.is_sensitive());
+        assert_eq!(headers.get(API_VERSION_HEADER).unwrap(), "2025-09");
+        assert!(!format!("{headers:?}").contains(KEY));
+        assert!(matches!(default_headers(&ApiKey::new("a\nb"), "2025-09"), Err(Error::Config { .. })));
+        assert!(matches!(default_headers(&ApiKey::new(KEY), "2025 09"), Err(Error::Config { .. })));
+    }
+
+    #[test]
+    fn base_url_defaults_to_production() {
+        assert_eq!(base_url(&CommonConfig::default()).as_str(), "https://production.runalloy.com/");
+    }
+
+    #[test]
+    fn errors_map_by_status_with_scrubbed_messages() {
+        let unauthorized = format!(r#"{{"message":"Invalid API key {KEY}"}}"#);
+        let cases: Vec<(u16, &str)> = vec![
+            (400, r#"{"message":"userId is required"}"#),
+            (401, &unauthorized),
+            (403, r#"{"message":"Forbidden","code":"E403"}"#),
+            (404, r#"{"message":"User not found"}"#),
+            (409, r#"{"message":"username taken"}"#),
+            (422, r#"{"message":"Invalid input","errors":[{"field":"shopSubdomain"}]}"#),
+            (429, r#"{"message":"Too many requests"}"#),
+            (500, "<html>Internal error</html>"),
+            (503, ""),
+            (502, r#"{"error":"bad gateway"}"#),
+        ];
+        let errors: Vec<String> = cases
+            .iter()
+            .map(|(status, body)| api_error("alloy-headless", &response(*status, body), &[KEY]).to_string())
+            .collect();
+        for e in &errors {
+            assert!(!e.contains(KEY), "{e}");
+        }
+        insta::assert_json_snapshot!(errors);
+    }
+
+    #[test]
+    fn error_variants_and_retry_after() {
+        let mut r = response(429, r#"{"message":"slow"}"#);
+        r.headers.insert(RETRY_AFTER, HeaderValue::from_static("7"));
+        match api_error("alloy-headless", &r, &[]) {
+            Error::RateLimited { retry_after, .. } => assert_eq!(retry_after, Some(Duration::from_secs(7))),
+            other => panic!("{other:?}"),
+        }
+        assert!(matches!(api_error("x", &response(401, "{}"), &[]), Error::Unauthenticated { .. }));
+        assert!(matches!(api_error("x", &response(422, "{}"), &[]), Error::InvalidInput { .. }));
+        match api_error("x", &response(403, r#"{"message":"m","code":"E1"}"#), &[]) {
+            Error::Forbidden { message, .. } => assert_eq!(message, "m"),
+            other => panic!("{other:?}"),
+        }
+        match api_error("x", &response(400, r#"{"message":"m","code":42}"#), &[]) {
+            Error::Provider { code, status, .. } => assert_eq!((code.as_deref(), status), (Some("42"), 400)),
+            other => panic!("{other:?}"),
+        }
+    }
+
+    #[test]
+    fn callback_error_params_become_denied() {
+        let cb =
+            oauth_link_core::Callback::from_query("x", "error=access_denied&error_description=User+said+no").unwrap();
+        match callback_denied("x", &cb) {
+            Some(Error::Denied { code, reason, .. }) => {
+                assert_eq!((code.as_str(), reason.as_str()), ("access_denied", "User said no"))
+            }
+            other => panic!("{other:?}"),
+        }
+        let cb = oauth_link_core::Callback::from_query("x", "error=server_error").unwrap();
+        assert!(matches!(callback_denied("x", &cb), Some(Error::Denied { .. })));
+        assert!(callback_denied("x", &oauth_link_core::Callback::from_query("x", "code=1").unwrap()).is_none());
+    }
+
+    #[test]
+    fn timestamps_parse_in_every_shape() {
+        let expect = DateTime::parse_from_rfc3339("2025-01-02T03:04:05Z").unwrap().with_timezone(&Utc);
+        for v in [
+            serde_json::json!("2025-01-02T03:04:05Z"),
+            serde_json::json!("2025-01-02T03:04:05.000Z"),
+            serde_json::json!("2025-01-02T05:04:05+02:00"),
+            serde_json::json!("2025-01-02T03:04:05"),
+            serde_json::json!("2025-01-02 03:04:05"),
+            serde_json::json!(expect.timestamp_millis()),
+            serde_json::json!(expect.timestamp()),
+        ] {
+            assert_eq!(parse_timestamp(&v), Some(expect), "{v}");
+        }
+        assert_eq!(parse_timestamp(&serde_json::json!("yesterday")), None);
+        assert_eq!(parse_timestamp(&serde_json::json!(null)), None);
+    }
+
+    #[test]
+    fn records_lose_secret_fields_and_lists_accept_every_shape() {
+        let record = serde_json::json!({
+            "credentialId": "c1", "type": "shopify", "name": "Shop", "createdAt": "2025-01-02T03:04:05Z",
+            "accessToken": "at", "data": {"refresh_token": "rt", "shop": "s", "consumerSecret": "cs"}
+        });
+        let cred = Credential::from_value(record.clone()).unwrap();
+        assert_eq!(cred.id, "c1");
+        assert_eq!(cred.kind.as_deref(), Some("shopify"));
+        assert_eq!(
+            cred.raw,
+            serde_json::json!({"credentialId": "c1", "type": "shopify", "name": "Shop",
+                "createdAt": "2025-01-02T03:04:05Z", "data": {"shop": "s"}})
+        );
+        for body in [
+            serde_json::json!([record.clone()]),
+            serde_json::json!({"data": [record.clone()]}),
+            serde_json::json!({"credentials": [record.clone()]}),
+        ] {
+            let list = Credential::list_from("x", body.to_string().as_bytes(), &[]).unwrap();
+            assert_eq!(list.len(), 1);
+        }
+        for bad in [r#"{"data":{}}"#, r#"{"data":[{"type":"x"}]}"#, r#"{"data":["#, "7"] {
+            assert!(matches!(Credential::list_from("x", bad.as_bytes(), &[]), Err(Error::Decode { .. })), "{bad}");
+        }
+    }
+
+    #[test]
+    fn newest_since_picks_the_newest_recent_match() {
+        let at = |s: &str| DateTime::parse_from_rfc3339(s).unwrap().with_timezone(&Utc);
+        let cred = |id: &str, kind: &str, t: Option<&str>| Credential {
+            id: id.into(),
+            kind: Some(kind.into()),
+            name: None,
+            created_at: t.map(at),
+            updated_at: None,
+            raw: Value::Null,
+        };
+        let list = vec![
+            cred("old", "shopify", Some("2025-01-01T00:00:00Z")),
+            cred("new", "shopify", Some("2025-01-01T00:10:00Z")),
+            cred("newer-other", "slack", Some("2025-01-01T00:20:00Z")),
+            cred("no-time", "shopify", None),
+        ];
+        let issued = at("2025-01-01T00:05:00Z");
+        let pick = newest_since(&list, since(issued, DEFAULT_CLOCK_SKEW), |c| c.kind.as_deref() == Some("shopify"));
+        assert_eq!(pick.map(|c| c.id.as_str()), Some("new"));
+        assert!(newest_since(&list, at("2025-02-01T00:00:00Z"), |_| true).is_none());
+    }
+}
