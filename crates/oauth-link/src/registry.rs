@@ -33,6 +33,10 @@ pub(crate) fn unknown_provider(kind: &str) -> Error {
     Error::UnknownProvider { kind: kind.to_owned(), available: KNOWN.iter().map(|k| k.kind).collect() }
 }
 
+/// Key used to build providers only to read their capabilities.
+#[allow(dead_code)]
+const PLACEHOLDER_KEY: &str = "placeholder-key-for-capabilities";
+
 /// A compiled-in kind with what it can do.
 #[derive(Debug, Clone, Serialize)]
 pub struct ProviderInfo {
@@ -54,6 +58,18 @@ pub struct MemorySettings {
 #[derive(Debug, Clone)]
 #[non_exhaustive]
 pub enum AdapterConfig {
+    /// Alloy headless.
+    #[cfg(feature = "alloy-headless")]
+    AlloyHeadless(oauth_link_alloy_headless::AlloyHeadlessConfig),
+    /// Alloy connectors.
+    #[cfg(feature = "alloy-connectors")]
+    AlloyConnectors(oauth_link_alloy_connectors::AlloyConnectorsConfig),
+    /// Novu.
+    #[cfg(feature = "novu")]
+    Novu(oauth_link_novu::NovuConfig),
+    /// Junction.
+    #[cfg(feature = "junction")]
+    Junction(oauth_link_junction::JunctionConfig),
     /// The in-memory provider.
     #[cfg(feature = "memory")]
     Memory(MemorySettings),
@@ -66,6 +82,20 @@ impl AdapterConfig {
         #[allow(unused_mut, unused_variables)]
         let mut map = map;
         match known.kind {
+            #[cfg(feature = "alloy-headless")]
+            oauth_link_alloy_headless::KIND => {
+                Ok(AdapterConfig::AlloyHeadless(oauth_link_alloy_headless::AlloyHeadlessConfig::from_config(map)?))
+            }
+            #[cfg(feature = "alloy-connectors")]
+            oauth_link_alloy_connectors::KIND => Ok(AdapterConfig::AlloyConnectors(
+                oauth_link_alloy_connectors::AlloyConnectorsConfig::from_config(map)?,
+            )),
+            #[cfg(feature = "novu")]
+            oauth_link_novu::KIND => Ok(AdapterConfig::Novu(oauth_link_novu::NovuConfig::from_config(map)?)),
+            #[cfg(feature = "junction")]
+            oauth_link_junction::KIND => {
+                Ok(AdapterConfig::Junction(oauth_link_junction::JunctionConfig::from_config(map)?))
+            }
             #[cfg(feature = "memory")]
             "memory" => {
                 let auto_approve = map.bool("auto_approve")?.unwrap_or(true);
@@ -79,6 +109,14 @@ impl AdapterConfig {
     /// The provider kind.
     pub fn kind(&self) -> &'static str {
         match *self {
+            #[cfg(feature = "alloy-headless")]
+            AdapterConfig::AlloyHeadless(_) => oauth_link_alloy_headless::KIND,
+            #[cfg(feature = "alloy-connectors")]
+            AdapterConfig::AlloyConnectors(_) => oauth_link_alloy_connectors::KIND,
+            #[cfg(feature = "novu")]
+            AdapterConfig::Novu(_) => oauth_link_novu::KIND,
+            #[cfg(feature = "junction")]
+            AdapterConfig::Junction(_) => oauth_link_junction::KIND,
             #[cfg(feature = "memory")]
             AdapterConfig::Memory(_) => "memory",
         }
@@ -87,6 +125,14 @@ impl AdapterConfig {
     /// The resolved settings as JSON, secrets shown as `[redacted]`.
     pub fn to_json(&self) -> serde_json::Value {
         let value = match *self {
+            #[cfg(feature = "alloy-headless")]
+            AdapterConfig::AlloyHeadless(ref c) => serde_json::to_value(c),
+            #[cfg(feature = "alloy-connectors")]
+            AdapterConfig::AlloyConnectors(ref c) => serde_json::to_value(c),
+            #[cfg(feature = "novu")]
+            AdapterConfig::Novu(ref c) => serde_json::to_value(c),
+            #[cfg(feature = "junction")]
+            AdapterConfig::Junction(ref c) => serde_json::to_value(c),
             #[cfg(feature = "memory")]
             AdapterConfig::Memory(ref s) => serde_json::to_value(s),
         };
@@ -97,6 +143,18 @@ impl AdapterConfig {
     pub fn build(self, ctx: LinkContext) -> Result<SharedLinkProvider> {
         let _ = &ctx;
         match self {
+            #[cfg(feature = "alloy-headless")]
+            AdapterConfig::AlloyHeadless(c) => {
+                Ok(std::sync::Arc::new(oauth_link_alloy_headless::AlloyHeadlessProvider::new(c, ctx)?))
+            }
+            #[cfg(feature = "alloy-connectors")]
+            AdapterConfig::AlloyConnectors(c) => {
+                Ok(std::sync::Arc::new(oauth_link_alloy_connectors::AlloyConnectorsProvider::new(c, ctx)?))
+            }
+            #[cfg(feature = "novu")]
+            AdapterConfig::Novu(c) => Ok(std::sync::Arc::new(oauth_link_novu::NovuProvider::new(c, ctx)?)),
+            #[cfg(feature = "junction")]
+            AdapterConfig::Junction(c) => Ok(std::sync::Arc::new(oauth_link_junction::JunctionProvider::new(c, ctx)?)),
             #[cfg(feature = "memory")]
             AdapterConfig::Memory(s) => {
                 let provider = oauth_link_core::testing::MemoryProvider::new(ctx);
@@ -107,12 +165,34 @@ impl AdapterConfig {
 }
 
 /// The compiled-in kinds with their default capabilities.
+///
+/// Builds each with a placeholder key (no request is sent) to read what it can do.
 pub fn available_providers() -> Vec<ProviderInfo> {
     let mut out = Vec::new();
+    let mut push = |provider: Result<SharedLinkProvider>| {
+        if let Ok(p) = provider {
+            out.push(ProviderInfo { kind: p.kind(), capabilities: p.capabilities() });
+        }
+    };
+    #[cfg(feature = "alloy-headless")]
+    push(
+        AdapterConfig::AlloyHeadless(oauth_link_alloy_headless::AlloyHeadlessConfig::new(PLACEHOLDER_KEY))
+            .build(LinkContext::ephemeral()),
+    );
+    #[cfg(feature = "alloy-connectors")]
+    push(
+        AdapterConfig::AlloyConnectors(oauth_link_alloy_connectors::AlloyConnectorsConfig::new(PLACEHOLDER_KEY))
+            .build(LinkContext::ephemeral()),
+    );
+    #[cfg(feature = "novu")]
+    push(AdapterConfig::Novu(oauth_link_novu::NovuConfig::new(PLACEHOLDER_KEY)).build(LinkContext::ephemeral()));
+    #[cfg(feature = "junction")]
+    push(
+        AdapterConfig::Junction(oauth_link_junction::JunctionConfig::new(PLACEHOLDER_KEY))
+            .build(LinkContext::ephemeral()),
+    );
     #[cfg(feature = "memory")]
-    {
-        let p = oauth_link_core::testing::MemoryProvider::new(LinkContext::ephemeral());
-        out.push(ProviderInfo { kind: "memory", capabilities: oauth_link_core::LinkProvider::capabilities(&p) });
-    }
+    push(AdapterConfig::Memory(MemorySettings { auto_approve: false }).build(LinkContext::ephemeral()));
+    let _ = &mut push;
     out
 }
