@@ -99,7 +99,7 @@ pub enum Error {
     },
 
     /// The platform throttled the calls and retries did not outlast it (HTTP 429).
-    #[error("{provider} rate limit reached{}: {message}; retries were exhausted, try again later", fmt_retry_after(*retry_after))]
+    #[error("{provider} rate limit reached{}: {message}; wait, then try again", fmt_retry_after(*retry_after))]
     RateLimited {
         /// Provider kind.
         provider: &'static str,
@@ -396,7 +396,7 @@ mod tests {
         assert_eq!(rate.class(), ErrorClass::Transient);
         assert_eq!(
             rate.to_string(),
-            "novu rate limit reached (retry after 3s): slow down; retries were exhausted, try again later"
+            "novu rate limit reached (retry after 3s): slow down; wait, then try again"
         );
 
         let p400 = Error::Provider { provider: "junction", status: 400, code: None, message: "bad".into() };
