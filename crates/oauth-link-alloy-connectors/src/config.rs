@@ -2,7 +2,8 @@
 
 use std::time::Duration;
 
-use oauth_link_alloy::{serialize_common, serialize_millis, DEFAULT_API_VERSION, DEFAULT_CLOCK_SKEW};
+use oauth_link_alloy::{DEFAULT_API_VERSION, DEFAULT_CLOCK_SKEW};
+use oauth_link_core::config::serialize_millis;
 use oauth_link_core::http::RetryPolicy;
 use oauth_link_core::{
     validate_id, validate_redirect_uri, ApiKey, CommonConfig, ConfigMap, Error, PollPolicy, Result, Url,
@@ -50,7 +51,7 @@ pub struct AlloyConnectorsConfig {
     #[serde(rename = "clock_skew_ms", serialize_with = "serialize_millis")]
     pub clock_skew: Duration,
     /// Base URL, timeouts, retries and polling.
-    #[serde(serialize_with = "serialize_common")]
+    #[serde(flatten)]
     pub common: CommonConfig,
 }
 

@@ -2,7 +2,8 @@
 
 use std::time::Duration;
 
-use oauth_link_alloy::{serialize_common, serialize_millis, DEFAULT_API_VERSION, DEFAULT_CLOCK_SKEW};
+use oauth_link_alloy::{DEFAULT_API_VERSION, DEFAULT_CLOCK_SKEW};
+use oauth_link_core::config::serialize_millis;
 use oauth_link_core::http::RetryPolicy;
 use oauth_link_core::{ApiKey, CommonConfig, ConfigMap, PollPolicy, Result, Url};
 use serde::Serialize;
@@ -25,7 +26,7 @@ pub struct AlloyHeadlessConfig {
     #[serde(rename = "clock_skew_ms", serialize_with = "serialize_millis")]
     pub clock_skew: Duration,
     /// Base URL, timeouts, retries and polling.
-    #[serde(serialize_with = "serialize_common")]
+    #[serde(flatten)]
     pub common: CommonConfig,
 }
 

@@ -10,7 +10,6 @@ use oauth_link_core::http::{secret_header, status_error, ApiClient, Call, ErrorB
 use oauth_link_core::secret::scrub;
 use oauth_link_core::{excerpt, ApiKey, CommonConfig, Error, Result};
 use serde::de::DeserializeOwned;
-use serde::Serializer;
 use serde_json::Value;
 use url::Url;
 
@@ -294,28 +293,6 @@ pub fn newest_since(
 /// `issued_at - skew`, saturating.
 pub fn since(issued_at: DateTime<Utc>, skew: Duration) -> DateTime<Utc> {
     issued_at - chrono::Duration::from_std(skew).unwrap_or(chrono::Duration::zero())
-}
-
-/// Serializes the shared settings as the flat keys `CommonConfig::read` takes, for an
-/// adapter config's `Serialize` impl (`#[serde(flatten, serialize_with = ...)]` is not
-/// allowed, so use it on a field named `common`).
-pub fn serialize_common<S: Serializer>(common: &CommonConfig, serializer: S) -> std::result::Result<S::Ok, S::Error> {
-    use serde::ser::SerializeMap;
-    let ms = |d: Duration| u64::try_from(d.as_millis()).unwrap_or(u64::MAX);
-    let mut map = serializer.serialize_map(Some(7))?;
-    map.serialize_entry("base_url", &base_url(common).as_str())?;
-    map.serialize_entry("connect_timeout_ms", &ms(common.http.connect_timeout))?;
-    map.serialize_entry("request_timeout_ms", &ms(common.http.request_timeout))?;
-    map.serialize_entry("max_retries", &common.retry.max_retries)?;
-    map.serialize_entry("retry_max_elapsed_ms", &ms(common.retry.max_elapsed))?;
-    map.serialize_entry("poll_timeout_ms", &ms(common.poll.timeout))?;
-    map.serialize_entry("poll_interval_ms", &ms(common.poll.interval))?;
-    map.end()
-}
-
-/// Serializes a duration as whole milliseconds (for `*_ms` settings).
-pub fn serialize_millis<S: Serializer>(d: &Duration, serializer: S) -> std::result::Result<S::Ok, S::Error> {
-    serializer.serialize_u64(u64::try_from(d.as_millis()).unwrap_or(u64::MAX))
 }
 
 #[cfg(test)]

@@ -332,6 +332,32 @@ impl From<&HttpSettingsConfig> for HttpSettings {
     }
 }
 
+/// Serializes under the configuration key names, flat (`base_url` only when set), so an
+/// adapter config can `#[serde(flatten)]` it and `config check` shows the keys users set.
+impl serde::Serialize for CommonConfig {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> std::result::Result<S::Ok, S::Error> {
+        use serde::ser::SerializeMap;
+        let ms = |d: Duration| u64::try_from(d.as_millis()).unwrap_or(u64::MAX);
+        let mut map = serializer.serialize_map(None)?;
+        if let Some(url) = &self.base_url {
+            map.serialize_entry("base_url", url.as_str())?;
+        }
+        map.serialize_entry("connect_timeout_ms", &ms(self.http.connect_timeout))?;
+        map.serialize_entry("request_timeout_ms", &ms(self.http.request_timeout))?;
+        map.serialize_entry("max_retries", &self.retry.max_retries)?;
+        map.serialize_entry("retry_max_elapsed_ms", &ms(self.retry.max_elapsed))?;
+        map.serialize_entry("poll_timeout_ms", &ms(self.poll.timeout))?;
+        map.serialize_entry("poll_interval_ms", &ms(self.poll.interval))?;
+        map.end()
+    }
+}
+
+/// Serializes a duration as whole milliseconds, for `*_ms` settings:
+/// `#[serde(rename = "clock_skew_ms", serialize_with = "serialize_millis")]`.
+pub fn serialize_millis<S: serde::Serializer>(d: &Duration, serializer: S) -> std::result::Result<S::Ok, S::Error> {
+    serializer.serialize_u64(u64::try_from(d.as_millis()).unwrap_or(u64::MAX))
+}
+
 impl CommonConfig {
     /// Reads the shared keys from `map`.
     pub fn read(map: &mut ConfigMap) -> Result<Self> {
@@ -461,6 +487,20 @@ mod tests {
         assert_eq!(c.poll.timeout, Duration::from_millis(50));
         assert_eq!(c.http.request_timeout, Duration::from_secs(1));
         m.finish().unwrap();
+    }
+
+    #[test]
+    fn common_config_serializes_flat_under_its_keys() {
+        let mut m =
+            env("novu", &[("OAUTH_LINK_NOVU_MAX_RETRIES", "1"), ("OAUTH_LINK_NOVU_BASE_URL", "https://h.example/x")]);
+        let c = CommonConfig::read(&mut m).unwrap();
+        assert_eq!(
+            serde_json::to_value(&c).unwrap(),
+            serde_json::json!({"base_url": "https://h.example/x", "connect_timeout_ms": 5000, "request_timeout_ms": 30000,
+                "max_retries": 1, "retry_max_elapsed_ms": 30000, "poll_timeout_ms": 10000, "poll_interval_ms": 250})
+        );
+        let unset = serde_json::to_value(CommonConfig::default()).unwrap();
+        assert!(unset.get("base_url").is_none());
     }
 
     #[test]

@@ -394,10 +394,7 @@ mod tests {
         assert!(rate.is_retryable());
         assert_eq!(rate.retry_after(), Some(Duration::from_secs(3)));
         assert_eq!(rate.class(), ErrorClass::Transient);
-        assert_eq!(
-            rate.to_string(),
-            "novu rate limit reached (retry after 3s): slow down; wait, then try again"
-        );
+        assert_eq!(rate.to_string(), "novu rate limit reached (retry after 3s): slow down; wait, then try again");
 
         let p400 = Error::Provider { provider: "junction", status: 400, code: None, message: "bad".into() };
         assert!(!p400.is_retryable());

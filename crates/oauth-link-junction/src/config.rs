@@ -4,7 +4,7 @@ use std::fmt;
 use std::str::FromStr;
 
 use oauth_link_core::{validate_redirect_uri, ApiKey, CommonConfig, ConfigMap, Error, Result, SigningKey, Url};
-use serde::{Serialize, Serializer};
+use serde::Serialize;
 
 use crate::KIND;
 
@@ -146,7 +146,7 @@ pub struct JunctionConfig {
     /// Svix signing secrets (`whsec_...`) accepted by [`JunctionConfig::webhook_verifier`].
     pub webhook_secrets: Vec<SigningKey>,
     /// Base URL override, timeouts, retries, polling.
-    #[serde(serialize_with = "serialize_common")]
+    #[serde(flatten)]
     pub common: CommonConfig,
 }
 
@@ -294,29 +294,6 @@ impl fmt::Display for Region {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(self.as_str())
     }
-}
-
-fn serialize_common<S: Serializer>(common: &CommonConfig, serializer: S) -> std::result::Result<S::Ok, S::Error> {
-    #[derive(Serialize)]
-    struct View<'a> {
-        base_url: Option<&'a Url>,
-        connect_timeout_ms: u128,
-        request_timeout_ms: u128,
-        max_retries: u32,
-        retry_max_elapsed_ms: u128,
-        poll_timeout_ms: u128,
-        poll_interval_ms: u128,
-    }
-    View {
-        base_url: common.base_url.as_ref(),
-        connect_timeout_ms: common.http.connect_timeout.as_millis(),
-        request_timeout_ms: common.http.request_timeout.as_millis(),
-        max_retries: common.retry.max_retries,
-        retry_max_elapsed_ms: common.retry.max_elapsed.as_millis(),
-        poll_timeout_ms: common.poll.timeout.as_millis(),
-        poll_interval_ms: common.poll.interval.as_millis(),
-    }
-    .serialize(serializer)
 }
 
 #[cfg(test)]

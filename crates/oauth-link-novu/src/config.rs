@@ -2,10 +2,10 @@
 
 use std::time::Duration;
 
-use oauth_link_core::config::HttpSettingsConfig;
+use oauth_link_core::config::{serialize_millis, HttpSettingsConfig};
 use oauth_link_core::http::RetryPolicy;
 use oauth_link_core::{validate_id, ApiKey, CommonConfig, ConfigMap, Error, PollPolicy, Result, Url};
-use serde::{Serialize, Serializer};
+use serde::Serialize;
 
 use crate::KIND;
 
@@ -61,10 +61,10 @@ pub struct NovuConfig {
     /// Whether `list_connections` also lists the subscriber's channel connections.
     pub include_channel_connections: bool,
     /// How much earlier than the link's issue time a new endpoint's `createdAt` may be.
-    #[serde(rename = "clock_skew_ms", serialize_with = "ser_millis")]
+    #[serde(rename = "clock_skew_ms", serialize_with = "serialize_millis")]
     pub clock_skew: Duration,
     /// Base URL override, timeouts, retries, polling.
-    #[serde(flatten, serialize_with = "ser_common")]
+    #[serde(flatten)]
     pub common: CommonConfig,
 }
 
@@ -155,27 +155,6 @@ impl NovuConfig {
         map.finish()?;
         Ok(Self { api_key, region, integration_identifier, include_channel_connections, clock_skew, common })
     }
-}
-
-fn ser_millis<S: Serializer>(d: &Duration, s: S) -> std::result::Result<S::Ok, S::Error> {
-    s.serialize_u64(u64::try_from(d.as_millis()).unwrap_or(u64::MAX))
-}
-
-/// Serializes the shared settings under their configuration key names.
-fn ser_common<S: Serializer>(c: &CommonConfig, s: S) -> std::result::Result<S::Ok, S::Error> {
-    use serde::ser::SerializeMap;
-    let ms = |d: Duration| u64::try_from(d.as_millis()).unwrap_or(u64::MAX);
-    let mut map = s.serialize_map(None)?;
-    if let Some(url) = &c.base_url {
-        map.serialize_entry("base_url", url.as_str())?;
-    }
-    map.serialize_entry("connect_timeout_ms", &ms(c.http.connect_timeout))?;
-    map.serialize_entry("request_timeout_ms", &ms(c.http.request_timeout))?;
-    map.serialize_entry("max_retries", &c.retry.max_retries)?;
-    map.serialize_entry("retry_max_elapsed_ms", &ms(c.retry.max_elapsed))?;
-    map.serialize_entry("poll_timeout_ms", &ms(c.poll.timeout))?;
-    map.serialize_entry("poll_interval_ms", &ms(c.poll.interval))?;
-    map.end()
 }
 
 #[cfg(test)]
