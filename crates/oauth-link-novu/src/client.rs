@@ -133,8 +133,12 @@ impl NovuClient {
         if !response.is_success() {
             return Err(api_error(&response, &self.secrets()));
         }
-        let decoded: GenerateLinkResponse = self.decode(&response, "a JSON object with `url`")?;
-        let url = Url::parse(&decoded.url).ok().filter(|u| matches!(u.scheme(), "https" | "http"));
+        let what = "a JSON object with `url` (or `data.url`)";
+        let decoded: GenerateLinkResponse = self.decode(&response, what)?;
+        let Some(raw) = decoded.url() else {
+            return Err(self.decode_error(&response, what, "neither `url` nor `data.url` is present"));
+        };
+        let url = Url::parse(raw).ok().filter(|u| matches!(u.scheme(), "https" | "http"));
         url.ok_or_else(|| {
             Error::decode(
                 KIND,
@@ -207,7 +211,7 @@ impl NovuClient {
             404 => Ok(None),
             _ if response.is_success() => {
                 let value: serde_json::Value = self.decode(&response, &format!("a {} object", kind.noun()))?;
-                self.record(kind, value).map(Some)
+                self.record(kind, crate::wire::unwrap_record(value)).map(Some)
             }
             _ => Err(api_error(&response, &self.secrets())),
         }
@@ -264,11 +268,14 @@ impl NovuClient {
 
     /// Decodes a JSON body; the excerpt kept on failure has tokens and the API key removed.
     fn decode<T: DeserializeOwned>(&self, response: &HttpResponse, what: &str) -> Result<T> {
-        serde_json::from_slice(&response.body).map_err(|e| {
-            let text = redact_tokens(&String::from_utf8_lossy(&response.body));
-            let body = scrub(&excerpt(text.as_bytes()), &self.secrets());
-            Error::Decode { provider: KIND, message: format!("expected {what} (HTTP {}): {e}", response.status), body }
-        })
+        serde_json::from_slice(&response.body).map_err(|e| self.decode_error(response, what, &e.to_string()))
+    }
+
+    /// A decode error whose body excerpt has tokens and the API key removed.
+    fn decode_error(&self, response: &HttpResponse, what: &str, why: &str) -> Error {
+        let text = redact_tokens(&String::from_utf8_lossy(&response.body));
+        let body = scrub(&excerpt(text.as_bytes()), &self.secrets());
+        Error::Decode { provider: KIND, message: format!("expected {what} (HTTP {}): {why}", response.status), body }
     }
 }
 

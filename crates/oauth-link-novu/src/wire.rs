@@ -63,10 +63,41 @@ pub(crate) enum ConnectionMode {
     Shared,
 }
 
-/// `GenerateChatOAuthUrlResponseDto`.
+/// `GenerateChatOAuthUrlResponseDto`. The OpenAPI documents a bare `{url}`; Novu's API
+/// server wraps every non-paginated body as `{data: ...}` (its `ResponseInterceptor`), which
+/// the official SDKs unwrap. Both shapes are accepted.
 #[derive(Debug, Clone, Deserialize)]
 pub(crate) struct GenerateLinkResponse {
-    pub(crate) url: String,
+    #[serde(default)]
+    url: Option<String>,
+    #[serde(default)]
+    data: Option<GenerateLinkData>,
+}
+
+/// The inside of the `{data: ...}` envelope.
+#[derive(Debug, Clone, Deserialize)]
+pub(crate) struct GenerateLinkData {
+    url: String,
+}
+
+impl GenerateLinkResponse {
+    /// The link, whichever shape carried it.
+    pub(crate) fn url(&self) -> Option<&str> {
+        self.url.as_deref().or(self.data.as_ref().map(|d| d.url.as_str()))
+    }
+}
+
+/// Unwraps Novu's `{data: {...}}` envelope around a single record; a bare record (with its
+/// `identifier` at the top) is returned as it is.
+pub(crate) fn unwrap_record(value: serde_json::Value) -> serde_json::Value {
+    match value {
+        serde_json::Value::Object(mut map)
+            if !map.contains_key("identifier") && map.get("data").is_some_and(|d| d.is_object()) =>
+        {
+            map.remove("data").unwrap_or_default()
+        }
+        other => other,
+    }
 }
 
 /// The cursor envelope of `GET /v1/channel-endpoints` and `GET /v1/channel-connections`.

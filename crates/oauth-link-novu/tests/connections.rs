@@ -224,7 +224,9 @@ async fn disconnect_deletes_an_owned_endpoint() {
     let get = server
         .mock_async(|when, then| {
             when.method(GET).path("/v1/channel-endpoints/ep-1").header("authorization", AUTH).is_true(no_query());
-            then.status(200).json_body(endpoint("ep-1", "user-5", INTEGRATION, ts("2026-02-01T08:00:00Z")));
+            // The real wire shape: Novu wraps single records as {data: ...}.
+            then.status(200)
+                .json_body(json!({"data": endpoint("ep-1", "user-5", INTEGRATION, ts("2026-02-01T08:00:00Z"))}));
         })
         .await;
     let delete = server

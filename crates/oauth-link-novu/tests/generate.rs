@@ -57,6 +57,22 @@ async fn user_link_sends_the_exact_request_and_reads_201() {
 }
 
 #[tokio::test]
+async fn the_data_envelope_novu_sends_is_accepted() {
+    // Novu's API server wraps non-paginated bodies as {data: ...}; the OpenAPI shows {url}.
+    let server = MockServer::start_async().await;
+    let mock = server
+        .mock_async(|when, then| {
+            when.method(POST).path(USER_PATH).header("authorization", AUTH);
+            then.status(201).json_body(json!({"data": {"url": SLACK_URL}}));
+        })
+        .await;
+    let link =
+        provider(config(&server), &clock()).generate_link(&LinkRequest::new("user-42", INTEGRATION)).await.unwrap();
+    assert_eq!(link.url.as_str(), SLACK_URL);
+    mock.assert_calls_async(1).await;
+}
+
+#[tokio::test]
 async fn a_200_answer_is_accepted_too() {
     let server = MockServer::start_async().await;
     let mock = server
