@@ -1,0 +1,152 @@
+//! `/__sandbox/*`: reset, state, request log, faults, approve/deny, clock, settings.
+
+use axum::body::Bytes;
+use axum::extract::State;
+use axum::response::Response;
+use axum::routing::{get, post};
+use axum::{Extension, Router};
+use http::{StatusCode, Uri};
+use serde_json::{json, Value};
+
+use crate::config::FaultConfig;
+use crate::consent::{self, Form};
+use crate::state::{fmt_time, json_response, lock, query_get, query_pairs, FaultState, RootUrl, Shared};
+
+type St = State<Shared>;
+
+fn bad(msg: impl Into<String>) -> Response {
+    json_response(StatusCode::BAD_REQUEST, &json!({ "error": msg.into() }))
+}
+
+pub(crate) fn router() -> Router<Shared> {
+    Router::new()
+        .route("/health", get(|| async { json_response(StatusCode::OK, &json!({"ok": true})) }))
+        .route("/reset", post(reset))
+        .route("/state", get(state))
+        .route("/requests", get(requests).delete(clear_requests))
+        .route("/faults", get(get_faults).post(set_faults))
+        .route("/approve", post(approve))
+        .route("/deny", post(deny))
+        .route("/clock", get(get_clock).post(advance_clock))
+        .route("/settings", get(settings))
+        .route("/catalogue", get(|| async { json_response(StatusCode::OK, &crate::catalogue::catalogue_json()) }))
+        .fallback(|| async { json_response(StatusCode::NOT_FOUND, &json!({"error": "unknown admin endpoint"})) })
+}
+
+async fn reset(State(s): St) -> Response {
+    s.reset();
+    json_response(StatusCode::OK, &json!({ "ok": true }))
+}
+
+async fn state(State(s): St) -> Response {
+    json_response(StatusCode::OK, &s.snapshot())
+}
+
+/// Filters: `platform` (alloy|novu|junction), `method`, `path` (prefix), `since` (seq, exclusive).
+pub(crate) fn filtered_requests(s: &crate::state::Inner, q: &[(String, String)]) -> Vec<Value> {
+    let platform = query_get(q, "platform");
+    let method = query_get(q, "method");
+    let path = query_get(q, "path");
+    let since = query_get(q, "since").and_then(|x| x.parse::<u64>().ok()).unwrap_or(0);
+    lock(&s.log)
+        .entries
+        .iter()
+        .filter(|e| platform.is_none_or(|p| e["platform"] == p))
+        .filter(|e| method.is_none_or(|m| e["method"].as_str().is_some_and(|x| x.eq_ignore_ascii_case(m))))
+        .filter(|e| path.is_none_or(|p| e["path"].as_str().is_some_and(|x| x.starts_with(p))))
+        .filter(|e| e["seq"].as_u64().unwrap_or(0) > since)
+        .cloned()
+        .collect()
+}
+
+async fn requests(State(s): St, uri: Uri) -> Response {
+    let q = query_pairs(&uri);
+    json_response(StatusCode::OK, &json!({ "requests": filtered_requests(&s, &q) }))
+}
+
+async fn clear_requests(State(s): St) -> Response {
+    lock(&s.log).entries.clear();
+    json_response(StatusCode::OK, &json!({ "ok": true }))
+}
+
+async fn get_faults(State(s): St) -> Response {
+    json_response(StatusCode::OK, &serde_json::to_value(&lock(&s.faults).config).unwrap_or_default())
+}
+
+async fn set_faults(State(s): St, body: Bytes) -> Response {
+    let cfg: FaultConfig = if body.iter().all(u8::is_ascii_whitespace) {
+        FaultConfig::default()
+    } else {
+        match serde_json::from_slice(&body) {
+            Ok(c) => c,
+            Err(e) => return bad(format!("invalid fault config: {e}")),
+        }
+    };
+    if let Err(e) = cfg.validate() {
+        return bad(e);
+    }
+    *lock(&s.faults) = FaultState::new(cfg.clone());
+    json_response(StatusCode::OK, &serde_json::to_value(&cfg).unwrap_or_default())
+}
+
+fn link_and_form(body: &[u8]) -> Result<(String, Form), String> {
+    let v: Value = serde_json::from_slice(body).map_err(|e| format!("expected JSON {{\"url\": ...}}: {e}"))?;
+    let link = match &v {
+        Value::String(s) => s.clone(),
+        _ => ["url", "link", "id", "link_token"]
+            .iter()
+            .find_map(|k| v.get(*k).and_then(Value::as_str))
+            .map(str::to_string)
+            .ok_or_else(|| "give the link as \"url\" (or \"id\")".to_string())?,
+    };
+    let mut form = Form::new();
+    for k in ["provider", "username", "password"] {
+        if let Some(x) = v.get(k).and_then(Value::as_str) {
+            form.insert(k.into(), x.into());
+        }
+    }
+    Ok((link, form))
+}
+
+async fn decide(s: &Shared, body: &[u8], approve: bool) -> Response {
+    let (link, form) = match link_and_form(body) {
+        Ok(x) => x,
+        Err(e) => return bad(e),
+    };
+    match consent::resolve(s, &link, approve, &form) {
+        Some(r) => json_response(StatusCode::OK, &serde_json::to_value(&r).unwrap_or_default()),
+        None => json_response(StatusCode::NOT_FOUND, &json!({ "error": format!("unknown link {link}") })),
+    }
+}
+
+async fn approve(State(s): St, body: Bytes) -> Response {
+    decide(&s, &body, true).await
+}
+
+async fn deny(State(s): St, body: Bytes) -> Response {
+    decide(&s, &body, false).await
+}
+
+async fn get_clock(State(s): St) -> Response {
+    let off = *lock(&s.clock_offset);
+    json_response(
+        StatusCode::OK,
+        &json!({ "now": fmt_time(s.now()), "offset_seconds": off.num_milliseconds() as f64 / 1000.0 }),
+    )
+}
+
+async fn advance_clock(State(s): St, body: Bytes) -> Response {
+    let v: Value = match serde_json::from_slice(&body) {
+        Ok(v) => v,
+        Err(e) => return bad(format!("expected {{\"advance_seconds\": N}}: {e}")),
+    };
+    let Some(secs) = v.get("advance_seconds").and_then(Value::as_f64) else {
+        return bad("advance_seconds (number) is required");
+    };
+    *lock(&s.clock_offset) += chrono::Duration::milliseconds((secs * 1000.0) as i64);
+    get_clock(State(s)).await
+}
+
+async fn settings(State(s): St, Extension(root): Extension<RootUrl>) -> Response {
+    json_response(StatusCode::OK, &crate::server::settings_json(&root.0, &s.config))
+}

@@ -1,0 +1,198 @@
+//! Root-URL discovery, the request log and fault injection.
+
+use axum::body::Body;
+use axum::extract::{OriginalUri, Request, State};
+use axum::middleware::Next;
+use axum::response::Response;
+use http::{header, HeaderValue, StatusCode};
+use serde_json::{json, Map, Value};
+
+use crate::state::{fmt_time, json_response, lock, query_pairs, FaultKind, RootUrl, Shared};
+
+/// Largest request body the log keeps (bigger bodies are still served).
+const MAX_LOGGED_BODY: usize = 1 << 20;
+/// Largest request body accepted at all.
+const MAX_BODY: usize = 8 << 20;
+
+/// Works out the sandbox's absolute root URL for this request.
+pub(crate) async fn root_url(State(s): State<Shared>, mut req: Request, next: Next) -> Response {
+    let root = match &s.config.public_url {
+        Some(u) => u.clone(),
+        None => {
+            let host = req.headers().get(header::HOST).and_then(|h| h.to_str().ok()).unwrap_or("127.0.0.1").to_string();
+            let prefix = req
+                .extensions()
+                .get::<OriginalUri>()
+                .and_then(|o| o.0.path().strip_suffix(req.uri().path()).map(|p| p.trim_end_matches('/').to_string()))
+                .unwrap_or_default();
+            format!("http://{host}{prefix}")
+        }
+    };
+    req.extensions_mut().insert(RootUrl(root));
+    next.run(req).await
+}
+
+fn mask_header(name: &str, value: &str) -> String {
+    match name {
+        "authorization" | "proxy-authorization" => match value.trim().split_once(' ') {
+            Some((scheme, _)) => format!("{scheme} ***"),
+            None => "***".into(),
+        },
+        "x-vital-api-key" | "x-vital-link-token" | "cookie" | "x-api-key" => "***".into(),
+        _ => value.into(),
+    }
+}
+
+/// Logs platform requests and injects faults into platform API calls.
+pub(crate) async fn log_and_faults(State(s): State<Shared>, req: Request, next: Next) -> Response {
+    let path = req.uri().path().to_string();
+    let segs: Vec<&str> = path.split('/').filter(|x| !x.is_empty()).collect();
+    let prefix = segs.first().copied().unwrap_or("").to_string();
+    if prefix == "__sandbox" {
+        return next.run(req).await;
+    }
+    let is_platform = matches!(prefix.as_str(), "alloy" | "novu" | "junction");
+    let is_consent = segs.get(1) == Some(&"consent");
+
+    let (parts, body) = req.into_parts();
+    let bytes = match axum::body::to_bytes(body, MAX_BODY).await {
+        Ok(b) => b,
+        Err(_) => return json_response(StatusCode::PAYLOAD_TOO_LARGE, &json!({"message": "Request body too large"})),
+    };
+    let mut headers = Map::new();
+    for (name, value) in &parts.headers {
+        let v = value.to_str().unwrap_or("<binary>");
+        headers.insert(name.as_str().to_string(), Value::String(mask_header(name.as_str(), v)));
+    }
+    let mut query = Map::new();
+    for (k, v) in query_pairs(&parts.uri) {
+        query.insert(k, Value::String(v));
+    }
+    let body_json = if bytes.is_empty() {
+        Value::Null
+    } else if bytes.len() > MAX_LOGGED_BODY {
+        Value::String(format!("<{} bytes>", bytes.len()))
+    } else {
+        match serde_json::from_slice::<Value>(&bytes) {
+            Ok(v) => v,
+            Err(_) => Value::String(String::from_utf8_lossy(&bytes).into_owned()),
+        }
+    };
+    let method = parts.method.to_string();
+    let time = fmt_time(s.now());
+    let req = Request::from_parts(parts, Body::from(bytes));
+
+    let (fault, latency) = if is_platform && !is_consent { lock(&s.faults).decide(&prefix) } else { (None, 0) };
+    let retry_after = lock(&s.faults).config.retry_after_secs;
+    if latency > 0 {
+        tokio::time::sleep(std::time::Duration::from_millis(latency)).await;
+    }
+    let resp = match fault {
+        Some(k @ (FaultKind::TooMany | FaultKind::Internal | FaultKind::Unavailable)) => {
+            fault_response(&prefix, k, &path, retry_after)
+        }
+        Some(k) => corrupt(next.run(req).await, k, s.io_drop.load(std::sync::atomic::Ordering::Relaxed)).await,
+        None => next.run(req).await,
+    };
+
+    if is_platform {
+        let mut log = lock(&s.log);
+        log.next_seq += 1;
+        let entry = json!({
+            "seq": log.next_seq,
+            "time": time,
+            "platform": prefix,
+            "method": method,
+            "path": path,
+            "query": query,
+            "headers": headers,
+            "body": body_json,
+            "status": resp.status().as_u16(),
+            "fault": fault.map(FaultKind::name),
+            "latency_ms": latency,
+        });
+        log.entries.push_back(entry);
+        while log.entries.len() > s.config.request_log_capacity {
+            log.entries.pop_front();
+        }
+    }
+    resp
+}
+
+/// A 429/500/503 in the platform's error shape.
+fn fault_response(prefix: &str, kind: FaultKind, path: &str, retry_after: u64) -> Response {
+    let status = match kind {
+        FaultKind::TooMany => StatusCode::TOO_MANY_REQUESTS,
+        FaultKind::Unavailable => StatusCode::SERVICE_UNAVAILABLE,
+        _ => StatusCode::INTERNAL_SERVER_ERROR,
+    };
+    let body = match prefix {
+        "novu" => {
+            let p = path.strip_prefix("/novu").unwrap_or(path);
+            match kind {
+                FaultKind::TooMany => json!("API rate limit exceeded"),
+                FaultKind::Unavailable => json!("Please wait some time, then try again."),
+                _ => json!({
+                    "statusCode": 500,
+                    "timestamp": fmt_time(chrono::Utc::now()),
+                    "path": p,
+                    "message": "Internal server error",
+                    "errorId": uuid::Uuid::new_v4().to_string(),
+                }),
+            }
+        }
+        "junction" => json!({ "detail": status.canonical_reason().unwrap_or("Error") }),
+        _ => json!({ "message": status.canonical_reason().unwrap_or("Error") }),
+    };
+    let mut r = json_response(status, &body);
+    r.headers_mut().insert("x-sandbox-fault", HeaderValue::from_static(kind.name()));
+    if prefix == "novu" && kind == FaultKind::TooMany {
+        let h = r.headers_mut();
+        h.insert("RateLimit-Limit", HeaderValue::from_static("100"));
+        h.insert("RateLimit-Remaining", HeaderValue::from_static("0"));
+        if let Ok(v) = HeaderValue::from_str(&retry_after.to_string()) {
+            h.insert("RateLimit-Reset", v);
+        }
+    }
+    if kind != FaultKind::Internal {
+        if let Ok(v) = HeaderValue::from_str(&retry_after.to_string()) {
+            r.headers_mut().insert(header::RETRY_AFTER, v);
+        }
+    }
+    r
+}
+
+/// Damages a response that the handler already produced.
+async fn corrupt(resp: Response, kind: FaultKind, io_drop: bool) -> Response {
+    let (mut parts, body) = resp.into_parts();
+    let bytes = axum::body::to_bytes(body, usize::MAX).await.unwrap_or_default();
+    parts.headers.remove(header::CONTENT_LENGTH);
+    match kind {
+        FaultKind::Truncated => {
+            parts.headers.insert("x-sandbox-fault", HeaderValue::from_static("truncated"));
+            Response::from_parts(parts, Body::from(bytes.slice(..bytes.len() / 2)))
+        }
+        FaultKind::Malformed => {
+            parts.headers.insert(header::CONTENT_TYPE, HeaderValue::from_static("application/json; charset=utf-8"));
+            parts.headers.insert("x-sandbox-fault", HeaderValue::from_static("malformed"));
+            Response::from_parts(parts, Body::from(&b"{\"sandboxFault\": \"malformed\", oops: [1, 2,}"[..]))
+        }
+        _ if io_drop && !bytes.is_empty() => {
+            // The connection wrapper sees the marker, sends headers and half the body, then fails.
+            parts.headers.insert("x-sandbox-fault", HeaderValue::from_static("drop"));
+            Response::from_parts(parts, Body::from(bytes))
+        }
+        _ => {
+            // Empty body, or embedded without the connection wrapper: promise the whole body (and more), send half, then end the stream: hyper aborts
+            // the connection and the client sees it break mid-body.
+            let half = bytes.slice(..bytes.len() / 2);
+            let promised = bytes.len() + 64;
+            if parts.status == StatusCode::NO_CONTENT {
+                parts.status = StatusCode::OK;
+            }
+            parts.headers.insert(header::CONTENT_LENGTH, HeaderValue::from(promised));
+            let stream = Body::from(half).into_data_stream();
+            Response::from_parts(parts, Body::from_stream(stream))
+        }
+    }
+}

@@ -1,0 +1,534 @@
+//! Shared in-memory state: one mutex per platform, the request log, faults and the clock.
+
+use std::collections::{BTreeMap, HashMap, VecDeque};
+use std::sync::{Arc, Mutex, MutexGuard};
+
+use axum::body::Body;
+use axum::response::{IntoResponse, Response};
+use chrono::{DateTime, SecondsFormat, Utc};
+use http::{HeaderValue, StatusCode};
+use rand::rngs::StdRng;
+use rand::{Rng, SeedableRng};
+use serde::Serialize;
+use serde_json::Value;
+
+use crate::config::{FaultConfig, SandboxConfig};
+
+/// Locks a mutex, recovering from poisoning (a panicking handler must not wedge the sandbox).
+pub(crate) fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+pub(crate) type Shared = Arc<Inner>;
+
+/// Everything the handlers share.
+#[derive(Debug)]
+pub(crate) struct Inner {
+    pub(crate) config: SandboxConfig,
+    pub(crate) faults: Mutex<FaultState>,
+    pub(crate) alloy: Mutex<AlloyState>,
+    pub(crate) novu: Mutex<NovuState>,
+    pub(crate) junction: Mutex<JunctionState>,
+    pub(crate) log: Mutex<RequestLog>,
+    pub(crate) clock_offset: Mutex<chrono::Duration>,
+    /// Set when served through [`crate::dropio::DropListener`] (mid-body drops possible).
+    pub(crate) io_drop: std::sync::atomic::AtomicBool,
+}
+
+impl Inner {
+    pub(crate) fn new(config: SandboxConfig) -> Self {
+        let faults = FaultState::new(config.faults.clone());
+        Inner {
+            config,
+            faults: Mutex::new(faults),
+            alloy: Mutex::default(),
+            novu: Mutex::default(),
+            junction: Mutex::default(),
+            log: Mutex::default(),
+            clock_offset: Mutex::new(chrono::Duration::zero()),
+            io_drop: std::sync::atomic::AtomicBool::new(false),
+        }
+    }
+
+    /// The sandbox clock: wall clock plus the offset set by `POST /__sandbox/clock`.
+    pub(crate) fn now(&self) -> DateTime<Utc> {
+        Utc::now() + *lock(&self.clock_offset)
+    }
+
+    pub(crate) fn reset(&self) {
+        *lock(&self.alloy) = AlloyState::default();
+        *lock(&self.novu) = NovuState::default();
+        *lock(&self.junction) = JunctionState::default();
+        lock(&self.log).entries.clear();
+        *lock(&self.clock_offset) = chrono::Duration::zero();
+        let cfg = lock(&self.faults).config.clone();
+        *lock(&self.faults) = FaultState::new(cfg);
+    }
+
+    pub(crate) fn snapshot(&self) -> Value {
+        serde_json::json!({
+            "alloy": &*lock(&self.alloy),
+            "novu": &*lock(&self.novu),
+            "junction": &*lock(&self.junction),
+        })
+    }
+}
+
+/// Fault configuration plus its RNG.
+#[derive(Debug)]
+pub(crate) struct FaultState {
+    pub(crate) config: FaultConfig,
+    pub(crate) rng: StdRng,
+}
+
+/// A fault picked for one request.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum FaultKind {
+    TooMany,
+    Internal,
+    Unavailable,
+    Truncated,
+    Malformed,
+    Drop,
+}
+
+impl FaultKind {
+    pub(crate) fn name(self) -> &'static str {
+        match self {
+            FaultKind::TooMany => "429",
+            FaultKind::Internal => "500",
+            FaultKind::Unavailable => "503",
+            FaultKind::Truncated => "truncated",
+            FaultKind::Malformed => "malformed",
+            FaultKind::Drop => "drop",
+        }
+    }
+}
+
+impl FaultState {
+    pub(crate) fn new(config: FaultConfig) -> Self {
+        let rng = StdRng::seed_from_u64(config.seed);
+        FaultState { config, rng }
+    }
+
+    /// Decides the fault and latency (ms) for a request under `prefix`.
+    pub(crate) fn decide(&mut self, prefix: &str) -> (Option<FaultKind>, u64) {
+        let c = &self.config;
+        if c.is_off() || (!c.platforms.is_empty() && !c.platforms.iter().any(|p| p == prefix)) {
+            return (None, 0);
+        }
+        let r: f64 = self.rng.random();
+        let table = [
+            (c.rate_429, FaultKind::TooMany),
+            (c.rate_500, FaultKind::Internal),
+            (c.rate_503, FaultKind::Unavailable),
+            (c.rate_truncated, FaultKind::Truncated),
+            (c.rate_malformed, FaultKind::Malformed),
+            (c.rate_drop, FaultKind::Drop),
+        ];
+        let mut acc = 0.0;
+        let mut kind = None;
+        for (rate, k) in table {
+            acc += rate;
+            if rate > 0.0 && r < acc {
+                kind = Some(k);
+                break;
+            }
+        }
+        let mut latency = 0;
+        if c.latency_ms > 0 {
+            let r2: f64 = self.rng.random();
+            if r2 < c.latency_rate {
+                latency = c.latency_ms;
+            }
+        }
+        (kind, latency)
+    }
+}
+
+/// The request log.
+#[derive(Debug, Default)]
+pub(crate) struct RequestLog {
+    pub(crate) entries: VecDeque<Value>,
+    pub(crate) next_seq: u64,
+}
+
+// ---------------------------------------------------------------- Alloy
+
+/// An Alloy user.
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub(crate) struct AlloyUser {
+    pub(crate) user_id: String,
+    pub(crate) username: String,
+    pub(crate) full_name: Option<String>,
+    pub(crate) created_at: String,
+}
+
+/// An Alloy credential (headless app credential or connector credential).
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub(crate) struct AlloyCredential {
+    pub(crate) credential_id: String,
+    pub(crate) user_id: String,
+    #[serde(rename = "type")]
+    pub(crate) kind: String,
+    pub(crate) name: String,
+    pub(crate) created_at: String,
+    pub(crate) updated_at: String,
+    /// `"headless"` or `"connector"`.
+    pub(crate) origin: String,
+    pub(crate) app: String,
+    pub(crate) connector_id: Option<String>,
+    pub(crate) connection_id: Option<String>,
+}
+
+impl AlloyCredential {
+    pub(crate) fn public_json(&self) -> Value {
+        serde_json::json!({
+            "credentialId": self.credential_id,
+            "type": self.kind,
+            "name": self.name,
+            "createdAt": self.created_at,
+            "updatedAt": self.updated_at,
+        })
+    }
+}
+
+/// What an Alloy link authorizes.
+#[derive(Debug, Clone, Serialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub(crate) enum AlloyLinkKind {
+    Headless {
+        app: String,
+        #[serde(rename = "userId")]
+        user_id: String,
+        properties: BTreeMap<String, String>,
+    },
+    Connector {
+        #[serde(rename = "connectorId")]
+        connector_id: String,
+        #[serde(rename = "userId")]
+        user_id: String,
+        #[serde(rename = "redirectUri")]
+        redirect_uri: String,
+        #[serde(rename = "authConfigId")]
+        auth_config_id: Option<String>,
+    },
+}
+
+/// A pending consent link.
+#[derive(Debug, Clone, Serialize)]
+pub(crate) struct Link<K> {
+    pub(crate) id: String,
+    #[serde(flatten)]
+    pub(crate) kind: K,
+    pub(crate) created_at: DateTime<Utc>,
+    pub(crate) expires_at: DateTime<Utc>,
+    /// `None` while pending, else `"approved"` / `"denied"`.
+    pub(crate) outcome: Option<String>,
+}
+
+/// An authorization code handed to a connector `redirectUri`.
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub(crate) struct AlloyCode {
+    pub(crate) code: String,
+    pub(crate) state: String,
+    pub(crate) connector_id: String,
+    pub(crate) credential_id: String,
+    pub(crate) connection_id: String,
+    pub(crate) used: bool,
+}
+
+/// An Alloy installation.
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub(crate) struct AlloyInstallation {
+    pub(crate) installation_id: String,
+    pub(crate) integration_id: String,
+    pub(crate) user_id: String,
+    pub(crate) credential_ids: BTreeMap<String, String>,
+    pub(crate) workflow_ids: Vec<String>,
+    pub(crate) form_data: Value,
+    pub(crate) installed_at: Option<String>,
+    pub(crate) enabled: bool,
+}
+
+/// Alloy (both APIs) state.
+#[derive(Debug, Default, Serialize)]
+pub(crate) struct AlloyState {
+    pub(crate) users: Vec<AlloyUser>,
+    pub(crate) credentials: Vec<AlloyCredential>,
+    pub(crate) installations: Vec<AlloyInstallation>,
+    pub(crate) links: Vec<Link<AlloyLinkKind>>,
+    pub(crate) codes: Vec<AlloyCode>,
+}
+
+impl AlloyState {
+    /// Finds a user by `userId` or `username`.
+    pub(crate) fn user(&self, id_or_name: &str) -> Option<&AlloyUser> {
+        self.users
+            .iter()
+            .find(|u| u.user_id == id_or_name)
+            .or_else(|| self.users.iter().find(|u| u.username == id_or_name))
+    }
+}
+
+// ---------------------------------------------------------------- Novu
+
+/// A Novu channel endpoint.
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub(crate) struct NovuEndpoint {
+    #[serde(skip)]
+    pub(crate) seq: u64,
+    pub(crate) identifier: String,
+    pub(crate) channel: String,
+    pub(crate) provider_id: String,
+    pub(crate) integration_identifier: String,
+    pub(crate) connection_identifier: Option<String>,
+    pub(crate) subscriber_id: Option<String>,
+    pub(crate) context_keys: Vec<String>,
+    #[serde(rename = "type")]
+    pub(crate) kind: String,
+    pub(crate) endpoint: Value,
+    pub(crate) created_at: String,
+    pub(crate) updated_at: String,
+}
+
+/// A Novu channel connection.
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub(crate) struct NovuConnection {
+    #[serde(skip)]
+    pub(crate) seq: u64,
+    pub(crate) identifier: String,
+    pub(crate) channel: String,
+    pub(crate) provider_id: String,
+    pub(crate) integration_identifier: String,
+    pub(crate) subscriber_id: Option<String>,
+    pub(crate) context_keys: Vec<String>,
+    pub(crate) workspace: Value,
+    pub(crate) auth: Value,
+    pub(crate) created_at: String,
+    pub(crate) updated_at: String,
+}
+
+/// What a Novu OAuth URL does on approval.
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub(crate) struct NovuLinkKind {
+    /// `"link_user"` (channel-endpoints/oauth) or `"connect"` (channel-connections/oauth).
+    pub(crate) mode: String,
+    pub(crate) integration_identifier: String,
+    pub(crate) subscriber_id: Option<String>,
+    pub(crate) connection_identifier: Option<String>,
+    pub(crate) context_keys: Vec<String>,
+    pub(crate) connection_mode: String,
+    pub(crate) auto_link_user: bool,
+}
+
+/// A stored idempotent response.
+#[derive(Debug, Clone, Serialize)]
+pub(crate) struct Idempotent {
+    pub(crate) route: String,
+    pub(crate) body: Value,
+    pub(crate) status: u16,
+    pub(crate) response: Value,
+    pub(crate) created_at: DateTime<Utc>,
+}
+
+/// Novu state.
+#[derive(Debug, Default, Serialize)]
+pub(crate) struct NovuState {
+    pub(crate) endpoints: Vec<NovuEndpoint>,
+    pub(crate) connections: Vec<NovuConnection>,
+    pub(crate) links: Vec<Link<NovuLinkKind>>,
+    #[serde(skip)]
+    pub(crate) idempotency: HashMap<String, Idempotent>,
+    #[serde(skip)]
+    pub(crate) next_seq: u64,
+}
+
+// ---------------------------------------------------------------- Junction
+
+/// A Junction user.
+#[derive(Debug, Clone, Serialize)]
+pub(crate) struct JunctionUser {
+    pub(crate) user_id: String,
+    pub(crate) client_user_id: String,
+    pub(crate) created_on: String,
+    pub(crate) extra: serde_json::Map<String, Value>,
+}
+
+/// A connected provider.
+#[derive(Debug, Clone, Serialize)]
+pub(crate) struct JunctionConnection {
+    pub(crate) user_id: String,
+    pub(crate) provider: String,
+    pub(crate) created_on: String,
+    pub(crate) status: String,
+    pub(crate) external_user_id: Option<String>,
+}
+
+/// A Junction link token.
+#[derive(Debug, Clone, Serialize)]
+pub(crate) struct JunctionToken {
+    pub(crate) user_id: String,
+    pub(crate) provider: Option<String>,
+    pub(crate) redirect_url: Option<String>,
+    pub(crate) filter_on_providers: Option<Vec<String>>,
+}
+
+/// Junction state.
+#[derive(Debug, Default, Serialize)]
+pub(crate) struct JunctionState {
+    pub(crate) users: Vec<JunctionUser>,
+    pub(crate) connections: Vec<JunctionConnection>,
+    pub(crate) link_tokens: Vec<Link<JunctionToken>>,
+}
+
+// ---------------------------------------------------------------- helpers
+
+/// ISO-8601 UTC timestamp with milliseconds, as the platforms send.
+pub(crate) fn fmt_time(t: DateTime<Utc>) -> String {
+    t.to_rfc3339_opts(SecondsFormat::Millis, true)
+}
+
+/// A 24-hex-digit id shaped like a MongoDB ObjectId (Alloy, Novu).
+pub(crate) fn object_id() -> String {
+    let mut rng = rand::rng();
+    let secs = Utc::now().timestamp() as u32;
+    let tail: u64 = rng.random();
+    format!("{secs:08x}{:016x}", tail)
+}
+
+/// A random alphanumeric token.
+pub(crate) fn token(len: usize) -> String {
+    const CHARS: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789";
+    let mut rng = rand::rng();
+    (0..len).map(|_| CHARS[rng.random_range(0..CHARS.len())] as char).collect()
+}
+
+/// A JSON response.
+pub(crate) fn json_response(status: StatusCode, body: &Value) -> Response {
+    let bytes = serde_json::to_vec(body).unwrap_or_default();
+    let mut resp = Response::new(Body::from(bytes));
+    *resp.status_mut() = status;
+    resp.headers_mut().insert(http::header::CONTENT_TYPE, HeaderValue::from_static("application/json; charset=utf-8"));
+    resp
+}
+
+/// An HTML response.
+pub(crate) fn html_response(status: StatusCode, html: String) -> Response {
+    (status, [(http::header::CONTENT_TYPE, "text/html; charset=utf-8")], html).into_response()
+}
+
+/// Query pairs of a URI, in order.
+pub(crate) fn query_pairs(uri: &http::Uri) -> Vec<(String, String)> {
+    uri.query().map(|q| url::form_urlencoded::parse(q.as_bytes()).into_owned().collect()).unwrap_or_default()
+}
+
+/// First value of a query parameter.
+pub(crate) fn query_get<'a>(pairs: &'a [(String, String)], key: &str) -> Option<&'a str> {
+    pairs.iter().find(|(k, _)| k == key).map(|(_, v)| v.as_str())
+}
+
+/// Parses a JSON request body. An empty body is `{}`. `Err` when the body is not JSON.
+pub(crate) fn parse_body(body: &[u8]) -> Result<Value, String> {
+    if body.iter().all(u8::is_ascii_whitespace) {
+        return Ok(Value::Object(Default::default()));
+    }
+    serde_json::from_slice(body).map_err(|e| e.to_string())
+}
+
+/// A non-empty string field of a JSON object.
+pub(crate) fn str_field<'a>(v: &'a Value, key: &str) -> Option<&'a str> {
+    v.get(key).and_then(Value::as_str).filter(|s| !s.trim().is_empty())
+}
+
+/// Appends query parameters to a URL, keeping its existing query.
+pub(crate) fn append_query(base: &str, pairs: &[(&str, &str)]) -> String {
+    match url::Url::parse(base) {
+        Ok(mut u) => {
+            {
+                let mut q = u.query_pairs_mut();
+                for (k, v) in pairs {
+                    q.append_pair(k, v);
+                }
+            }
+            u.to_string()
+        }
+        Err(_) => {
+            let extra: String =
+                url::form_urlencoded::Serializer::new(String::new()).extend_pairs(pairs.iter()).finish();
+            let sep = if base.contains('?') { '&' } else { '?' };
+            format!("{base}{sep}{extra}")
+        }
+    }
+}
+
+/// Absolute root URL of the sandbox for this request (see [`crate::SandboxConfig::public_url`]).
+#[derive(Debug, Clone)]
+pub(crate) struct RootUrl(pub(crate) String);
+
+/// HTML-escapes text.
+pub(crate) fn esc(s: &str) -> String {
+    s.replace('&', "&amp;").replace('<', "&lt;").replace('>', "&gt;").replace('"', "&quot;").replace('\'', "&#39;")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn fault_decisions_repeat_for_a_seed() {
+        let cfg = FaultConfig {
+            seed: 42,
+            rate_429: 0.3,
+            rate_drop: 0.2,
+            latency_ms: 5,
+            latency_rate: 0.5,
+            ..Default::default()
+        };
+        let run = |c: &FaultConfig| {
+            let mut f = FaultState::new(c.clone());
+            (0..50).map(|_| f.decide("novu")).collect::<Vec<_>>()
+        };
+        let a = run(&cfg);
+        assert_eq!(a, run(&cfg));
+        assert!(a.iter().any(|(k, _)| *k == Some(FaultKind::TooMany)));
+        assert!(a.iter().any(|(k, _)| *k == Some(FaultKind::Drop)));
+        assert!(a.iter().any(|(k, _)| k.is_none()));
+        assert!(a.iter().any(|(_, l)| *l == 5) && a.iter().any(|(_, l)| *l == 0));
+        assert_ne!(a, run(&FaultConfig { seed: 43, ..cfg.clone() }));
+    }
+
+    #[test]
+    fn faults_respect_scope_and_off() {
+        let mut off = FaultState::new(FaultConfig::default());
+        assert_eq!(off.decide("alloy"), (None, 0));
+        let mut scoped =
+            FaultState::new(FaultConfig { rate_500: 1.0, platforms: vec!["junction".into()], ..Default::default() });
+        assert_eq!(scoped.decide("alloy"), (None, 0));
+        assert_eq!(scoped.decide("junction"), (Some(FaultKind::Internal), 0));
+    }
+
+    #[test]
+    fn append_query_keeps_existing_parameters() {
+        assert_eq!(
+            append_query("https://a.example/cb?x=1", &[("state", "success")]),
+            "https://a.example/cb?x=1&state=success"
+        );
+        assert_eq!(append_query("https://a.example/cb", &[("error", "a b")]), "https://a.example/cb?error=a+b");
+    }
+
+    #[test]
+    fn object_ids_look_like_mongo_ids() {
+        let id = object_id();
+        assert_eq!(id.len(), 24);
+        assert!(id.chars().all(|c| c.is_ascii_hexdigit()));
+        assert_ne!(id, object_id());
+    }
+}
