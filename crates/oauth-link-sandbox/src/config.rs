@@ -113,6 +113,10 @@ pub struct FaultConfig {
     pub rate_drop: f64,
     /// Restrict faults to these prefixes (`"alloy"`, `"novu"`, `"junction"`); empty = all.
     pub platforms: Vec<String>,
+    /// Statuses (4xx/5xx) answered, in order, to the next platform API calls in scope, in the
+    /// platform's error shape, before any rate applies: `[401]` makes the next call fail as
+    /// with a bad key. Each is used once.
+    pub fail_next: Vec<u16>,
 }
 
 impl Default for FaultConfig {
@@ -129,6 +133,7 @@ impl Default for FaultConfig {
             rate_malformed: 0.0,
             rate_drop: 0.0,
             platforms: Vec::new(),
+            fail_next: Vec::new(),
         }
     }
 }
@@ -136,7 +141,7 @@ impl Default for FaultConfig {
 impl FaultConfig {
     /// True when no fault and no latency can be injected.
     pub fn is_off(&self) -> bool {
-        self.latency_ms == 0 && self.error_rate_sum() == 0.0
+        self.latency_ms == 0 && self.error_rate_sum() == 0.0 && self.fail_next.is_empty()
     }
 
     pub(crate) fn error_rate_sum(&self) -> f64 {
@@ -162,6 +167,9 @@ impl FaultConfig {
         }
         if self.error_rate_sum() > 1.0 + 1e-9 {
             return Err("the fault rates add up to more than 1".into());
+        }
+        if let Some(bad) = self.fail_next.iter().find(|s| !(400..=599).contains(*s)) {
+            return Err(format!("fail_next holds {bad}; use HTTP error statuses (400-599)"));
         }
         for p in &self.platforms {
             if !["alloy", "novu", "junction"].contains(&p.as_str()) {

@@ -145,6 +145,9 @@
 //! ```
 //!
 //! All fields are optional (rates default to 0, `latency_rate` to 1, `platforms` empty = all).
+//! `"fail_next": [401, 403]` answers the next two platform API calls in scope with those
+//! statuses, in the platform's error shape, before any rate applies (each used once): a
+//! test can make exactly one call fail as with a bad key, a missing permission or an outage.
 //! 429/500/503 answer in the platform's error shape before the handler runs (429 and 503 carry
 //! `Retry-After`); `truncated`, `malformed` and `drop` (the connection breaks mid-body) damage
 //! the response after the handler ran, as a real network fault would. Faulted responses carry

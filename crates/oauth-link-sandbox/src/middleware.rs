@@ -88,7 +88,7 @@ pub(crate) async fn log_and_faults(State(s): State<Shared>, req: Request, next: 
         tokio::time::sleep(std::time::Duration::from_millis(latency)).await;
     }
     let resp = match fault {
-        Some(k @ (FaultKind::TooMany | FaultKind::Internal | FaultKind::Unavailable)) => {
+        Some(k @ (FaultKind::TooMany | FaultKind::Internal | FaultKind::Unavailable | FaultKind::Status(_))) => {
             fault_response(&prefix, k, &path, retry_after)
         }
         Some(k) => corrupt(next.run(req).await, k, s.io_drop.load(std::sync::atomic::Ordering::Relaxed)).await,
@@ -124,6 +124,7 @@ fn fault_response(prefix: &str, kind: FaultKind, path: &str, retry_after: u64) -
     let status = match kind {
         FaultKind::TooMany => StatusCode::TOO_MANY_REQUESTS,
         FaultKind::Unavailable => StatusCode::SERVICE_UNAVAILABLE,
+        FaultKind::Status(code) => StatusCode::from_u16(code).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR),
         _ => StatusCode::INTERNAL_SERVER_ERROR,
     };
     let body = match prefix {
@@ -132,13 +133,18 @@ fn fault_response(prefix: &str, kind: FaultKind, path: &str, retry_after: u64) -
             match kind {
                 FaultKind::TooMany => json!("API rate limit exceeded"),
                 FaultKind::Unavailable => json!("Please wait some time, then try again."),
-                _ => json!({
-                    "statusCode": 500,
-                    "timestamp": fmt_time(chrono::Utc::now()),
-                    "path": p,
-                    "message": "Internal server error",
-                    "errorId": uuid::Uuid::new_v4().to_string(),
-                }),
+                _ => {
+                    let mut dto = json!({
+                        "statusCode": status.as_u16(),
+                        "timestamp": fmt_time(chrono::Utc::now()),
+                        "path": p,
+                        "message": status.canonical_reason().unwrap_or("Error"),
+                    });
+                    if status == StatusCode::INTERNAL_SERVER_ERROR {
+                        dto["errorId"] = json!(uuid::Uuid::new_v4().to_string());
+                    }
+                    dto
+                }
             }
         }
         "junction" => json!({ "detail": status.canonical_reason().unwrap_or("Error") }),
@@ -154,7 +160,7 @@ fn fault_response(prefix: &str, kind: FaultKind, path: &str, retry_after: u64) -
             h.insert("RateLimit-Reset", v);
         }
     }
-    if kind != FaultKind::Internal {
+    if matches!(kind, FaultKind::TooMany | FaultKind::Unavailable) {
         if let Ok(v) = HeaderValue::from_str(&retry_after.to_string()) {
             r.headers_mut().insert(header::RETRY_AFTER, v);
         }

@@ -90,6 +90,8 @@ pub(crate) enum FaultKind {
     Truncated,
     Malformed,
     Drop,
+    /// A queued `fail_next` status.
+    Status(u16),
 }
 
 impl FaultKind {
@@ -101,6 +103,7 @@ impl FaultKind {
             FaultKind::Truncated => "truncated",
             FaultKind::Malformed => "malformed",
             FaultKind::Drop => "drop",
+            FaultKind::Status(_) => "status",
         }
     }
 }
@@ -117,6 +120,10 @@ impl FaultState {
         if c.is_off() || (!c.platforms.is_empty() && !c.platforms.iter().any(|p| p == prefix)) {
             return (None, 0);
         }
+        if !self.config.fail_next.is_empty() {
+            return (Some(FaultKind::Status(self.config.fail_next.remove(0))), 0);
+        }
+        let c = &self.config;
         let r: f64 = self.rng.random();
         let table = [
             (c.rate_429, FaultKind::TooMany),

@@ -49,7 +49,22 @@ async fn faults_are_deterministic_for_a_seed() {
     assert_eq!(t.alloy("GET", "/users", None).await.status, 200);
     assert_eq!(t.junction("GET", "/v2/user/resolve/x", None).await.status, 503);
 
+    // Queued statuses: used once each, in order, in the platform's error shape.
+    t.admin("POST", "/faults", Some(&json!({"fail_next": [401, 403], "platforms": ["novu"]}))).await;
+    assert_eq!(t.alloy("GET", "/users", None).await.status, 200, "out of scope");
+    let r = t.novu("GET", "/v1/channel-endpoints", None).await;
+    assert_eq!((r.status, r.json()["statusCode"].clone()), (401, json!(401)));
+    assert!(r.json().get("errorId").is_none(), "errorId is for 500s only");
+    assert_eq!(t.novu("GET", "/v1/channel-endpoints", None).await.status, 403);
+    assert_eq!(t.novu("GET", "/v1/channel-endpoints", None).await.status, 200);
+    assert_eq!(t.admin("GET", "/faults", None).await.json()["fail_next"], json!([]));
+    t.admin("POST", "/faults", Some(&json!({"fail_next": [404]}))).await;
+    let r = t.junction("GET", "/v2/user/resolve/x", None).await;
+    assert_eq!(r.status, 404);
+    assert!(r.json()["detail"].is_string());
+
     // Bad settings are rejected.
+    assert_eq!(t.admin("POST", "/faults", Some(&json!({"fail_next": [200]}))).await.status, 400);
     assert_eq!(t.admin("POST", "/faults", Some(&json!({"rate_500": 2.0}))).await.status, 400);
     assert_eq!(t.admin("POST", "/faults", Some(&json!({"rate_5000": 0.1}))).await.status, 400);
     t.sb.shutdown().await.unwrap();
