@@ -10,4 +10,15 @@ if ! command -v cargo >/dev/null 2>&1; then
   exit 1
 fi
 
+# System packages the tests use: a real redis-server (Redis replay guard tests).
+missing=()
+command -v redis-server >/dev/null 2>&1 || missing+=(redis-server)
+if [ ${#missing[@]} -gt 0 ]; then
+  echo "installing ${missing[*]} (Debian packages) for the tests" >&2
+  sudo=""
+  [ "$(id -u)" = 0 ] || sudo="sudo"
+  $sudo apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq "${missing[@]}" >/dev/null
+fi
+
 cargo test --workspace --all-features --locked

@@ -156,6 +156,21 @@ fn provider_rejection_exits_3_and_pending_exits_4() {
 }
 
 #[test]
+fn redis_url_replaces_the_default_replay_dir_and_fails_closed() {
+    // A port nothing listens on: completing must refuse (exit 4), never accept blindly.
+    let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let env = [
+        ("OAUTH_LINK_PROVIDER", "memory".to_owned()),
+        ("OAUTH_LINK_STATE_SECRET", STATE_SECRET.to_owned()),
+        ("OAUTH_LINK_REDIS_URL", format!("redis://:redis-pw-secret@127.0.0.1:{port}")),
+    ];
+    let state = run(&["link", "--user", "u", "--target", "slack"], &env).json()["state"].as_str().unwrap().to_owned();
+    let refused = run(&["complete", "--state", &state], &env);
+    assert_error(&refused, 4, "replay guard unavailable");
+    assert!(!refused.stderr.contains("redis-pw-secret"), "{}", refused.stderr);
+}
+
+#[test]
 fn connections_and_disconnect_print_json() {
     let dir = replay_dir("list");
     let env = memory_env(&dir);

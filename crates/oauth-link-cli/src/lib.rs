@@ -112,6 +112,13 @@ enum Command {
     },
     /// List the provider kinds compiled in, with their capabilities.
     Providers,
+    /// Run the local sandbox of the four platforms; prints one JSON line with each provider
+    /// kind's settings (base_url, api_key), then serves until Ctrl-C.
+    Sandbox {
+        /// Port on 127.0.0.1 (0 picks a free one).
+        #[arg(long, default_value_t = 0)]
+        port: u16,
+    },
     /// Configuration commands.
     Config {
         #[command(subcommand)]
@@ -163,8 +170,9 @@ where
             return EXIT_TRANSIENT;
         }
     };
-    match runtime.block_on(execute(cli, env)) {
-        Ok(document) => {
+    match runtime.block_on(execute(cli, env, out)) {
+        Ok(None) => 0,
+        Ok(Some(document)) => {
             let text = serde_json::to_string_pretty(&document).unwrap_or_else(|_| "null".into());
             if writeln!(out, "{text}").is_err() {
                 return EXIT_TRANSIENT;
@@ -176,6 +184,36 @@ where
             exit_code(&e)
         }
     }
+}
+
+/// Runs the sandbox until Ctrl-C (or SIGTERM): the settings line first, flushed, so a
+/// script can read it and start using the sandbox.
+async fn serve_sandbox(port: u16, out: &mut dyn Write) -> oauth_link::Result<()> {
+    let config = oauth_link_sandbox::SandboxConfig::default().port(port);
+    let sandbox = oauth_link_sandbox::Sandbox::start(config).await.map_err(|e| {
+        Error::config("port", format!("cannot start the sandbox on port {port}: {e}; pick another --port"))
+    })?;
+    writeln!(out, "{}", sandbox.settings())
+        .and_then(|()| out.flush())
+        .map_err(|e| Error::config("stdout", format!("cannot write the sandbox settings: {e}")))?;
+    shutdown_signal().await;
+    let _ = sandbox.shutdown().await;
+    Ok(())
+}
+
+async fn shutdown_signal() {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{signal, SignalKind};
+        if let Ok(mut term) = signal(SignalKind::terminate()) {
+            tokio::select! {
+                _ = tokio::signal::ctrl_c() => {}
+                _ = term.recv() => {}
+            }
+            return;
+        }
+    }
+    let _ = tokio::signal::ctrl_c().await;
 }
 
 /// The exit code for an error.
@@ -210,7 +248,7 @@ fn settings(cli: &Cli, env: Vec<(String, String)>) -> oauth_link::Result<Setting
     if let Some(kind) = &cli.provider {
         settings.provider = Some(kind.clone());
     }
-    if settings.state.replay_dir.is_none() {
+    if settings.state.replay_dir.is_none() && settings.state.redis_url.is_none() {
         // Each command is its own process: record used states on disk so `complete` works once.
         settings.state.replay_dir = Some(default_replay_dir(&env_for_defaults));
     }
@@ -231,9 +269,24 @@ fn provider(settings: &Settings) -> oauth_link::Result<SharedLinkProvider> {
     oauth_link::from_settings(settings)
 }
 
-async fn execute(cli: Cli, env: Vec<(String, String)>) -> oauth_link::Result<serde_json::Value> {
+async fn execute(
+    cli: Cli,
+    env: Vec<(String, String)>,
+    out: &mut dyn Write,
+) -> oauth_link::Result<Option<serde_json::Value>> {
+    if let Command::Sandbox { port } = cli.command {
+        serve_sandbox(port, out).await?;
+        return Ok(None);
+    }
     let settings = settings(&cli, env)?;
-    match cli.command {
+    run_command(cli.command, settings).await.map(Some)
+}
+
+async fn run_command(command: Command, settings: Settings) -> oauth_link::Result<serde_json::Value> {
+    match command {
+        Command::Sandbox { .. } => {
+            Err(Error::invalid_input("sandbox", "command", "the sandbox command takes no settings"))
+        }
         Command::Providers => Ok(serde_json::to_value(oauth_link::available_providers()).unwrap_or_default()),
         Command::Config { action: ConfigAction::Check } => {
             let config = oauth_link::configure(&settings, None)?;

@@ -55,7 +55,7 @@ pub use error::{
 pub use provider::{DynLinkProvider, LinkProvider, SharedLinkProvider};
 pub use replay::{MemoryReplayGuard, ReplayGuard, DEFAULT_MEMORY_CAPACITY};
 pub use replay_file::FileReplayGuard;
-pub use secret::{AccessToken, ApiKey, AuthCode, LinkToken, SigningKey, StateToken};
+pub use secret::{AccessToken, ApiKey, AuthCode, LinkToken, SecretUrl, SigningKey, StateToken};
 pub use state::{LinkState, Nonce, StateCodec, StateKeys, DEFAULT_STATE_TTL, MAX_TOKEN_LEN, MIN_KEY_LEN};
 pub use types::{
     redacted_url, validate_id, validate_redirect_uri, Callback, CallbackModel, Capabilities, Connection,

@@ -95,6 +95,10 @@ secret_type!(
     /// An access or refresh token a platform returned (e.g. a Novu channel connection's token).
     AccessToken
 );
+secret_type!(
+    /// A connection URL that may carry a password (e.g. `redis://:password@host`).
+    SecretUrl
+);
 
 /// Serializes a secret in clear text. Use it with `#[serde(serialize_with = "...")]` only on
 /// fields whose purpose is to hand the secret to its owner (e.g. [`Link::state`](crate::Link)).

@@ -20,6 +20,7 @@
 //! | `novu` | Novu chat channel-endpoint OAuth (Slack, MS Teams) | `novu` |
 //! | `junction` | Junction (formerly Vital) link tokens | `junction` |
 //! | `memory` | in-memory provider for tests and local experiments | `memory` |
+//! | `redis` | Redis replay guard (`redis_url`): single-use state across app instances | |
 //!
 //! A kind whose feature is off fails with [`Error::ProviderNotCompiled`] naming the feature.
 //!
@@ -28,10 +29,11 @@
 //! - Env: `OAUTH_LINK_PROVIDER`, `OAUTH_LINK_STATE_SECRET` (at least 32 bytes), optional
 //!   `OAUTH_LINK_STATE_PREVIOUS_SECRETS` (comma-separated, for rotation) and
 //!   `OAUTH_LINK_STATE_TTL_SECS`, `OAUTH_LINK_REPLAY_DIR` (record used states in a directory
-//!   shared by the processes of one machine instead of in memory); each adapter's settings as `OAUTH_LINK_<KIND>_<KEY>`
+//!   shared by the processes of one machine instead of in memory), `OAUTH_LINK_REDIS_URL`
+//!   (record them in Redis, shared by every app instance; feature `redis`); each adapter's settings as `OAUTH_LINK_<KIND>_<KEY>`
 //!   (`OAUTH_LINK_NOVU_API_KEY`, `OAUTH_LINK_ALLOY_HEADLESS_BASE_URL`...).
 //! - TOML: top-level `provider`, `state_secret`, `state_previous_secrets`, `state_ttl_secs`,
-//!   `replay_dir`,
+//!   `replay_dir`, `redis_url`,
 //!   then one table per kind with the same keys lower-cased (`[novu]` `api_key = "..."`).
 //! - A map: [`from_map`].
 //!
@@ -50,7 +52,8 @@ pub use oauth_link_core::*;
 pub use registry::MemorySettings;
 pub use registry::{available_providers, AdapterConfig, KnownKind, ProviderInfo, KNOWN};
 pub use settings::{
-    Settings, StateSettings, PROVIDER_ENV, REPLAY_DIR_ENV, STATE_PREVIOUS_SECRETS_ENV, STATE_SECRET_ENV, STATE_TTL_ENV,
+    Settings, StateSettings, PROVIDER_ENV, REDIS_URL_ENV, REPLAY_DIR_ENV, STATE_PREVIOUS_SECRETS_ENV, STATE_SECRET_ENV,
+    STATE_TTL_ENV,
 };
 
 /// Re-export of the core crate.

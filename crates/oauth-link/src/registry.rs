@@ -55,6 +55,8 @@ pub struct MemorySettings {
 }
 
 /// A parsed, validated adapter configuration.
+// Built once at start-up: boxing the larger configs would buy nothing.
+#[allow(clippy::large_enum_variant)]
 #[derive(Debug, Clone)]
 #[non_exhaustive]
 pub enum AdapterConfig {
@@ -73,6 +75,9 @@ pub enum AdapterConfig {
     /// The in-memory provider.
     #[cfg(feature = "memory")]
     Memory(MemorySettings),
+    /// Never constructed: keeps the enum inhabited-by-type when no adapter feature is on.
+    #[doc(hidden)]
+    Uninhabited(std::convert::Infallible),
 }
 
 impl AdapterConfig {
@@ -119,29 +124,39 @@ impl AdapterConfig {
             AdapterConfig::Junction(_) => oauth_link_junction::KIND,
             #[cfg(feature = "memory")]
             AdapterConfig::Memory(_) => "memory",
+            AdapterConfig::Uninhabited(never) => match never {},
         }
     }
 
     /// The resolved settings as JSON, secrets shown as `[redacted]`.
     pub fn to_json(&self) -> serde_json::Value {
-        let value = match *self {
+        match *self {
             #[cfg(feature = "alloy-headless")]
-            AdapterConfig::AlloyHeadless(ref c) => serde_json::to_value(c),
+            AdapterConfig::AlloyHeadless(ref c) => serde_json::to_value(c).unwrap_or_default(),
             #[cfg(feature = "alloy-connectors")]
-            AdapterConfig::AlloyConnectors(ref c) => serde_json::to_value(c),
+            AdapterConfig::AlloyConnectors(ref c) => serde_json::to_value(c).unwrap_or_default(),
             #[cfg(feature = "novu")]
-            AdapterConfig::Novu(ref c) => serde_json::to_value(c),
+            AdapterConfig::Novu(ref c) => serde_json::to_value(c).unwrap_or_default(),
             #[cfg(feature = "junction")]
-            AdapterConfig::Junction(ref c) => serde_json::to_value(c),
+            AdapterConfig::Junction(ref c) => serde_json::to_value(c).unwrap_or_default(),
             #[cfg(feature = "memory")]
-            AdapterConfig::Memory(ref s) => serde_json::to_value(s),
-        };
-        value.unwrap_or(serde_json::Value::Null)
+            AdapterConfig::Memory(ref s) => serde_json::to_value(s).unwrap_or_default(),
+            AdapterConfig::Uninhabited(never) => match never {},
+        }
     }
 
     /// Builds the provider.
+    #[cfg_attr(
+        not(any(
+            feature = "alloy-headless",
+            feature = "alloy-connectors",
+            feature = "novu",
+            feature = "junction",
+            feature = "memory"
+        )),
+        allow(unused_variables)
+    )]
     pub fn build(self, ctx: LinkContext) -> Result<SharedLinkProvider> {
-        let _ = &ctx;
         match self {
             #[cfg(feature = "alloy-headless")]
             AdapterConfig::AlloyHeadless(c) => {
@@ -160,6 +175,7 @@ impl AdapterConfig {
                 let provider = oauth_link_core::testing::MemoryProvider::new(ctx);
                 Ok(std::sync::Arc::new(if s.auto_approve { provider.auto_approving() } else { provider }))
             }
+            AdapterConfig::Uninhabited(never) => match never {},
         }
     }
 }

@@ -6,8 +6,8 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use oauth_link_core::{
-    ConfigMap, Error, FileReplayGuard, LinkContext, MemoryReplayGuard, ReplayGuard, Result, SigningKey, StateCodec,
-    StateKeys, DEFAULT_STATE_TTL,
+    ConfigMap, Error, FileReplayGuard, LinkContext, MemoryReplayGuard, ReplayGuard, Result, SecretUrl, SigningKey,
+    StateCodec, StateKeys, DEFAULT_STATE_TTL,
 };
 use serde::Serialize;
 
@@ -26,8 +26,13 @@ pub const STATE_TTL_ENV: &str = "OAUTH_LINK_STATE_TTL_SECS";
 /// one machine); without it, used states are kept in memory.
 pub const REPLAY_DIR_ENV: &str = "OAUTH_LINK_REPLAY_DIR";
 
+/// Env var holding a Redis URL: used states are recorded there, shared by every app
+/// instance (feature `redis`).
+pub const REDIS_URL_ENV: &str = "OAUTH_LINK_REDIS_URL";
+
 /// Top-level keys of the TOML file and of a settings map (besides the adapter's own).
-const GLOBAL_KEYS: [&str; 5] = ["provider", "state_secret", "state_previous_secrets", "state_ttl_secs", "replay_dir"];
+const GLOBAL_KEYS: [&str; 6] =
+    ["provider", "state_secret", "state_previous_secrets", "state_ttl_secs", "replay_dir", "redis_url"];
 
 /// How link state is signed.
 #[derive(Clone, Serialize)]
@@ -41,6 +46,9 @@ pub struct StateSettings {
     pub ttl: Duration,
     /// Where used states are recorded ([`FileReplayGuard`]); in memory when `None`.
     pub replay_dir: Option<PathBuf>,
+    /// Redis URL where used states are recorded, shared by every app instance (feature
+    /// `redis`). Exclusive with `replay_dir`.
+    pub redis_url: Option<SecretUrl>,
     #[serde(skip)]
     origin: &'static str,
 }
@@ -56,6 +64,7 @@ impl std::fmt::Debug for StateSettings {
             .field("previous", &self.previous.len())
             .field("ttl", &self.ttl)
             .field("replay_dir", &self.replay_dir)
+            .field("redis_url", &self.redis_url)
             .finish()
     }
 }
@@ -78,16 +87,23 @@ impl StateSettings {
         Ok(LinkContext::new(StateCodec::new(keys).with_ttl(self.ttl), self.replay_guard()?))
     }
 
-    /// The replay guard these settings ask for.
+    /// The replay guard these settings ask for: Redis (`redis_url`), a directory
+    /// (`replay_dir`), or memory. A Redis guard connects lazily, so it must be built inside a
+    /// Tokio runtime; it fails closed when Redis is unreachable.
     pub fn replay_guard(&self) -> Result<Arc<dyn ReplayGuard>> {
-        Ok(match &self.replay_dir {
-            Some(dir) => Arc::new(FileReplayGuard::new(dir)?),
-            None => Arc::new(MemoryReplayGuard::new()),
-        })
+        match (&self.redis_url, &self.replay_dir) {
+            (Some(_), Some(_)) => Err(Error::config(
+                "redis_url",
+                "both redis_url and replay_dir are set; used states go to one place: keep redis_url for several app instances, or replay_dir for one machine",
+            )),
+            (Some(url), None) => redis_guard(url),
+            (None, Some(dir)) => Ok(Arc::new(FileReplayGuard::new(dir)?)),
+            (None, None) => Ok(Arc::new(MemoryReplayGuard::new())),
+        }
     }
 
     fn empty(origin: &'static str) -> Self {
-        Self { secret: None, previous: Vec::new(), ttl: DEFAULT_STATE_TTL, replay_dir: None, origin }
+        Self { secret: None, previous: Vec::new(), ttl: DEFAULT_STATE_TTL, replay_dir: None, redis_url: None, origin }
     }
 
     /// A context with a random secret, for sandboxes and demos (states die with the process).
@@ -134,6 +150,7 @@ impl Settings {
             previous: split_secrets(get(STATE_PREVIOUS_SECRETS_ENV)),
             ttl,
             replay_dir: get(REPLAY_DIR_ENV).map(PathBuf::from),
+            redis_url: get(REDIS_URL_ENV).map(SecretUrl::new),
             origin: "env",
         };
         let adapters = KNOWN
@@ -183,6 +200,7 @@ impl Settings {
                     state.ttl = parse_ttl(&secs.to_string(), "state_ttl_secs")?;
                 }
                 ("replay_dir", _) => state.replay_dir = Some(PathBuf::from(as_str()?)),
+                ("redis_url", _) => state.redis_url = Some(SecretUrl::new(as_str()?)),
                 ("state_ttl_secs", _) => {
                     return Err(Error::config(key, format!("`state_ttl_secs` in {label} must be an integer")))
                 }
@@ -222,6 +240,7 @@ impl Settings {
         if let Some(dir) = adapter_map.remove("replay_dir") {
             state.replay_dir = Some(PathBuf::from(dir));
         }
+        state.redis_url = adapter_map.remove("redis_url").map(SecretUrl::new);
         adapter_map.remove("provider");
         let mut adapters = BTreeMap::new();
         adapters.insert(known.kind, ConfigMap::from_map(known.kind, &adapter_map));
@@ -252,6 +271,16 @@ impl Settings {
     pub fn adapter(&self, kind: &'static str) -> ConfigMap {
         self.adapters.get(kind).cloned().unwrap_or_else(|| ConfigMap::from_map(kind, &HashMap::new()))
     }
+}
+
+#[cfg(feature = "redis")]
+fn redis_guard(url: &SecretUrl) -> Result<Arc<dyn ReplayGuard>> {
+    Ok(Arc::new(oauth_link_redis::RedisReplayGuard::builder(url.expose()).connect_lazy()?))
+}
+
+#[cfg(not(feature = "redis"))]
+fn redis_guard(_: &SecretUrl) -> Result<Arc<dyn ReplayGuard>> {
+    Err(Error::config("redis_url", "redis_url is set but this build has no Redis support; enable the cargo feature `redis` of the `oauth-link` crate"))
 }
 
 fn unknown_table(name: &str, label: &str) -> Error {
@@ -324,6 +353,41 @@ mod tests {
         assert!(err.to_string().contains("must be a string"), "{err}");
         let no_secret = Settings::from_toml_str("provider = \"memory\"", "app.toml").unwrap();
         assert!(no_secret.state.context().unwrap_err().to_string().contains("state_secret"));
+    }
+
+    #[test]
+    fn redis_url_is_secret_and_exclusive_with_replay_dir() {
+        let s = Settings::from_env_vars([
+            ("OAUTH_LINK_REDIS_URL".to_owned(), "redis://:hunter2pass@127.0.0.1:1/0".to_owned()),
+            ("OAUTH_LINK_REPLAY_DIR".to_owned(), "/tmp/x".to_owned()),
+        ])
+        .unwrap();
+        assert!(!format!("{s:?}").contains("hunter2pass"));
+        assert!(!serde_json::to_string(&s.state).unwrap().contains("hunter2pass"));
+        let err = s.state.replay_guard().unwrap_err().to_string();
+        assert!(err.contains("both redis_url and replay_dir"), "{err}");
+        assert!(!err.contains("hunter2pass"));
+        let toml = "redis_url = \"redis://127.0.0.1:1\"\n";
+        assert!(Settings::from_toml_str(toml, "f.toml").unwrap().state.redis_url.is_some());
+    }
+
+    #[cfg(feature = "redis")]
+    #[tokio::test]
+    async fn redis_url_builds_a_lazy_guard_that_fails_closed() {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let port = listener.local_addr().unwrap().port();
+        drop(listener);
+        let s = Settings::from_env_vars([(
+            "OAUTH_LINK_REDIS_URL".to_owned(),
+            format!("redis://:pw-secret@127.0.0.1:{port}"),
+        )])
+        .unwrap();
+        let guard = s.state.replay_guard().unwrap();
+        let err =
+            guard.consume(oauth_link_core::Nonce::random(), chrono::Utc::now() + chrono::Duration::minutes(5)).await;
+        let err = err.unwrap_err();
+        assert!(matches!(err, Error::ReplayGuard { .. }), "{err}");
+        assert!(!err.to_string().contains("pw-secret"), "{err}");
     }
 
     #[test]
