@@ -39,10 +39,10 @@ impl OauthUrlResponse {
 /// `GET /metadata/credentials`). The app name is `connector` (2025-09) or `name` (guide,
 /// 2024-03).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "camelCase")]
+#[serde(rename_all = "camelCase", try_from = "RawCredentialMetadata")]
 pub struct CredentialMetadata {
-    /// The app (connector) name, from `connector` or `name`.
-    #[serde(alias = "name")]
+    /// The app (connector) name, from `connector` or `name` (`connector` wins when a body
+    /// carries both).
     pub connector: String,
     /// Icon URL.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -54,6 +54,30 @@ pub struct CredentialMetadata {
     /// for the others).
     #[serde(default)]
     pub properties: Vec<CredentialProperty>,
+}
+
+/// The wire form: either name key, or both.
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct RawCredentialMetadata {
+    #[serde(default)]
+    connector: Option<String>,
+    #[serde(default)]
+    name: Option<String>,
+    #[serde(default)]
+    icon: Option<String>,
+    is_oauth: bool,
+    #[serde(default)]
+    properties: Vec<CredentialProperty>,
+}
+
+impl TryFrom<RawCredentialMetadata> for CredentialMetadata {
+    type Error = &'static str;
+
+    fn try_from(raw: RawCredentialMetadata) -> Result<Self, Self::Error> {
+        let connector = raw.connector.or(raw.name).ok_or("credential metadata has neither `connector` nor `name`")?;
+        Ok(Self { connector, icon: raw.icon, is_oauth: raw.is_oauth, properties: raw.properties })
+    }
 }
 
 /// One field an app's credential needs.
@@ -258,6 +282,20 @@ pub struct CompletedInstallation {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn metadata_accepts_connector_name_or_both() {
+        for body in [
+            r#"{"connector":"slack","isOauth":true}"#,
+            r#"{"name":"slack","isOauth":true}"#,
+            r#"{"connector":"slack","name":"Slack","isOauth":true,"properties":[]}"#,
+        ] {
+            let m: CredentialMetadata = serde_json::from_str(body).unwrap();
+            assert_eq!(m.connector, "slack", "{body}");
+        }
+        let err = serde_json::from_str::<CredentialMetadata>(r#"{"isOauth":true}"#).unwrap_err();
+        assert!(err.to_string().contains("neither `connector` nor `name`"), "{err}");
+    }
 
     #[test]
     fn both_oauth_url_shapes_parse() {
