@@ -14,78 +14,8 @@ use oauth_link::{
     AdapterConfig, Callback, ConfigMap, ConnectionQuery, Error, Link, LinkContext, LinkRequest, ManualClock,
     MemoryReplayGuard, SharedLinkProvider, StateCodec, StateKeys,
 };
-use oauth_link_sandbox::{FaultConfig, RunningSandbox, Sandbox, SandboxConfig};
-
-const APP: &str = "https://app.example";
-const KINDS: [&str; 4] = ["alloy-headless", "alloy-connectors", "novu", "junction"];
-
-async fn sandbox() -> RunningSandbox {
-    let config = SandboxConfig::default()
-        .alloy_return_url(format!("{APP}/alloy/back"))
-        .novu_redirect_url("slack", format!("{APP}/novu/back"));
-    Sandbox::start(config).await.expect("sandbox starts")
-}
-
-/// Adapter settings pointing at the sandbox, with fast polling.
-fn settings(sb: &RunningSandbox, kind: &str) -> HashMap<String, String> {
-    let s = sb.settings();
-    let mut map = HashMap::from([
-        ("base_url".to_owned(), s[kind]["base_url"].as_str().unwrap().to_owned()),
-        ("api_key".to_owned(), s[kind]["api_key"].as_str().unwrap().to_owned()),
-        ("poll_timeout_ms".to_owned(), "2000".to_owned()),
-        ("poll_interval_ms".to_owned(), "20".to_owned()),
-    ]);
-    match kind {
-        "alloy-connectors" => {
-            map.insert("redirect_uri".into(), format!("{APP}/alloy/callback"));
-            map.insert("connectors".into(), "slack,notion".into());
-        }
-        "junction" => {
-            map.insert("redirect_url".into(), format!("{APP}/junction/callback"));
-        }
-        _ => {}
-    }
-    map
-}
-
-fn build(kind: &'static str, map: &HashMap<String, String>, ctx: LinkContext) -> SharedLinkProvider {
-    AdapterConfig::parse(kind, ConfigMap::from_map(kind, map)).expect("config").build(ctx).expect("provider")
-}
-
-fn target(kind: &str) -> &'static str {
-    match kind {
-        "junction" => "oura",
-        _ => "slack",
-    }
-}
-
-/// Creates the Alloy users the requests name (Alloy only links existing users).
-async fn create_alloy_users(sb: &RunningSandbox, users: impl IntoIterator<Item = String>) {
-    let http = reqwest::Client::new();
-    let key = sb.settings()["alloy-headless"]["api_key"].as_str().unwrap().to_owned();
-    for user in users {
-        let r = http
-            .post(format!("{}/users", sb.settings()["alloy-headless"]["base_url"].as_str().unwrap()))
-            .header("authorization", format!("bearer {key}"))
-            .header("x-api-version", "2025-09")
-            .header("content-type", "application/json")
-            .body(serde_json::to_vec(&serde_json::json!({"username": user})).unwrap())
-            .send()
-            .await
-            .unwrap();
-        assert!(r.status().is_success(), "create user {user}: {}", r.status());
-    }
-}
-
-/// What the browser brings back to the app after the consent page redirected it.
-/// The app always hands back the state it kept; app-redirect platforms carry it too.
-fn callback_from(provider: &SharedLinkProvider, link: &Link, location: Option<&str>) -> Callback {
-    let back = match location {
-        Some(url) if url.starts_with(APP) => Callback::from_url(provider.kind(), url).expect("redirect URL"),
-        _ => Callback::default(),
-    };
-    back.with_state(link.state.clone())
-}
+use oauth_link_sandbox::{FaultConfig, RunningSandbox};
+use oauth_link_tests::sandbox::{build, callback_from, create_alloy_users, sandbox, settings, target, APP, KINDS};
 
 struct SandboxDriver {
     kind: &'static str,

@@ -118,9 +118,18 @@ impl LinkRequest {
 }
 
 /// Checks an id: non-empty after trimming, at most [`MAX_ID_LEN`] bytes, no control
-/// characters.
+/// characters, not `.` or `..` (ids travel as URL path segments, where those two would
+/// be dropped and change the path).
 pub fn validate_id(provider: &'static str, field: &str, value: &str) -> Result<()> {
-    validate_text(provider, field, value, MAX_ID_LEN)
+    validate_text(provider, field, value, MAX_ID_LEN)?;
+    if matches!(value, "." | "..") {
+        return Err(Error::invalid_input(
+            provider,
+            field,
+            "must not be `.` or `..` (it would change the request path)",
+        ));
+    }
+    Ok(())
 }
 
 fn validate_text(provider: &'static str, field: &str, value: &str, max: usize) -> Result<()> {
@@ -186,16 +195,16 @@ impl std::fmt::Debug for Link {
     }
 }
 
-/// A URL for logs: scheme, host, port and path; the query (which may carry tokens) is
-/// replaced by `?[redacted]`.
+/// A URL for logs: scheme, host and port only. A link URL is a bearer credential: platforms
+/// put tokens in its query (`?token=`) and in its path (`/consent/<token>`), so anything past
+/// the authority becomes `/[redacted]`.
 pub fn redacted_url(url: &Url) -> String {
     let mut out = format!("{}://{}", url.scheme(), url.host_str().unwrap_or(""));
     if let Some(port) = url.port() {
         out.push_str(&format!(":{port}"));
     }
-    out.push_str(url.path());
-    if url.query().is_some() {
-        out.push_str("?[redacted]");
+    if url.path() != "/" || url.query().is_some() || url.fragment().is_some() {
+        out.push_str("/[redacted]");
     }
     out
 }
@@ -456,6 +465,22 @@ mod tests {
     }
 
     #[test]
+    fn dot_segments_are_not_ids() {
+        // Found by the hostile corpus: `Url::path_segments_mut().extend` drops `.` and `..`,
+        // so `disconnect(user, "..")` addressed the parent resource.
+        for id in [".", ".."] {
+            let err = validate_id("junction", "connection_id", id).unwrap_err();
+            assert!(matches!(err, Error::InvalidInput { ref field, .. } if field == "connection_id"), "{err}");
+            assert!(LinkRequest::new(id, "slack").validate("novu").is_err());
+            assert!(LinkRequest::new("u", id).validate("novu").is_err());
+            assert!(ConnectionQuery::user(id).validate("novu").is_err());
+        }
+        for id in ["...", ".a", "a..", "%2e%2e"] {
+            validate_id("novu", "user", id).unwrap();
+        }
+    }
+
+    #[test]
     fn redirect_uri_rules() {
         let ok = ["https://app.example.com/cb", "http://localhost:3000/cb", "http://127.0.0.1/cb", "http://[::1]:8/cb"];
         for uri in ok {
@@ -505,7 +530,10 @@ mod tests {
         };
         let printed = format!("{link:?}");
         assert!(!printed.contains("secret"), "{printed}");
-        assert!(printed.contains("https://link.example/?[redacted]"), "{printed}");
+        assert!(printed.contains("https://link.example/[redacted]"), "{printed}");
+        let in_path = Url::parse("http://127.0.0.1:8/junction/consent/secrettoken").unwrap();
+        assert_eq!(redacted_url(&in_path), "http://127.0.0.1:8/[redacted]");
+        assert_eq!(redacted_url(&Url::parse("https://h.example/").unwrap()), "https://h.example");
     }
 
     #[test]
