@@ -4,15 +4,14 @@
 //!   app) and the deny flow;
 //! - the sandbox catches an adapter mistake (a header or body field gone wrong).
 
-use std::collections::HashMap;
 use std::sync::Arc;
 
 use async_trait::async_trait;
 use oauth_link::http::{HttpRequest, HttpResponse, HttpSettings, HttpTransport, ReqwestTransport, TransportFailure};
 use oauth_link::testing::conformance::{self, Driver};
 use oauth_link::{
-    AdapterConfig, Callback, ConfigMap, ConnectionQuery, Error, Link, LinkContext, LinkRequest, ManualClock,
-    MemoryReplayGuard, SharedLinkProvider, StateCodec, StateKeys,
+    Callback, ConnectionQuery, Error, Link, LinkContext, LinkRequest, ManualClock, MemoryReplayGuard,
+    SharedLinkProvider, StateCodec, StateKeys,
 };
 use oauth_link_sandbox::{FaultConfig, RunningSandbox};
 use oauth_link_tests::sandbox::{build, callback_from, create_alloy_users, sandbox, settings, target, APP, KINDS};
