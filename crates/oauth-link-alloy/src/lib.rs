@@ -177,7 +177,8 @@ pub fn parse_timestamp(value: &Value) -> Option<DateTime<Utc>> {
         }
         Value::Number(n) => {
             let n = n.as_i64()?;
-            if n.abs() < 100_000_000_000 {
+            // `unsigned_abs`: `i64::MIN.abs()` overflows (a hostile body must not panic).
+            if n.unsigned_abs() < 100_000_000_000 {
                 DateTime::from_timestamp(n, 0)
             } else {
                 DateTime::from_timestamp_millis(n)
@@ -399,6 +400,15 @@ mod tests {
         }
         assert_eq!(parse_timestamp(&serde_json::json!("yesterday")), None);
         assert_eq!(parse_timestamp(&serde_json::json!(null)), None);
+    }
+
+    #[test]
+    fn extreme_epoch_numbers_do_not_panic() {
+        // Found by the hostile corpus: `i64::MIN.abs()` overflowed.
+        for n in [serde_json::json!(i64::MIN), serde_json::json!(i64::MAX), serde_json::json!(u64::MAX)] {
+            assert_eq!(parse_timestamp(&n), None, "{n}");
+        }
+        assert_eq!(parse_timestamp(&serde_json::json!(-1)), DateTime::from_timestamp(-1, 0));
     }
 
     #[test]

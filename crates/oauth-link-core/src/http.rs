@@ -306,11 +306,19 @@ impl ApiClient {
     }
 
     /// The base URL with `segments` appended, each percent-encoded as one path segment
-    /// (so an id containing `/` or `?` cannot change the path).
+    /// (so an id containing `/` or `?` cannot change the path). A segment that is exactly
+    /// `.` or `..` would be normalised away by URL rules and climb the path (`/users/x/..`
+    /// is `/users`); it is sent escaped instead, so it can only ever miss.
     pub fn url(&self, segments: &[&str]) -> Url {
         let mut url = self.base_url.clone();
         if let Ok(mut path) = url.path_segments_mut() {
-            path.pop_if_empty().extend(segments);
+            path.pop_if_empty();
+            for segment in segments {
+                match *segment {
+                    "." | ".." => path.push(&segment.replace('.', "%2E")),
+                    other => path.push(other),
+                };
+            }
         }
         url
     }

@@ -165,6 +165,10 @@ impl JunctionClient {
         if parsed.link_token.is_empty() {
             return Err(withheld("link_token is empty".into()));
         }
+        // It travels back as a header: refuse what is not visible ASCII rather than send it.
+        if !parsed.link_token.bytes().all(|b| b.is_ascii_graphic()) {
+            return Err(withheld("link_token is not visible ASCII".into()));
+        }
         let web_url = Url::parse(&parsed.link_web_url)
             .ok()
             .filter(|u| matches!(u.scheme(), "https" | "http"))

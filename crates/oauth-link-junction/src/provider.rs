@@ -295,7 +295,8 @@ impl LinkProvider for JunctionProvider {
             Some((owner, slug)) => (Some(owner), slug),
             None => (None, connection_id),
         };
-        if slug.is_empty() || slug.contains('/') || owner.is_some_and(str::is_empty) {
+        // `.` / `..` as the slug would drop out of the DELETE path (`/v2/user/{user_id}`).
+        if slug.is_empty() || slug.contains('/') || matches!(slug, "." | "..") || owner.is_some_and(str::is_empty) {
             return Err(Error::invalid_input(
                 KIND,
                 "connection_id",

@@ -204,6 +204,9 @@ fn url_segments_are_encoded() {
         c.url(&["users", "a/b?c", "credentials"]).as_str(),
         "http://127.0.0.1:1/novu/users/a%2Fb%3Fc/credentials"
     );
+    // Dot segments never climb: they stay in place, escaped.
+    assert_eq!(c.url(&["v2", "user", "u1", ".."]).as_str(), "http://127.0.0.1:1/novu/v2/user/u1/%252E%252E");
+    assert_eq!(c.url(&["v2", ".", "x"]).as_str(), "http://127.0.0.1:1/novu/v2/%252E/x");
     let root = ApiClient::new(
         "x",
         Url::parse("https://api.example.com/").unwrap(),
