@@ -26,6 +26,8 @@ use oauth_link::{
 };
 use serde_json::json;
 
+pub mod demo;
+
 /// Exit code for usage, configuration, input and state errors.
 pub const EXIT_USAGE: i32 = 2;
 /// Exit code for rejections by the platform or the user.
@@ -119,6 +121,14 @@ enum Command {
         #[arg(long, default_value_t = 0)]
         port: u16,
     },
+    /// Run the demo web app: connect an account in a browser, see and remove connections.
+    /// Uses the in-process sandbox unless a provider is configured (OAUTH_LINK_PROVIDER,
+    /// --provider or --config). Prints {"url": ...}, then serves until Ctrl-C.
+    Demo {
+        /// Port on 127.0.0.1 (0 picks a free one).
+        #[arg(long, default_value_t = 8080)]
+        port: u16,
+    },
     /// Configuration commands.
     Config {
         #[command(subcommand)]
@@ -170,7 +180,7 @@ where
             return EXIT_TRANSIENT;
         }
     };
-    match runtime.block_on(execute(cli, env, out)) {
+    match runtime.block_on(execute(cli, env, out, err)) {
         Ok(None) => 0,
         Ok(Some(document)) => {
             let text = serde_json::to_string_pretty(&document).unwrap_or_else(|_| "null".into());
@@ -199,6 +209,44 @@ async fn serve_sandbox(port: u16, out: &mut dyn Write) -> oauth_link::Result<()>
     shutdown_signal().await;
     let _ = sandbox.shutdown().await;
     Ok(())
+}
+
+/// Runs the demo until Ctrl-C (or SIGTERM): `{"url": ...}` first, flushed; notes (such as
+/// a random state secret) go to `err`.
+async fn serve_demo(
+    port: u16,
+    settings: Option<Settings>,
+    out: &mut dyn Write,
+    err: &mut dyn Write,
+) -> oauth_link::Result<()> {
+    let options = demo::DemoOptions { port, settings, ..demo::DemoOptions::default() };
+    let running = demo::start(options).await?;
+    for note in running.notes() {
+        let _ = writeln!(err, "{note}");
+    }
+    writeln!(out, "{}", json!({ "url": running.url() }))
+        .and_then(|()| out.flush())
+        .map_err(|e| Error::config("stdout", format!("cannot write the demo URL: {e}")))?;
+    shutdown_signal().await;
+    running.shutdown().await;
+    Ok(())
+}
+
+/// The settings of a real platform for the demo, when one is chosen (flag, config file or
+/// `OAUTH_LINK_PROVIDER`); `None` means the built-in sandbox.
+fn demo_settings(cli: &Cli, env: Vec<(String, String)>) -> oauth_link::Result<Option<Settings>> {
+    let chosen_in_env = env.iter().any(|(k, v)| k == oauth_link::PROVIDER_ENV && !v.trim().is_empty());
+    if cli.provider.is_none() && cli.config.is_none() && !chosen_in_env {
+        return Ok(None);
+    }
+    let mut settings = match &cli.config {
+        Some(path) => Settings::from_toml_file(path)?,
+        None => Settings::from_env_vars(env)?,
+    };
+    if let Some(kind) = &cli.provider {
+        settings.provider = Some(kind.clone());
+    }
+    Ok(Some(settings))
 }
 
 async fn shutdown_signal() {
@@ -273,7 +321,13 @@ async fn execute(
     cli: Cli,
     env: Vec<(String, String)>,
     out: &mut dyn Write,
+    err: &mut dyn Write,
 ) -> oauth_link::Result<Option<serde_json::Value>> {
+    if let Command::Demo { port } = cli.command {
+        let settings = demo_settings(&cli, env)?;
+        serve_demo(port, settings, out, err).await?;
+        return Ok(None);
+    }
     if let Command::Sandbox { port } = cli.command {
         serve_sandbox(port, out).await?;
         return Ok(None);
@@ -284,6 +338,7 @@ async fn execute(
 
 async fn run_command(command: Command, settings: Settings) -> oauth_link::Result<serde_json::Value> {
     match command {
+        Command::Demo { .. } => Err(Error::invalid_input("demo", "command", "the demo command is served, not run")),
         Command::Sandbox { .. } => {
             Err(Error::invalid_input("sandbox", "command", "the sandbox command takes no settings"))
         }
