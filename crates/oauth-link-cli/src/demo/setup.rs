@@ -1,0 +1,282 @@
+//! Building the demo: the providers (over the embedded sandbox, or a real platform), the
+//! targets and notes shown for each, and the Alloy users the sandbox needs.
+
+use super::*;
+
+/// Everything the handlers share.
+#[derive(Debug)]
+pub(super) struct App {
+    /// `http://127.0.0.1:PORT`.
+    pub(super) root: String,
+    /// Offered providers, in display order.
+    pub(super) providers: Vec<Entry>,
+    pub(super) cards: Vec<ProviderCard>,
+    pub(super) cookies: CookieJar,
+    /// How long a link cookie lives at most.
+    pub(super) link_ttl: Duration,
+    /// One line about the mode, for the index page.
+    pub(super) mode_line: String,
+    /// Sandbox mode: how to make sure an Alloy user exists (a real app does it at sign-up).
+    pub(super) alloy_users: Option<AlloyUsers>,
+}
+
+#[derive(Debug)]
+pub(super) struct Entry {
+    pub(super) provider: SharedLinkProvider,
+    /// Redirect URI to put on each request (real mode, app-redirect platforms without one
+    /// configured).
+    pub(super) redirect: Option<Url>,
+}
+
+impl App {
+    pub(super) fn find(&self, kind: &str) -> Option<&Entry> {
+        self.providers.iter().find(|e| e.provider.kind() == kind)
+    }
+}
+
+/// Creates the sandbox's Alloy users on first use.
+#[derive(Debug)]
+pub(super) struct AlloyUsers {
+    pub(super) transport: ReqwestTransport,
+    pub(super) users_url: Url,
+    pub(super) api_key: String,
+}
+
+impl AlloyUsers {
+    /// `POST /alloy/users {username}`; "already exists" is fine, other failures surface
+    /// later as the adapter's own error.
+    pub(super) async fn ensure(&self, user: &str) {
+        let mut headers = HeaderMap::new();
+        if let Ok(mut auth) = HeaderValue::from_str(&format!("bearer {}", self.api_key)) {
+            auth.set_sensitive(true);
+            headers.insert(header::AUTHORIZATION, auth);
+        }
+        headers.insert(HeaderName::from_static("x-api-version"), HeaderValue::from_static("2025-09"));
+        headers.insert(header::CONTENT_TYPE, HeaderValue::from_static("application/json"));
+        let body = serde_json::to_vec(&serde_json::json!({ "username": user })).unwrap_or_default();
+        let request =
+            HttpRequest { method: Method::POST, url: self.users_url.clone(), headers, body: Some(body.into()) };
+        if let Err(e) = self.transport.send(request, 64 * 1024).await {
+            tracing::warn!(error = %e.message, "could not create the sandbox Alloy user");
+        }
+    }
+}
+
+pub(super) fn sandbox_app(
+    root: &str,
+    options: &DemoOptions,
+) -> oauth_link::Result<(App, Option<Sandbox>, Vec<String>)> {
+    let callback = format!("{root}/callback");
+    let back = |kind: &str| format!("{callback}?provider={kind}");
+    let sandbox_root = format!("{root}/sandbox");
+    let sandbox = Sandbox::new(
+        SandboxConfig::default()
+            .public_url(&sandbox_root)
+            .alloy_return_url(back("alloy-headless"))
+            .novu_redirect_url("slack", back("novu"))
+            .novu_redirect_url("msteams", back("novu")),
+    );
+    let catalogue = Sandbox::catalogue();
+    let settings = sandbox.settings_for(&sandbox_root);
+    let codec = StateCodec::new(StateKeys::random());
+    let codec = match &options.clock {
+        Some(clock) => codec.with_clock(clock.clone()),
+        None => codec,
+    };
+    // One context for all four providers: one state key, one replay guard.
+    let ctx = LinkContext::new(codec, Arc::new(MemoryReplayGuard::new()));
+    let connectors: Vec<&str> =
+        list(&catalogue, &["alloy", "connectors"]).filter_map(|c| str_at(c, "connectorId")).collect();
+    let mut providers = Vec::new();
+    let mut cards = Vec::new();
+    for kind in SANDBOX_KINDS {
+        let mut map: HashMap<String, String> = HashMap::new();
+        for key in ["base_url", "api_key"] {
+            if let Some(v) = settings.get(kind).and_then(|s| s.get(key)).and_then(Value::as_str) {
+                map.insert(key.to_owned(), v.to_owned());
+            }
+        }
+        map.insert("poll_timeout_ms".into(), options.poll_timeout.as_millis().to_string());
+        map.insert("poll_interval_ms".into(), "50".into());
+        map.insert("max_retries".into(), "1".into());
+        map.insert("request_timeout_ms".into(), "10000".into());
+        match kind {
+            "alloy-connectors" => {
+                map.insert("redirect_uri".into(), callback.clone());
+                map.insert("connectors".into(), connectors.join(","));
+            }
+            "junction" => {
+                map.insert("redirect_url".into(), callback.clone());
+            }
+            _ => {}
+        }
+        let provider = AdapterConfig::parse(kind, ConfigMap::from_map(static_kind(kind), &map))?.build(ctx.clone())?;
+        cards.push(card(&provider, sandbox_targets(&catalogue, kind), true, sandbox_notes(kind)));
+        providers.push(Entry { provider, redirect: None });
+    }
+    let alloy_users = match (
+        settings.get("alloy-headless").and_then(|s| s.get("base_url")).and_then(Value::as_str),
+        settings.get("alloy-headless").and_then(|s| s.get("api_key")).and_then(Value::as_str),
+    ) {
+        (Some(base), Some(key)) => Some(AlloyUsers {
+            transport: ReqwestTransport::new(&HttpSettings {
+                connect_timeout: Duration::from_secs(5),
+                request_timeout: Duration::from_secs(10),
+            })?,
+            users_url: Url::parse(&format!("{base}/users"))
+                .map_err(|e| Error::config("base_url", format!("sandbox URL is not valid: {e}")))?,
+            api_key: key.to_owned(),
+        }),
+        _ => None,
+    };
+    let app = App {
+        root: root.to_owned(),
+        providers,
+        cards,
+        cookies: CookieJar::random(),
+        link_ttl: DEFAULT_STATE_TTL,
+        mode_line: format!(
+            "Sandbox mode: Alloy (headless and connectors), Novu and Junction are emulated in this process under {sandbox_root}/. \
+Set OAUTH_LINK_PROVIDER and the platform's keys to use a real platform."
+        ),
+        alloy_users,
+    };
+    Ok((app, Some(sandbox), Vec::new()))
+}
+
+pub(super) fn real_app(root: &str, settings: &Settings) -> oauth_link::Result<(App, Option<Sandbox>, Vec<String>)> {
+    let config = oauth_link::configure(settings, None)?;
+    let kind = config.kind();
+    if !SANDBOX_KINDS.contains(&kind) {
+        return Err(Error::config(
+            oauth_link::PROVIDER_ENV,
+            format!(
+                "the demo needs a platform with a consent page; `{kind}` has none. Unset OAUTH_LINK_PROVIDER to use the built-in sandbox"
+            ),
+        ));
+    }
+    let mut notes = Vec::new();
+    let ctx = if settings.state.secret.is_some() {
+        settings.state.context()?
+    } else {
+        notes.push(format!(
+            "note: {} is not set; using a random state secret for this run (links do not survive a restart)",
+            oauth_link::STATE_SECRET_ENV
+        ));
+        settings.state.ephemeral_context()?
+    };
+    let provider = config.build(ctx)?;
+    let callback = format!("{root}/callback");
+    let adapter = settings.adapter(kind);
+    let configured = adapter.contains("redirect_uri") || adapter.contains("redirect_url");
+    let redirect = if provider.capabilities().callback == CallbackModel::AppRedirect && !configured {
+        Some(Url::parse(&callback).map_err(|e| Error::config("port", format!("bad callback URL: {e}")))?)
+    } else {
+        None
+    };
+    let mut card_notes = Vec::new();
+    match kind {
+        "alloy-headless" => card_notes.push(format!(
+            "User is an Alloy userId (POST /users). Alloy hosts the callback: set the return address to {callback}?provider=alloy-headless where your Alloy account allows it."
+        )),
+        "novu" => card_notes.push(format!(
+            "User is the Novu subscriberId. Set the integration's redirect URL to {callback}?provider=novu. If consent is denied, Novu shows its own error page and does not come back."
+        )),
+        _ => card_notes.push(format!("The platform sends the browser back to {callback}.")),
+    }
+    let targets = sandbox_targets(&Sandbox::catalogue(), kind);
+    let cards = vec![card(&provider, targets, false, card_notes)];
+    let app = App {
+        root: root.to_owned(),
+        providers: vec![Entry { provider, redirect }],
+        cards,
+        cookies: CookieJar::random(),
+        link_ttl: settings.state.ttl,
+        mode_line: format!("Real platform: {kind} (from {}).", settings.source()),
+        alloy_users: None,
+    };
+    Ok((app, None, notes))
+}
+
+/// The `&'static str` of a known kind.
+pub(super) fn static_kind(kind: &str) -> &'static str {
+    SANDBOX_KINDS.iter().copied().find(|k| *k == kind).unwrap_or("unknown")
+}
+
+pub(super) fn list<'a>(v: &'a Value, path: &[&str]) -> impl Iterator<Item = &'a Value> {
+    let mut cur = Some(v);
+    for p in path {
+        cur = cur.and_then(|c| c.get(p));
+    }
+    cur.and_then(Value::as_array).into_iter().flatten()
+}
+
+pub(super) fn str_at<'a>(v: &'a Value, key: &str) -> Option<&'a str> {
+    v.get(key).and_then(Value::as_str)
+}
+
+/// Valid targets per provider, from the sandbox catalogue (the real platforms use the same
+/// names).
+pub(super) fn sandbox_targets(catalogue: &Value, kind: &str) -> Vec<TargetHint> {
+    let hint = |id: &str, label: &str, params: Vec<String>| TargetHint { id: id.into(), label: label.into(), params };
+    let mut out: Vec<TargetHint> = match kind {
+        "alloy-headless" => list(catalogue, &["alloy", "apps"])
+            .filter(|a| a.get("isOauth").and_then(Value::as_bool) == Some(true))
+            .filter_map(|a| {
+                let params = list(a, &["properties"]).filter_map(|p| str_at(p, "name")).map(str::to_owned).collect();
+                Some(hint(str_at(a, "app")?, str_at(a, "displayName")?, params))
+            })
+            .collect(),
+        "alloy-connectors" => list(catalogue, &["alloy", "connectors"])
+            .filter_map(|c| Some(hint(str_at(c, "connectorId")?, str_at(c, "displayName")?, Vec::new())))
+            .collect(),
+        "novu" => list(catalogue, &["novu", "integrations"])
+            .filter_map(|i| Some(hint(str_at(i, "integrationIdentifier")?, str_at(i, "userEndpointType")?, Vec::new())))
+            .collect(),
+        "junction" => list(catalogue, &["junction", "providers"])
+            .filter(|p| str_at(p, "auth_type") == Some("oauth"))
+            .filter_map(|p| Some(hint(str_at(p, "slug")?, str_at(p, "name")?, Vec::new())))
+            .collect(),
+        _ => Vec::new(),
+    };
+    // Targets that need extra parameters go last, so the default choice works as is.
+    out.sort_by_key(|t| !t.params.is_empty());
+    out
+}
+
+pub(super) fn sandbox_notes(kind: &str) -> Vec<String> {
+    match kind {
+        "alloy-headless" => vec![
+            "Hosted by Alloy: the demo keeps the link state in a cookie; the sandbox's return URL brings the browser back to /callback?provider=alloy-headless.".into(),
+            "shopify needs an extra parameter: shopSubdomain=your-shop. The sandbox user is created on first use, as your app would do at sign-up.".into(),
+        ],
+        "alloy-connectors" => vec!["App redirect: the browser comes back to /callback with the state on the URL.".into()],
+        "novu" => vec![
+            "Hosted by Novu: after Approve, Novu sends the browser to the integration's redirect URL (/callback?provider=novu).".into(),
+            "If you press Deny, Novu shows its own page (\"OAuth error: access_denied\") and does not come back here: use your browser's Back button to return, then cancel the link in progress.".into(),
+        ],
+        "junction" => vec!["App redirect: Junction adds state=success (or state=error&error_type=...) to /callback.".into()],
+        _ => Vec::new(),
+    }
+}
+
+pub(super) fn card(
+    provider: &SharedLinkProvider,
+    targets: Vec<TargetHint>,
+    closed_list: bool,
+    notes: Vec<String>,
+) -> ProviderCard {
+    let kind = static_kind(provider.kind());
+    let title = match kind {
+        "alloy-headless" => "Alloy Embedded (headless)",
+        "alloy-connectors" => "Alloy Connectivity API",
+        "novu" => "Novu (Slack, MS Teams)",
+        "junction" => "Junction (wearables)",
+        _ => "Provider",
+    };
+    let callback = match provider.capabilities().callback {
+        CallbackModel::Hosted => "hosted",
+        CallbackModel::AppRedirect => "app redirect",
+    };
+    ProviderCard { kind, title, callback, targets, closed_list, notes }
+}
