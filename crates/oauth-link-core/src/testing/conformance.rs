@@ -1,4 +1,4 @@
-//! The contract every [`LinkProvider`] must meet, as runnable checks.
+//! The contract every [`LinkProvider`](crate::LinkProvider) must meet, as runnable checks.
 //!
 //! An adapter's test implements [`Driver`] (it plays the browser and the platform: it
 //! approves a link by making the platform, a mock or the sandbox, show the new connection)
