@@ -51,11 +51,11 @@ pub(crate) fn filtered_requests(s: &crate::state::Inner, q: &[(String, String)])
     lock(&s.log)
         .entries
         .iter()
-        .filter(|e| platform.is_none_or(|p| e["platform"] == p))
-        .filter(|e| method.is_none_or(|m| e["method"].as_str().is_some_and(|x| x.eq_ignore_ascii_case(m))))
-        .filter(|e| path.is_none_or(|p| e["path"].as_str().is_some_and(|x| x.starts_with(p))))
-        .filter(|e| e["seq"].as_u64().unwrap_or(0) > since)
-        .cloned()
+        .filter(|e| platform.is_none_or(|p| e.platform == p))
+        .filter(|e| method.is_none_or(|m| e.method.as_str().eq_ignore_ascii_case(m)))
+        .filter(|e| path.is_none_or(|p| e.uri.path().starts_with(p)))
+        .filter(|e| e.seq > since)
+        .map(crate::state::LogEntry::to_json)
         .collect()
 }
 

@@ -342,7 +342,7 @@ async fn link_token(State(s): St, headers: HeaderMap, Extension(root): Extension
         return user_not_found(&user_id);
     }
     let link_token = token(40);
-    j.link_tokens.push(Link {
+    j.push_token(Link {
         id: link_token.clone(),
         kind: JunctionToken { user_id, provider, redirect_url, filter_on_providers: filter },
         created_at: now,
@@ -384,7 +384,7 @@ async fn oauth_provider(
     };
     let now = s.now();
     let j = lock(&s.junction);
-    let Some(link) = j.link_tokens.iter().find(|l| l.id == tok) else {
+    let Some(link) = j.token(tok) else {
         return detail(StatusCode::BAD_REQUEST, invalid("invalid_token", "The link token is invalid."));
     };
     if let Some((t, m)) = token_problem(link, now) {
@@ -420,7 +420,7 @@ async fn consent_get(State(s): St, Path(tok): Path<String>, uri: Uri) -> Respons
     let now = s.now();
     let q = query_pairs(&uri);
     let j = lock(&s.junction);
-    let Some(link) = j.link_tokens.iter().find(|l| l.id == tok) else {
+    let Some(link) = j.token(&tok) else {
         return error_page(StatusCode::NOT_FOUND, "Unknown link token").into_response();
     };
     if let Some((t, m)) = token_problem(link, now) {
@@ -478,7 +478,7 @@ pub(crate) fn complete(s: &Inner, tok: &str, approve: bool, form: &Form) -> Opti
     let now = s.now();
     let mut guard = lock(&s.junction);
     let j = &mut *guard;
-    let link = j.link_tokens.iter_mut().find(|l| l.id == tok)?;
+    let link = j.token_mut(tok)?;
     let redirect = link.kind.redirect_url.clone();
     if let Some((t, m)) = token_problem(link, now) {
         return Some(match &redirect {

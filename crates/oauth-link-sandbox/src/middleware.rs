@@ -5,12 +5,10 @@ use axum::extract::{OriginalUri, Request, State};
 use axum::middleware::Next;
 use axum::response::Response;
 use http::{header, HeaderValue, StatusCode};
-use serde_json::{json, Map, Value};
+use serde_json::json;
 
-use crate::state::{fmt_time, json_response, lock, query_pairs, FaultKind, RootUrl, Shared};
+use crate::state::{fmt_time, json_response, lock, FaultKind, LogEntry, RootUrl, Shared, MAX_LOGGED_BODY};
 
-/// Largest request body the log keeps (bigger bodies are still served).
-const MAX_LOGGED_BODY: usize = 1 << 20;
 /// Largest request body accepted at all.
 const MAX_BODY: usize = 8 << 20;
 
@@ -32,85 +30,59 @@ pub(crate) async fn root_url(State(s): State<Shared>, mut req: Request, next: Ne
     next.run(req).await
 }
 
-fn mask_header(name: &str, value: &str) -> String {
-    match name {
-        "authorization" | "proxy-authorization" => match value.trim().split_once(' ') {
-            Some((scheme, _)) => format!("{scheme} ***"),
-            None => "***".into(),
-        },
-        "x-vital-api-key" | "x-vital-link-token" | "cookie" | "x-api-key" => "***".into(),
-        _ => value.into(),
-    }
-}
-
 /// Logs platform requests and injects faults into platform API calls.
 pub(crate) async fn log_and_faults(State(s): State<Shared>, req: Request, next: Next) -> Response {
-    let path = req.uri().path().to_string();
-    let segs: Vec<&str> = path.split('/').filter(|x| !x.is_empty()).collect();
-    let prefix = segs.first().copied().unwrap_or("").to_string();
+    let mut segs = req.uri().path().split('/').filter(|x| !x.is_empty());
+    let prefix = segs.next().unwrap_or("");
     if prefix == "__sandbox" {
         return next.run(req).await;
     }
-    let is_platform = matches!(prefix.as_str(), "alloy" | "novu" | "junction");
-    let is_consent = segs.get(1) == Some(&"consent");
+    let platform: Option<&'static str> = ["alloy", "novu", "junction"].into_iter().find(|p| *p == prefix);
+    let is_consent = segs.next() == Some("consent");
+    let prefix = platform.unwrap_or("");
 
     let (parts, body) = req.into_parts();
     let bytes = match axum::body::to_bytes(body, MAX_BODY).await {
         Ok(b) => b,
         Err(_) => return json_response(StatusCode::PAYLOAD_TOO_LARGE, &json!({"message": "Request body too large"})),
     };
-    let mut headers = Map::new();
-    for (name, value) in &parts.headers {
-        let v = value.to_str().unwrap_or("<binary>");
-        headers.insert(name.as_str().to_string(), Value::String(mask_header(name.as_str(), v)));
-    }
-    let mut query = Map::new();
-    for (k, v) in query_pairs(&parts.uri) {
-        query.insert(k, Value::String(v));
-    }
-    let body_json = if bytes.is_empty() {
-        Value::Null
-    } else if bytes.len() > MAX_LOGGED_BODY {
-        Value::String(format!("<{} bytes>", bytes.len()))
-    } else {
-        match serde_json::from_slice::<Value>(&bytes) {
-            Ok(v) => v,
-            Err(_) => Value::String(String::from_utf8_lossy(&bytes).into_owned()),
-        }
-    };
-    let method = parts.method.to_string();
-    let time = fmt_time(s.now());
-    let req = Request::from_parts(parts, Body::from(bytes));
+    // What the log keeps, rendered to JSON only when read (`GET /__sandbox/requests`).
+    let logged = platform.map(|_| (s.now(), parts.method.clone(), parts.uri.clone(), parts.headers.clone()));
+    let req = Request::from_parts(parts, Body::from(bytes.clone()));
 
-    let (fault, latency) = if is_platform && !is_consent { lock(&s.faults).decide(&prefix) } else { (None, 0) };
-    let retry_after = lock(&s.faults).config.retry_after_secs;
+    let (fault, latency, retry_after) = {
+        let mut faults = lock(&s.faults);
+        let (fault, latency) = if platform.is_some() && !is_consent { faults.decide(prefix) } else { (None, 0) };
+        (fault, latency, faults.config.retry_after_secs)
+    };
     if latency > 0 {
         tokio::time::sleep(std::time::Duration::from_millis(latency)).await;
     }
     let resp = match fault {
         Some(k @ (FaultKind::TooMany | FaultKind::Internal | FaultKind::Unavailable | FaultKind::Status(_))) => {
-            fault_response(&prefix, k, &path, retry_after)
+            let path = req.uri().path();
+            fault_response(prefix, k, path, retry_after)
         }
         Some(k) => corrupt(next.run(req).await, k, s.io_drop.load(std::sync::atomic::Ordering::Relaxed)).await,
         None => next.run(req).await,
     };
 
-    if is_platform {
+    if let (Some(platform), Some((time, method, uri, headers))) = (platform, logged) {
         let mut log = lock(&s.log);
         log.next_seq += 1;
-        let entry = json!({
-            "seq": log.next_seq,
-            "time": time,
-            "platform": prefix,
-            "method": method,
-            "path": path,
-            "query": query,
-            "headers": headers,
-            "body": body_json,
-            "status": resp.status().as_u16(),
-            "fault": fault.map(FaultKind::name),
-            "latency_ms": latency,
-        });
+        let entry = LogEntry {
+            seq: log.next_seq,
+            time,
+            platform,
+            method,
+            uri,
+            headers,
+            body: if bytes.len() > MAX_LOGGED_BODY { axum::body::Bytes::new() } else { bytes.clone() },
+            body_len: bytes.len(),
+            status: resp.status().as_u16(),
+            fault: fault.map(FaultKind::name),
+            latency_ms: latency,
+        };
         log.entries.push_back(entry);
         while log.entries.len() > s.config.request_log_capacity {
             log.entries.pop_front();

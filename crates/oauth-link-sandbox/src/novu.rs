@@ -11,8 +11,8 @@ use serde_json::{json, Map, Value};
 use crate::catalogue::{novu_integration, NovuIntegration};
 use crate::consent::{self, close_tab_page, error_page, Outcome};
 use crate::state::{
-    fmt_time, json_response, lock, parse_body, query_pairs, token, Idempotent, Inner, Link, NovuConnection,
-    NovuEndpoint, NovuLinkKind, NovuState, RootUrl, Shared,
+    fmt_time, json_bytes_response, json_response, lock, parse_body, query_pairs, token, Idempotent, Inner, Link,
+    NovuConnection, NovuEndpoint, NovuLinkKind, NovuState, RootUrl, Shared,
 };
 
 type St = State<Shared>;
@@ -179,6 +179,9 @@ fn envelope(s: &Inner, v: Value) -> Value {
     }
 }
 
+/// Idempotency keys held before the first sweep of expired ones.
+const IDEMPOTENCY_MIN_SWEEP: usize = 1024;
+
 /// Runs `f` under Novu's idempotency rules for `route`.
 fn idempotent(
     s: &Inner,
@@ -191,10 +194,17 @@ fn idempotent(
     let now = s.now();
     if let Some(k) = &key {
         let mut n = lock(&s.novu);
-        n.idempotency.retain(|_, e| now - e.created_at < chrono::Duration::hours(24));
-        if let Some(e) = n.idempotency.get(k) {
-            if e.route == route && e.body == *body {
-                let mut r = json_response(StatusCode::from_u16(e.status).unwrap_or(StatusCode::OK), &e.response);
+        let live = |e: &Idempotent| now - e.created_at < chrono::Duration::hours(24);
+        // Sweep expired keys once the map has doubled since the last sweep (amortised O(1)
+        // per request); an expired key not swept yet is ignored below, as if swept.
+        if n.idempotency.len() >= n.idempotency_sweep_at {
+            n.idempotency.retain(|_, e| live(e));
+            n.idempotency_sweep_at = (2 * n.idempotency.len()).max(IDEMPOTENCY_MIN_SWEEP);
+        }
+        if let Some(e) = n.idempotency.get(k).filter(|e| live(e)) {
+            if e.route == route && e.same_body(body) {
+                let status = StatusCode::from_u16(e.status).unwrap_or(StatusCode::OK);
+                let mut r = json_bytes_response(status, e.response.clone());
                 r.headers_mut().insert("Idempotency-Replay", HeaderValue::from_static("true"));
                 if let Ok(v) = HeaderValue::from_str(k) {
                     r.headers_mut().insert("Idempotency-Key", v);
@@ -215,17 +225,19 @@ fn idempotent(
     } else if is_error {
         err(status, route, value.clone())
     } else {
-        json_response(status, &value)
+        json_bytes_response(status, Bytes::from(serde_json::to_vec(&value).unwrap_or_default()))
     };
     if let Some(k) = key {
         if !is_error {
+            // Kept serialized: a few hundred bytes per key instead of two JSON trees.
+            let response = Bytes::from(serde_json::to_vec(&value).unwrap_or_default());
             lock(&s.novu).idempotency.insert(
                 k.clone(),
                 Idempotent {
                     route: route.into(),
-                    body: body.clone(),
+                    body: serde_json::to_string(body).unwrap_or_default(),
                     status: status.as_u16(),
-                    response: value,
+                    response,
                     created_at: now,
                 },
             );

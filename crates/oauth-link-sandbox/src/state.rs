@@ -156,8 +156,80 @@ impl FaultState {
 /// The request log.
 #[derive(Debug, Default)]
 pub(crate) struct RequestLog {
-    pub(crate) entries: VecDeque<Value>,
+    pub(crate) entries: VecDeque<LogEntry>,
     pub(crate) next_seq: u64,
+}
+
+/// One logged platform request, kept as received: it is rendered as JSON (secrets masked,
+/// query decoded, body parsed) only when the log is read, so logging costs the request
+/// path almost nothing.
+#[derive(Debug)]
+pub(crate) struct LogEntry {
+    pub(crate) seq: u64,
+    pub(crate) time: DateTime<Utc>,
+    pub(crate) platform: &'static str,
+    pub(crate) method: http::Method,
+    pub(crate) uri: http::Uri,
+    pub(crate) headers: http::HeaderMap,
+    /// The body, unless longer than the log shows (then empty, with `body_len` kept).
+    pub(crate) body: axum::body::Bytes,
+    pub(crate) body_len: usize,
+    pub(crate) status: u16,
+    pub(crate) fault: Option<&'static str>,
+    pub(crate) latency_ms: u64,
+}
+
+/// Largest request body the log shows (bigger bodies are still served).
+pub(crate) const MAX_LOGGED_BODY: usize = 1 << 20;
+
+/// A header value as the log shows it: credentials masked.
+fn mask_header(name: &str, value: &str) -> String {
+    match name {
+        "authorization" | "proxy-authorization" => match value.trim().split_once(' ') {
+            Some((scheme, _)) => format!("{scheme} ***"),
+            None => "***".into(),
+        },
+        "x-vital-api-key" | "x-vital-link-token" | "cookie" | "x-api-key" => "***".into(),
+        _ => value.into(),
+    }
+}
+
+impl LogEntry {
+    /// `{seq, time, platform, method, path, query, headers, body, status, fault, latency_ms}`.
+    pub(crate) fn to_json(&self) -> Value {
+        let mut headers = serde_json::Map::new();
+        for (name, value) in &self.headers {
+            let v = value.to_str().unwrap_or("<binary>");
+            headers.insert(name.as_str().to_string(), Value::String(mask_header(name.as_str(), v)));
+        }
+        let mut query = serde_json::Map::new();
+        for (k, v) in query_pairs(&self.uri) {
+            query.insert(k, Value::String(v));
+        }
+        let body = if self.body_len == 0 {
+            Value::Null
+        } else if self.body_len > MAX_LOGGED_BODY {
+            Value::String(format!("<{} bytes>", self.body_len))
+        } else {
+            match serde_json::from_slice::<Value>(&self.body) {
+                Ok(v) => v,
+                Err(_) => Value::String(String::from_utf8_lossy(&self.body).into_owned()),
+            }
+        };
+        serde_json::json!({
+            "seq": self.seq,
+            "time": fmt_time(self.time),
+            "platform": self.platform,
+            "method": self.method.as_str(),
+            "path": self.uri.path(),
+            "query": query,
+            "headers": headers,
+            "body": body,
+            "status": self.status,
+            "fault": self.fault,
+            "latency_ms": self.latency_ms,
+        })
+    }
 }
 
 // ---------------------------------------------------------------- Alloy
@@ -337,13 +409,25 @@ pub(crate) struct NovuLinkKind {
 }
 
 /// A stored idempotent response.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone)]
 pub(crate) struct Idempotent {
     pub(crate) route: String,
-    pub(crate) body: Value,
+    /// The request body, serialized (compact, keys sorted).
+    pub(crate) body: String,
     pub(crate) status: u16,
-    pub(crate) response: Value,
+    /// The response body, serialized as first sent.
+    pub(crate) response: axum::body::Bytes,
     pub(crate) created_at: DateTime<Utc>,
+}
+
+impl Idempotent {
+    /// Whether `body` is the JSON value this key was first used with.
+    pub(crate) fn same_body(&self, body: &Value) -> bool {
+        // Equal serializations mean equal values; otherwise compare the values themselves
+        // (e.g. `0.0` and `-0.0` are equal numbers with different text).
+        serde_json::to_string(body).is_ok_and(|b| b == self.body)
+            || serde_json::from_str::<Value>(&self.body).is_ok_and(|stored| stored == *body)
+    }
 }
 
 /// Novu state.
@@ -354,6 +438,9 @@ pub(crate) struct NovuState {
     pub(crate) links: Vec<Link<NovuLinkKind>>,
     #[serde(skip)]
     pub(crate) idempotency: HashMap<String, Idempotent>,
+    /// `idempotency` is swept of expired keys when it reaches this size.
+    #[serde(skip)]
+    pub(crate) idempotency_sweep_at: usize,
     #[serde(skip)]
     pub(crate) next_seq: u64,
 }
@@ -393,7 +480,29 @@ pub(crate) struct JunctionToken {
 pub(crate) struct JunctionState {
     pub(crate) users: Vec<JunctionUser>,
     pub(crate) connections: Vec<JunctionConnection>,
+    /// Only grows (through [`JunctionState::push_token`]), so `token_index` stays valid.
     pub(crate) link_tokens: Vec<Link<JunctionToken>>,
+    /// Position in `link_tokens` of each token: every link call looks one up.
+    #[serde(skip)]
+    pub(crate) token_index: HashMap<String, usize>,
+}
+
+impl JunctionState {
+    /// Records a new link token.
+    pub(crate) fn push_token(&mut self, link: Link<JunctionToken>) {
+        self.token_index.entry(link.id.clone()).or_insert(self.link_tokens.len());
+        self.link_tokens.push(link);
+    }
+
+    /// The link token `id`, if issued.
+    pub(crate) fn token(&self, id: &str) -> Option<&Link<JunctionToken>> {
+        self.token_index.get(id).and_then(|i| self.link_tokens.get(*i))
+    }
+
+    /// The link token `id`, if issued, to update.
+    pub(crate) fn token_mut(&mut self, id: &str) -> Option<&mut Link<JunctionToken>> {
+        self.token_index.get(id).and_then(|i| self.link_tokens.get_mut(*i))
+    }
 }
 
 // ---------------------------------------------------------------- helpers
@@ -421,6 +530,14 @@ pub(crate) fn token(len: usize) -> String {
 /// A JSON response.
 pub(crate) fn json_response(status: StatusCode, body: &Value) -> Response {
     let bytes = serde_json::to_vec(body).unwrap_or_default();
+    let mut resp = Response::new(Body::from(bytes));
+    *resp.status_mut() = status;
+    resp.headers_mut().insert(http::header::CONTENT_TYPE, HeaderValue::from_static("application/json; charset=utf-8"));
+    resp
+}
+
+/// A JSON response from already serialized bytes (same headers as [`json_response`]).
+pub(crate) fn json_bytes_response(status: StatusCode, bytes: axum::body::Bytes) -> Response {
     let mut resp = Response::new(Body::from(bytes));
     *resp.status_mut() = status;
     resp.headers_mut().insert(http::header::CONTENT_TYPE, HeaderValue::from_static("application/json; charset=utf-8"));
