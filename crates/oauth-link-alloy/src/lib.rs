@@ -207,18 +207,27 @@ const SECRET_FIELDS: &[&str] = &[
 ];
 
 fn is_secret_field(name: &str) -> bool {
-    let norm: String = name.chars().filter(|c| *c != '_' && *c != '-').map(|c| c.to_ascii_lowercase()).collect();
-    SECRET_FIELDS.contains(&norm.as_str()) || norm.ends_with("secret") || norm.ends_with("token")
+    // The name lower-cased without `_` and `-`, compared byte by byte (no allocation: this
+    // runs for every key of every listed record).
+    let norm = || name.bytes().filter(|b| *b != b'_' && *b != b'-').map(|b| b.to_ascii_lowercase());
+    let ends_with = |suffix: &str| norm().rev().take(suffix.len()).eq(suffix.bytes().rev());
+    SECRET_FIELDS.iter().any(|field| norm().eq(field.bytes())) || ends_with("secret") || ends_with("token")
 }
 
 /// Removes secret-looking fields (tokens, secrets, passwords, keys) at any depth.
-pub fn scrub_record(value: Value) -> Value {
+pub fn scrub_record(mut value: Value) -> Value {
+    scrub_in_place(&mut value);
+    value
+}
+
+fn scrub_in_place(value: &mut Value) {
     match value {
-        Value::Object(map) => Value::Object(
-            map.into_iter().filter(|(k, _)| !is_secret_field(k)).map(|(k, v)| (k, scrub_record(v))).collect(),
-        ),
-        Value::Array(items) => Value::Array(items.into_iter().map(scrub_record).collect()),
-        other => other,
+        Value::Object(map) => {
+            map.retain(|k, _| !is_secret_field(k));
+            map.values_mut().for_each(scrub_in_place);
+        }
+        Value::Array(items) => items.iter_mut().for_each(scrub_in_place),
+        _ => {}
     }
 }
 

@@ -168,8 +168,17 @@ impl HttpTransport for ReqwestTransport {
         let mut response = builder.send().await.map_err(transport_failure)?;
         let status = response.status().as_u16();
         let headers = std::mem::take(response.headers_mut());
-        if response.content_length().is_some_and(|len| len > max_body as u64) {
-            return Ok(HttpResponse { status, headers, body: body_too_large(max_body) });
+        match response.content_length() {
+            Some(len) if len > max_body as u64 => {
+                return Ok(HttpResponse { status, headers, body: body_too_large(max_body) });
+            }
+            // The announced length is within the cap and hyper never reads past it: take
+            // the body in one piece, without copying it chunk by chunk.
+            Some(_) => {
+                let body = response.bytes().await.map_err(transport_failure)?;
+                return Ok(HttpResponse { status, headers, body });
+            }
+            None => {}
         }
         let mut body = BytesMut::new();
         while let Some(chunk) = response.chunk().await.map_err(transport_failure)? {

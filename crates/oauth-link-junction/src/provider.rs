@@ -128,7 +128,7 @@ fn no_user(user: &str) -> Error {
 ///
 /// `id` = `<junction user_id>/<slug>` (Junction identifies a connection by that pair).
 pub(crate) fn to_connection(user: &str, junction_user_id: &str, raw: serde_json::Value) -> Result<Connection> {
-    let record: ProviderWithStatus = serde_json::from_value(raw.clone()).map_err(|e| {
+    let record = <ProviderWithStatus as serde::Deserialize>::deserialize(&raw).map_err(|e| {
         Error::decode(KIND, format!("expected a ClientFacingProviderWithStatus: {e}"), raw.to_string().as_bytes())
     })?;
     let details = record.error_details.as_ref();

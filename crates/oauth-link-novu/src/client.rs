@@ -8,7 +8,7 @@ use oauth_link_core::http::{secret_header, ApiClient, Call, HttpResponse, HttpTr
 use oauth_link_core::secret::scrub;
 use oauth_link_core::{excerpt, ApiKey, Error, Result, Url};
 use serde::de::DeserializeOwned;
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use crate::config::NovuConfig;
 use crate::error::{api_error, redact_tokens};
@@ -239,7 +239,7 @@ impl NovuClient {
     /// (read into `AccessToken` and dropped) before anything else sees them.
     fn record(&self, kind: RecordKind, mut value: serde_json::Value) -> Result<Record> {
         let fields = match kind {
-            RecordKind::Endpoint => serde_json::from_value::<ChannelEndpoint>(value.clone()).map_err(|e| {
+            RecordKind::Endpoint => ChannelEndpoint::deserialize(&value).map_err(|e| {
                 let body = scrub(&value.to_string(), &self.secrets());
                 Error::decode(KIND, format!("expected a channel endpoint record: {e}"), body.as_bytes())
             })?,
@@ -248,7 +248,7 @@ impl NovuClient {
                     .iter()
                     .filter_map(|k| value.pointer(&format!("/auth/{k}")).and_then(|v| v.as_str()).map(str::to_owned))
                     .collect();
-                let typed = serde_json::from_value::<ChannelConnection>(value.clone());
+                let typed = ChannelConnection::deserialize(&value);
                 if let Some(auth) = value.get_mut("auth").and_then(|a| a.as_object_mut()) {
                     auth.remove("accessToken");
                     auth.remove("refreshToken");
