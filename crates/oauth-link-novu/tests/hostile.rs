@@ -4,14 +4,11 @@
 
 mod common;
 
-use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Duration;
 
 use common::*;
-use oauth_link_core::{
-    Callback, ConfigMap, ConnectionQuery, Error, LinkContext, LinkProvider, LinkRequest, PollPolicy, Url,
-};
+use oauth_link_core::{Callback, ConnectionQuery, Error, LinkContext, LinkProvider, LinkRequest, PollPolicy, Url};
 use oauth_link_novu::{NovuConfig, NovuProvider, KIND};
 use oauth_link_testkit::*;
 use proptest::prelude::*;
@@ -365,14 +362,7 @@ fn hostile_disconnect_ids_send_nothing() {
     let f = fixture(&rt);
     let (doc, _) = shape(Op::Disconnect);
     f.stub.set(routes(Op::Disconnect, 200, serde_json::to_vec(&doc).unwrap()));
-    let long = "c".repeat(257);
-    let mut cases: Vec<(String, String)> = ["..", ".", "", " ", "a\nb", "a\u{0}", "a\u{7f}", long.as_str()]
-        .iter()
-        .map(|id| (USER.to_owned(), id.to_string()))
-        .collect();
-    cases.extend(["..", ".", "", "u\r\n"].iter().map(|u| (u.to_string(), "conn-1".to_owned())));
-    let extra: Vec<String> = [].to_vec();
-    cases.extend(extra.into_iter().map(|id| (USER.to_owned(), id)));
+    let cases = hostile_disconnects(USER);
     for (user, id) in cases {
         let p = f.provider.clone();
         let what = format!("disconnect({user:?}, {id:.40?})");
@@ -388,12 +378,7 @@ fn hostile_disconnect_ids_send_nothing() {
 
 #[test]
 fn bad_base_urls_are_config_errors() {
-    for bad in ["file:///etc/passwd", "gopher://x", "ftp://h", "javascript:alert(1)", "http://", "https://h/?q=1"] {
-        let map: HashMap<String, String> =
-            [("api_key", API_KEY), ("base_url", bad)].iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
-        match NovuConfig::from_config(ConfigMap::from_map(KIND, &map)) {
-            Err(Error::Config { key, .. }) => assert!(key.contains("base_url"), "{bad}: key {key}"),
-            other => panic!("{bad}: expected Error::Config, got {other:?}"),
-        }
-    }
+    assert_config_rejects(KIND, &[("api_key", API_KEY)], "base_url", &BAD_URLS, |m| {
+        NovuConfig::from_config(m).map(drop)
+    });
 }

@@ -320,3 +320,42 @@ pub fn huge(doc: &Value) -> Vec<u8> {
 pub fn is_json(body: &[u8]) -> bool {
     serde_json::from_str::<Value>(&String::from_utf8_lossy(body)).is_ok()
 }
+
+/// URL settings no adapter may accept: non-http(s) schemes, no host, a query.
+pub const BAD_URLS: [&str; 6] =
+    ["file:///etc/passwd", "gopher://x", "ftp://h", "javascript:alert(1)", "http://", "https://h/?q=1"];
+
+/// Asserts that `parse` refuses each of `bad` values for the setting `key` (next to the
+/// settings in `base`, e.g. an API key) with an [`oauth_link_core::Error::Config`] naming
+/// `key`.
+pub fn assert_config_rejects(
+    kind: &'static str,
+    base: &[(&str, &str)],
+    key: &str,
+    bad: &[&str],
+    parse: impl Fn(oauth_link_core::ConfigMap) -> oauth_link_core::Result<()>,
+) {
+    for value in bad {
+        let map: std::collections::HashMap<String, String> =
+            base.iter().chain([(key, *value)].iter()).map(|(k, v)| (k.to_string(), v.to_string())).collect();
+        match parse(oauth_link_core::ConfigMap::from_map(kind, &map)) {
+            Err(oauth_link_core::Error::Config { key: named, .. }) => {
+                assert!(named.contains(key), "{key}={value}: the error names `{named}`")
+            }
+            other => panic!("{key}={value}: expected Error::Config, got {other:?}"),
+        }
+    }
+}
+
+/// `(user, connection id)` pairs every adapter's `disconnect` must refuse before sending
+/// anything: dot segments (which URL rules would resolve away), empty, whitespace, control
+/// characters, oversized ids, and the same faults in the user.
+pub fn hostile_disconnects(user: &str) -> Vec<(String, String)> {
+    let long = "c".repeat(257);
+    let mut cases: Vec<(String, String)> = ["..", ".", "", " ", "a\nb", "a\u{0}", "a\u{7f}", long.as_str()]
+        .iter()
+        .map(|id| (user.to_owned(), id.to_string()))
+        .collect();
+    cases.extend(["..", ".", "", "u\r\n"].iter().map(|u| (u.to_string(), "conn-1".to_owned())));
+    cases
+}
