@@ -90,7 +90,7 @@ impl Client {
         connector: &str,
         code: &AuthCode,
         state: Option<&str>,
-    ) -> Result<(ExchangeResponse, serde_json::Value)> {
+    ) -> Result<(ExchangeResponse, oauth_link_core::RawRecord)> {
         let url = self.api.url(&["connectors", connector, "credentials", "callback"]);
         let body = ExchangeBody { code: code.expose(), state };
         let call = Call {
@@ -104,8 +104,8 @@ impl Client {
         let response = send(&self.api, call, &secrets).await?;
         let parsed: ExchangeResponse =
             self.api.decode(&response, "an exchange result {connectionId?, credentialId, status}", &secrets)?;
-        let raw: serde_json::Value = self.api.decode(&response, "a JSON object", &secrets)?;
-        Ok((parsed, oauth_link_alloy::scrub_record(raw)))
+        let raw: &serde_json::value::RawValue = self.api.decode(&response, "a JSON object", &secrets)?;
+        Ok((parsed, oauth_link_alloy::scrubbed_record(raw)))
     }
 
     pub(crate) async fn delete_credential(&self, user: &str, credential_id: &str) -> Result<()> {

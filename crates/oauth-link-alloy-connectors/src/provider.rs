@@ -7,8 +7,8 @@ use chrono::{DateTime, Utc};
 use oauth_link_alloy::{newest_since, since, Credential};
 use oauth_link_core::{
     async_trait, validate_id, validate_redirect_uri, AuthCode, Callback, CallbackModel, Capabilities, Connection,
-    ConnectionQuery, ConnectionStatus, Error, Link, LinkContext, LinkProvider, LinkRequest, LinkState, Nonce, Result,
-    Url, STATE_PARAM,
+    ConnectionQuery, ConnectionStatus, Error, Link, LinkContext, LinkProvider, LinkRequest, LinkState, Nonce,
+    RawRecord, Result, Url, STATE_PARAM,
 };
 
 use crate::client::{Client, NewCredential};
@@ -153,7 +153,7 @@ fn connection(user: &str, connector: &str, credential: Credential) -> Connection
     }
 }
 
-fn exchanged_connection(user: &str, connector: &str, response: ExchangeResponse, raw: serde_json::Value) -> Connection {
+fn exchanged_connection(user: &str, connector: &str, response: ExchangeResponse, raw: RawRecord) -> Connection {
     let status = match response.status.as_deref().map(str::to_ascii_lowercase).as_deref() {
         None | Some("connected" | "active" | "success") => ConnectionStatus::Connected,
         Some("pending") => ConnectionStatus::Pending,

@@ -8,8 +8,10 @@ use chrono::{DateTime, NaiveDateTime, Utc};
 use http::header::{HeaderMap, HeaderValue, AUTHORIZATION};
 use oauth_link_core::http::{secret_header, status_error, ApiClient, Call, ErrorBody, HttpResponse};
 use oauth_link_core::secret::scrub;
-use oauth_link_core::{excerpt, ApiKey, CommonConfig, Error, Result};
+use oauth_link_core::{excerpt, ApiKey, CommonConfig, Error, RawRecord, Result};
 use serde::de::DeserializeOwned;
+use serde::Deserialize;
+use serde_json::value::RawValue;
 use serde_json::Value;
 use url::Url;
 
@@ -214,21 +216,10 @@ fn is_secret_field(name: &str) -> bool {
     SECRET_FIELDS.iter().any(|field| norm().eq(field.bytes())) || ends_with("secret") || ends_with("token")
 }
 
-/// Removes secret-looking fields (tokens, secrets, passwords, keys) at any depth.
-pub fn scrub_record(mut value: Value) -> Value {
-    scrub_in_place(&mut value);
-    value
-}
-
-fn scrub_in_place(value: &mut Value) {
-    match value {
-        Value::Object(map) => {
-            map.retain(|k, _| !is_secret_field(k));
-            map.values_mut().for_each(scrub_in_place);
-        }
-        Value::Array(items) => items.iter_mut().for_each(scrub_in_place),
-        _ => {}
-    }
+/// Keeps a record minus its secret-looking fields (tokens, secrets, passwords, keys) at
+/// any depth.
+pub fn scrubbed_record(record: &RawValue) -> RawRecord {
+    RawRecord::scrubbed(record, is_secret_field)
 }
 
 /// One credential as both Alloy APIs list it: `{credentialId, name, type, createdAt,
@@ -247,47 +238,91 @@ pub struct Credential {
     /// `updatedAt`, when given and readable.
     pub updated_at: Option<DateTime<Utc>>,
     /// The record minus secret-looking fields.
-    pub raw: Value,
+    pub raw: RawRecord,
 }
 
 impl Credential {
-    /// Reads one record; `None` when it has no string `credentialId` (or `id`).
-    pub fn from_value(value: Value) -> Option<Self> {
-        let obj = value.as_object()?;
-        let id = obj.get("credentialId").or_else(|| obj.get("id")).and_then(Value::as_str)?.to_owned();
-        let string = |k: &str| obj.get(k).and_then(Value::as_str).map(str::to_owned);
+    /// Reads one record; `None` when it is not an object or has no string `credentialId`
+    /// (or `id`). Typed fields come straight from the text; the record is kept as text.
+    pub fn from_raw(record: &RawValue) -> Option<Self> {
+        let fields: CredentialFields<'_> = serde_json::from_str(record.get()).ok()?;
+        let string = |field: Option<&RawValue>| field.and_then(|v| serde_json::from_str::<String>(v.get()).ok());
+        let timestamp = |field: Option<&RawValue>| {
+            field.and_then(|v| serde_json::from_str::<Value>(v.get()).ok()).as_ref().and_then(parse_timestamp)
+        };
         Some(Self {
-            id,
-            kind: string("type"),
-            name: string("name"),
-            created_at: obj.get("createdAt").and_then(parse_timestamp),
-            updated_at: obj.get("updatedAt").and_then(parse_timestamp),
-            raw: scrub_record(value),
+            id: string(fields.credential_id.or(fields.id))?,
+            kind: string(fields.kind),
+            name: string(fields.name),
+            created_at: timestamp(fields.created_at),
+            updated_at: timestamp(fields.updated_at),
+            raw: scrubbed_record(record),
         })
     }
 
     /// Reads a list of records: a bare array, or an object holding the array under `data`
-    /// or `credentials`. Fails with [`Error::Decode`] on any other shape or on a record
-    /// without `credentialId`.
+    /// or `credentials` (`null` there reads as no credentials). Fails with
+    /// [`Error::Decode`] on any other shape or on a record without `credentialId`.
     pub fn list_from(provider: &'static str, body: &[u8], secrets: &[&str]) -> Result<Vec<Self>> {
         let decode_err =
             |what: &str| Error::Decode { provider, message: what.to_owned(), body: scrub(&excerpt(body), secrets) };
-        let value: Value = serde_json::from_slice(body)
-            .map_err(|e| decode_err(&format!("expected a JSON list of credentials: {e}")))?;
-        let items = match value {
-            Value::Array(items) => items,
-            Value::Object(mut obj) => match obj.remove("data").or_else(|| obj.remove("credentials")) {
-                Some(Value::Array(items)) => items,
-                Some(Value::Null) => Vec::new(),
-                _ => return Err(decode_err("expected `data` or `credentials` to be an array of credentials")),
-            },
-            _ => return Err(decode_err("expected an array of credentials")),
+        let expected = |e: serde_json::Error| decode_err(&format!("expected a JSON list of credentials: {e}"));
+        let items: Vec<&RawValue> = match body.iter().find(|b| !b.is_ascii_whitespace()) {
+            Some(b'[') => serde_json::from_slice(body).map_err(expected)?,
+            Some(b'{') => {
+                let wrapper: CredentialList<'_> = serde_json::from_slice(body).map_err(expected)?;
+                match wrapper.data.or(wrapper.credentials) {
+                    Some(list) if list.get() == "null" => Vec::new(),
+                    Some(list) => serde_json::from_str(list.get())
+                        .map_err(|_| decode_err("expected `data` or `credentials` to be an array of credentials"))?,
+                    None => return Err(decode_err("expected `data` or `credentials` to be an array of credentials")),
+                }
+            }
+            _ => {
+                // Not a list: say why precisely (malformed JSON, or another JSON type).
+                let what = match serde_json::from_slice::<serde::de::IgnoredAny>(body) {
+                    Err(e) => format!("expected a JSON list of credentials: {e}"),
+                    Ok(_) => "expected an array of credentials".to_owned(),
+                };
+                return Err(decode_err(&what));
+            }
         };
         items
             .into_iter()
-            .map(|item| Credential::from_value(item).ok_or_else(|| decode_err("a credential has no `credentialId`")))
+            .map(|item| Credential::from_raw(item).ok_or_else(|| decode_err("a credential has no `credentialId`")))
             .collect()
     }
+}
+
+/// The fields of a credential record the adapters read, borrowed from the response text
+/// (`RawValue`s, so a field of an unexpected type reads as absent rather than failing).
+#[derive(Deserialize)]
+struct CredentialFields<'a> {
+    #[serde(rename = "credentialId", borrow, default)]
+    credential_id: Option<&'a RawValue>,
+    #[serde(borrow, default)]
+    id: Option<&'a RawValue>,
+    #[serde(rename = "type", borrow, default)]
+    kind: Option<&'a RawValue>,
+    #[serde(borrow, default)]
+    name: Option<&'a RawValue>,
+    #[serde(rename = "createdAt", borrow, default)]
+    created_at: Option<&'a RawValue>,
+    #[serde(rename = "updatedAt", borrow, default)]
+    updated_at: Option<&'a RawValue>,
+}
+
+/// `{data: [...]}` or `{credentials: [...]}`; `present` keeps a `null` list visible.
+#[derive(Deserialize)]
+struct CredentialList<'a> {
+    #[serde(borrow, default, deserialize_with = "present")]
+    data: Option<&'a RawValue>,
+    #[serde(borrow, default, deserialize_with = "present")]
+    credentials: Option<&'a RawValue>,
+}
+
+fn present<'de, D: serde::Deserializer<'de>>(d: D) -> std::result::Result<Option<&'de RawValue>, D::Error> {
+    <&RawValue>::deserialize(d).map(Some)
 }
 
 /// The newest credential created at or after `since` among those `keep` accepts; records
@@ -426,11 +461,12 @@ mod tests {
             "credentialId": "c1", "type": "shopify", "name": "Shop", "createdAt": "2025-01-02T03:04:05Z",
             "accessToken": "at", "data": {"refresh_token": "rt", "shop": "s", "consumerSecret": "cs"}
         });
-        let cred = Credential::from_value(record.clone()).unwrap();
+        let text = serde_json::value::to_raw_value(&record).unwrap();
+        let cred = Credential::from_raw(&text).unwrap();
         assert_eq!(cred.id, "c1");
         assert_eq!(cred.kind.as_deref(), Some("shopify"));
         assert_eq!(
-            cred.raw,
+            cred.raw.to_value(),
             serde_json::json!({"credentialId": "c1", "type": "shopify", "name": "Shop",
                 "createdAt": "2025-01-02T03:04:05Z", "data": {"shop": "s"}})
         );
@@ -456,7 +492,7 @@ mod tests {
             name: None,
             created_at: t.map(at),
             updated_at: None,
-            raw: Value::Null,
+            raw: RawRecord::none(),
         };
         let list = vec![
             cred("old", "shopify", Some("2025-01-01T00:00:00Z")),

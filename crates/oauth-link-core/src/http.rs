@@ -18,7 +18,7 @@ use bytes::{Bytes, BytesMut};
 use http::header::{HeaderMap, HeaderName, HeaderValue, ACCEPT, CONTENT_TYPE, RETRY_AFTER};
 use http::Method;
 use rand::Rng;
-use serde::de::DeserializeOwned;
+use serde::Deserialize;
 use tracing::Instrument;
 use url::Url;
 
@@ -428,8 +428,14 @@ impl ApiClient {
         }
     }
 
-    /// Decodes a JSON body, or fails with [`Error::Decode`] carrying a scrubbed excerpt.
-    pub fn decode<T: DeserializeOwned>(&self, response: &HttpResponse, what: &str, secrets: &[&str]) -> Result<T> {
+    /// Decodes a JSON body (`T` may borrow from it, e.g. `&RawValue` records), or fails
+    /// with [`Error::Decode`] carrying a scrubbed excerpt.
+    pub fn decode<'a, T: Deserialize<'a>>(
+        &self,
+        response: &'a HttpResponse,
+        what: &str,
+        secrets: &[&str],
+    ) -> Result<T> {
         serde_json::from_slice(&response.body).map_err(|e| {
             let excerpt = crate::error::excerpt(&response.body);
             Error::Decode {

@@ -37,6 +37,7 @@ mod context;
 mod error;
 pub mod http;
 mod provider;
+mod raw;
 mod replay;
 mod replay_file;
 pub mod secret;
@@ -53,6 +54,7 @@ pub use error::{
     env_var, excerpt, is_retryable_status, BoxError, Error, ErrorClass, Result, TransportKind, BODY_EXCERPT_CHARS,
 };
 pub use provider::{DynLinkProvider, LinkProvider, SharedLinkProvider};
+pub use raw::{remove_fields, RawRecord};
 pub use replay::{MemoryReplayGuard, ReplayGuard, DEFAULT_MEMORY_CAPACITY};
 pub use replay_file::FileReplayGuard;
 pub use secret::{AccessToken, ApiKey, AuthCode, LinkToken, SecretUrl, SigningKey, StateToken};

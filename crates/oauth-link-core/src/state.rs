@@ -54,7 +54,8 @@ impl Nonce {
 
 impl std::fmt::Display for Nonce {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(&B64.encode(self.0))
+        let (text, len) = self.encode();
+        f.write_str(std::str::from_utf8(&text[..len]).unwrap_or_default())
     }
 }
 
@@ -64,18 +65,43 @@ impl std::fmt::Debug for Nonce {
     }
 }
 
+impl Nonce {
+    /// The base64url text of the nonce, on the stack (22 characters).
+    fn encode(&self) -> ([u8; 22], usize) {
+        let mut text = [0u8; 22];
+        let len = B64.encode_slice(self.0, &mut text).unwrap_or(0);
+        (text, len)
+    }
+}
+
 impl Serialize for Nonce {
     fn serialize<S: serde::Serializer>(&self, s: S) -> std::result::Result<S::Ok, S::Error> {
-        s.collect_str(self)
+        let (text, len) = self.encode();
+        s.serialize_str(std::str::from_utf8(&text[..len]).unwrap_or_default())
     }
 }
 
 impl<'de> Deserialize<'de> for Nonce {
     fn deserialize<D: serde::Deserializer<'de>>(d: D) -> std::result::Result<Self, D::Error> {
-        let text = <std::borrow::Cow<'de, str>>::deserialize(d)?;
-        let bytes = B64.decode(text.as_bytes()).map_err(serde::de::Error::custom)?;
-        let array: [u8; 16] = bytes.try_into().map_err(|_| serde::de::Error::custom("nonce must be 16 bytes"))?;
-        Ok(Nonce(array))
+        struct NonceText;
+        impl serde::de::Visitor<'_> for NonceText {
+            type Value = Nonce;
+            fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str("a base64url nonce of 16 bytes")
+            }
+            fn visit_str<E: serde::de::Error>(self, text: &str) -> std::result::Result<Nonce, E> {
+                // 18 bytes of room: a longer text fails here instead of being truncated.
+                let mut bytes = [0u8; 18];
+                match B64.decode_slice(text.as_bytes(), &mut bytes) {
+                    Ok(16) => Ok(Nonce(bytes[..16].try_into().expect("16 bytes"))),
+                    Ok(_) | Err(base64::DecodeSliceError::OutputSliceTooSmall) => {
+                        Err(E::custom("nonce must be 16 bytes"))
+                    }
+                    Err(base64::DecodeSliceError::DecodeError(e)) => Err(E::custom(e)),
+                }
+            }
+        }
+        d.deserialize_str(NonceText)
     }
 }
 
@@ -208,8 +234,13 @@ impl StateCodec {
 
     /// Signs claims into a token.
     pub fn sign(&self, claims: &LinkState) -> StateToken {
-        let json = serde_json::to_vec(claims).expect("state claims always serialize");
-        let mut token = String::with_capacity(4 + json.len() * 4 / 3 + 48);
+        // Sized for the claims up front: fixed keys, two timestamps and the nonce take
+        // under 128 bytes, the strings at least their own length.
+        let extra: usize = claims.extra.iter().map(|(k, v)| k.len() + v.len() + 6).sum();
+        let mut json =
+            Vec::with_capacity(128 + claims.provider.len() + claims.user.len() + claims.target.len() + extra);
+        serde_json::to_writer(&mut json, claims).expect("state claims always serialize");
+        let mut token = String::with_capacity(4 + json.len().div_ceil(3) * 4 + 48);
         token.push_str(VERSION);
         token.push('.');
         B64.encode_string(&json, &mut token);
@@ -253,9 +284,11 @@ impl StateCodec {
                 "signature does not match (tampered, or signed with an unknown key)",
             ));
         }
-        let json = B64.decode(payload).map_err(|_| Error::state_invalid(provider, "state payload is malformed"))?;
-        let claims: LinkState =
-            serde_json::from_slice(&json).map_err(|_| Error::state_invalid(provider, "state payload is malformed"))?;
+        // The payload of a token within MAX_TOKEN_LEN decodes to at most 3/4 of it: on the stack.
+        let mut json = [0u8; MAX_TOKEN_LEN / 4 * 3];
+        let malformed = || Error::state_invalid(provider, "state payload is malformed");
+        let len = B64.decode_slice(payload, &mut json).map_err(|_| malformed())?;
+        let claims: LinkState = serde_json::from_slice(&json[..len]).map_err(|_| malformed())?;
         if claims.provider != provider {
             return Err(Error::state_invalid(provider, format!("state was issued by provider `{}`", claims.provider)));
         }
@@ -400,6 +433,29 @@ mod tests {
         assert!(err.to_string().contains("OAUTH_LINK_STATE_SECRET"), "{err}");
         let err = StateKeys::new(&key("ok"), &[SigningKey::new("short")]).unwrap_err();
         assert!(matches!(err, Error::Config { ref key, .. } if key == "state_previous_secrets"));
+    }
+
+    #[test]
+    fn nonces_are_exactly_16_bytes_of_base64url() {
+        let nonce = Nonce([7; 16]);
+        let text = serde_json::to_string(&nonce).unwrap();
+        assert_eq!(text, format!("\"{nonce}\""));
+        assert_eq!(serde_json::from_str::<Nonce>(&text).unwrap(), nonce);
+        for bad in [B64.encode([7u8; 15]), B64.encode([7u8; 17]), B64.encode([7u8; 40]), "!!".into(), String::new()] {
+            assert!(serde_json::from_str::<Nonce>(&format!("\"{bad}\"")).is_err(), "{bad}");
+        }
+        // A state whose nonce is malformed is refused, even with a valid signature.
+        let clock = ManualClock::starting_now();
+        let codec = codec(&clock);
+        let json = serde_json::to_string(&codec.claims("novu", "u", "t")).unwrap();
+        let start = json.find("\"n\":\"").unwrap() + 5;
+        let forged = format!("{}AAAA{}", &json[..start], &json[start + 22..]);
+        let mut mac = codec.keys.signing.clone();
+        let signed = format!("v1.{}", B64.encode(&forged));
+        mac.update(signed.as_bytes());
+        let token = format!("{signed}.{}", B64.encode(mac.finalize().into_bytes()));
+        let err = codec.verify("novu", &token.into()).unwrap_err();
+        assert!(err.to_string().contains("payload is malformed"), "{err}");
     }
 
     #[test]

@@ -10,6 +10,7 @@ use serde::{Deserialize, Serialize};
 use url::Url;
 
 use crate::error::{Error, Result};
+use crate::raw::RawRecord;
 use crate::secret::StateToken;
 
 /// Longest id (user, target, connection, idempotency key) accepted, in bytes.
@@ -353,8 +354,8 @@ pub struct Connection {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub updated_at: Option<DateTime<Utc>>,
     /// The platform's record, for what the common fields do not cover (secrets removed).
-    #[serde(default, skip_serializing_if = "serde_json::Value::is_null")]
-    pub raw: serde_json::Value,
+    #[serde(default, skip_serializing_if = "RawRecord::is_none")]
+    pub raw: RawRecord,
 }
 
 /// Which connections to list.
@@ -546,7 +547,7 @@ mod tests {
             status: ConnectionStatus::Error { reason: "token revoked".into() },
             created_at: DateTime::from_timestamp(1_700_000_000, 0),
             updated_at: None,
-            raw: serde_json::Value::Null,
+            raw: RawRecord::none(),
         };
         let json = serde_json::to_value(&c).unwrap();
         assert_eq!(

@@ -6,6 +6,7 @@ use http::header::HeaderMap;
 use http::Method;
 use oauth_link_core::http::{header_name, secret_header, ApiClient, Call, HttpResponse, HttpTransport, Replay};
 use oauth_link_core::{ApiKey, Error, LinkToken, Result, Url};
+use serde_json::value::RawValue;
 
 use crate::config::JunctionConfig;
 use crate::error::map_error;
@@ -211,7 +212,7 @@ impl JunctionClient {
     }
 
     /// `GET /v2/user/providers/{user_id}`: the raw `ClientFacingProviderWithStatus` records.
-    pub(crate) async fn providers(&self, user_id: &str) -> Result<Vec<serde_json::Value>> {
+    pub(crate) async fn providers(&self, user_id: &str) -> Result<Vec<Box<RawValue>>> {
         let url = self.api.url(&["v2", "user", "providers", user_id]);
         let response = self
             .api

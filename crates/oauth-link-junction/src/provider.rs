@@ -8,6 +8,7 @@ use oauth_link_core::{
     validate_id, validate_redirect_uri, Callback, CallbackModel, Capabilities, Connection, ConnectionQuery,
     ConnectionStatus, Error, Link, LinkContext, LinkProvider, LinkRequest, Result, Url, STATE_PARAM,
 };
+use serde_json::value::RawValue;
 
 use crate::client::JunctionClient;
 use crate::config::{JunctionConfig, UserMapping};
@@ -127,9 +128,9 @@ fn no_user(user: &str) -> Error {
 /// Normalises one `ClientFacingProviderWithStatus`.
 ///
 /// `id` = `<junction user_id>/<slug>` (Junction identifies a connection by that pair).
-pub(crate) fn to_connection(user: &str, junction_user_id: &str, raw: serde_json::Value) -> Result<Connection> {
-    let record = <ProviderWithStatus as serde::Deserialize>::deserialize(&raw).map_err(|e| {
-        Error::decode(KIND, format!("expected a ClientFacingProviderWithStatus: {e}"), raw.to_string().as_bytes())
+pub(crate) fn to_connection(user: &str, junction_user_id: &str, raw: Box<RawValue>) -> Result<Connection> {
+    let record: ProviderWithStatus = serde_json::from_str(raw.get()).map_err(|e| {
+        Error::decode(KIND, format!("expected a ClientFacingProviderWithStatus: {e}"), raw.get().as_bytes())
     })?;
     let details = record.error_details.as_ref();
     let status = match record.status.as_deref() {
@@ -153,20 +154,23 @@ pub(crate) fn to_connection(user: &str, junction_user_id: &str, raw: serde_json:
         status,
         created_at: record.created_on,
         updated_at: details.and_then(|d| d.errored_at),
-        raw,
+        raw: raw.into(),
     })
 }
 
 /// Picks the record the link created: the target's slug, or for [`ANY_PROVIDER`] the
 /// newest provider created since the link was issued.
-fn pick(records: Vec<serde_json::Value>, target: &str, issued_at: DateTime<Utc>) -> Option<serde_json::Value> {
+fn pick(records: Vec<Box<RawValue>>, target: &str, issued_at: DateTime<Utc>) -> Option<Box<RawValue>> {
+    let field = |record: &RawValue, name: &str| {
+        serde_json::from_str::<serde_json::Value>(record.get()).ok()?.get(name)?.as_str().map(str::to_owned)
+    };
     if target != ANY_PROVIDER {
-        return records.into_iter().find(|r| r.get("slug").and_then(|s| s.as_str()) == Some(target));
+        return records.into_iter().find(|r| field(r, "slug").as_deref() == Some(target));
     }
     records
         .into_iter()
         .filter_map(|r| {
-            let created = r.get("created_on").and_then(|c| c.as_str()).and_then(crate::wire::parse_datetime)?;
+            let created = field(&r, "created_on").as_deref().and_then(crate::wire::parse_datetime)?;
             (created >= issued_at - WIDGET_SKEW).then_some((created, r))
         })
         .max_by_key(|(created, _)| *created)
@@ -321,42 +325,48 @@ mod tests {
     use super::*;
     use serde_json::json;
 
+    /// A record as the response carries it.
+    fn rec(value: serde_json::Value) -> Box<RawValue> {
+        serde_json::value::to_raw_value(&value).unwrap()
+    }
+
     #[test]
     fn connections_from_records() {
         let c = to_connection(
             "app-1",
             "uid",
-            json!({"slug": "oura", "name": "Oura", "logo": "l", "created_on": "2026-01-01T00:00:00+00:00",
-                   "status": "connected", "resource_availability": {}}),
+            rec(json!({"slug": "oura", "name": "Oura", "logo": "l", "created_on": "2026-01-01T00:00:00+00:00",
+                   "status": "connected", "resource_availability": {}})),
         )
         .unwrap();
         assert_eq!((c.id.as_str(), c.target.as_str(), &c.status), ("uid/oura", "oura", &ConnectionStatus::Connected));
         let c = to_connection(
             "app-1",
             "uid",
-            json!({"slug": "fitbit", "status": "error", "created_on": "2026-01-01T00:00:00",
-                   "error_details": {"error_type": "token_refresh_failed", "error_message": "revoked", "errored_at": "2026-01-02T00:00:00Z"}}),
+            rec(json!({"slug": "fitbit", "status": "error", "created_on": "2026-01-01T00:00:00",
+                   "error_details": {"error_type": "token_refresh_failed", "error_message": "revoked", "errored_at": "2026-01-02T00:00:00Z"}})),
         )
         .unwrap();
         assert_eq!(c.status, ConnectionStatus::Error { reason: "token_refresh_failed: revoked".into() });
         assert!(c.updated_at.is_some());
-        let c = to_connection("a", "u", json!({"slug": "x", "status": "paused"})).unwrap();
+        let c = to_connection("a", "u", rec(json!({"slug": "x", "status": "paused"}))).unwrap();
         assert!(matches!(c.status, ConnectionStatus::Error { .. }));
-        let c = to_connection("a", "u", json!({"slug": "x"})).unwrap();
+        let c = to_connection("a", "u", rec(json!({"slug": "x"}))).unwrap();
         assert_eq!(c.status, ConnectionStatus::Pending);
-        assert!(matches!(to_connection("a", "u", json!({"status": "connected"})), Err(Error::Decode { .. })));
+        assert!(matches!(to_connection("a", "u", rec(json!({"status": "connected"}))), Err(Error::Decode { .. })));
     }
 
     #[test]
     fn picking_the_widget_connection() {
         let issued = "2026-01-01T12:00:00Z".parse::<DateTime<Utc>>().unwrap();
         let records = vec![
-            json!({"slug": "old", "created_on": "2025-12-01T00:00:00Z"}),
-            json!({"slug": "new", "created_on": "2026-01-01T12:01:00Z"}),
-            json!({"slug": "newer", "created_on": "2026-01-01T12:02:00+00:00"}),
+            rec(json!({"slug": "old", "created_on": "2025-12-01T00:00:00Z"})),
+            rec(json!({"slug": "new", "created_on": "2026-01-01T12:01:00Z"})),
+            rec(json!({"slug": "newer", "created_on": "2026-01-01T12:02:00+00:00"})),
         ];
-        assert_eq!(pick(records.clone(), ANY_PROVIDER, issued).unwrap()["slug"], "newer");
-        assert_eq!(pick(records.clone(), "old", issued).unwrap()["slug"], "old");
+        let slug = |r: Option<Box<RawValue>>| oauth_link_core::RawRecord::from(r.unwrap()).get("slug").unwrap();
+        assert_eq!(slug(pick(records.clone(), ANY_PROVIDER, issued)), "newer");
+        assert_eq!(slug(pick(records.clone(), "old", issued)), "old");
         assert!(pick(records[..1].to_vec(), ANY_PROVIDER, issued).is_none());
     }
 }

@@ -42,7 +42,7 @@ pub(crate) struct Source {
 /// Answer of `GET /v2/user/providers/{user_id}`.
 #[derive(Debug, Deserialize)]
 pub(crate) struct ProvidersResponse {
-    pub(crate) providers: Vec<serde_json::Value>,
+    pub(crate) providers: Vec<Box<serde_json::value::RawValue>>,
 }
 
 /// `ClientFacingProviderWithStatus` (read from the raw record so `raw` keeps every field).

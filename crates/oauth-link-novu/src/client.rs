@@ -6,9 +6,9 @@ use http::header::AUTHORIZATION;
 use http::{HeaderMap, HeaderValue, Method};
 use oauth_link_core::http::{secret_header, ApiClient, Call, HttpResponse, HttpTransport, Replay};
 use oauth_link_core::secret::scrub;
-use oauth_link_core::{excerpt, ApiKey, Error, Result, Url};
-use serde::de::DeserializeOwned;
+use oauth_link_core::{excerpt, ApiKey, Error, RawRecord, Result, Url};
 use serde::{Deserialize, Serialize};
+use serde_json::value::RawValue;
 
 use crate::config::NovuConfig;
 use crate::error::{api_error, redact_tokens};
@@ -69,7 +69,7 @@ impl RecordKind {
 #[derive(Debug, Clone)]
 pub(crate) struct Record {
     pub(crate) fields: ChannelEndpoint,
-    pub(crate) raw: serde_json::Value,
+    pub(crate) raw: RawRecord,
 }
 
 /// The list filters the adapter uses.
@@ -210,8 +210,11 @@ impl NovuClient {
         match response.status {
             404 => Ok(None),
             _ if response.is_success() => {
-                let value: serde_json::Value = self.decode(&response, &format!("a {} object", kind.noun()))?;
-                self.record(kind, crate::wire::unwrap_record(value)).map(Some)
+                let what = format!("a {} object", kind.noun());
+                let value: serde_json::Value = self.decode(&response, &what)?;
+                let text = serde_json::value::to_raw_value(&crate::wire::unwrap_record(value))
+                    .map_err(|e| self.decode_error(&response, &what, &e.to_string()))?;
+                self.record(kind, &text).map(Some)
             }
             _ => Err(api_error(&response, &self.secrets())),
         }
@@ -235,39 +238,44 @@ impl NovuClient {
         }
     }
 
-    /// Decodes one record; channel connections lose `auth.accessToken` / `refreshToken`
-    /// (read into `AccessToken` and dropped) before anything else sees them.
-    fn record(&self, kind: RecordKind, mut value: serde_json::Value) -> Result<Record> {
-        let fields = match kind {
-            RecordKind::Endpoint => ChannelEndpoint::deserialize(&value).map_err(|e| {
-                let body = scrub(&value.to_string(), &self.secrets());
-                Error::decode(KIND, format!("expected a channel endpoint record: {e}"), body.as_bytes())
-            })?,
-            RecordKind::Connection => {
-                let tokens: Vec<String> = ["accessToken", "refreshToken"]
-                    .iter()
-                    .filter_map(|k| value.pointer(&format!("/auth/{k}")).and_then(|v| v.as_str()).map(str::to_owned))
-                    .collect();
-                let typed = ChannelConnection::deserialize(&value);
-                if let Some(auth) = value.get_mut("auth").and_then(|a| a.as_object_mut()) {
-                    auth.remove("accessToken");
-                    auth.remove("refreshToken");
+    /// Decodes one record from its text; `accessToken` / `refreshToken` fields (a channel
+    /// connection's `auth`) are read into `AccessToken` and dropped, and removed from the
+    /// kept record, before anything else sees them.
+    fn record(&self, kind: RecordKind, text: &RawValue) -> Result<Record> {
+        match kind {
+            // An endpoint carries no token: kept as it came.
+            RecordKind::Endpoint => match serde_json::from_str::<ChannelEndpoint>(text.get()) {
+                Ok(fields) => Ok(Record { fields, raw: RawRecord::verbatim(text) }),
+                Err(e) => {
+                    let body = scrub(&redact_tokens(text.get()), &self.secrets());
+                    Err(Error::decode(KIND, format!("expected a channel endpoint record: {e}"), body.as_bytes()))
                 }
-                let typed = typed.map_err(|e| {
-                    let mut secrets: Vec<&str> = tokens.iter().map(String::as_str).collect();
-                    secrets.push(self.api_key.expose());
-                    let message = scrub(&format!("expected a channel connection record: {e}"), &secrets);
-                    let body = scrub(&redact_tokens(&value.to_string()), &secrets);
-                    Error::decode(KIND, message, body.as_bytes())
-                })?;
-                typed.into_fields()
-            }
-        };
-        Ok(Record { fields, raw: value })
+            },
+            RecordKind::Connection => match serde_json::from_str::<ChannelConnection>(text.get()) {
+                Ok(typed) => Ok(Record { fields: typed.into_fields(), raw: RawRecord::scrubbed(text, is_token_field) }),
+                Err(e) => Err(self.connection_error(text, &e)),
+            },
+        }
     }
 
-    /// Decodes a JSON body; the excerpt kept on failure has tokens and the API key removed.
-    fn decode<T: DeserializeOwned>(&self, response: &HttpResponse, what: &str) -> Result<T> {
+    /// A channel connection that did not decode: the message and excerpt lose its tokens
+    /// (found by value too, since serde may quote one in the message) and the API key.
+    fn connection_error(&self, text: &RawValue, e: &serde_json::Error) -> Error {
+        let value: serde_json::Value = serde_json::from_str(text.get()).unwrap_or_default();
+        let tokens: Vec<&str> = ["accessToken", "refreshToken"]
+            .iter()
+            .filter_map(|k| value.pointer(&format!("/auth/{k}")).and_then(|v| v.as_str()))
+            .collect();
+        let mut secrets = tokens.clone();
+        secrets.push(self.api_key.expose());
+        let message = scrub(&format!("expected a channel connection record: {e}"), &secrets);
+        let body = scrub(&redact_tokens(text.get()), &secrets);
+        Error::decode(KIND, message, body.as_bytes())
+    }
+
+    /// Decodes a JSON body (`T` may borrow from it); the excerpt kept on failure has tokens
+    /// and the API key removed.
+    fn decode<'a, T: Deserialize<'a>>(&self, response: &'a HttpResponse, what: &str) -> Result<T> {
         serde_json::from_slice(&response.body).map_err(|e| self.decode_error(response, what, &e.to_string()))
     }
 
@@ -277,6 +285,11 @@ impl NovuClient {
         let body = scrub(&excerpt(text.as_bytes()), &self.secrets());
         Error::Decode { provider: KIND, message: format!("expected {what} (HTTP {}): {why}", response.status), body }
     }
+}
+
+/// The token fields of a channel connection's `auth`, never kept in a record.
+fn is_token_field(key: &str) -> bool {
+    matches!(key, "accessToken" | "refreshToken")
 }
 
 /// Surfaces Novu's idempotency and rate-limit headers in traces (no secret among them).

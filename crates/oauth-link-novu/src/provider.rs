@@ -418,7 +418,7 @@ mod tests {
                 "identifier": id, "createdAt": created, "updatedAt": updated
             }))
             .unwrap(),
-            raw: serde_json::Value::Null,
+            raw: oauth_link_core::RawRecord::none(),
         };
         let since = parse_time("2026-01-01T00:00:00Z").unwrap();
         let old = rec("old", "2025-12-31T00:00:00Z", "2025-12-31T00:00:00Z");

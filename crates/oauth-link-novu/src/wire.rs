@@ -104,8 +104,9 @@ pub(crate) fn unwrap_record(value: serde_json::Value) -> serde_json::Value {
 /// Records stay raw JSON here; each list decodes them (and strips secrets) itself.
 #[derive(Debug, Clone, Deserialize)]
 #[serde(rename_all = "camelCase")]
-pub(crate) struct Page {
-    pub(crate) data: Vec<serde_json::Value>,
+pub(crate) struct Page<'a> {
+    #[serde(borrow)]
+    pub(crate) data: Vec<&'a serde_json::value::RawValue>,
     #[serde(default)]
     pub(crate) next: Option<String>,
     #[serde(default)]

@@ -293,7 +293,7 @@ mod tests {
             status: ConnectionStatus::Error { reason: "<r>".into() },
             created_at: None,
             updated_at: None,
-            raw: serde_json::Value::Null,
+            raw: oauth_link::RawRecord::none(),
         };
         let page = connections(&ConnectionsView { provider: "junction", user: "<u>", connections: &[c], flash: None });
         assert!(!page.contains("<b>") && !page.contains("<u>") && !page.contains("<t>") && !page.contains("<r>"));

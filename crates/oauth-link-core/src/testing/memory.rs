@@ -104,7 +104,7 @@ fn new_connection(id: u64, user: &str, target: &str) -> Connection {
         status: ConnectionStatus::Connected,
         created_at: Some(now),
         updated_at: Some(now),
-        raw: serde_json::json!({ "id": format!("mem_{id}") }),
+        raw: serde_json::json!({ "id": format!("mem_{id}") }).into(),
     }
 }
 

@@ -1,0 +1,305 @@
+//! The platform's own record behind a [`Connection`](crate::Connection), kept as JSON text.
+//!
+//! Listing connections is a hot path: building a `serde_json::Value` tree for every record
+//! (a map node and a `String` per key) cost more than the rest of the adapter's work. A
+//! [`RawRecord`] holds the record's bytes instead, copied once from the response, with
+//! secret-looking fields already removed; it is parsed only when someone reads it.
+
+use std::fmt;
+
+use serde::de::{self, DeserializeOwned, DeserializeSeed, Deserializer, MapAccess, SeqAccess, Visitor};
+use serde::{Deserialize, Serialize, Serializer};
+use serde_json::value::RawValue;
+use serde_json::Value;
+
+/// The platform's record for a connection, as compact JSON text with secret-looking fields
+/// removed, or nothing (`null`).
+///
+/// Read it with [`to_value`](Self::to_value), [`get`](Self::get) or
+/// [`deserialize`](Self::deserialize); [`as_str`](Self::as_str) gives the text itself.
+/// It serializes as the JSON value it holds (with any serializer), and compares by value.
+#[derive(Clone, Default)]
+pub struct RawRecord(Option<Box<RawValue>>);
+
+impl RawRecord {
+    /// No record (`null`).
+    pub const fn none() -> Self {
+        Self(None)
+    }
+
+    /// True when there is no record.
+    pub fn is_none(&self) -> bool {
+        self.0.is_none()
+    }
+
+    /// Keeps `record` as it is. Use [`scrubbed`](Self::scrubbed) when it may hold secrets.
+    pub fn verbatim(record: &RawValue) -> Self {
+        Self::from(record.to_owned())
+    }
+
+    /// Keeps `record` minus every field, at any depth, whose name `is_secret` accepts.
+    ///
+    /// The common case (no such field) costs one scan of the keys, without allocating,
+    /// and one copy of the text; a record with secrets is parsed, cleaned and re-encoded.
+    pub fn scrubbed(record: &RawValue, is_secret: impl Fn(&str) -> bool) -> Self {
+        let mut scan = serde_json::Deserializer::from_str(record.get());
+        match (KeyScan { is_secret: &is_secret }).deserialize(&mut scan) {
+            Ok(false) => Self::verbatim(record),
+            // A secret-looking key (or text the scan could not read, which `RawValue`
+            // rules out): take the slow, certain path.
+            _ => {
+                let mut value: Value = serde_json::from_str(record.get()).unwrap_or(Value::Null);
+                remove_fields(&mut value, &is_secret);
+                Self::from_value(&value)
+            }
+        }
+    }
+
+    /// A record from a value (the caller has removed any secret from it).
+    pub fn from_value(value: &Value) -> Self {
+        match value {
+            Value::Null => Self(None),
+            value => Self(serde_json::value::to_raw_value(value).ok()),
+        }
+    }
+
+    /// The record's JSON text, when there is one.
+    pub fn as_str(&self) -> Option<&str> {
+        self.0.as_deref().map(RawValue::get)
+    }
+
+    /// The record parsed (`Value::Null` when there is none).
+    pub fn to_value(&self) -> Value {
+        self.as_str().and_then(|text| serde_json::from_str(text).ok()).unwrap_or(Value::Null)
+    }
+
+    /// One top-level field of the record, parsed.
+    pub fn get(&self, field: &str) -> Option<Value> {
+        match self.to_value() {
+            Value::Object(mut map) => map.remove(field),
+            _ => None,
+        }
+    }
+
+    /// The record read as `T` (from `null` when there is none).
+    pub fn deserialize<T: DeserializeOwned>(&self) -> serde_json::Result<T> {
+        serde_json::from_str(self.as_str().unwrap_or("null"))
+    }
+}
+
+impl From<Box<RawValue>> for RawRecord {
+    /// Keeps the record as it is, without copying it (`null` is no record).
+    fn from(record: Box<RawValue>) -> Self {
+        Self((record.get() != "null").then_some(record))
+    }
+}
+
+impl From<Value> for RawRecord {
+    fn from(value: Value) -> Self {
+        Self::from_value(&value)
+    }
+}
+
+impl fmt::Display for RawRecord {
+    /// The JSON text (`null` when there is none). Secret fields were removed on the way in.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str().unwrap_or("null"))
+    }
+}
+
+impl fmt::Debug for RawRecord {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "RawRecord({self})")
+    }
+}
+
+impl PartialEq for RawRecord {
+    fn eq(&self, other: &Self) -> bool {
+        self.as_str() == other.as_str() || self.to_value() == other.to_value()
+    }
+}
+
+impl Serialize for RawRecord {
+    /// As the JSON value it holds. The text is parsed here, so any serializer (YAML,
+    /// snapshot tools) sees ordinary maps and lists.
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        self.to_value().serialize(serializer)
+    }
+}
+
+impl<'de> Deserialize<'de> for RawRecord {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        Value::deserialize(deserializer).map(|value| Self::from_value(&value))
+    }
+}
+
+/// Removes every field whose name `is_secret` accepts, at any depth.
+pub fn remove_fields(value: &mut Value, is_secret: &impl Fn(&str) -> bool) {
+    match value {
+        Value::Object(map) => {
+            map.retain(|k, _| !is_secret(k));
+            map.values_mut().for_each(|v| remove_fields(v, is_secret));
+        }
+        Value::Array(items) => items.iter_mut().for_each(|v| remove_fields(v, is_secret)),
+        _ => {}
+    }
+}
+
+/// Walks a JSON value and answers whether any key, at any depth, is secret-looking.
+/// Keys are seen as borrowed `&str` (or serde_json's scratch buffer): nothing allocates.
+struct KeyScan<'f, F> {
+    is_secret: &'f F,
+}
+
+impl<F> Clone for KeyScan<'_, F> {
+    fn clone(&self) -> Self {
+        *self
+    }
+}
+
+impl<F> Copy for KeyScan<'_, F> {}
+
+impl<'de, F: Fn(&str) -> bool> DeserializeSeed<'de> for KeyScan<'_, F> {
+    type Value = bool;
+
+    fn deserialize<D: Deserializer<'de>>(self, deserializer: D) -> Result<bool, D::Error> {
+        deserializer.deserialize_any(self)
+    }
+}
+
+impl<'de, F: Fn(&str) -> bool> Visitor<'de> for KeyScan<'_, F> {
+    type Value = bool;
+
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("any JSON value")
+    }
+
+    fn visit_bool<E>(self, _: bool) -> Result<bool, E> {
+        Ok(false)
+    }
+
+    fn visit_i64<E>(self, _: i64) -> Result<bool, E> {
+        Ok(false)
+    }
+
+    fn visit_u64<E>(self, _: u64) -> Result<bool, E> {
+        Ok(false)
+    }
+
+    fn visit_f64<E>(self, _: f64) -> Result<bool, E> {
+        Ok(false)
+    }
+
+    fn visit_str<E>(self, _: &str) -> Result<bool, E> {
+        Ok(false)
+    }
+
+    fn visit_unit<E>(self) -> Result<bool, E> {
+        Ok(false)
+    }
+
+    fn visit_none<E>(self) -> Result<bool, E> {
+        Ok(false)
+    }
+
+    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<bool, A::Error> {
+        let mut found = false;
+        while let Some(inner) = seq.next_element_seed(self)? {
+            found |= inner;
+        }
+        Ok(found)
+    }
+
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<bool, A::Error> {
+        let mut found = false;
+        while let Some(secret_key) = map.next_key_seed(KeyName { is_secret: self.is_secret })? {
+            found |= secret_key;
+            found |= map.next_value_seed(self)?;
+        }
+        Ok(found)
+    }
+}
+
+/// One map key: whether it is secret-looking.
+struct KeyName<'f, F> {
+    is_secret: &'f F,
+}
+
+impl<'de, F: Fn(&str) -> bool> DeserializeSeed<'de> for KeyName<'_, F> {
+    type Value = bool;
+
+    fn deserialize<D: Deserializer<'de>>(self, deserializer: D) -> Result<bool, D::Error> {
+        deserializer.deserialize_str(self)
+    }
+}
+
+impl<'de, F: Fn(&str) -> bool> Visitor<'de> for KeyName<'_, F> {
+    type Value = bool;
+
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("a map key")
+    }
+
+    fn visit_str<E: de::Error>(self, key: &str) -> Result<bool, E> {
+        Ok((self.is_secret)(key))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn raw(text: &str) -> Box<RawValue> {
+        RawValue::from_string(text.to_owned()).unwrap()
+    }
+
+    fn secret(key: &str) -> bool {
+        key.eq_ignore_ascii_case("token") || key.ends_with("Secret")
+    }
+
+    #[test]
+    fn a_clean_record_is_kept_byte_for_byte() {
+        let text = r#"{"id":"c1","nested":{"list":[1,{"a":null}],"t":true},"n":1.5e3}"#;
+        let record = RawRecord::scrubbed(&raw(text), secret);
+        assert_eq!(record.as_str(), Some(text));
+        assert_eq!(record.get("id"), Some(json!("c1")));
+    }
+
+    #[test]
+    fn secret_fields_go_at_any_depth_and_escaped_keys_are_seen() {
+        let text = r#"{"id":"c1","token":"t-1","a":[{"clientSecret":"s-1","keep":1}],"b":{"TOKEN":"t-2"},"c":{"\u0074oken":"t-3"}}"#;
+        let record = RawRecord::scrubbed(&raw(text), secret);
+        let shown = record.to_string();
+        for leaked in ["t-1", "s-1", "t-2", "t-3"] {
+            assert!(!shown.contains(leaked), "{leaked} in {shown}");
+            assert!(!format!("{record:?}").contains(leaked));
+        }
+        assert_eq!(record.to_value(), json!({ "id": "c1", "a": [{ "keep": 1 }], "b": {}, "c": {} }));
+    }
+
+    #[test]
+    fn null_and_scalars() {
+        assert!(RawRecord::scrubbed(&raw("null"), secret).is_none());
+        assert!(RawRecord::from(Value::Null).is_none());
+        assert_eq!(RawRecord::scrubbed(&raw("\"x\""), secret).to_value(), json!("x"));
+        assert_eq!(RawRecord::none().to_string(), "null");
+        assert_eq!(RawRecord::none().get("id"), None);
+    }
+
+    #[test]
+    fn serializes_as_its_value_and_compares_by_value() {
+        let a = RawRecord::verbatim(&raw(r#"{ "b": 2, "a": [1] }"#));
+        let b = RawRecord::from(json!({ "a": [1], "b": 2 }));
+        assert_eq!(a, b);
+        assert_eq!(serde_json::to_value(&a).unwrap(), json!({ "a": [1], "b": 2 }));
+        let back: RawRecord = serde_json::from_str(r#"{"a":[1],"b":2}"#).unwrap();
+        assert_eq!(back, a);
+        #[derive(Deserialize, PartialEq, Debug)]
+        struct Typed {
+            b: u8,
+        }
+        assert_eq!(a.deserialize::<Typed>().unwrap(), Typed { b: 2 });
+        assert_ne!(a, RawRecord::none());
+    }
+}
