@@ -19,6 +19,7 @@
 
 #![deny(missing_docs)]
 
+mod canned;
 mod stats;
 
 use std::collections::HashMap;
@@ -40,6 +41,7 @@ use oauth_link::{
 use oauth_link_sandbox::{RunningSandbox, Sandbox, SandboxConfig};
 use serde_json::{json, Value};
 
+use crate::canned::{own_cost, Canned};
 use crate::stats::{median, peak_rss_bytes, process_cpu, RunStats};
 
 const KINDS: [&str; 4] = ["alloy-headless", "alloy-connectors", "novu", "junction"];
@@ -82,6 +84,9 @@ struct Args {
     /// Skip the adapter (profiling the raw loop alone).
     #[arg(long, hide = true)]
     no_adapter: bool,
+    /// Only time the adapter with answers served from memory (profiling its own cost).
+    #[arg(long, hide = true)]
+    own_only: bool,
     /// Print one JSON document instead of the table.
     #[arg(long)]
     json: bool,
@@ -404,6 +409,8 @@ struct OpResult {
     http_requests_per_call: usize,
     adapter: Vec<RunStats>,
     raw: Vec<RunStats>,
+    /// The adapter's mean time per call with every answer served from memory.
+    own: Duration,
 }
 
 fn side_json(runs: &[RunStats]) -> Value {
@@ -449,18 +456,27 @@ async fn bench_provider(sb: &Sb, kind: &'static str, args: &Args) -> Vec<OpResul
     let target = targets(kind)[0];
     let requests: Arc<Vec<LinkRequest>> = Arc::new((0..users).map(|n| LinkRequest::new(user(n), target)).collect());
     let queries: Arc<Vec<ConnectionQuery>> = Arc::new((0..users).map(|n| ConnectionQuery::user(user(n))).collect());
+    let mut canned = Canned::default();
+    let remember = |canned: &mut Canned, pairs: Vec<(HttpRequest, HttpResponse)>| {
+        pairs.iter().for_each(|(request, response)| canned.insert(request, response))
+    };
     let mut gen_steps = Vec::with_capacity(users);
     let mut list_steps = Vec::with_capacity(users);
     for n in 0..users {
         // Prime caches (Junction's user mapping) so the recorded call is the steady-state one.
         recording.generate_link(&requests[n]).await.expect("calibration link");
         recording.list_connections(&queries[n]).await.expect("calibration list");
-        recorder.take();
+        remember(&mut canned, recorder.take());
         recording.generate_link(&requests[n]).await.expect("calibration link");
-        gen_steps.push(recorder.take().iter().map(|(r, _)| Step::from_recorded(r)).collect::<Vec<_>>());
+        let pairs = recorder.take();
+        gen_steps.push(pairs.iter().map(|(r, _)| Step::from_recorded(r)).collect::<Vec<_>>());
+        remember(&mut canned, pairs);
         recording.list_connections(&queries[n]).await.expect("calibration list");
-        list_steps.push(recorder.take().iter().map(|(r, _)| Step::from_recorded(r)).collect::<Vec<_>>());
+        let pairs = recorder.take();
+        list_steps.push(pairs.iter().map(|(r, _)| Step::from_recorded(r)).collect::<Vec<_>>());
+        remember(&mut canned, pairs);
     }
+    let offline = build(kind, &map, LinkContext::ephemeral().with_transport(Arc::new(canned)));
     let gen_steps = Arc::new(gen_steps);
     let list_steps = Arc::new(list_steps);
 
@@ -515,7 +531,7 @@ async fn bench_provider(sb: &Sb, kind: &'static str, args: &Args) -> Vec<OpResul
             "{kind} {operation}: the raw loop must send the adapter's requests"
         );
 
-        let warmup = args.warmup.unwrap_or(args.requests.min(500));
+        let warmup = if args.own_only { 0 } else { args.warmup.unwrap_or(args.requests.min(500)) };
         let c = args.concurrency.max(1);
         if !args.no_raw {
             timed(warmup, c, &raw_fn).await;
@@ -524,7 +540,7 @@ async fn bench_provider(sb: &Sb, kind: &'static str, args: &Args) -> Vec<OpResul
             timed(warmup, c, &adapter_fn).await;
         }
         let (mut adapter, mut raw) = (Vec::new(), Vec::new());
-        for _ in 0..args.rounds.max(1) {
+        for _ in 0..if args.own_only { 0 } else { args.rounds.max(1) } {
             for (f, into) in [(&raw_fn, &mut raw), (&adapter_fn, &mut adapter)] {
                 if (args.no_raw && Arc::ptr_eq(f, &raw_fn)) || (args.no_adapter && Arc::ptr_eq(f, &adapter_fn)) {
                     continue;
@@ -536,7 +552,10 @@ async fn bench_provider(sb: &Sb, kind: &'static str, args: &Args) -> Vec<OpResul
                 into.push(stats);
             }
         }
-        out.push(OpResult { operation, http_requests_per_call: adapter_log.len(), adapter, raw });
+        let own_n = if args.own_only { args.requests } else { (args.requests / 2).max(1) };
+        own_cost(&offline, operation == GENERATE, &requests, &queries, own_n.min(500)).await;
+        let own = own_cost(&offline, operation == GENERATE, &requests, &queries, own_n).await;
+        out.push(OpResult { operation, http_requests_per_call: adapter_log.len(), adapter, raw, own });
     }
     out
 }
@@ -605,6 +624,14 @@ async fn main() {
             let ratio = best(&r.adapter) / best(&r.raw).max(f64::MIN_POSITIVE);
             let med = |runs: &[RunStats]| median(&runs.iter().map(RunStats::ops_per_sec).collect::<Vec<_>>());
             let ratio_median = med(&r.adapter) / med(&r.raw).max(f64::MIN_POSITIVE);
+            // Round i of each side ran back to back: their ratio cancels slow drifts of the
+            // shared machine that best-of and median-of rounds do not.
+            let paired: Vec<f64> = r
+                .adapter
+                .iter()
+                .zip(&r.raw)
+                .map(|(a, raw)| a.ops_per_sec() / raw.ops_per_sec().max(f64::MIN_POSITIVE))
+                .collect();
             rows.push(json!({
                 "provider": kind,
                 "operation": r.operation,
@@ -613,6 +640,8 @@ async fn main() {
                 "raw": side_json(&r.raw),
                 "ratio": round3(ratio),
                 "ratio_median": round3(ratio_median),
+                "ratio_paired_median": round3(median(&paired)),
+                "adapter_own_us_per_call": round3(r.own.as_secs_f64() * 1e6),
                 "peak_rss_mb_so_far": round1(peak_rss_bytes() as f64 / 1048576.0),
             }));
         }
@@ -649,7 +678,7 @@ async fn main() {
         m["loadavg"].as_str().unwrap_or("")
     );
     println!(
-        "{:<17} {:<17} {:>4} {:>11} {:>8} {:>8} {:>7} {:>11} {:>8} {:>8} {:>7} {:>7}",
+        "{:<17} {:<17} {:>4} {:>11} {:>8} {:>8} {:>7} {:>11} {:>8} {:>8} {:>7} {:>7} {:>7} {:>7}",
         "provider",
         "operation",
         "req",
@@ -661,11 +690,13 @@ async fn main() {
         "p50 ms",
         "p99 ms",
         "cpu us",
-        "ratio"
+        "ratio",
+        "paired",
+        "own us"
     );
     for r in doc["results"].as_array().expect("rows") {
         println!(
-            "{:<17} {:<17} {:>4} {:>11.0} {:>8.3} {:>8.3} {:>7.1} {:>11.0} {:>8.3} {:>8.3} {:>7.1} {:>7.3}",
+            "{:<17} {:<17} {:>4} {:>11.0} {:>8.3} {:>8.3} {:>7.1} {:>11.0} {:>8.3} {:>8.3} {:>7.1} {:>7.3} {:>7.3} {:>7.2}",
             r["provider"].as_str().unwrap_or(""),
             r["operation"].as_str().unwrap_or(""),
             r["http_requests_per_call"],
@@ -678,6 +709,8 @@ async fn main() {
             r["raw"]["p99_ms"].as_f64().unwrap_or(0.0),
             r["raw"]["cpu_us_per_call"].as_f64().unwrap_or(0.0),
             r["ratio"].as_f64().unwrap_or(0.0),
+            r["ratio_paired_median"].as_f64().unwrap_or(0.0),
+            r["adapter_own_us_per_call"].as_f64().unwrap_or(0.0),
         );
     }
     println!(
