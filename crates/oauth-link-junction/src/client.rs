@@ -22,18 +22,27 @@ pub(crate) const API_KEY_HEADER: &str = "x-vital-api-key";
 pub(crate) const LINK_TOKEN_HEADER: &str = "x-vital-link-token";
 
 /// What `POST /v2/link/token` gave: the single-use token and the hosted widget URL (which
-/// embeds the token, so it is kept secret too).
+/// embeds the token, so it is kept secret too). The URL stays text until it is the link
+/// (an OAuth provider's link is its own URL: parsing the widget's would be wasted work).
 pub(crate) struct IssuedLink {
     pub(crate) token: LinkToken,
-    pub(crate) web_url: Url,
+    web_url: String,
+}
+
+impl IssuedLink {
+    /// The widget URL, checked to be http(s).
+    pub(crate) fn web_url(&self) -> Result<Url> {
+        Url::parse(&self.web_url).ok().filter(|u| matches!(u.scheme(), "https" | "http")).ok_or_else(|| Error::Decode {
+            provider: KIND,
+            message: "link_web_url is not an http(s) URL".into(),
+            body: "[withheld: the answer may carry the link token]".into(),
+        })
+    }
 }
 
 impl std::fmt::Debug for IssuedLink {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("IssuedLink")
-            .field("token", &self.token)
-            .field("web_url", &oauth_link_core::redacted_url(&self.web_url))
-            .finish()
+        f.debug_struct("IssuedLink").field("token", &self.token).field("web_url", &"[redacted]").finish()
     }
 }
 
@@ -170,11 +179,7 @@ impl JunctionClient {
         if !parsed.link_token.bytes().all(|b| b.is_ascii_graphic()) {
             return Err(withheld("link_token is not visible ASCII".into()));
         }
-        let web_url = Url::parse(&parsed.link_web_url)
-            .ok()
-            .filter(|u| matches!(u.scheme(), "https" | "http"))
-            .ok_or_else(|| withheld("link_web_url is not an http(s) URL".into()))?;
-        Ok(IssuedLink { token: LinkToken::new(parsed.link_token), web_url })
+        Ok(IssuedLink { token: LinkToken::new(parsed.link_token), web_url: parsed.link_web_url })
     }
 
     /// `GET /v2/link/provider/oauth/{provider}` with the link token and without the API

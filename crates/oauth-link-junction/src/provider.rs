@@ -218,11 +218,13 @@ impl LinkProvider for JunctionProvider {
 
         let issued = self.client.link_token(&user_id, slug.as_ref().map(ProviderSlug::as_str), &redirect_url).await;
         let issued = self.forget_on_not_found(&request.user, issued)?;
-        let url = match &slug {
-            Some(slug) if slug.is_oauth() => {
-                self.client.oauth_url(slug.as_str(), &issued.token).await?.unwrap_or_else(|| issued.web_url.clone())
-            }
-            _ => issued.web_url.clone(),
+        let oauth_url = match &slug {
+            Some(slug) if slug.is_oauth() => self.client.oauth_url(slug.as_str(), &issued.token).await?,
+            _ => None,
+        };
+        let url = match oauth_url {
+            Some(url) => url,
+            None => issued.web_url()?,
         };
         let token_expiry = claims.issued_at + LINK_TOKEN_LIFETIME;
         Ok(Link { provider: KIND.into(), url, state, expires_at: claims.expires_at.min(token_expiry) })

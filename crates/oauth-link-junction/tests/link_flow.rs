@@ -132,6 +132,28 @@ async fn oauth_provider_without_oauth_url_falls_back_to_the_widget() {
 }
 
 #[tokio::test]
+async fn a_widget_url_that_is_not_http_fails_only_when_it_is_the_link() {
+    let server = MockServer::start_async().await;
+    mock_resolve(&server, APP_USER, UID).await;
+    let bad = "javascript:alert('lt_SECRET_link_token_0002')";
+    let provider = provider(&server);
+
+    // Whoop's link is the widget: refused, and the token-bearing URL is not repeated.
+    let (token, _) = mock_link_token(&server, UID, Some("whoop"), bad).await;
+    let err = provider.generate_link(&LinkRequest::new(APP_USER, "whoop")).await.unwrap_err();
+    assert!(matches!(err, Error::Decode { .. }), "{err:?}");
+    assert!(err.to_string().contains("link_web_url is not an http(s) URL"), "{err}");
+    assert!(!format!("{err} {err:?}").contains("lt_SECRET"), "{err:?}");
+    token.delete_async().await;
+
+    // Oura's link is its own OAuth URL: the widget URL is never used, so it does not matter.
+    mock_link_token(&server, UID, Some("oura"), bad).await;
+    mock_oauth(&server, "oura", Some(OURA_OAUTH)).await;
+    let link = provider.generate_link(&LinkRequest::new(APP_USER, "oura")).await.unwrap();
+    assert_eq!(link.url.as_str(), OURA_OAUTH);
+}
+
+#[tokio::test]
 async fn unknown_user_is_created_and_a_conflict_reuses_the_existing_id() {
     let server = MockServer::start_async().await;
     for client_user_id in ["new-user", "raced-user"] {
