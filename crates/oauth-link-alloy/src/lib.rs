@@ -190,30 +190,31 @@ pub fn parse_timestamp(value: &Value) -> Option<DateTime<Utc>> {
     }
 }
 
-/// Field names (compared case-insensitively, `_`/`-` ignored) that are removed from raw
-/// records before they are kept.
-const SECRET_FIELDS: &[&str] = &[
-    "token",
-    "accesstoken",
-    "refreshtoken",
-    "idtoken",
-    "secret",
-    "clientsecret",
-    "consumersecret",
-    "tokensecret",
-    "password",
-    "apikey",
-    "privatekey",
-    "code",
-    "authorization",
-];
+/// Field names (compared case-insensitively, `_`/`-` ignored) removed from raw records
+/// before they are kept: any name ending in one of [`SECRET_SUFFIXES`] (`token`,
+/// `accessToken`, `refresh_token`, `id-token`, `clientSecret`, `consumer_secret`...) and
+/// these exact names.
+const SECRET_FIELDS: &[&str] = &["password", "apikey", "privatekey", "code", "authorization"];
+/// Name endings that mark a field secret.
+const SECRET_SUFFIXES: &[&str] = &["secret", "token"];
 
 fn is_secret_field(name: &str) -> bool {
-    // The name lower-cased without `_` and `-`, compared byte by byte (no allocation: this
-    // runs for every key of every listed record).
-    let norm = || name.bytes().filter(|b| *b != b'_' && *b != b'-').map(|b| b.to_ascii_lowercase());
-    let ends_with = |suffix: &str| norm().rev().take(suffix.len()).eq(suffix.bytes().rev());
-    SECRET_FIELDS.iter().any(|field| norm().eq(field.bytes())) || ends_with("secret") || ends_with("token")
+    // Runs for every key of every listed record: the name's last 16 significant bytes,
+    // lower-cased without `_` and `-`, on the stack (every exact name is shorter).
+    const TAIL: usize = 16;
+    let mut tail = [0u8; TAIL];
+    let mut len = 0;
+    for b in name.bytes().rev().filter(|b| *b != b'_' && *b != b'-') {
+        if len == TAIL {
+            len += 1; // longer than any exact name: only the suffixes can match
+            break;
+        }
+        tail[TAIL - 1 - len] = b.to_ascii_lowercase();
+        len += 1;
+    }
+    let kept = &tail[TAIL - len.min(TAIL)..];
+    SECRET_SUFFIXES.iter().any(|s| kept.ends_with(s.as_bytes()))
+        || (len <= TAIL && SECRET_FIELDS.iter().any(|f| kept == f.as_bytes()))
 }
 
 /// Keeps a record minus its secret-looking fields (tokens, secrets, passwords, keys) at
@@ -453,6 +454,52 @@ mod tests {
             assert_eq!(parse_timestamp(&n), None, "{n}");
         }
         assert_eq!(parse_timestamp(&serde_json::json!(-1)), DateTime::from_timestamp(-1, 0));
+    }
+
+    #[test]
+    fn secret_field_names() {
+        for name in [
+            "token",
+            "accessToken",
+            "access_token",
+            "REFRESH-TOKEN",
+            "id_token",
+            "secret",
+            "clientSecret",
+            "consumer_secret",
+            "token_secret",
+            "password",
+            "Password",
+            "api_key",
+            "apiKey",
+            "private-key",
+            "code",
+            "Authorization",
+            "a_very_long_field_name_that_ends_in_secret",
+            "x_token",
+        ] {
+            assert!(is_secret_field(name), "{name}");
+        }
+        for name in [
+            "credentialId",
+            "type",
+            "name",
+            "createdAt",
+            "tokens",
+            "secrets",
+            "passwords",
+            "codes",
+            "zipcode2",
+            "apikeys",
+            "authorization_url",
+            "a_very_long_field_name_that_ends_in_password",
+            "",
+            "_",
+            "tökén",
+            "coda",
+        ] {
+            assert!(!is_secret_field(name), "{name}");
+        }
     }
 
     #[test]
