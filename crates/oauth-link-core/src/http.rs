@@ -290,6 +290,10 @@ impl ApiClient {
         transport: Arc<dyn HttpTransport>,
         retry: RetryPolicy,
     ) -> Self {
+        let mut headers = headers;
+        if !headers.contains_key(ACCEPT) {
+            headers.insert(ACCEPT, HeaderValue::from_static("application/json"));
+        }
         Self { provider, base_url, headers, transport, retry, max_body: DEFAULT_MAX_BODY_BYTES }
     }
 
@@ -332,15 +336,15 @@ impl ApiClient {
         url
     }
 
-    /// A request with no body.
+    /// A request with no body, carrying the client's headers.
     pub fn request(&self, method: Method, url: Url) -> HttpRequest {
-        HttpRequest { method, url, headers: HeaderMap::new(), body: None }
+        HttpRequest { method, url, headers: self.headers.clone(), body: None }
     }
 
     /// A request with a JSON body.
     pub fn json_request<T: serde::Serialize + ?Sized>(&self, method: Method, url: Url, body: &T) -> HttpRequest {
         let bytes = serde_json::to_vec(body).expect("request bodies always serialize");
-        let mut headers = HeaderMap::new();
+        let mut headers = self.headers.clone();
         headers.insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
         HttpRequest { method, url, headers, body: Some(Bytes::from(bytes)) }
     }
@@ -369,13 +373,12 @@ impl ApiClient {
         mut request: HttpRequest,
         replay: Replay,
     ) -> Result<HttpResponse> {
+        // Requests from `request` / `json_request` have the client's headers already; one
+        // built by hand gets those it does not set itself.
         for (name, value) in &self.headers {
             if !request.headers.contains_key(name) {
                 request.headers.insert(name.clone(), value.clone());
             }
-        }
-        if !request.headers.contains_key(ACCEPT) {
-            request.headers.insert(ACCEPT, HeaderValue::from_static("application/json"));
         }
         let started = Instant::now();
         let max_retries = if replay == Replay::Never { 0 } else { self.retry.max_retries };
