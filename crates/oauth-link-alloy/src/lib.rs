@@ -8,7 +8,7 @@ use chrono::{DateTime, NaiveDateTime, Utc};
 use http::header::{HeaderMap, HeaderValue, AUTHORIZATION};
 use oauth_link_core::http::{secret_header, status_error, ApiClient, Call, ErrorBody, HttpResponse};
 use oauth_link_core::secret::scrub;
-use oauth_link_core::{excerpt, ApiKey, CommonConfig, Error, RawRecord, Result};
+use oauth_link_core::{excerpt, scan_record, ApiKey, CommonConfig, Error, RawRecord, Result};
 use serde::de::DeserializeOwned;
 use serde::Deserialize;
 use serde_json::value::RawValue;
@@ -244,20 +244,23 @@ pub struct Credential {
 
 impl Credential {
     /// Reads one record; `None` when it is not an object or has no string `credentialId`
-    /// (or `id`). Typed fields come straight from the text; the record is kept as text.
+    /// (or `id`). One pass over the text finds the fields and any secret-looking key; the
+    /// record is kept as text.
     pub fn from_raw(record: &RawValue) -> Option<Self> {
-        let fields: CredentialFields<'_> = serde_json::from_str(record.get()).ok()?;
+        let scan =
+            scan_record(record, ["credentialId", "id", "type", "name", "createdAt", "updatedAt"], is_secret_field)?;
+        let [credential_id, id, kind, name, created_at, updated_at] = scan.fields;
         let string = |field: Option<&RawValue>| field.and_then(|v| serde_json::from_str::<String>(v.get()).ok());
         let timestamp = |field: Option<&RawValue>| {
             field.and_then(|v| serde_json::from_str::<Value>(v.get()).ok()).as_ref().and_then(parse_timestamp)
         };
         Some(Self {
-            id: string(fields.credential_id.or(fields.id))?,
-            kind: string(fields.kind),
-            name: string(fields.name),
-            created_at: timestamp(fields.created_at),
-            updated_at: timestamp(fields.updated_at),
-            raw: scrubbed_record(record),
+            id: string(credential_id.or(id))?,
+            kind: string(kind),
+            name: string(name),
+            created_at: timestamp(created_at),
+            updated_at: timestamp(updated_at),
+            raw: RawRecord::from_scan(&scan, is_secret_field),
         })
     }
 
@@ -293,24 +296,6 @@ impl Credential {
             .map(|item| Credential::from_raw(item).ok_or_else(|| decode_err("a credential has no `credentialId`")))
             .collect()
     }
-}
-
-/// The fields of a credential record the adapters read, borrowed from the response text
-/// (`RawValue`s, so a field of an unexpected type reads as absent rather than failing).
-#[derive(Deserialize)]
-struct CredentialFields<'a> {
-    #[serde(rename = "credentialId", borrow, default)]
-    credential_id: Option<&'a RawValue>,
-    #[serde(borrow, default)]
-    id: Option<&'a RawValue>,
-    #[serde(rename = "type", borrow, default)]
-    kind: Option<&'a RawValue>,
-    #[serde(borrow, default)]
-    name: Option<&'a RawValue>,
-    #[serde(rename = "createdAt", borrow, default)]
-    created_at: Option<&'a RawValue>,
-    #[serde(rename = "updatedAt", borrow, default)]
-    updated_at: Option<&'a RawValue>,
 }
 
 /// `{data: [...]}` or `{credentials: [...]}`; `present` keeps a `null` list visible.

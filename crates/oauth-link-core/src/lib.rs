@@ -54,7 +54,7 @@ pub use error::{
     env_var, excerpt, is_retryable_status, BoxError, Error, ErrorClass, Result, TransportKind, BODY_EXCERPT_CHARS,
 };
 pub use provider::{DynLinkProvider, LinkProvider, SharedLinkProvider};
-pub use raw::{remove_fields, RawRecord};
+pub use raw::{remove_fields, scan_record, RawRecord, RecordScan};
 pub use replay::{MemoryReplayGuard, ReplayGuard, DEFAULT_MEMORY_CAPACITY};
 pub use replay_file::FileReplayGuard;
 pub use secret::{AccessToken, ApiKey, AuthCode, LinkToken, SecretUrl, SigningKey, StateToken};

@@ -55,6 +55,16 @@ impl RawRecord {
         }
     }
 
+    /// Keeps a record already read by [`scan_record`]: as it is when the scan found no
+    /// secret-looking key, else minus those fields (parsed, cleaned, re-encoded).
+    pub fn from_scan<const N: usize>(scan: &RecordScan<'_, N>, is_secret: impl Fn(&str) -> bool) -> Self {
+        if scan.has_secret {
+            Self::scrubbed(scan.record, is_secret)
+        } else {
+            Self::verbatim(scan.record)
+        }
+    }
+
     /// A record from a value (the caller has removed any secret from it).
     pub fn from_value(value: &Value) -> Self {
         match value {
@@ -130,6 +140,95 @@ impl Serialize for RawRecord {
 impl<'de> Deserialize<'de> for RawRecord {
     fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
         Value::deserialize(deserializer).map(|value| Self::from_value(&value))
+    }
+}
+
+/// What one pass over a record found: the top-level fields asked for and whether any key
+/// is secret-looking. See [`scan_record`].
+#[derive(Debug, Clone, Copy)]
+pub struct RecordScan<'a, const N: usize> {
+    /// The record scanned.
+    pub record: &'a RawValue,
+    /// The raw value of each wanted field, in the order asked (the last one when repeated).
+    pub fields: [Option<&'a RawValue>; N],
+    /// Whether a key at any depth is one `is_secret` accepts.
+    pub has_secret: bool,
+}
+
+/// Reads a record in one pass: the top-level fields named in `wanted`, borrowed as raw JSON
+/// (parse the small ones you need), and whether any key at any depth is secret-looking.
+/// `None` when the record is not a JSON object. Nothing is allocated; only an object or
+/// array value of a wanted field is walked a second time, for its keys.
+pub fn scan_record<'a, const N: usize>(
+    record: &'a RawValue,
+    wanted: [&str; N],
+    is_secret: impl Fn(&str) -> bool,
+) -> Option<RecordScan<'a, N>> {
+    let mut de = serde_json::Deserializer::from_str(record.get());
+    let (fields, has_secret) = de.deserialize_map(TopScan { wanted: &wanted, is_secret: &is_secret }).ok()?;
+    Some(RecordScan { record, fields, has_secret })
+}
+
+/// The top level of a record: captures wanted fields, scans everything for secret keys.
+struct TopScan<'w, 'f, F, const N: usize> {
+    wanted: &'w [&'w str; N],
+    is_secret: &'f F,
+}
+
+impl<'de, F: Fn(&str) -> bool, const N: usize> Visitor<'de> for TopScan<'_, '_, F, N> {
+    type Value = ([Option<&'de RawValue>; N], bool);
+
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("a JSON object")
+    }
+
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
+        let mut fields = [None; N];
+        let mut found = false;
+        let scan = KeyScan { is_secret: self.is_secret };
+        while let Some((index, secret_key)) =
+            map.next_key_seed(KeyMatch { wanted: self.wanted, is_secret: self.is_secret })?
+        {
+            found |= secret_key;
+            match index {
+                Some(i) => {
+                    let value: &'de RawValue = map.next_value()?;
+                    if value.get().starts_with(['{', '[']) {
+                        let mut nested = serde_json::Deserializer::from_str(value.get());
+                        found |= scan.deserialize(&mut nested).map_err(de::Error::custom)?;
+                    }
+                    fields[i] = Some(value);
+                }
+                None => found |= map.next_value_seed(scan)?,
+            }
+        }
+        Ok((fields, found))
+    }
+}
+
+/// One top-level key: its index among the wanted fields, and whether it is secret-looking.
+struct KeyMatch<'w, 'f, F, const N: usize> {
+    wanted: &'w [&'w str; N],
+    is_secret: &'f F,
+}
+
+impl<'de, F: Fn(&str) -> bool, const N: usize> DeserializeSeed<'de> for KeyMatch<'_, '_, F, N> {
+    type Value = (Option<usize>, bool);
+
+    fn deserialize<D: Deserializer<'de>>(self, deserializer: D) -> Result<Self::Value, D::Error> {
+        deserializer.deserialize_str(self)
+    }
+}
+
+impl<F: Fn(&str) -> bool, const N: usize> Visitor<'_> for KeyMatch<'_, '_, F, N> {
+    type Value = (Option<usize>, bool);
+
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("a map key")
+    }
+
+    fn visit_str<E: de::Error>(self, key: &str) -> Result<Self::Value, E> {
+        Ok((self.wanted.iter().position(|w| *w == key), (self.is_secret)(key)))
     }
 }
 
@@ -276,6 +375,34 @@ mod tests {
             assert!(!format!("{record:?}").contains(leaked));
         }
         assert_eq!(record.to_value(), json!({ "id": "c1", "a": [{ "keep": 1 }], "b": {}, "c": {} }));
+    }
+
+    #[test]
+    fn one_pass_scan_captures_fields_and_finds_secrets() {
+        let text = r#"{"id":"c1","n":2,"data":{"token":"t-1"},"id":"c2","list":[{"x":1}]}"#;
+        let record = raw(text);
+        let scan = scan_record(&record, ["id", "data", "missing"], secret).unwrap();
+        assert_eq!(scan.fields[0].map(RawValue::get), Some("\"c2\""));
+        assert_eq!(scan.fields[1].map(RawValue::get), Some(r#"{"token":"t-1"}"#));
+        assert!(scan.fields[2].is_none());
+        assert!(scan.has_secret, "a secret inside a wanted object value");
+        assert!(!RawRecord::from_scan(&scan, secret).to_string().contains("t-1"));
+
+        for (text, has_secret) in [
+            (r#"{"id":"c1","list":[{"clientSecret":1}]}"#, true),
+            (r#"{"Token":"x"}"#, true),
+            (r#"{"id":"c1","list":[{"x":"token"}]}"#, false),
+        ] {
+            let record = raw(text);
+            let scan = scan_record(&record, ["id"], secret).unwrap();
+            assert_eq!(scan.has_secret, has_secret, "{text}");
+            if !has_secret {
+                assert_eq!(RawRecord::from_scan(&scan, secret).as_str(), Some(text));
+            }
+        }
+        for not_object in ["[1]", "\"x\"", "null", "3"] {
+            assert!(scan_record(&raw(not_object), ["id"], secret).is_none(), "{not_object}");
+        }
     }
 
     #[test]
