@@ -15,7 +15,8 @@ use crate::config::{AlloyCredentialPaths, AlloyOauthUrlShape, Platform};
 use crate::consent::{self, close_tab_page, error_page, Outcome};
 use crate::state::{
     append_query, fmt_time, json_response, lock, object_id, parse_body, query_get, query_pairs, str_field, token,
-    AlloyCode, AlloyCredential, AlloyInstallation, AlloyLinkKind, AlloyState, AlloyUser, Inner, Link, RootUrl, Shared,
+    AlloyCode, AlloyCredential, AlloyInstallation, AlloyLinkKind, AlloyState, AlloyUser, Inner, Link, LinkOutcome,
+    RootUrl, Shared,
 };
 
 type St = State<Shared>;
@@ -377,13 +378,13 @@ async fn oauth_url(State(s): St, headers: HeaderMap, uri: Uri, Extension(root): 
         pairs.push((k, v));
     }
     let url = append_query(&format!("{}/alloy/consent/{id}", root.0), &pairs);
-    a.links.push(Link {
-        id: id.clone(),
-        kind: AlloyLinkKind::Headless { app: app.name.into(), user_id: uid.clone(), properties: props },
+    let link = Link {
+        kind: AlloyLinkKind::Headless { app: app.name, user_id: uid.clone(), properties: props },
         created_at: now,
         expires_at: now + s.config.alloy_link_lifetime,
         outcome: None,
-    });
+    };
+    a.links.insert(&id, link, now);
     match s.config.alloy_oauth_url_shape {
         AlloyOauthUrlShape::Flat => ok(json!({ "oauthUrl": url })),
         AlloyOauthUrlShape::Wrapped => ok(json!({ "data": { "oauthUrl": url } })),
@@ -544,8 +545,7 @@ async fn create_connector_credential(
         &format!("{}/alloy/consent/{id}", root.0),
         &[("connector", &connector_id), ("userId", &uid), ("redirectUri", redirect_uri)],
     );
-    a.links.push(Link {
-        id,
+    let link = Link {
         kind: AlloyLinkKind::Connector {
             connector_id,
             user_id: uid,
@@ -555,7 +555,8 @@ async fn create_connector_credential(
         created_at: now,
         expires_at: now + s.config.alloy_link_lifetime,
         outcome: None,
-    });
+    };
+    a.links.insert(&id, link, now);
     ok(json!({ "oauthUrl": url }))
 }
 
@@ -625,7 +626,7 @@ async fn connector_callback(
     };
     let state = str_field(&v, "state");
     let mut a = lock(&s.alloy);
-    let Some(c) = a.codes.iter_mut().find(|c| c.code == code && c.connector_id == connector_id && !c.used) else {
+    let Some(c) = a.codes.get_mut(code).filter(|c| c.connector_id == connector_id && !c.used) else {
         return err(StatusCode::BAD_REQUEST, "Invalid authorization code");
     };
     if state.is_some_and(|st| st != c.state) {
@@ -644,7 +645,7 @@ async fn connector_callback(
 async fn consent_get(State(s): St, Path(id): Path<String>) -> Response {
     let now = s.now();
     let a = lock(&s.alloy);
-    let Some(link) = a.links.iter().find(|l| l.id == id) else {
+    let Some(link) = a.links.get(&id) else {
         return error_page(StatusCode::NOT_FOUND, "Unknown link").into_response();
     };
     if let Some(o) = &link.outcome {
@@ -656,7 +657,7 @@ async fn consent_get(State(s): St, Path(id): Path<String>) -> Response {
     let html = match &link.kind {
         AlloyLinkKind::Headless { app, user_id, properties } => {
             let display = alloy_app(app).map(|a| a.display).unwrap_or(app);
-            let mut details = vec![("App", app.clone()), ("User", user_id.clone())];
+            let mut details = vec![("App", app.to_string()), ("User", user_id.clone())];
             for (k, v) in properties {
                 details.push((k.as_str(), v.clone()));
             }
@@ -697,7 +698,7 @@ pub(crate) fn complete(s: &Inner, id: &str, approve: bool) -> Option<(Platform, 
     let now = s.now();
     let mut guard = lock(&s.alloy);
     let a = &mut *guard;
-    let link = a.links.iter_mut().find(|l| l.id == id)?;
+    let link = a.links.get_mut(id)?;
     let platform = match link.kind {
         AlloyLinkKind::Headless { .. } => Platform::AlloyHeadless,
         AlloyLinkKind::Connector { .. } => Platform::AlloyConnectors,
@@ -708,18 +709,18 @@ pub(crate) fn complete(s: &Inner, id: &str, approve: bool) -> Option<(Platform, 
     if now >= link.expires_at {
         return Some((platform, error_page(StatusCode::GONE, "This link has expired")));
     }
-    link.outcome = Some(if approve { "approved" } else { "denied" }.to_string());
+    link.outcome = Some(LinkOutcome::new(approve));
     let kind = link.kind.clone();
     let outcome = match kind {
         AlloyLinkKind::Headless { app, user_id, properties } => {
             let return_url = s.config.alloy_return_url.clone();
             if approve {
-                let display = alloy_app(&app).map(|a| a.display).unwrap_or(&app);
+                let display = alloy_app(app).map(|a| a.display).unwrap_or(app);
                 let name = match properties.values().next() {
                     Some(p) => format!("{display} ({p})"),
                     None => display.to_string(),
                 };
-                let c = new_credential(s, &user_id, app.clone(), name, &app, "headless", None);
+                let c = new_credential(s, &user_id, app.to_string(), name, app, "headless", None);
                 a.credentials.push(c);
                 match return_url {
                     Some(u) => Outcome::Redirect { status: StatusCode::SEE_OTHER, location: u },
@@ -747,8 +748,8 @@ pub(crate) fn complete(s: &Inner, id: &str, approve: bool) -> Option<(Platform, 
                     "connector",
                     Some(connector_id.clone()),
                 );
-                let code = AlloyCode {
-                    code: token(32),
+                let code = token(32);
+                let entry = AlloyCode {
                     state: id.to_string(),
                     connector_id,
                     credential_id: c.credential_id.clone(),
@@ -756,8 +757,8 @@ pub(crate) fn complete(s: &Inner, id: &str, approve: bool) -> Option<(Platform, 
                     used: false,
                 };
                 a.credentials.push(c);
-                let location = append_query(&redirect_uri, &[("code", &code.code), ("state", &code.state)]);
-                a.codes.push(code);
+                let location = append_query(&redirect_uri, &[("code", &code), ("state", id)]);
+                a.codes.insert(&code, entry, now);
                 Outcome::Redirect { status: StatusCode::SEE_OTHER, location }
             } else {
                 let location = append_query(
@@ -773,4 +774,119 @@ pub(crate) fn complete(s: &Inner, id: &str, approve: bool) -> Option<(Platform, 
         }
     };
     Some((platform, outcome))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::SandboxConfig;
+    use crate::state::testing::{headers, read, root, shared};
+
+    fn auth() -> HeaderMap {
+        headers(&[("authorization", "bearer sandbox_alloy_key"), ("x-api-version", "2025-09")])
+    }
+
+    async fn body_of(r: Response) -> Value {
+        serde_json::from_str(&read(r).await.2).expect("json")
+    }
+
+    /// The link id in a consent URL.
+    fn link_id(url: &str) -> String {
+        let path = url.split('?').next().unwrap_or(url);
+        path.rsplit('/').next().unwrap_or(path).to_string()
+    }
+
+    async fn new_user(s: &Shared) -> String {
+        let r = create_user(State(s.clone()), auth(), Bytes::from(r#"{"username": "u"}"#)).await;
+        body_of(r).await["userId"].as_str().expect("userId").to_string()
+    }
+
+    async fn headless_link(s: &Shared, user: &str) -> String {
+        let uri: Uri = format!("/headless/oauthUrl?userId={user}&app=slack").parse().expect("uri");
+        link_id(
+            body_of(oauth_url(State(s.clone()), auth(), uri, Extension(root())).await).await["oauthUrl"]
+                .as_str()
+                .expect("url"),
+        )
+    }
+
+    async fn page(s: &Shared, id: &str) -> (u16, Option<String>, String) {
+        read(consent_get(State(s.clone()), Path(id.to_string())).await).await
+    }
+
+    async fn approve(s: &Shared, id: &str) -> (u16, Option<String>, String) {
+        read(consent_approve(State(s.clone()), Path(id.to_string())).await).await
+    }
+
+    async fn deny(s: &Shared, id: &str) -> (u16, Option<String>, String) {
+        read(consent_deny(State(s.clone()), Path(id.to_string())).await).await
+    }
+
+    async fn callback(s: &Shared, code: &str) -> (u16, Option<String>, String) {
+        let body = Bytes::from(json!({ "code": code }).to_string());
+        read(connector_callback(State(s.clone()), auth(), Path("slack".into()), body).await).await
+    }
+
+    #[tokio::test]
+    async fn evicted_links_answer_as_unknown_ones() {
+        let cap = 3;
+        let s = shared(SandboxConfig::default().link_capacity(cap));
+        let user = new_user(&s).await;
+        let mut ids = Vec::new();
+        for n in 0..5 * cap {
+            ids.push(headless_link(&s, &user).await);
+            assert!(lock(&s.alloy).links.len() <= cap, "bounded after {n} links");
+        }
+        let unknown = (page(&s, "never-issued").await, approve(&s, "never-issued").await);
+        assert_eq!(unknown.0 .0, 404);
+        let (evicted, kept) = ids.split_at(ids.len() - cap);
+        for id in evicted {
+            assert_eq!((page(&s, id).await, approve(&s, id).await), unknown);
+            assert_eq!(deny(&s, id).await, unknown.1);
+            assert!(complete(&s, id, true).is_none());
+        }
+        for id in kept {
+            assert_eq!(page(&s, id).await.0, 200);
+        }
+        assert_eq!(approve(&s, &kept[0]).await.0, 200);
+        assert_eq!(lock(&s.alloy).credentials.len(), 1, "connected records are kept");
+    }
+
+    #[tokio::test]
+    async fn authorization_codes_are_bounded_and_evicted_ones_are_invalid() {
+        let cap = 2;
+        let s = shared(SandboxConfig::default().link_capacity(cap));
+        let user = new_user(&s).await;
+        let mut codes = Vec::new();
+        for n in 0..5 * cap {
+            let body = json!({"userId": user, "authenticationType": "oauth2", "redirectUri": "https://app.example/cb"});
+            let r = create_connector_credential(
+                State(s.clone()),
+                auth(),
+                Path("slack".into()),
+                Extension(root()),
+                Bytes::from(body.to_string()),
+            )
+            .await;
+            let id = link_id(body_of(r).await["oauthUrl"].as_str().expect("url"));
+            let Some((_, Outcome::Redirect { location, .. })) = complete(&s, &id, true) else {
+                panic!("approval redirects with a code");
+            };
+            let url = url::Url::parse(&location).expect("location");
+            codes.push(url.query_pairs().find(|(k, _)| k == "code").map(|(_, v)| v.into_owned()).expect("code"));
+            let a = lock(&s.alloy);
+            assert!(a.links.len() <= cap && a.codes.len() <= cap, "bounded after {n} codes");
+        }
+        let unknown = callback(&s, "never-issued").await;
+        assert_eq!(unknown.0, 400);
+        assert_eq!(callback(&s, &codes[0]).await, unknown);
+        let last = &codes[codes.len() - 1];
+        assert_eq!(callback(&s, last).await.0, 200);
+        assert_eq!(callback(&s, last).await, unknown, "a used code answers as an unknown one");
+        let state = s.snapshot();
+        let listed: Vec<&str> =
+            state["alloy"]["codes"].as_array().into_iter().flatten().filter_map(|c| c["code"].as_str()).collect();
+        assert_eq!(listed, &codes[codes.len() - cap..]);
+        assert_eq!(state["alloy"]["codes"][cap - 1]["used"], json!(true));
+    }
 }

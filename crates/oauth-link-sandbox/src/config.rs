@@ -200,6 +200,8 @@ pub struct SandboxConfig {
     pub(crate) novu_data_envelope: bool,
     pub(crate) faults: FaultConfig,
     pub(crate) request_log_capacity: usize,
+    pub(crate) link_capacity: usize,
+    pub(crate) idempotency_capacity: usize,
 }
 
 /// Default Alloy API key (serves both Alloy APIs).
@@ -227,6 +229,8 @@ impl Default for SandboxConfig {
             novu_data_envelope: true,
             faults: FaultConfig::default(),
             request_log_capacity: 10_000,
+            link_capacity: 10_000,
+            idempotency_capacity: 10_000,
         }
     }
 }
@@ -332,6 +336,27 @@ impl SandboxConfig {
     /// How many requests the request log keeps (oldest dropped first); default 10 000.
     pub fn request_log_capacity(mut self, n: usize) -> Self {
         self.request_log_capacity = n;
+        self
+    }
+
+    /// How many links each platform keeps (Alloy links and authorization codes, Novu OAuth
+    /// URLs, Junction link tokens); default 10 000, at least 1. When a new link finds its
+    /// platform full, the expired (or used-up) links at the head of the queue are dropped
+    /// first, then the oldest ones. A dropped link answers exactly as one never issued (the
+    /// consent page's 404; Junction's `invalid_token`; Alloy's `Invalid authorization code`).
+    /// This bounds the sandbox's memory however many links
+    /// a test or benchmark creates. Connected records (credentials, endpoints, connections,
+    /// users) are never dropped.
+    pub fn link_capacity(mut self, n: usize) -> Self {
+        self.link_capacity = n.max(1);
+        self
+    }
+
+    /// How many Novu `idempotency-key`s are remembered within their 24 h window; default
+    /// 10 000, at least 1. Beyond it the expired keys, then the oldest ones, are forgotten
+    /// first, and a forgotten key is treated as a new one (no replay).
+    pub fn idempotency_capacity(mut self, n: usize) -> Self {
+        self.idempotency_capacity = n.max(1);
         self
     }
 

@@ -12,7 +12,7 @@ use crate::catalogue::{junction_provider, JunctionProvider, JUNCTION_PROVIDERS};
 use crate::consent::{self, close_tab_page, error_page, Form, Outcome};
 use crate::state::{
     append_query, esc, fmt_time, json_response, lock, parse_body, query_get, query_pairs, token, Inner,
-    JunctionConnection, JunctionState, JunctionToken, JunctionUser, Link, RootUrl, Shared,
+    JunctionConnection, JunctionState, JunctionToken, JunctionUser, Link, LinkOutcome, RootUrl, Shared,
 };
 
 type St = State<Shared>;
@@ -286,8 +286,10 @@ async fn link_token(State(s): St, headers: HeaderMap, Extension(root): Extension
     }
     let provider = match v.get("provider") {
         None | Some(Value::Null) => None,
-        Some(Value::String(p)) if junction_provider(p).is_some() => Some(p.clone()),
-        Some(other) => return provider_enum_error(&["body", "provider"], other, false),
+        Some(other) => match other.as_str().and_then(junction_provider) {
+            Some(p) => Some(p.slug),
+            None => return provider_enum_error(&["body", "provider"], other, false),
+        },
     };
     let redirect_url = match v.get("redirect_url") {
         None | Some(Value::Null) => None,
@@ -306,8 +308,8 @@ async fn link_token(State(s): St, headers: HeaderMap, Extension(root): Extension
         Some(Value::Array(a)) if !a.is_empty() => {
             let mut out = Vec::new();
             for (i, p) in a.iter().enumerate() {
-                match p.as_str().filter(|p| junction_provider(p).is_some()) {
-                    Some(p) => out.push(p.to_string()),
+                match p.as_str().and_then(junction_provider) {
+                    Some(p) => out.push(p.slug),
                     None => return provider_enum_error(&["body", "filter_on_providers", &i.to_string()], p, false),
                 }
             }
@@ -342,13 +344,13 @@ async fn link_token(State(s): St, headers: HeaderMap, Extension(root): Extension
         return user_not_found(&user_id);
     }
     let link_token = token(40);
-    j.push_token(Link {
-        id: link_token.clone(),
+    let link = Link {
         kind: JunctionToken { user_id, provider, redirect_url, filter_on_providers: filter },
         created_at: now,
         expires_at: now + s.config.junction_link_lifetime,
         outcome: None,
-    });
+    };
+    j.link_tokens.insert(&link_token, link, now);
     let web = append_query(
         &format!("{}/junction/consent/{link_token}", root.0),
         &[("token", &link_token), ("env", "sandbox"), ("region", "us")],
@@ -384,7 +386,7 @@ async fn oauth_provider(
     };
     let now = s.now();
     let j = lock(&s.junction);
-    let Some(link) = j.token(tok) else {
+    let Some(link) = j.link_tokens.get(tok) else {
         return detail(StatusCode::BAD_REQUEST, invalid("invalid_token", "The link token is invalid."));
     };
     if let Some((t, m)) = token_problem(link, now) {
@@ -420,7 +422,7 @@ async fn consent_get(State(s): St, Path(tok): Path<String>, uri: Uri) -> Respons
     let now = s.now();
     let q = query_pairs(&uri);
     let j = lock(&s.junction);
-    let Some(link) = j.token(&tok) else {
+    let Some(link) = j.link_tokens.get(&tok) else {
         return error_page(StatusCode::NOT_FOUND, "Unknown link token").into_response();
     };
     if let Some((t, m)) = token_problem(link, now) {
@@ -430,10 +432,10 @@ async fn consent_get(State(s): St, Path(tok): Path<String>, uri: Uri) -> Respons
         }
         .into_response();
     }
-    let provider = query_get(&q, "provider").map(str::to_string).or_else(|| link.kind.provider.clone());
+    let provider = query_get(&q, "provider").or(link.kind.provider);
     let mut fields = String::new();
     let mut details = vec![("User", link.kind.user_id.clone())];
-    match provider.as_deref().and_then(junction_provider) {
+    match provider.and_then(junction_provider) {
         Some(p) => {
             details.push(("Provider", p.name.to_string()));
             fields.push_str(&format!("<input type=\"hidden\" name=\"provider\" value=\"{}\">\n", esc(p.slug)));
@@ -446,7 +448,7 @@ async fn consent_get(State(s): St, Path(tok): Path<String>, uri: Uri) -> Respons
         None => {
             let allowed: Vec<&JunctionProvider> = JUNCTION_PROVIDERS
                 .iter()
-                .filter(|p| link.kind.filter_on_providers.as_ref().is_none_or(|f| f.iter().any(|x| x == p.slug)))
+                .filter(|p| link.kind.filter_on_providers.as_ref().is_none_or(|f| f.contains(&p.slug)))
                 .collect();
             fields.push_str("<label>Provider <select name=\"provider\" id=\"provider\">\n");
             for p in allowed {
@@ -478,7 +480,7 @@ pub(crate) fn complete(s: &Inner, tok: &str, approve: bool, form: &Form) -> Opti
     let now = s.now();
     let mut guard = lock(&s.junction);
     let j = &mut *guard;
-    let link = j.token_mut(tok)?;
+    let link = j.link_tokens.get_mut(tok)?;
     let redirect = link.kind.redirect_url.clone();
     if let Some((t, m)) = token_problem(link, now) {
         return Some(match &redirect {
@@ -487,20 +489,20 @@ pub(crate) fn complete(s: &Inner, tok: &str, approve: bool, form: &Form) -> Opti
         });
     }
     if !approve {
-        link.outcome = Some("denied".into());
+        link.outcome = Some(LinkOutcome::Denied);
         return Some(match &redirect {
             Some(r) => error_redirect(r, StatusCode::SEE_OTHER, "user_cancelled", "User cancelled the connection."),
             None => close_tab_page(StatusCode::OK, "Connection cancelled, you may close this tab."),
         });
     }
-    let chosen = form.get("provider").filter(|p| !p.is_empty()).cloned().or_else(|| link.kind.provider.clone());
-    let Some(p) = chosen.as_deref().and_then(junction_provider) else {
+    let chosen = form.get("provider").map(String::as_str).filter(|p| !p.is_empty()).or(link.kind.provider);
+    let Some(p) = chosen.and_then(junction_provider) else {
         return Some(error_page(StatusCode::BAD_REQUEST, "Choose a provider to connect."));
     };
-    if link.kind.filter_on_providers.as_ref().is_some_and(|f| !f.iter().any(|x| x == p.slug)) {
+    if link.kind.filter_on_providers.as_ref().is_some_and(|f| !f.contains(&p.slug)) {
         return Some(error_page(StatusCode::BAD_REQUEST, "This provider is not offered by this link."));
     }
-    link.outcome = Some("approved".into());
+    link.outcome = Some(LinkOutcome::Approved);
     let user_id = link.kind.user_id.clone();
     let external = if p.is_oauth() {
         format!("{}-user-{}", p.slug, token(8).to_lowercase())
@@ -521,4 +523,75 @@ pub(crate) fn complete(s: &Inner, tok: &str, approve: bool, form: &Form) -> Opti
         }
         None => close_tab_page(StatusCode::OK, "Connected, you may close this tab."),
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::SandboxConfig;
+    use crate::state::testing::{headers, read, root, shared};
+
+    const KEY: (&str, &str) = ("x-vital-api-key", "sk_us_sandbox_junction_key");
+
+    async fn new_user(s: &Shared) -> String {
+        let r = create_user(State(s.clone()), headers(&[KEY]), Bytes::from(r#"{"client_user_id": "u"}"#)).await;
+        let v: Value = serde_json::from_str(&read(r).await.2).expect("json");
+        v["user_id"].as_str().expect("user_id").to_string()
+    }
+
+    /// A link token for `user`, returning to `redirect` (which tells tokens apart).
+    async fn issue(s: &Shared, user: &str, redirect: &str) -> String {
+        let body = json!({"user_id": user, "provider": "oura", "redirect_url": redirect}).to_string();
+        let r = link_token(State(s.clone()), headers(&[KEY]), Extension(root()), Bytes::from(body)).await;
+        let v: Value = serde_json::from_str(&read(r).await.2).expect("json");
+        v["link_token"].as_str().expect("link_token").to_string()
+    }
+
+    async fn oauth(s: &Shared, tok: &str) -> (u16, Option<String>, String) {
+        let h = headers(&[("x-vital-link-token", tok)]);
+        read(oauth_provider(State(s.clone()), h, Extension(root()), Path("oura".into())).await).await
+    }
+
+    async fn page(s: &Shared, tok: &str) -> (u16, Option<String>, String) {
+        let uri: Uri = format!("/consent/{tok}").parse().expect("uri");
+        read(consent_get(State(s.clone()), Path(tok.to_string()), uri).await).await
+    }
+
+    async fn approve(s: &Shared, tok: &str) -> (u16, Option<String>, String) {
+        read(consent_approve(State(s.clone()), Path(tok.to_string()), Bytes::new()).await).await
+    }
+
+    #[tokio::test]
+    async fn token_lookups_stay_right_through_evictions() {
+        let cap = 5;
+        let s = shared(SandboxConfig::default().link_capacity(cap));
+        let user = new_user(&s).await;
+        let unknown = (oauth(&s, "never-issued").await, page(&s, "never-issued").await);
+        assert_eq!((unknown.0 .0, unknown.1 .0), (400, 404));
+        let mut issued: Vec<(String, String)> = Vec::new();
+        for n in 0..5 * cap {
+            let redirect = format!("https://app.example/cb/{n}");
+            issued.push((issue(&s, &user, &redirect).await, redirect));
+            assert!(lock(&s.junction).link_tokens.len() <= cap, "bounded after {n} tokens");
+            // Every token resolves to its own link while kept, and answers as an unknown one after.
+            let kept_from = issued.len().saturating_sub(cap);
+            for (i, (tok, redirect)) in issued.iter().enumerate() {
+                let found = lock(&s.junction).link_tokens.get(tok).and_then(|l| l.kind.redirect_url.clone());
+                if i >= kept_from {
+                    assert_eq!(found.as_deref(), Some(redirect.as_str()), "token {i} after {n}");
+                    assert_eq!(oauth(&s, tok).await.0, 200);
+                } else {
+                    assert_eq!(found, None, "token {i} evicted after {n}");
+                    assert_eq!(oauth(&s, tok).await, unknown.0);
+                    assert_eq!(page(&s, tok).await, unknown.1);
+                }
+            }
+        }
+        let evicted = &issued[0].0;
+        assert_eq!(approve(&s, evicted).await, approve(&s, "never-issued").await);
+        assert!(complete(&s, evicted, true, &Form::new()).is_none());
+        let (last, redirect) = &issued[issued.len() - 1];
+        assert_eq!(approve(&s, last).await.1, Some(format!("{redirect}?state=success")));
+        assert_eq!(lock(&s.junction).connections.len(), 1);
+    }
 }

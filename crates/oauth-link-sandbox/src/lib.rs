@@ -94,6 +94,21 @@
 //! ([`SandboxConfig`]), and the sandbox clock can be moved forward ([`Sandbox::advance_clock`],
 //! `POST /__sandbox/clock`).
 //!
+//! ## Bounded memory
+//!
+//! What the sandbox issues per request is bounded, so a long test run or a 100,000-call
+//! benchmark keeps its memory flat: each platform keeps at most
+//! [`SandboxConfig::link_capacity`] links (default 10,000: Alloy links and authorization codes,
+//! Novu OAuth URLs, Junction link tokens), and Novu at most
+//! [`SandboxConfig::idempotency_capacity`] idempotency keys (default 10,000). When a new one
+//! finds its store full, the expired (or used-up) entries at the head of the queue go first,
+//! then the oldest ones; lookups stay O(1) and an insert costs amortised O(1). A dropped link
+//! answers exactly as a link never issued (404 consent page, Junction `invalid_token`, Alloy
+//! `Invalid authorization code`, `POST /__sandbox/approve` 404); a forgotten idempotency key is
+//! a new request. Below capacity nothing is dropped, so an expired link still answers
+//! "expired". Connected records (users, credentials, endpoints, connections, installations)
+//! are never dropped.
+//!
 //! ## Consent pages
 //!
 //! Each link points to a server-rendered page with two forms, `id="approve"` and `id="deny"`,
@@ -126,7 +141,8 @@
 //! ## Admin endpoints (`/__sandbox`, never faulted, not logged)
 //!
 //! * `POST /__sandbox/reset`: clear all state, the request log and the clock offset.
-//! * `GET /__sandbox/state`: what was created, per platform (`alloy`, `novu`, `junction`).
+//! * `GET /__sandbox/state`: what was created, per platform (`alloy`, `novu`, `junction`); links,
+//!   link tokens and codes as kept (see [Bounded memory](#bounded-memory)), oldest first.
 //! * `GET /__sandbox/requests[?platform=&method=&path=<prefix>&since=<seq>]` → `{requests:[{seq, time,
 //!   platform, method, path, query, headers (secrets masked: `Authorization: ApiKey ***`), body
 //!   (JSON when JSON), status, fault, latency_ms}]}`; `DELETE` clears it.
@@ -178,6 +194,7 @@ mod middleware;
 mod novu;
 mod server;
 mod state;
+mod store;
 
 pub use config::{
     AlloyCredentialPaths, AlloyOauthUrlShape, FaultConfig, Platform, SandboxConfig, DEFAULT_ALLOY_API_KEY,

@@ -12,8 +12,10 @@ use crate::catalogue::{novu_integration, NovuIntegration};
 use crate::consent::{self, close_tab_page, error_page, Outcome};
 use crate::state::{
     fmt_time, json_bytes_response, json_response, lock, parse_body, query_pairs, token, Idempotent, Inner, Link,
-    NovuConnection, NovuEndpoint, NovuLinkKind, NovuState, RootUrl, Shared,
+    LinkOutcome, NovuConnection, NovuConnectionMode, NovuEndpoint, NovuLinkKind, NovuLinkMode, NovuState, RootUrl,
+    Shared,
 };
+use crate::store::Entry;
 
 type St = State<Shared>;
 
@@ -179,32 +181,28 @@ fn envelope(s: &Inner, v: Value) -> Value {
     }
 }
 
-/// Idempotency keys held before the first sweep of expired ones.
-const IDEMPOTENCY_MIN_SWEEP: usize = 1024;
+/// The two routes that honour `idempotency-key`.
+const ENDPOINT_OAUTH: &str = "/v1/integrations/channel-endpoints/oauth";
+const CONNECTION_OAUTH: &str = "/v1/integrations/channel-connections/oauth";
 
-/// Runs `f` under Novu's idempotency rules for `route`.
+/// Runs `f` under Novu's idempotency rules for `route` (errors name `path`, as requested).
 fn idempotent(
     s: &Inner,
     headers: &HeaderMap,
-    route: &str,
+    route: &'static str,
+    path: &str,
     body: &Value,
     f: impl FnOnce() -> (StatusCode, Value, bool),
 ) -> Response {
     let key = headers.get("idempotency-key").and_then(|v| v.to_str().ok()).map(str::to_string);
     let now = s.now();
     if let Some(k) = &key {
-        let mut n = lock(&s.novu);
-        let live = |e: &Idempotent| now - e.created_at < chrono::Duration::hours(24);
-        // Sweep expired keys once the map has doubled since the last sweep (amortised O(1)
-        // per request); an expired key not swept yet is ignored below, as if swept.
-        if n.idempotency.len() >= n.idempotency_sweep_at {
-            n.idempotency.retain(|_, e| live(e));
-            n.idempotency_sweep_at = (2 * n.idempotency.len()).max(IDEMPOTENCY_MIN_SWEEP);
-        }
-        if let Some(e) = n.idempotency.get(k).filter(|e| live(e)) {
+        let n = lock(&s.novu);
+        // An expired key not dropped yet is ignored, as if dropped.
+        if let Some(e) = n.idempotency.get(k).filter(|e| !e.expired(now)) {
             if e.route == route && e.same_body(body) {
                 let status = StatusCode::from_u16(e.status).unwrap_or(StatusCode::OK);
-                let mut r = json_bytes_response(status, e.response.clone());
+                let mut r = json_bytes_response(status, Bytes::copy_from_slice(&e.response));
                 r.headers_mut().insert("Idempotency-Replay", HeaderValue::from_static("true"));
                 if let Ok(v) = HeaderValue::from_str(k) {
                     r.headers_mut().insert("Idempotency-Key", v);
@@ -213,7 +211,7 @@ fn idempotent(
             }
             return err(
                 StatusCode::UNPROCESSABLE_ENTITY,
-                route,
+                path,
                 format!("Request with key \"{k}\" is being reused for a different body"),
             );
         }
@@ -221,25 +219,26 @@ fn idempotent(
     let (status, value, is_error) = f();
     let value = if is_error { value } else { envelope(s, value) };
     let mut r = if is_error && status == StatusCode::UNPROCESSABLE_ENTITY {
-        validation(route, value.as_object().cloned().unwrap_or_default())
+        validation(path, value.as_object().cloned().unwrap_or_default())
     } else if is_error {
-        err(status, route, value.clone())
+        err(status, path, value.clone())
     } else {
         json_bytes_response(status, Bytes::from(serde_json::to_vec(&value).unwrap_or_default()))
     };
     if let Some(k) = key {
         if !is_error {
             // Kept serialized: a few hundred bytes per key instead of two JSON trees.
-            let response = Bytes::from(serde_json::to_vec(&value).unwrap_or_default());
+            let response = serde_json::to_vec(&value).unwrap_or_default().into_boxed_slice();
             lock(&s.novu).idempotency.insert(
-                k.clone(),
+                &k,
                 Idempotent {
-                    route: route.into(),
-                    body: serde_json::to_string(body).unwrap_or_default(),
+                    route,
+                    body: serde_json::to_string(body).unwrap_or_default().into_boxed_str(),
                     status: status.as_u16(),
                     response,
                     created_at: now,
                 },
+                now,
             );
         }
         if let Ok(v) = HeaderValue::from_str(&k) {
@@ -255,13 +254,8 @@ fn new_link(s: &Inner, root: &RootUrl, kind: NovuLinkKind) -> String {
     let now = s.now();
     let id = token(24);
     let url = format!("{}/novu/consent/{id}", root.0);
-    lock(&s.novu).links.push(Link {
-        id,
-        kind,
-        created_at: now,
-        expires_at: now + s.config.novu_link_lifetime,
-        outcome: None,
-    });
+    let link = Link { kind, created_at: now, expires_at: now + s.config.novu_link_lifetime, outcome: None };
+    lock(&s.novu).links.insert(&id, link, now);
     url
 }
 
@@ -278,7 +272,7 @@ async fn endpoint_oauth(
         Ok(v) => v,
         Err(e) => return err(StatusCode::BAD_REQUEST, &path, format!("Invalid JSON body: {e}")),
     };
-    idempotent(&s, &headers, &path, &v, || {
+    idempotent(&s, &headers, ENDPOINT_OAUTH, &path, &v, || {
         let mut errors = Map::new();
         let subscriber = require_str(&v, "subscriberId", &mut errors);
         let integration = require_str(&v, "integrationIdentifier", &mut errors);
@@ -289,23 +283,23 @@ async fn endpoint_oauth(
             return (StatusCode::UNPROCESSABLE_ENTITY, Value::Object(errors), true);
         }
         let integration = integration.unwrap_or_default();
-        if novu_integration(&integration).is_none() {
+        let Some(integ) = novu_integration(&integration) else {
             return (
                 StatusCode::NOT_FOUND,
                 json!(format!("Integration with identifier {integration} not found")),
                 true,
             );
-        }
+        };
         let url = new_link(
             &s,
             &root,
             NovuLinkKind {
-                mode: "link_user".into(),
-                integration_identifier: integration,
+                mode: NovuLinkMode::LinkUser,
+                integration_identifier: integ.identifier,
                 subscriber_id: subscriber,
                 connection_identifier: connection,
                 context_keys: keys,
-                connection_mode: "subscriber".into(),
+                connection_mode: NovuConnectionMode::Subscriber,
                 auto_link_user: true,
             },
         );
@@ -326,22 +320,26 @@ async fn connection_oauth(
         Ok(v) => v,
         Err(e) => return err(StatusCode::BAD_REQUEST, &path, format!("Invalid JSON body: {e}")),
     };
-    idempotent(&s, &headers, &path, &v, || {
+    idempotent(&s, &headers, CONNECTION_OAUTH, &path, &v, || {
         let mut errors = Map::new();
         let integration = require_str(&v, "integrationIdentifier", &mut errors);
         let subscriber = optional_str(&v, "subscriberId", &mut errors);
         let connection = optional_str(&v, "connectionIdentifier", &mut errors);
         optional_str_array(&v, "scope", &mut errors);
         let keys = context_keys(&v, &mut errors);
-        let mode = optional_str(&v, "connectionMode", &mut errors).unwrap_or_else(|| "subscriber".into());
-        if mode != "subscriber" && mode != "shared" {
-            errors.insert(
-                "connectionMode".into(),
-                json!({"messages": ["connectionMode must be one of the following values: subscriber, shared"], "value": mode}),
-            );
-        }
+        let mode = match optional_str(&v, "connectionMode", &mut errors).as_deref() {
+            None | Some("subscriber") => NovuConnectionMode::Subscriber,
+            Some("shared") => NovuConnectionMode::Shared,
+            Some(other) => {
+                errors.insert(
+                    "connectionMode".into(),
+                    json!({"messages": ["connectionMode must be one of the following values: subscriber, shared"], "value": other}),
+                );
+                NovuConnectionMode::Subscriber
+            }
+        };
         let auto_link = match v.get("autoLinkUser") {
-            None | Some(Value::Null) => mode == "subscriber",
+            None | Some(Value::Null) => mode == NovuConnectionMode::Subscriber,
             Some(Value::Bool(b)) => *b,
             Some(other) => {
                 errors.insert(
@@ -355,19 +353,19 @@ async fn connection_oauth(
             return (StatusCode::UNPROCESSABLE_ENTITY, Value::Object(errors), true);
         }
         let integration = integration.unwrap_or_default();
-        if novu_integration(&integration).is_none() {
+        let Some(integ) = novu_integration(&integration) else {
             return (
                 StatusCode::NOT_FOUND,
                 json!(format!("Integration with identifier {integration} not found")),
                 true,
             );
-        }
+        };
         let url = new_link(
             &s,
             &root,
             NovuLinkKind {
-                mode: "connect".into(),
-                integration_identifier: integration,
+                mode: NovuLinkMode::Connect,
+                integration_identifier: integ.identifier,
                 subscriber_id: subscriber,
                 connection_identifier: connection,
                 context_keys: keys,
@@ -571,7 +569,7 @@ fn no_content() -> Response {
 async fn consent_get(State(s): St, Path(id): Path<String>) -> Response {
     let now = s.now();
     let n = lock(&s.novu);
-    let Some(link) = n.links.iter().find(|l| l.id == id) else {
+    let Some(link) = n.links.get(&id) else {
         return error_page(StatusCode::NOT_FOUND, "Unknown link").into_response();
     };
     if let Some(o) = &link.outcome {
@@ -581,8 +579,8 @@ async fn consent_get(State(s): St, Path(id): Path<String>) -> Response {
         return error_page(StatusCode::GONE, "This link has expired").into_response();
     }
     let k = &link.kind;
-    let display = novu_integration(&k.integration_identifier).map(|i| i.display).unwrap_or("chat");
-    let heading = if k.mode == "connect" {
+    let display = novu_integration(k.integration_identifier).map(|i| i.display).unwrap_or("chat");
+    let heading = if k.mode == NovuLinkMode::Connect {
         format!("Install the Novu app in your {display} workspace?")
     } else {
         format!("Sign in with {display} and link your account?")
@@ -592,9 +590,9 @@ async fn consent_get(State(s): St, Path(id): Path<String>) -> Response {
         &id,
         &heading,
         &[
-            ("Integration", k.integration_identifier.clone()),
+            ("Integration", k.integration_identifier.to_string()),
             ("Subscriber", k.subscriber_id.clone().unwrap_or_default()),
-            ("Mode", k.mode.clone()),
+            ("Mode", k.mode.as_str().to_string()),
         ],
         "",
     );
@@ -643,20 +641,20 @@ pub(crate) fn complete(s: &Inner, id: &str, approve: bool) -> Option<Outcome> {
     let now = s.now();
     let now_s = fmt_time(now);
     let mut n = lock(&s.novu);
-    let link = n.links.iter_mut().find(|l| l.id == id)?;
+    let link = n.links.get_mut(id)?;
     if link.outcome.is_some() || now >= link.expires_at {
         return Some(Outcome::Text {
             status: StatusCode::BAD_REQUEST,
             body: "OAuth error: invalid or expired state".into(),
         });
     }
-    link.outcome = Some(if approve { "approved" } else { "denied" }.into());
+    link.outcome = Some(LinkOutcome::new(approve));
     if !approve {
         return Some(Outcome::Text { status: StatusCode::BAD_REQUEST, body: "OAuth error: access_denied".into() });
     }
     let k = link.kind.clone();
-    let integ = novu_integration(&k.integration_identifier)?;
-    if k.mode == "connect" {
+    let integ = novu_integration(k.integration_identifier)?;
+    if k.mode == NovuLinkMode::Connect {
         n.next_seq += 1;
         let identifier = k
             .connection_identifier
@@ -682,7 +680,7 @@ pub(crate) fn complete(s: &Inner, id: &str, approve: bool) -> Option<Outcome> {
         };
         n.connections.retain(|c| c.identifier != identifier);
         n.connections.push(conn);
-        if k.auto_link_user && k.subscriber_id.is_some() && k.connection_mode == "subscriber" {
+        if k.auto_link_user && k.subscriber_id.is_some() && k.connection_mode == NovuConnectionMode::Subscriber {
             let ep = user_endpoint(&mut n, integ, &k, Some(identifier), &now_s);
             n.endpoints.push(ep);
         }
@@ -694,4 +692,136 @@ pub(crate) fn complete(s: &Inner, id: &str, approve: bool) -> Option<Outcome> {
         Some(u) => Outcome::Redirect { status: StatusCode::SEE_OTHER, location: u.clone() },
         None => close_tab_page(StatusCode::OK, "Connected, you may close this tab."),
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::SandboxConfig;
+    use crate::state::testing::{headers, read, root, shared};
+
+    /// What `POST /v1/integrations/channel-endpoints/oauth` answered.
+    struct Issued {
+        body: String,
+        replayed: bool,
+        link_id: String,
+    }
+
+    async fn oauth(s: &Shared, subscriber: &str, key: Option<&str>) -> Issued {
+        let mut h = headers(&[("authorization", "ApiKey sandbox_novu_secret_key")]);
+        if let Some(k) = key {
+            h.insert("idempotency-key", HeaderValue::from_str(k).expect("key"));
+        }
+        let body = json!({"subscriberId": subscriber, "integrationIdentifier": "slack"}).to_string();
+        let uri: Uri = ENDPOINT_OAUTH.parse().expect("uri");
+        let r = endpoint_oauth(State(s.clone()), h, Extension(root()), uri, Bytes::from(body)).await;
+        let replayed = r.headers().get("idempotency-replay").is_some();
+        let (status, _, body) = read(r).await;
+        assert_eq!(status, 201, "{body}");
+        let v: Value = serde_json::from_str(&body).expect("json");
+        let link_id = v["data"]["url"].as_str().and_then(|u| u.rsplit('/').next()).expect("url").to_string();
+        Issued { body, replayed, link_id }
+    }
+
+    async fn page(s: &Shared, id: &str) -> (u16, Option<String>, String) {
+        read(consent_get(State(s.clone()), Path(id.to_string())).await).await
+    }
+
+    async fn approve(s: &Shared, id: &str) -> (u16, Option<String>, String) {
+        read(consent_approve(State(s.clone()), Path(id.to_string())).await).await
+    }
+
+    async fn deny(s: &Shared, id: &str) -> (u16, Option<String>, String) {
+        read(consent_deny(State(s.clone()), Path(id.to_string())).await).await
+    }
+
+    #[tokio::test]
+    async fn links_beyond_capacity_go_oldest_first_and_answer_as_unknown() {
+        let cap = 4;
+        let s = shared(SandboxConfig::default().link_capacity(cap));
+        let mut ids = Vec::new();
+        for n in 0..5 * cap {
+            ids.push(oauth(&s, &format!("s{n}"), None).await.link_id);
+            assert!(lock(&s.novu).links.len() <= cap, "bounded after {n} links");
+        }
+        let unknown_page = page(&s, "never-issued").await;
+        let unknown_answer = approve(&s, "never-issued").await;
+        assert_eq!(unknown_page.0, 404);
+        assert_eq!(deny(&s, "never-issued").await, unknown_answer);
+        let (evicted, kept) = ids.split_at(ids.len() - cap);
+        for id in evicted {
+            assert_eq!(page(&s, id).await, unknown_page);
+            assert_eq!(deny(&s, id).await, unknown_answer);
+            assert_eq!(approve(&s, id).await, unknown_answer);
+            assert!(complete(&s, id, true).is_none(), "/__sandbox/approve answers 404 unknown link");
+        }
+        for id in kept {
+            assert_eq!(page(&s, id).await.0, 200);
+        }
+        assert_eq!(approve(&s, &kept[0]).await.0, 200);
+        assert_eq!(lock(&s.novu).endpoints.len(), 1, "connected records are kept");
+        // `GET /__sandbox/state` lists the kept links, oldest first, in the same shape as before.
+        let links = s.snapshot()["novu"]["links"].clone();
+        let listed: Vec<&str> = links.as_array().into_iter().flatten().filter_map(|l| l["id"].as_str()).collect();
+        assert_eq!(listed, kept);
+        let l = &links[0];
+        assert_eq!(
+            (&l["outcome"], &l["mode"], &l["connectionMode"]),
+            (&json!("approved"), &json!("link_user"), &json!("subscriber"))
+        );
+        assert_eq!(
+            (&l["integrationIdentifier"], &l["subscriberId"]),
+            (&json!("slack"), &json!(format!("s{}", 4 * cap)))
+        );
+    }
+
+    #[tokio::test]
+    async fn expired_links_and_keys_make_room_before_live_ones() {
+        let s = shared(SandboxConfig::default().link_capacity(3).idempotency_capacity(3));
+        let old: Vec<String> = [oauth(&s, "a", Some("ka")).await, oauth(&s, "b", Some("kb")).await]
+            .into_iter()
+            .map(|i| i.link_id)
+            .collect();
+        *lock(&s.clock_offset) += chrono::Duration::hours(25);
+        let live = oauth(&s, "c", Some("kc")).await.link_id;
+        // Under capacity, expired links are kept: they still answer "expired" (410).
+        assert_eq!(page(&s, &old[0]).await.0, 410);
+        // Full: both expired entries make room at once; the live one stays.
+        let newer = oauth(&s, "d", Some("kd")).await.link_id;
+        let held = |n: &NovuState| (n.links.len(), n.idempotency.len());
+        assert_eq!(held(&lock(&s.novu)), (2, 2));
+        assert_eq!(page(&s, &old[0]).await, page(&s, "never-issued").await);
+        assert_eq!((page(&s, &live).await.0, page(&s, &newer).await.0), (200, 200));
+        // Nothing expired: the oldest live entry goes.
+        oauth(&s, "e", Some("ke")).await;
+        oauth(&s, "f", Some("kf")).await;
+        assert_eq!(page(&s, &live).await, page(&s, "never-issued").await);
+        assert_eq!(page(&s, &newer).await.0, 200);
+    }
+
+    #[tokio::test]
+    async fn idempotency_keys_replay_within_capacity_and_the_oldest_are_forgotten() {
+        let cap = 3;
+        let s = shared(SandboxConfig::default().idempotency_capacity(cap).link_capacity(100));
+        let mut first = Vec::new();
+        for n in 0..5 * cap {
+            let issued = oauth(&s, "s", Some(&format!("k{n}"))).await;
+            assert!(!issued.replayed);
+            first.push(issued);
+            assert!(lock(&s.novu).idempotency.len() <= cap, "bounded after {n} keys");
+        }
+        let links = lock(&s.novu).links.len();
+        // The last `cap` keys replay the very same response, without a new link.
+        for (n, was) in first.iter().enumerate().skip(4 * cap) {
+            let again = oauth(&s, "s", Some(&format!("k{n}"))).await;
+            assert!(again.replayed, "k{n} replays");
+            assert_eq!((again.body.as_str(), again.link_id.as_str()), (was.body.as_str(), was.link_id.as_str()));
+        }
+        assert_eq!(lock(&s.novu).links.len(), links);
+        // An older key was forgotten: it is a new request, with a new link.
+        let again = oauth(&s, "s", Some("k0")).await;
+        assert!(!again.replayed);
+        assert_ne!(again.link_id, first[0].link_id);
+        assert_eq!(lock(&s.novu).links.len(), links + 1);
+    }
 }

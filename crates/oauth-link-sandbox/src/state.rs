@@ -1,6 +1,6 @@
 //! Shared in-memory state: one mutex per platform, the request log, faults and the clock.
 
-use std::collections::{BTreeMap, HashMap, VecDeque};
+use std::collections::{BTreeMap, VecDeque};
 use std::sync::{Arc, Mutex, MutexGuard};
 
 use axum::body::Body;
@@ -13,6 +13,7 @@ use serde::Serialize;
 use serde_json::Value;
 
 use crate::config::{FaultConfig, SandboxConfig};
+use crate::store::{BoundedStore, Entry};
 
 /// Locks a mutex, recovering from poisoning (a panicking handler must not wedge the sandbox).
 pub(crate) fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
@@ -39,14 +40,14 @@ impl Inner {
     pub(crate) fn new(config: SandboxConfig) -> Self {
         let faults = FaultState::new(config.faults.clone());
         Inner {
-            config,
             faults: Mutex::new(faults),
-            alloy: Mutex::default(),
-            novu: Mutex::default(),
-            junction: Mutex::default(),
+            alloy: Mutex::new(AlloyState::new(&config)),
+            novu: Mutex::new(NovuState::new(&config)),
+            junction: Mutex::new(JunctionState::new(&config)),
             log: Mutex::default(),
             clock_offset: Mutex::new(chrono::Duration::zero()),
             io_drop: std::sync::atomic::AtomicBool::new(false),
+            config,
         }
     }
 
@@ -56,9 +57,9 @@ impl Inner {
     }
 
     pub(crate) fn reset(&self) {
-        *lock(&self.alloy) = AlloyState::default();
-        *lock(&self.novu) = NovuState::default();
-        *lock(&self.junction) = JunctionState::default();
+        *lock(&self.alloy) = AlloyState::new(&self.config);
+        *lock(&self.novu) = NovuState::new(&self.config);
+        *lock(&self.junction) = JunctionState::new(&self.config);
         lock(&self.log).entries.clear();
         *lock(&self.clock_offset) = chrono::Duration::zero();
         let cfg = lock(&self.faults).config.clone();
@@ -279,7 +280,8 @@ impl AlloyCredential {
 #[serde(tag = "kind", rename_all = "snake_case")]
 pub(crate) enum AlloyLinkKind {
     Headless {
-        app: String,
+        /// The catalogue's app name.
+        app: &'static str,
         #[serde(rename = "userId")]
         user_id: String,
         properties: BTreeMap<String, String>,
@@ -296,28 +298,69 @@ pub(crate) enum AlloyLinkKind {
     },
 }
 
-/// A pending consent link.
+/// A consent link (its id is its key in the [`BoundedStore`] holding it).
 #[derive(Debug, Clone, Serialize)]
 pub(crate) struct Link<K> {
-    pub(crate) id: String,
     #[serde(flatten)]
     pub(crate) kind: K,
     pub(crate) created_at: DateTime<Utc>,
     pub(crate) expires_at: DateTime<Utc>,
-    /// `None` while pending, else `"approved"` / `"denied"`.
-    pub(crate) outcome: Option<String>,
+    /// `None` while pending.
+    pub(crate) outcome: Option<LinkOutcome>,
 }
 
-/// An authorization code handed to a connector `redirectUri`.
+/// How a consent link was answered.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub(crate) enum LinkOutcome {
+    Approved,
+    Denied,
+}
+
+impl LinkOutcome {
+    pub(crate) fn new(approve: bool) -> Self {
+        if approve {
+            LinkOutcome::Approved
+        } else {
+            LinkOutcome::Denied
+        }
+    }
+}
+
+impl std::fmt::Display for LinkOutcome {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            LinkOutcome::Approved => "approved",
+            LinkOutcome::Denied => "denied",
+        })
+    }
+}
+
+impl<K> Entry for Link<K> {
+    fn expired(&self, now: DateTime<Utc>) -> bool {
+        now >= self.expires_at
+    }
+}
+
+/// An authorization code handed to a connector `redirectUri` (the code is its key in
+/// [`AlloyState::codes`]).
 #[derive(Debug, Clone, Serialize)]
 #[serde(rename_all = "camelCase")]
 pub(crate) struct AlloyCode {
-    pub(crate) code: String,
     pub(crate) state: String,
     pub(crate) connector_id: String,
     pub(crate) credential_id: String,
     pub(crate) connection_id: String,
     pub(crate) used: bool,
+}
+
+impl Entry for AlloyCode {
+    const ID_FIELD: &'static str = "code";
+
+    /// A used code is spent (it answers as an unknown one), so it goes first.
+    fn expired(&self, _now: DateTime<Utc>) -> bool {
+        self.used
+    }
 }
 
 /// An Alloy installation.
@@ -335,16 +378,28 @@ pub(crate) struct AlloyInstallation {
 }
 
 /// Alloy (both APIs) state.
-#[derive(Debug, Default, Serialize)]
+#[derive(Debug, Serialize)]
 pub(crate) struct AlloyState {
     pub(crate) users: Vec<AlloyUser>,
     pub(crate) credentials: Vec<AlloyCredential>,
     pub(crate) installations: Vec<AlloyInstallation>,
-    pub(crate) links: Vec<Link<AlloyLinkKind>>,
-    pub(crate) codes: Vec<AlloyCode>,
+    /// Headless and connector links, at most [`SandboxConfig::link_capacity`].
+    pub(crate) links: BoundedStore<Link<AlloyLinkKind>>,
+    /// Authorization codes, at most [`SandboxConfig::link_capacity`].
+    pub(crate) codes: BoundedStore<AlloyCode>,
 }
 
 impl AlloyState {
+    pub(crate) fn new(config: &SandboxConfig) -> Self {
+        AlloyState {
+            users: Vec::new(),
+            credentials: Vec::new(),
+            installations: Vec::new(),
+            links: BoundedStore::new(config.link_capacity),
+            codes: BoundedStore::new(config.link_capacity),
+        }
+    }
+
     /// Finds a user by `userId` or `username`.
     pub(crate) fn user(&self, id_or_name: &str) -> Option<&AlloyUser> {
         self.users
@@ -398,26 +453,64 @@ pub(crate) struct NovuConnection {
 #[derive(Debug, Clone, Serialize)]
 #[serde(rename_all = "camelCase")]
 pub(crate) struct NovuLinkKind {
-    /// `"link_user"` (channel-endpoints/oauth) or `"connect"` (channel-connections/oauth).
-    pub(crate) mode: String,
-    pub(crate) integration_identifier: String,
+    pub(crate) mode: NovuLinkMode,
+    /// The catalogue's integration identifier.
+    pub(crate) integration_identifier: &'static str,
     pub(crate) subscriber_id: Option<String>,
     pub(crate) connection_identifier: Option<String>,
     pub(crate) context_keys: Vec<String>,
-    pub(crate) connection_mode: String,
+    pub(crate) connection_mode: NovuConnectionMode,
     pub(crate) auto_link_user: bool,
 }
 
-/// A stored idempotent response.
+/// Which Novu OAuth endpoint issued a link.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub(crate) enum NovuLinkMode {
+    /// `POST /v1/integrations/channel-endpoints/oauth`.
+    LinkUser,
+    /// `POST /v1/integrations/channel-connections/oauth`.
+    Connect,
+}
+
+impl NovuLinkMode {
+    /// The mode as `GET /__sandbox/state` shows it.
+    pub(crate) fn as_str(self) -> &'static str {
+        match self {
+            NovuLinkMode::LinkUser => "link_user",
+            NovuLinkMode::Connect => "connect",
+        }
+    }
+}
+
+/// Novu's `connectionMode`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub(crate) enum NovuConnectionMode {
+    Subscriber,
+    Shared,
+}
+
+/// A stored idempotent response (its key is its id in [`NovuState::idempotency`]).
 #[derive(Debug, Clone)]
 pub(crate) struct Idempotent {
-    pub(crate) route: String,
+    /// The route the key was first used on.
+    pub(crate) route: &'static str,
     /// The request body, serialized (compact, keys sorted).
-    pub(crate) body: String,
+    pub(crate) body: Box<str>,
     pub(crate) status: u16,
     /// The response body, serialized as first sent.
-    pub(crate) response: axum::body::Bytes,
+    pub(crate) response: Box<[u8]>,
     pub(crate) created_at: DateTime<Utc>,
+}
+
+/// How long Novu remembers an idempotency key.
+pub(crate) const IDEMPOTENCY_WINDOW: chrono::TimeDelta = chrono::TimeDelta::hours(24);
+
+impl Entry for Idempotent {
+    fn expired(&self, now: DateTime<Utc>) -> bool {
+        now - self.created_at >= IDEMPOTENCY_WINDOW
+    }
 }
 
 impl Idempotent {
@@ -425,24 +518,35 @@ impl Idempotent {
     pub(crate) fn same_body(&self, body: &Value) -> bool {
         // Equal serializations mean equal values; otherwise compare the values themselves
         // (e.g. `0.0` and `-0.0` are equal numbers with different text).
-        serde_json::to_string(body).is_ok_and(|b| b == self.body)
+        serde_json::to_string(body).is_ok_and(|b| *b == *self.body)
             || serde_json::from_str::<Value>(&self.body).is_ok_and(|stored| stored == *body)
     }
 }
 
 /// Novu state.
-#[derive(Debug, Default, Serialize)]
+#[derive(Debug, Serialize)]
 pub(crate) struct NovuState {
     pub(crate) endpoints: Vec<NovuEndpoint>,
     pub(crate) connections: Vec<NovuConnection>,
-    pub(crate) links: Vec<Link<NovuLinkKind>>,
+    /// OAuth URLs issued, at most [`SandboxConfig::link_capacity`].
+    pub(crate) links: BoundedStore<Link<NovuLinkKind>>,
+    /// Idempotency keys, at most [`SandboxConfig::idempotency_capacity`].
     #[serde(skip)]
-    pub(crate) idempotency: HashMap<String, Idempotent>,
-    /// `idempotency` is swept of expired keys when it reaches this size.
-    #[serde(skip)]
-    pub(crate) idempotency_sweep_at: usize,
+    pub(crate) idempotency: BoundedStore<Idempotent>,
     #[serde(skip)]
     pub(crate) next_seq: u64,
+}
+
+impl NovuState {
+    pub(crate) fn new(config: &SandboxConfig) -> Self {
+        NovuState {
+            endpoints: Vec::new(),
+            connections: Vec::new(),
+            links: BoundedStore::new(config.link_capacity),
+            idempotency: BoundedStore::new(config.idempotency_capacity),
+            next_seq: 0,
+        }
+    }
 }
 
 // ---------------------------------------------------------------- Junction
@@ -466,42 +570,32 @@ pub(crate) struct JunctionConnection {
     pub(crate) external_user_id: Option<String>,
 }
 
-/// A Junction link token.
+/// A Junction link token (provider slugs are the catalogue's).
 #[derive(Debug, Clone, Serialize)]
 pub(crate) struct JunctionToken {
     pub(crate) user_id: String,
-    pub(crate) provider: Option<String>,
+    pub(crate) provider: Option<&'static str>,
     pub(crate) redirect_url: Option<String>,
-    pub(crate) filter_on_providers: Option<Vec<String>>,
+    pub(crate) filter_on_providers: Option<Vec<&'static str>>,
 }
 
 /// Junction state.
-#[derive(Debug, Default, Serialize)]
+#[derive(Debug, Serialize)]
 pub(crate) struct JunctionState {
     pub(crate) users: Vec<JunctionUser>,
     pub(crate) connections: Vec<JunctionConnection>,
-    /// Only grows (through [`JunctionState::push_token`]), so `token_index` stays valid.
-    pub(crate) link_tokens: Vec<Link<JunctionToken>>,
-    /// Position in `link_tokens` of each token: every link call looks one up.
-    #[serde(skip)]
-    pub(crate) token_index: HashMap<String, usize>,
+    /// Link tokens issued, at most [`SandboxConfig::link_capacity`]; every link call looks
+    /// one up by token.
+    pub(crate) link_tokens: BoundedStore<Link<JunctionToken>>,
 }
 
 impl JunctionState {
-    /// Records a new link token.
-    pub(crate) fn push_token(&mut self, link: Link<JunctionToken>) {
-        self.token_index.entry(link.id.clone()).or_insert(self.link_tokens.len());
-        self.link_tokens.push(link);
-    }
-
-    /// The link token `id`, if issued.
-    pub(crate) fn token(&self, id: &str) -> Option<&Link<JunctionToken>> {
-        self.token_index.get(id).and_then(|i| self.link_tokens.get(*i))
-    }
-
-    /// The link token `id`, if issued, to update.
-    pub(crate) fn token_mut(&mut self, id: &str) -> Option<&mut Link<JunctionToken>> {
-        self.token_index.get(id).and_then(|i| self.link_tokens.get_mut(*i))
+    pub(crate) fn new(config: &SandboxConfig) -> Self {
+        JunctionState {
+            users: Vec::new(),
+            connections: Vec::new(),
+            link_tokens: BoundedStore::new(config.link_capacity),
+        }
     }
 }
 
@@ -600,6 +694,39 @@ pub(crate) struct RootUrl(pub(crate) String);
 /// HTML-escapes text.
 pub(crate) fn esc(s: &str) -> String {
     s.replace('&', "&amp;").replace('<', "&lt;").replace('>', "&gt;").replace('"', "&quot;").replace('\'', "&#39;")
+}
+
+/// Helpers for the handler tests of each platform module.
+#[cfg(test)]
+pub(crate) mod testing {
+    use super::*;
+
+    /// Fresh sandbox state with `config`.
+    pub(crate) fn shared(config: SandboxConfig) -> Shared {
+        Arc::new(Inner::new(config))
+    }
+
+    /// The root URL handlers see (set by the `root_url` middleware in a server).
+    pub(crate) fn root() -> RootUrl {
+        RootUrl("http://sandbox.test".into())
+    }
+
+    /// A header map from pairs.
+    pub(crate) fn headers(pairs: &[(&'static str, &str)]) -> http::HeaderMap {
+        let mut h = http::HeaderMap::new();
+        for (k, v) in pairs {
+            h.insert(*k, HeaderValue::from_str(v).expect("header value"));
+        }
+        h
+    }
+
+    /// Status, `Location` and body of a response: what a browser or client sees.
+    pub(crate) async fn read(r: Response) -> (u16, Option<String>, String) {
+        let status = r.status().as_u16();
+        let location = r.headers().get(http::header::LOCATION).and_then(|v| v.to_str().ok()).map(str::to_string);
+        let body = axum::body::to_bytes(r.into_body(), usize::MAX).await.expect("body");
+        (status, location, String::from_utf8_lossy(&body).into_owned())
+    }
 }
 
 #[cfg(test)]
