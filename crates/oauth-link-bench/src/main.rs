@@ -13,6 +13,11 @@
 //! answer). Before timing, one adapter call and one raw call are compared in the sandbox
 //! request log (method, path, query, headers, body) and the run stops if they differ.
 //!
+//! Two more columns: `paired`, the median over rounds of adapter round i / raw round i
+//! (adjacent in time, so slow drifts of a shared machine cancel), and `own us`, the
+//! adapter's mean time per call when every answer is served from memory by a transport
+//! replaying the recorded responses (what the adapter itself adds, without the network).
+//!
 //! ```sh
 //! cargo run --release -p oauth-link-bench -- --provider novu --requests 2000 --concurrency 64 --json
 //! ```
