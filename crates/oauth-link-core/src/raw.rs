@@ -311,36 +311,11 @@ impl<'de, F: Fn(&str) -> bool> Visitor<'de> for KeyScan<'_, F> {
 
     fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<bool, A::Error> {
         let mut found = false;
-        while let Some(secret_key) = map.next_key_seed(KeyName { is_secret: self.is_secret })? {
+        while let Some((_, secret_key)) = map.next_key_seed(KeyMatch { wanted: &[], is_secret: self.is_secret })? {
             found |= secret_key;
             found |= map.next_value_seed(self)?;
         }
         Ok(found)
-    }
-}
-
-/// One map key: whether it is secret-looking.
-struct KeyName<'f, F> {
-    is_secret: &'f F,
-}
-
-impl<'de, F: Fn(&str) -> bool> DeserializeSeed<'de> for KeyName<'_, F> {
-    type Value = bool;
-
-    fn deserialize<D: Deserializer<'de>>(self, deserializer: D) -> Result<bool, D::Error> {
-        deserializer.deserialize_str(self)
-    }
-}
-
-impl<'de, F: Fn(&str) -> bool> Visitor<'de> for KeyName<'_, F> {
-    type Value = bool;
-
-    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("a map key")
-    }
-
-    fn visit_str<E: de::Error>(self, key: &str) -> Result<bool, E> {
-        Ok((self.is_secret)(key))
     }
 }
 
