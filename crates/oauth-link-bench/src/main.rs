@@ -89,8 +89,8 @@ struct Args {
     /// Skip the adapter (profiling the raw loop alone).
     #[arg(long, hide = true)]
     no_adapter: bool,
-    /// Only time the adapter with answers served from memory (profiling its own cost).
-    #[arg(long, hide = true)]
+    /// Only time the adapter with answers served from memory (its own cost; for profiling).
+    #[arg(long)]
     own_only: bool,
     /// Print one JSON document instead of the table.
     #[arg(long)]
