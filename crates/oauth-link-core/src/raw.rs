@@ -12,8 +12,8 @@ use serde::{Deserialize, Serialize, Serializer};
 use serde_json::value::RawValue;
 use serde_json::Value;
 
-/// The platform's record for a connection, as compact JSON text with secret-looking fields
-/// removed, or nothing (`null`).
+/// The platform's record for a connection, as JSON text (the platform's own bytes, or
+/// compact JSON when secret-looking fields had to be removed), or nothing (`null`).
 ///
 /// Read it with [`to_value`](Self::to_value), [`get`](Self::get) or
 /// [`deserialize`](Self::deserialize); [`as_str`](Self::as_str) gives the text itself.

@@ -103,13 +103,17 @@ impl NovuClient {
     }
 
     /// `POST /v1/integrations/channel-endpoints/oauth`.
-    pub(crate) async fn generate_user_link(&self, body: &GenerateUserLinkRequest, key: &str) -> Result<Url> {
+    pub(crate) async fn generate_user_link(&self, body: &GenerateUserLinkRequest<'_>, key: &str) -> Result<Url> {
         let url = self.api.url(&["v1", "integrations", "channel-endpoints", "oauth"]);
         self.post_link("generate_link", "/v1/integrations/channel-endpoints/oauth", url, body, key).await
     }
 
     /// `POST /v1/integrations/channel-connections/oauth`.
-    pub(crate) async fn generate_workspace_link(&self, body: &GenerateWorkspaceLinkRequest, key: &str) -> Result<Url> {
+    pub(crate) async fn generate_workspace_link(
+        &self,
+        body: &GenerateWorkspaceLinkRequest<'_>,
+        key: &str,
+    ) -> Result<Url> {
         let url = self.api.url(&["v1", "integrations", "channel-connections", "oauth"]);
         self.post_link("generate_workspace_link", "/v1/integrations/channel-connections/oauth", url, body, key).await
     }
@@ -262,11 +266,10 @@ impl NovuClient {
     /// (found by value too, since serde may quote one in the message) and the API key.
     fn connection_error(&self, text: &RawValue, e: &serde_json::Error) -> Error {
         let value: serde_json::Value = serde_json::from_str(text.get()).unwrap_or_default();
-        let tokens: Vec<&str> = ["accessToken", "refreshToken"]
+        let mut secrets: Vec<&str> = ["accessToken", "refreshToken"]
             .iter()
             .filter_map(|k| value.pointer(&format!("/auth/{k}")).and_then(|v| v.as_str()))
             .collect();
-        let mut secrets = tokens.clone();
         secrets.push(self.api_key.expose());
         let message = scrub(&format!("expected a channel connection record: {e}"), &secrets);
         let body = scrub(&redact_tokens(text.get()), &secrets);

@@ -242,12 +242,12 @@ impl LinkProvider for NovuProvider {
         // One key per logical request: the caller's, or a fresh one reused by every retry.
         let idempotency_key = request.idempotency_key.clone().unwrap_or_else(new_idempotency_key);
         let context = (!plan.context.is_empty()).then_some(plan.context);
-        let scopes = (!request.scopes.is_empty()).then(|| request.scopes.clone());
+        let scopes = (!request.scopes.is_empty()).then_some(request.scopes.as_slice());
         let url = match plan.kind {
             LinkKind::User => {
                 let body = GenerateUserLinkRequest {
-                    subscriber_id: request.user.clone(),
-                    integration_identifier: integration.clone(),
+                    subscriber_id: &request.user,
+                    integration_identifier: &integration,
                     connection_identifier: plan.connection_identifier,
                     context,
                     user_scope: scopes,
@@ -256,8 +256,8 @@ impl LinkProvider for NovuProvider {
             }
             LinkKind::Workspace => {
                 let body = GenerateWorkspaceLinkRequest {
-                    integration_identifier: integration.clone(),
-                    subscriber_id: Some(request.user.clone()),
+                    integration_identifier: &integration,
+                    subscriber_id: Some(&request.user),
                     connection_identifier: plan.connection_identifier,
                     context,
                     scope: scopes,

@@ -25,30 +25,30 @@ pub(crate) enum ContextValue {
 /// `GenerateLinkUserOauthUrlRequestDto` (`POST /v1/integrations/channel-endpoints/oauth`).
 #[derive(Debug, Clone, Serialize)]
 #[serde(rename_all = "camelCase")]
-pub(crate) struct GenerateUserLinkRequest {
-    pub(crate) subscriber_id: String,
-    pub(crate) integration_identifier: String,
+pub(crate) struct GenerateUserLinkRequest<'a> {
+    pub(crate) subscriber_id: &'a str,
+    pub(crate) integration_identifier: &'a str,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub(crate) connection_identifier: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub(crate) context: Option<BTreeMap<String, ContextValue>>,
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub(crate) user_scope: Option<Vec<String>>,
+    pub(crate) user_scope: Option<&'a [String]>,
 }
 
 /// `GenerateConnectOauthUrlRequestDto` (`POST /v1/integrations/channel-connections/oauth`).
 #[derive(Debug, Clone, Serialize)]
 #[serde(rename_all = "camelCase")]
-pub(crate) struct GenerateWorkspaceLinkRequest {
-    pub(crate) integration_identifier: String,
+pub(crate) struct GenerateWorkspaceLinkRequest<'a> {
+    pub(crate) integration_identifier: &'a str,
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub(crate) subscriber_id: Option<String>,
+    pub(crate) subscriber_id: Option<&'a str>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub(crate) connection_identifier: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub(crate) context: Option<BTreeMap<String, ContextValue>>,
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub(crate) scope: Option<Vec<String>>,
+    pub(crate) scope: Option<&'a [String]>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub(crate) connection_mode: Option<ConnectionMode>,
     #[serde(skip_serializing_if = "Option::is_none")]
