@@ -2,6 +2,7 @@
 #![warn(missing_debug_implementations, unreachable_pub)]
 #![doc = include_str!("../docs.md")]
 
+use std::future::Future;
 use std::time::Duration;
 
 use chrono::{DateTime, NaiveDateTime, Utc};
@@ -150,19 +151,34 @@ pub fn callback_denied(provider: &'static str, callback: &oauth_link_core::Callb
 }
 
 /// Sends a call and returns the 2xx response, or the mapped error.
-pub async fn send(client: &ApiClient, call: Call, secrets: &[&str]) -> Result<HttpResponse> {
-    let response = client.execute(call).await?;
-    if response.is_success() {
-        Ok(response)
-    } else {
-        Err(api_error(client.provider(), &response, secrets))
+///
+/// The call is handed to [`ApiClient::execute`] before the returned future exists, so the
+/// future holds a pointer to the request in flight rather than the request itself.
+pub fn send<'a>(
+    client: &'a ApiClient,
+    call: Call,
+    secrets: &'a [&'a str],
+) -> impl Future<Output = Result<HttpResponse>> + Send + 'a {
+    let in_flight = client.execute(call);
+    async move {
+        let response = in_flight.await?;
+        if response.is_success() {
+            Ok(response)
+        } else {
+            Err(api_error(client.provider(), &response, secrets))
+        }
     }
 }
 
 /// Sends a call and decodes its 2xx JSON body as `T` (`what` names it in errors).
-pub async fn send_json<T: DeserializeOwned>(client: &ApiClient, call: Call, what: &str, secrets: &[&str]) -> Result<T> {
-    let response = send(client, call, secrets).await?;
-    client.decode(&response, what, secrets)
+pub fn send_json<'a, T: DeserializeOwned>(
+    client: &'a ApiClient,
+    call: Call,
+    what: &'a str,
+    secrets: &'a [&'a str],
+) -> impl Future<Output = Result<T>> + Send + 'a {
+    let response = send(client, call, secrets);
+    async move { client.decode(&response.await?, what, secrets) }
 }
 
 /// Parses an Alloy timestamp: an ISO-8601 / RFC 3339 string (an offset-less one is read as
