@@ -5,6 +5,7 @@
 mod client;
 mod config;
 mod error;
+mod hints;
 mod provider;
 mod wire;
 

@@ -1,32 +1,20 @@
 //! The `LinkProvider` implementation and the typed extras.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::BTreeMap;
 use std::sync::Mutex;
 
-use chrono::{DateTime, Utc};
 use oauth_link_alloy::{newest_since, since, Credential};
 use oauth_link_core::{
     async_trait, validate_id, validate_redirect_uri, AuthCode, Callback, CallbackModel, Capabilities, Connection,
-    ConnectionQuery, ConnectionStatus, Error, Link, LinkContext, LinkProvider, LinkRequest, LinkState, Nonce,
-    RawRecord, Result, Url, STATE_PARAM,
+    ConnectionQuery, ConnectionStatus, Error, Link, LinkContext, LinkProvider, LinkRequest, LinkState, RawRecord,
+    Result, Url, STATE_PARAM,
 };
 
 use crate::client::{Client, NewCredential};
 use crate::config::{AlloyConnectorsConfig, CallbackMode};
+use crate::hints::Hints;
 use crate::wire::{ConnectorCredentialMetadata, CreatedUser, ExchangeResponse};
 use crate::{error, KIND};
-
-/// Most `credentialId` hints kept in memory at once.
-const MAX_HINTS: usize = 4096;
-
-/// A `credentialId` Alloy returned at link creation, kept until the link completes or
-/// expires (the state is already on the redirect URI when Alloy answers, so it cannot
-/// carry it).
-#[derive(Debug)]
-struct Hint {
-    credential_id: String,
-    expires_at: DateTime<Utc>,
-}
 
 /// Alloy Automation Connectivity API (connector credentials) behind [`LinkProvider`].
 ///
@@ -39,14 +27,14 @@ pub struct AlloyConnectorsProvider {
     config: AlloyConnectorsConfig,
     ctx: LinkContext,
     client: Client,
-    hints: Mutex<HashMap<Nonce, Hint>>,
+    hints: Mutex<Hints>,
 }
 
 impl AlloyConnectorsProvider {
     /// Builds the provider and its one pooled HTTP client.
     pub fn new(config: AlloyConnectorsConfig, ctx: LinkContext) -> Result<Self> {
         let client = Client::new(&config, &ctx)?;
-        Ok(Self { config, ctx, client, hints: Mutex::new(HashMap::new()) })
+        Ok(Self { config, ctx, client, hints: Mutex::default() })
     }
 
     /// The settings in use.
@@ -71,23 +59,17 @@ impl AlloyConnectorsProvider {
         self.client.create_user(username, full_name).await
     }
 
-    fn hints(&self) -> std::sync::MutexGuard<'_, HashMap<Nonce, Hint>> {
+    fn hints(&self) -> std::sync::MutexGuard<'_, Hints> {
         self.hints.lock().unwrap_or_else(|p| p.into_inner())
     }
 
     fn remember(&self, claims: &LinkState, credential_id: String) {
         let now = self.ctx.codec().clock().now();
-        let mut hints = self.hints();
-        if hints.len() >= MAX_HINTS {
-            hints.retain(|_, h| h.expires_at > now);
-        }
-        if hints.len() < MAX_HINTS {
-            hints.insert(claims.nonce, Hint { credential_id, expires_at: claims.expires_at });
-        }
+        self.hints().insert(claims.nonce, credential_id, claims.expires_at, now);
     }
 
     async fn confirm_by_listing(&self, claims: &LinkState) -> Result<Connection> {
-        let hint = self.hints().get(&claims.nonce).map(|h| h.credential_id.clone());
+        let hint = self.hints().get(&claims.nonce).map(str::to_owned);
         let not_before = since(claims.issued_at, self.config.clock_skew);
         let (user, connector) = (claims.user.as_str(), claims.target.as_str());
         let hint_ref = hint.as_deref();
