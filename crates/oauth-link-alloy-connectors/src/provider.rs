@@ -158,6 +158,11 @@ fn exchanged_connection(user: &str, connector: &str, response: ExchangeResponse,
 /// query parameters kept in order.
 fn with_state(uri: &Url, state: &str) -> Url {
     let mut out = uri.clone();
+    if !uri.query_pairs().any(|(k, _)| k == STATE_PARAM) {
+        // The common case: nothing to replace, so the query is extended, not rebuilt.
+        out.query_pairs_mut().append_pair(STATE_PARAM, state);
+        return out;
+    }
     let kept: Vec<(String, String)> =
         uri.query_pairs().filter(|(k, _)| k != STATE_PARAM).map(|(k, v)| (k.into_owned(), v.into_owned())).collect();
     out.set_query(None);
@@ -282,5 +287,8 @@ mod tests {
         assert_eq!(out.as_str(), "https://app.example.com/cb?tenant=7&x=a+b&oauth_link_state=v1.abc.def");
         let plain = with_state(&Url::parse("http://localhost:3000/cb").unwrap(), "s");
         assert_eq!(plain.as_str(), "http://localhost:3000/cb?oauth_link_state=s");
+        // Nothing to replace: the app's query is kept byte for byte.
+        let kept = with_state(&Url::parse("https://app.example.com/cb?x=a%20b&y").unwrap(), "s");
+        assert_eq!(kept.as_str(), "https://app.example.com/cb?x=a%20b&y&oauth_link_state=s");
     }
 }
