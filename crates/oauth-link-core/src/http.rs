@@ -163,11 +163,12 @@ fn transport_failure(err: reqwest::Error) -> TransportFailure {
 #[async_trait]
 impl HttpTransport for ReqwestTransport {
     async fn send(&self, request: HttpRequest, max_body: usize) -> std::result::Result<HttpResponse, TransportFailure> {
-        let mut builder = self.client.request(request.method, request.url).headers(request.headers);
-        if let Some(body) = request.body {
-            builder = builder.body(body);
-        }
-        let mut response = builder.send().await.map_err(transport_failure)?;
+        // Built whole and handed over: the header map moves in, instead of being copied
+        // entry by entry into a new one as `RequestBuilder::headers` does.
+        let mut outgoing = reqwest::Request::new(request.method, request.url);
+        *outgoing.headers_mut() = request.headers;
+        *outgoing.body_mut() = request.body.map(reqwest::Body::from);
+        let mut response = self.client.execute(outgoing).await.map_err(transport_failure)?;
         let status = response.status().as_u16();
         let headers = std::mem::take(response.headers_mut());
         match response.content_length() {
@@ -347,7 +348,9 @@ impl ApiClient {
 
     /// A request with a JSON body.
     pub fn json_request<T: serde::Serialize + ?Sized>(&self, method: Method, url: Url, body: &T) -> HttpRequest {
-        let bytes = serde_json::to_vec(body).expect("request bodies always serialize");
+        // Sized for the usual request body, so it is not grown three times on the way.
+        let mut bytes = Vec::with_capacity(512);
+        serde_json::to_writer(&mut bytes, body).expect("request bodies always serialize");
         let mut headers = self.headers.clone();
         headers.insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
         HttpRequest { method, url, headers, body: Some(Bytes::from(bytes)) }
@@ -390,54 +393,74 @@ impl ApiClient {
         }
         let started = Instant::now();
         let max_retries = if replay == Replay::Never { 0 } else { self.retry.max_retries };
-        let mut attempt: u32 = 0;
-        loop {
-            attempt += 1;
+        // Attempts that may be followed by another send a copy; the last sends the request
+        // itself.
+        for attempt in 1..=max_retries {
             let sent_at = Instant::now();
             let outcome = self.transport.send(request.clone(), self.max_body).await;
-            let latency = sent_at.elapsed();
-            let span = tracing::Span::current();
-            span.record("attempt", attempt);
-            span.record("latency_ms", latency.as_millis() as u64);
-            let retries_left = attempt <= max_retries;
-            let over_budget = |wait: Duration| started.elapsed() + wait > self.retry.max_elapsed;
-            let wait = match outcome {
-                Ok(response) => {
-                    span.record("status", response.status);
-                    tracing::debug!(
-                        status = response.status,
-                        attempt,
-                        latency_ms = latency.as_millis() as u64,
-                        "response"
-                    );
-                    if !(retries_left && is_retried_status(response.status)) {
-                        return Ok(response);
-                    }
-                    let wait = response.retry_after().unwrap_or_else(|| self.retry.backoff(attempt - 1));
-                    if over_budget(wait) {
-                        tracing::debug!(wait_ms = wait.as_millis() as u64, "retry budget exhausted");
-                        return Ok(response);
-                    }
-                    wait
-                }
-                Err(failure) => {
-                    tracing::debug!(kind = %failure.kind, attempt, "transport failure");
-                    let wait = self.retry.backoff(attempt - 1);
-                    if !retries_left || over_budget(wait) {
-                        return Err(Error::Transport {
-                            provider: self.provider,
-                            kind: failure.kind,
-                            message: format!("{operation} {path_template}: {}", failure.message),
-                            source: failure.source,
-                        });
-                    }
-                    wait
-                }
+            self.observe(&outcome, attempt, sent_at.elapsed());
+            let Some(wait) = self.retry_wait(&outcome, attempt, started) else {
+                return self.finish(outcome, operation, path_template);
             };
             tracing::debug!(wait_ms = wait.as_millis() as u64, attempt, "retrying");
             // Boxed: only a retry pays for the timer's room.
             Box::pin(tokio::time::sleep(wait)).await;
         }
+        let attempt = max_retries + 1;
+        let sent_at = Instant::now();
+        let outcome = self.transport.send(request, self.max_body).await;
+        self.observe(&outcome, attempt, sent_at.elapsed());
+        self.finish(outcome, operation, path_template)
+    }
+
+    /// Records one attempt on the call's span and in the debug log.
+    fn observe(&self, outcome: &std::result::Result<HttpResponse, TransportFailure>, attempt: u32, latency: Duration) {
+        let span = tracing::Span::current();
+        span.record("attempt", attempt);
+        span.record("latency_ms", latency.as_millis() as u64);
+        match outcome {
+            Ok(response) => {
+                span.record("status", response.status);
+                tracing::debug!(status = response.status, attempt, latency_ms = latency.as_millis() as u64, "response");
+            }
+            Err(failure) => tracing::debug!(kind = %failure.kind, attempt, "transport failure"),
+        }
+    }
+
+    /// How long to wait before the next attempt, or `None` when this outcome ends the call:
+    /// a status that is not retried, or a wait that would overrun the retry budget.
+    fn retry_wait(
+        &self,
+        outcome: &std::result::Result<HttpResponse, TransportFailure>,
+        attempt: u32,
+        started: Instant,
+    ) -> Option<Duration> {
+        let retry_after = match outcome {
+            Ok(response) if !is_retried_status(response.status) => return None,
+            Ok(response) => response.retry_after(),
+            Err(_) => None,
+        };
+        let wait = retry_after.unwrap_or_else(|| self.retry.backoff(attempt - 1));
+        if started.elapsed() + wait > self.retry.max_elapsed {
+            tracing::debug!(wait_ms = wait.as_millis() as u64, "retry budget exhausted");
+            return None;
+        }
+        Some(wait)
+    }
+
+    /// The call's result: the last answer whatever its status, or the last transport failure.
+    fn finish(
+        &self,
+        outcome: std::result::Result<HttpResponse, TransportFailure>,
+        operation: &'static str,
+        path_template: &'static str,
+    ) -> Result<HttpResponse> {
+        outcome.map_err(|failure| Error::Transport {
+            provider: self.provider,
+            kind: failure.kind,
+            message: format!("{operation} {path_template}: {}", failure.message),
+            source: failure.source,
+        })
     }
 
     /// Decodes a JSON body (`T` may borrow from it, e.g. `&RawValue` records), or fails
@@ -497,8 +520,11 @@ pub fn status_error(provider: &'static str, response: &HttpResponse, body: Error
 
 /// A fresh random idempotency key (32 hex characters).
 pub fn new_idempotency_key() -> String {
+    use std::fmt::Write as _;
     let value: u128 = rand::rng().random();
-    format!("{value:032x}")
+    let mut key = String::with_capacity(32);
+    write!(key, "{value:032x}").expect("formatting into a String cannot fail");
+    key
 }
 
 #[cfg(test)]

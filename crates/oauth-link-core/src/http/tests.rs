@@ -314,3 +314,21 @@ mod reqwest_transport {
         assert!(!err.to_string().contains("127.0.0.1"), "no URL in the message: {err}");
     }
 }
+
+/// glibc serves allocations up to 1,032 bytes from its per-thread cache; a larger one made
+/// every call sweep the allocator's fast bins (`malloc_consolidate`). `execute` boxes its
+/// future once per call, so that box must stay below the line.
+#[test]
+fn the_boxed_execute_future_fits_the_allocator_thread_cache() {
+    let c = client(Scripted::new(vec![]));
+    let call = Call {
+        operation: "op",
+        path_template: "/x",
+        request: c.request(Method::GET, c.url(&["x"])),
+        replay: Replay::Idempotent,
+    };
+    let future = c.execute(call);
+    let size = std::mem::size_of_val(&*future);
+    println!("execute future: {size} bytes");
+    assert!(size <= 1008, "the execute future is {size} bytes; keep it under 1 KiB (box what only a retry needs)");
+}
