@@ -3,7 +3,7 @@
 use std::sync::Arc;
 
 use http::header::AUTHORIZATION;
-use http::{HeaderMap, HeaderValue, Method};
+use http::{HeaderMap, HeaderName, HeaderValue, Method};
 use oauth_link_core::http::{secret_header, ApiClient, Call, HttpResponse, HttpTransport, Replay};
 use oauth_link_core::secret::scrub;
 use oauth_link_core::{excerpt, ApiKey, Error, RawRecord, Result, Url};
@@ -23,7 +23,7 @@ pub(crate) const PAGE_LIMIT: u32 = 100;
 /// Pages followed before giving up (100 x 500 = the 50,000 records Novu counts at most).
 const MAX_PAGES: usize = 500;
 /// The idempotency header Novu honours on POSTs.
-const IDEMPOTENCY_KEY: &str = "idempotency-key";
+const IDEMPOTENCY_KEY: HeaderName = HeaderName::from_static("idempotency-key");
 
 /// Whether a record is a channel endpoint or a channel connection.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -103,7 +103,7 @@ impl NovuClient {
     }
 
     /// `POST /v1/integrations/channel-endpoints/oauth`.
-    pub(crate) async fn generate_user_link(&self, body: &GenerateUserLinkRequest<'_>, key: &str) -> Result<Url> {
+    pub(crate) async fn generate_user_link(&self, body: &GenerateUserLinkRequest<'_>, key: String) -> Result<Url> {
         let url = self.api.url(&["v1", "integrations", "channel-endpoints", "oauth"]);
         self.post_link("generate_link", "/v1/integrations/channel-endpoints/oauth", url, body, key).await
     }
@@ -112,7 +112,7 @@ impl NovuClient {
     pub(crate) async fn generate_workspace_link(
         &self,
         body: &GenerateWorkspaceLinkRequest<'_>,
-        key: &str,
+        key: String,
     ) -> Result<Url> {
         let url = self.api.url(&["v1", "integrations", "channel-connections", "oauth"]);
         self.post_link("generate_workspace_link", "/v1/integrations/channel-connections/oauth", url, body, key).await
@@ -124,10 +124,11 @@ impl NovuClient {
         path_template: &'static str,
         url: Url,
         body: &B,
-        idempotency_key: &str,
+        idempotency_key: String,
     ) -> Result<Url> {
         let mut request = self.api.json_request(Method::POST, url, body);
-        let key = HeaderValue::from_str(idempotency_key).map_err(|_| {
+        // The key's own bytes become the header value, without a copy.
+        let key = HeaderValue::try_from(idempotency_key).map_err(|_| {
             Error::invalid_input(KIND, "idempotency_key", "must be visible ASCII (an HTTP header value)")
         })?;
         request.headers.insert(IDEMPOTENCY_KEY, key);

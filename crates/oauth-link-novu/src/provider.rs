@@ -252,7 +252,7 @@ impl LinkProvider for NovuProvider {
                     context,
                     user_scope: scopes,
                 };
-                self.client.generate_user_link(&body, &idempotency_key).await?
+                self.client.generate_user_link(&body, idempotency_key).await?
             }
             LinkKind::Workspace => {
                 let body = GenerateWorkspaceLinkRequest {
@@ -264,7 +264,7 @@ impl LinkProvider for NovuProvider {
                     connection_mode: plan.connection_mode,
                     auto_link_user: plan.auto_link_user,
                 };
-                self.client.generate_workspace_link(&body, &idempotency_key).await?
+                self.client.generate_workspace_link(&body, idempotency_key).await?
             }
         };
         let mut claims = self.ctx.claims(KIND, &request.user, &request.target);

@@ -3,6 +3,7 @@
 //! Response types accept every documented shape: nullable fields are `Option`, unknown
 //! fields are ignored, free-form values stay `serde_json::Value`.
 
+use std::borrow::Cow;
 use std::collections::BTreeMap;
 
 use oauth_link_core::AccessToken;
@@ -66,24 +67,26 @@ pub(crate) enum ConnectionMode {
 /// `GenerateChatOAuthUrlResponseDto`. The OpenAPI documents a bare `{url}`; Novu's API
 /// server wraps every non-paginated body as `{data: ...}` (its `ResponseInterceptor`), which
 /// the official SDKs unwrap. Both shapes are accepted.
+/// The URL is borrowed from the body unless it has escapes.
 #[derive(Debug, Clone, Deserialize)]
-pub(crate) struct GenerateLinkResponse {
-    #[serde(default)]
-    url: Option<String>,
-    #[serde(default)]
-    data: Option<GenerateLinkData>,
+pub(crate) struct GenerateLinkResponse<'a> {
+    #[serde(default, borrow)]
+    url: Option<Cow<'a, str>>,
+    #[serde(default, borrow)]
+    data: Option<GenerateLinkData<'a>>,
 }
 
 /// The inside of the `{data: ...}` envelope.
 #[derive(Debug, Clone, Deserialize)]
-pub(crate) struct GenerateLinkData {
-    url: String,
+pub(crate) struct GenerateLinkData<'a> {
+    #[serde(borrow)]
+    url: Cow<'a, str>,
 }
 
-impl GenerateLinkResponse {
+impl GenerateLinkResponse<'_> {
     /// The link, whichever shape carried it.
     pub(crate) fn url(&self) -> Option<&str> {
-        self.url.as_deref().or(self.data.as_ref().map(|d| d.url.as_str()))
+        self.url.as_deref().or(self.data.as_ref().map(|d| d.url.as_ref()))
     }
 }
 
@@ -224,6 +227,21 @@ pub(crate) struct ConstraintValidation {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn link_url_in_either_shape_with_or_without_escapes() {
+        for body in [
+            r#"{"url":"https://slack.com/oauth?a=1&b=2"}"#,
+            r#"{"data":{"url":"https://slack.com/oauth?a=1&b=2"}}"#,
+            r#"{"url":"https:\/\/slack.com\/oauth?a=1\u0026b=2"}"#,
+            r#"{"data":{"url":"https:\/\/slack.com\/oauth?a=1\u0026b=2"}}"#,
+        ] {
+            let decoded: GenerateLinkResponse = serde_json::from_str(body).unwrap();
+            assert_eq!(decoded.url(), Some("https://slack.com/oauth?a=1&b=2"), "{body}");
+        }
+        let neither: GenerateLinkResponse = serde_json::from_str(r#"{"data":null}"#).unwrap();
+        assert_eq!(neither.url(), None);
+    }
 
     #[test]
     fn context_accepts_both_shapes() {
