@@ -6,7 +6,7 @@ use http::header::HeaderName;
 use http::Method;
 use oauth_link_alloy::{send, send_json, user_header, Credential, USER_ID_HEADER};
 use oauth_link_core::http::{ApiClient, Call, Replay};
-use oauth_link_core::{ApiKey, AuthCode, LinkContext, Result, Url};
+use oauth_link_core::{ApiKey, AuthCode, LinkContext, Result};
 
 use crate::config::AlloyConnectorsConfig;
 use crate::wire::{
@@ -26,7 +26,7 @@ pub(crate) struct Client {
 pub(crate) struct NewCredential<'a> {
     pub(crate) connector: &'a str,
     pub(crate) user: &'a str,
-    pub(crate) redirect_uri: &'a Url,
+    pub(crate) redirect_uri: &'a str,
     pub(crate) auth_config_id: Option<&'a str>,
     pub(crate) data: &'a BTreeMap<String, String>,
 }
@@ -54,7 +54,7 @@ impl Client {
         let body = CreateCredentialBody {
             user_id: new.user,
             authentication_type: "oauth2",
-            redirect_uri: new.redirect_uri.as_str(),
+            redirect_uri: new.redirect_uri,
             auth_config_id: new.auth_config_id,
             data: (!new.data.is_empty()).then_some(new.data),
         };

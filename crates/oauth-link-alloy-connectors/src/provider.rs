@@ -155,16 +155,26 @@ fn exchanged_connection(user: &str, connector: &str, response: ExchangeResponse,
 }
 
 /// `uri` with `oauth_link_state=<state>` appended (an existing one replaced), its other
-/// query parameters kept in order.
-fn with_state(uri: &Url, state: &str) -> Url {
-    let mut out = uri.clone();
+/// query parameters kept in order. (Redirect URIs have no fragment: they are validated.)
+fn with_state(uri: &Url, state: &str) -> String {
     if !uri.query_pairs().any(|(k, _)| k == STATE_PARAM) {
-        // The common case: nothing to replace, so the query is extended, not rebuilt.
-        out.query_pairs_mut().append_pair(STATE_PARAM, state);
+        // The common case: nothing to replace, so the pair is appended to the text as
+        // `Url::query_pairs_mut` would append it, without running the URL serializer.
+        let mut out = String::with_capacity(uri.as_str().len() + STATE_PARAM.len() + state.len() + 2);
+        out.push_str(uri.as_str());
+        match uri.query() {
+            None => out.push('?'),
+            Some("") => {}
+            Some(_) => out.push('&'),
+        }
+        out.extend(url::form_urlencoded::byte_serialize(STATE_PARAM.as_bytes()));
+        out.push('=');
+        out.extend(url::form_urlencoded::byte_serialize(state.as_bytes()));
         return out;
     }
     let kept: Vec<(String, String)> =
         uri.query_pairs().filter(|(k, _)| k != STATE_PARAM).map(|(k, v)| (k.into_owned(), v.into_owned())).collect();
+    let mut out = uri.clone();
     out.set_query(None);
     {
         let mut query = out.query_pairs_mut();
@@ -173,7 +183,7 @@ fn with_state(uri: &Url, state: &str) -> Url {
         }
         query.append_pair(STATE_PARAM, state);
     }
-    out
+    out.into()
 }
 
 #[async_trait]
@@ -290,5 +300,15 @@ mod tests {
         // Nothing to replace: the app's query is kept byte for byte.
         let kept = with_state(&Url::parse("https://app.example.com/cb?x=a%20b&y").unwrap(), "s");
         assert_eq!(kept.as_str(), "https://app.example.com/cb?x=a%20b&y&oauth_link_state=s");
+        // Appended as `query_pairs_mut` appends: an empty query gets no `&`, odd characters
+        // are form-encoded.
+        for uri in ["https://app.example.com/cb?", "https://app.example.com/", "http://127.0.0.1:3000/a/b?t=1"] {
+            let uri = Url::parse(uri).unwrap();
+            for state in ["v1.abc-_.def", "a b&c=d/é+%"] {
+                let mut expected = uri.clone();
+                expected.query_pairs_mut().append_pair(STATE_PARAM, state);
+                assert_eq!(with_state(&uri, state), expected.as_str(), "{uri} {state}");
+            }
+        }
     }
 }
