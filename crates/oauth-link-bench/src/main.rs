@@ -92,6 +92,11 @@ struct Args {
     /// Only time the adapter with answers served from memory (its own cost; for profiling).
     #[arg(long)]
     own_only: bool,
+    /// A/A check of the bench itself: after the request check, the adapter's side is a
+    /// second raw loop on its own client, so the ratio columns show the spread of two
+    /// identical sides (the noise floor of a ratio on this machine).
+    #[arg(long)]
+    aa: bool,
     /// Print one JSON document instead of the table.
     #[arg(long)]
     json: bool,
@@ -178,6 +183,26 @@ async fn raw_call(client: &reqwest::Client, steps: &[Step]) -> Result<(), String
         }
     }
     Ok(())
+}
+
+/// The client of the raw loop: the settings `ReqwestTransport` uses.
+fn new_raw_client() -> reqwest::Client {
+    reqwest::Client::builder()
+        .connect_timeout(Duration::from_secs(5))
+        .timeout(Duration::from_secs(30))
+        .redirect(reqwest::redirect::Policy::none())
+        .user_agent(USER_AGENT)
+        .pool_idle_timeout(Duration::from_secs(90))
+        .build()
+        .expect("raw client")
+}
+
+/// Call `i` of the raw loop: the recorded requests of user `i % users`.
+fn raw_loop(client: reqwest::Client, steps: Arc<Vec<Vec<Step>>>) -> CallFn {
+    Arc::new(move |i| {
+        let (client, steps) = (client.clone(), steps.clone());
+        Box::pin(async move { raw_call(&client, &steps[i % steps.len()]).await })
+    })
 }
 
 // ------------------------------------------------------------------ timing
@@ -485,14 +510,7 @@ async fn bench_provider(sb: &Sb, kind: &'static str, args: &Args) -> Vec<OpResul
     let gen_steps = Arc::new(gen_steps);
     let list_steps = Arc::new(list_steps);
 
-    let raw_client = reqwest::Client::builder()
-        .connect_timeout(Duration::from_secs(5))
-        .timeout(Duration::from_secs(30))
-        .redirect(reqwest::redirect::Policy::none())
-        .user_agent(USER_AGENT)
-        .pool_idle_timeout(Duration::from_secs(90))
-        .build()
-        .expect("raw client");
+    let raw_client = new_raw_client();
 
     let mut out = Vec::new();
     for operation in [GENERATE, LIST] {
@@ -514,13 +532,7 @@ async fn bench_provider(sb: &Sb, kind: &'static str, args: &Args) -> Vec<OpResul
                 })
             })
         };
-        let raw_fn: CallFn = {
-            let (client, steps) = (raw_client.clone(), steps.clone());
-            Arc::new(move |i| {
-                let (client, steps) = (client.clone(), steps.clone());
-                Box::pin(async move { raw_call(&client, &steps[i % steps.len()]).await })
-            })
-        };
+        let raw_fn = raw_loop(raw_client.clone(), steps.clone());
 
         // The raw loop must send what the adapter sends: compare both in the request log.
         let before = last_seq(sb).await;
@@ -536,6 +548,9 @@ async fn bench_provider(sb: &Sb, kind: &'static str, args: &Args) -> Vec<OpResul
             "{kind} {operation}: the raw loop must send the adapter's requests"
         );
 
+        // A/A: the other side is the same raw loop, with a connection pool of its own as
+        // the adapter has.
+        let adapter_fn = if args.aa { raw_loop(new_raw_client(), steps.clone()) } else { adapter_fn };
         let warmup = if args.own_only { 0 } else { args.warmup.unwrap_or(args.requests.min(500)) };
         let c = args.concurrency.max(1);
         if !args.no_raw {
@@ -662,6 +677,7 @@ async fn main() {
         "rounds": args.rounds,
         "users": args.users,
         "sandbox": if args.sandbox_url.is_some() { "separate process" } else { "in process" },
+        "mode": if args.aa { "a/a: raw loop against raw loop" } else { "adapter against raw loop" },
         "results": rows,
         "peak_rss_bytes": peak,
         "peak_rss_mb": round1(peak as f64 / 1048576.0),
@@ -682,6 +698,9 @@ async fn main() {
         m["cpu_model"].as_str().unwrap_or(""),
         m["loadavg"].as_str().unwrap_or("")
     );
+    if args.aa {
+        println!("A/A check: the adapter columns are a second raw loop (its own client); ratios show the noise floor");
+    }
     println!(
         "{:<17} {:<17} {:>4} {:>11} {:>8} {:>8} {:>7} {:>11} {:>8} {:>8} {:>7} {:>7} {:>7} {:>7}",
         "provider",
