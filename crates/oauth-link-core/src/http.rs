@@ -163,12 +163,11 @@ fn transport_failure(err: reqwest::Error) -> TransportFailure {
 #[async_trait]
 impl HttpTransport for ReqwestTransport {
     async fn send(&self, request: HttpRequest, max_body: usize) -> std::result::Result<HttpResponse, TransportFailure> {
-        // Built whole and handed over: the header map moves in, instead of being copied
-        // entry by entry into a new one as `RequestBuilder::headers` does.
-        let mut outgoing = reqwest::Request::new(request.method, request.url);
-        *outgoing.headers_mut() = request.headers;
-        *outgoing.body_mut() = request.body.map(reqwest::Body::from);
-        let mut response = self.client.execute(outgoing).await.map_err(transport_failure)?;
+        let mut builder = self.client.request(request.method, request.url).headers(request.headers);
+        if let Some(body) = request.body {
+            builder = builder.body(body);
+        }
+        let mut response = builder.send().await.map_err(transport_failure)?;
         let status = response.status().as_u16();
         let headers = std::mem::take(response.headers_mut());
         match response.content_length() {

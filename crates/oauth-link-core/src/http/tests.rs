@@ -332,3 +332,13 @@ fn the_boxed_execute_future_fits_the_allocator_thread_cache() {
     println!("execute future: {size} bytes");
     assert!(size <= 1008, "the execute future is {size} bytes; keep it under 1 KiB (box what only a retry needs)");
 }
+
+#[tokio::test]
+async fn the_boxed_transport_future_fits_the_allocator_thread_cache() {
+    let transport = ReqwestTransport::new(&HttpSettings::default()).unwrap();
+    let c = client(Scripted::new(vec![]));
+    let future = transport.send(c.json_request(Method::POST, c.url(&["x"]), &"body"), 1024);
+    let size = std::mem::size_of_val(&*future);
+    println!("transport future: {size} bytes");
+    assert!(size <= 1008, "the transport future is {size} bytes; keep it under 1 KiB");
+}
