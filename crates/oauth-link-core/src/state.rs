@@ -240,7 +240,10 @@ impl StateCodec {
         let mut json =
             Vec::with_capacity(128 + claims.provider.len() + claims.user.len() + claims.target.len() + extra);
         serde_json::to_writer(&mut json, claims).expect("state claims always serialize");
-        let mut token = String::with_capacity(4 + json.len().div_ceil(3) * 4 + 48);
+        // Exactly the token's length (`v1.` payload `.` 43-character tag): the token is then
+        // kept as a boxed str without a shrinking reallocation.
+        let encoded = |n: usize| base64::encoded_len(n, false).unwrap_or(0);
+        let mut token = String::with_capacity(VERSION.len() + 2 + encoded(json.len()) + encoded(32));
         token.push_str(VERSION);
         token.push('.');
         B64.encode_string(&json, &mut token);
