@@ -221,9 +221,8 @@ impl LinkProvider for AlloyHeadlessProvider {
                 message: "expected `oauthUrl` to be an absolute http(s) URL".into(),
                 body: "(not shown: it may carry tokens)".into(),
             })?;
-        let claims = self.ctx.claims(KIND, &request.user, &request.target);
-        let state = self.ctx.sign(&claims);
-        Ok(Link { provider: KIND.into(), url, state, expires_at: claims.expires_at })
+        let issued = self.ctx.issue(KIND, &request.user, &request.target, &[]);
+        Ok(Link { provider: KIND.into(), url, state: issued.token, expires_at: issued.expires_at })
     }
 
     async fn complete_callback(&self, callback: &Callback) -> Result<Connection> {

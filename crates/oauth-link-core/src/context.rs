@@ -8,7 +8,7 @@ use crate::error::{Error, Result};
 use crate::http::{HttpSettings, HttpTransport, ReqwestTransport};
 use crate::replay::{MemoryReplayGuard, ReplayGuard};
 use crate::secret::StateToken;
-use crate::state::{LinkState, StateCodec, StateKeys};
+use crate::state::{IssuedState, LinkState, StateCodec, StateKeys};
 use crate::types::Callback;
 
 /// State handling and transport shared by the adapters of one app.
@@ -60,6 +60,11 @@ impl LinkContext {
     /// Fresh claims for a link (sign them with [`LinkContext::sign`] once complete).
     pub fn claims(&self, provider: &'static str, user: &str, target: &str) -> LinkState {
         self.codec.claims(provider, user, target)
+    }
+
+    /// Issues a signed state for a link in one step (see [`StateCodec::issue`]).
+    pub fn issue(&self, provider: &'static str, user: &str, target: &str, extra: &[(&str, &str)]) -> IssuedState {
+        self.codec.issue(provider, user, target, extra)
     }
 
     /// Signs claims.

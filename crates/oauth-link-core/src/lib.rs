@@ -58,11 +58,11 @@ pub use raw::{remove_fields, scan_record, RawRecord, RecordScan};
 pub use replay::{MemoryReplayGuard, ReplayGuard, DEFAULT_MEMORY_CAPACITY};
 pub use replay_file::FileReplayGuard;
 pub use secret::{AccessToken, ApiKey, AuthCode, LinkToken, SecretUrl, SigningKey, StateToken};
-pub use state::{LinkState, Nonce, StateCodec, StateKeys, DEFAULT_STATE_TTL, MAX_TOKEN_LEN, MIN_KEY_LEN};
+pub use state::{IssuedState, LinkState, Nonce, StateCodec, StateKeys, DEFAULT_STATE_TTL, MAX_TOKEN_LEN, MIN_KEY_LEN};
 pub use types::{
-    redacted_url, validate_id, validate_redirect_uri, Callback, CallbackModel, Capabilities, Connection,
-    ConnectionQuery, ConnectionStatus, Link, LinkRequest, MAX_CALLBACK_QUERY, MAX_ID_LEN, MAX_PARAMS, MAX_PARAM_LEN,
-    STATE_PARAM,
+    redacted_url, redirect_with_state, validate_id, validate_redirect_uri, Callback, CallbackModel, Capabilities,
+    Connection, ConnectionQuery, ConnectionStatus, Link, LinkRequest, MAX_CALLBACK_QUERY, MAX_ID_LEN, MAX_PARAMS,
+    MAX_PARAM_LEN, STATE_PARAM,
 };
 
 /// Re-exported so adapters and apps use the same versions.

@@ -132,6 +132,45 @@ pub struct LinkState {
     pub extra: BTreeMap<String, String>,
 }
 
+/// A state just issued by [`StateCodec::issue`]: the token, and what the issuing adapter
+/// still needs to know about it.
+#[derive(Debug, Clone)]
+pub struct IssuedState {
+    /// The signed token.
+    pub token: StateToken,
+    /// Its nonce (the replay guard's key).
+    pub nonce: Nonce,
+    /// Issue time.
+    pub issued_at: DateTime<Utc>,
+    /// Expiry time.
+    pub expires_at: DateTime<Utc>,
+}
+
+/// The claims of [`LinkState`], borrowed: serializes to the same bytes (same keys, same
+/// order, `extra` sorted by key), so a state can be signed without copying its strings.
+#[derive(Serialize)]
+struct BorrowedClaims<'a> {
+    #[serde(rename = "p")]
+    provider: &'a str,
+    #[serde(rename = "u")]
+    user: &'a str,
+    #[serde(rename = "t")]
+    target: &'a str,
+    #[serde(rename = "n")]
+    nonce: Nonce,
+    #[serde(rename = "i", with = "chrono::serde::ts_milliseconds")]
+    issued_at: DateTime<Utc>,
+    #[serde(rename = "e", with = "chrono::serde::ts_milliseconds")]
+    expires_at: DateTime<Utc>,
+    #[serde(rename = "x", skip_serializing_if = "<[_]>::is_empty", serialize_with = "serialize_pairs")]
+    extra: &'a [(&'a str, &'a str)],
+}
+
+/// Pairs with distinct keys in ascending order, as a map (as a `BTreeMap` serializes).
+fn serialize_pairs<S: serde::Serializer>(pairs: &&[(&str, &str)], s: S) -> std::result::Result<S::Ok, S::Error> {
+    s.collect_map(pairs.iter().map(|(k, v)| (k, v)))
+}
+
 /// Signing and verify keys for link state; supports rotation.
 ///
 /// Sign with the newest key; keep the previous keys in `verify` until every state they
@@ -220,25 +259,63 @@ impl StateCodec {
 
     /// New claims for a link, expiring after the codec's lifetime.
     pub fn claims(&self, provider: &str, user: &str, target: &str) -> LinkState {
-        let now = self.clock.now();
+        let (issued_at, expires_at) = self.lifetime();
         LinkState {
             provider: provider.to_owned(),
             user: user.to_owned(),
             target: target.to_owned(),
             nonce: Nonce::random(),
-            issued_at: now,
-            expires_at: now + chrono::Duration::from_std(self.ttl).unwrap_or(chrono::Duration::MAX),
+            issued_at,
+            expires_at,
             extra: BTreeMap::new(),
         }
     }
 
+    /// Issue and expiry times of a state issued now.
+    fn lifetime(&self) -> (DateTime<Utc>, DateTime<Utc>) {
+        let now = self.clock.now();
+        (now, now + chrono::Duration::from_std(self.ttl).unwrap_or(chrono::Duration::MAX))
+    }
+
+    /// Issues a signed state in one step: the token [`StateCodec::sign`] gives for
+    /// [`StateCodec::claims`] with `extra` added, built from the borrowed strings (no owned
+    /// claims). `extra` pairs are best given with distinct keys in ascending order; others
+    /// are sorted first (the last value of a repeated key wins, as in a map).
+    pub fn issue(&self, provider: &str, user: &str, target: &str, extra: &[(&str, &str)]) -> IssuedState {
+        let (issued_at, expires_at) = self.lifetime();
+        let nonce = Nonce::random();
+        let token = if extra.windows(2).all(|w| w[0].0 < w[1].0) {
+            let claims = BorrowedClaims { provider, user, target, nonce, issued_at, expires_at, extra };
+            let extra_len: usize = extra.iter().map(|(k, v)| k.len() + v.len()).sum();
+            self.sign_serialized(&claims, provider.len() + user.len() + target.len() + extra_len)
+        } else {
+            let extra = extra.iter().map(|(k, v)| ((*k).to_owned(), (*v).to_owned())).collect();
+            let claims = LinkState {
+                provider: provider.to_owned(),
+                user: user.to_owned(),
+                target: target.to_owned(),
+                nonce,
+                issued_at,
+                expires_at,
+                extra,
+            };
+            self.sign(&claims)
+        };
+        IssuedState { token, nonce, issued_at, expires_at }
+    }
+
     /// Signs claims into a token.
     pub fn sign(&self, claims: &LinkState) -> StateToken {
+        let extra_len: usize = claims.extra.iter().map(|(k, v)| k.len() + v.len()).sum();
+        self.sign_serialized(claims, claims.provider.len() + claims.user.len() + claims.target.len() + extra_len)
+    }
+
+    /// Signs claims serialized as [`LinkState`] serializes; `strings_len` is the length of
+    /// their strings, to size the buffer.
+    fn sign_serialized(&self, claims: &impl Serialize, strings_len: usize) -> StateToken {
         // Sized for the claims up front: fixed keys, two timestamps and the nonce take
-        // under 128 bytes, the strings at least their own length.
-        let extra: usize = claims.extra.iter().map(|(k, v)| k.len() + v.len() + 6).sum();
-        let mut json =
-            Vec::with_capacity(128 + claims.provider.len() + claims.user.len() + claims.target.len() + extra);
+        // under 128 bytes, each extra pair a few bytes of quotes beside its strings.
+        let mut json = Vec::with_capacity(160 + strings_len + strings_len / 8);
         serde_json::to_writer(&mut json, claims).expect("state claims always serialize");
         // Exactly the token's length (`v1.` payload `.` 43-character tag): the token is then
         // kept as a boxed str without a shrinking reallocation.
@@ -326,6 +403,46 @@ mod tests {
 
     fn codec(clock: &ManualClock) -> StateCodec {
         StateCodec::new(StateKeys::new(&key("a"), &[]).unwrap()).with_clock(Arc::new(clock.clone()))
+    }
+
+    /// The payload JSON of a token.
+    fn payload(token: &StateToken) -> Vec<u8> {
+        let payload = token.expose().split('.').nth(1).unwrap();
+        B64.decode(payload).unwrap()
+    }
+
+    #[test]
+    fn issue_signs_what_sign_signs_for_the_same_claims() {
+        let clock = ManualClock::starting_now();
+        let c = codec(&clock);
+        for extra in [&[][..], &[("integration", "slack"), ("kind", "user")], &[("uid", "é \"quoted\" \u{1}")]] {
+            let issued = c.issue("novu", "user \"1\"", "slack", extra);
+            let claims = LinkState {
+                provider: "novu".into(),
+                user: "user \"1\"".into(),
+                target: "slack".into(),
+                nonce: issued.nonce,
+                issued_at: issued.issued_at,
+                expires_at: issued.expires_at,
+                extra: extra.iter().map(|(k, v)| ((*k).into(), (*v).into())).collect(),
+            };
+            // Byte for byte the same payload, so the same token.
+            assert_eq!(payload(&issued.token), serde_json::to_vec(&claims).unwrap(), "{extra:?}");
+            assert_eq!(issued.token.expose(), c.sign(&claims).expose());
+            assert_eq!(c.verify("novu", &issued.token).unwrap(), claims);
+            assert_eq!(issued.expires_at - issued.issued_at, chrono::Duration::from_std(DEFAULT_STATE_TTL).unwrap());
+        }
+    }
+
+    #[test]
+    fn issue_sorts_extra_pairs_given_out_of_order() {
+        let clock = ManualClock::starting_now();
+        let c = codec(&clock);
+        let issued = c.issue("novu", "u", "t", &[("kind", "user"), ("integration", "slack"), ("kind", "workspace")]);
+        let claims = c.verify("novu", &issued.token).unwrap();
+        let extra: Vec<_> = claims.extra.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
+        assert_eq!(extra, [("integration", "slack"), ("kind", "workspace")]);
+        assert_eq!(claims.nonce, issued.nonce);
     }
 
     #[test]

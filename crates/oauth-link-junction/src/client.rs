@@ -143,10 +143,10 @@ impl JunctionClient {
         &self,
         user_id: &str,
         provider: Option<&str>,
-        redirect_url: &Url,
+        redirect_url: &str,
     ) -> Result<IssuedLink> {
         let url = self.api.url(&["v2", "link", "token"]);
-        let body = LinkTokenExchange { user_id, provider, redirect_url: redirect_url.as_str() };
+        let body = LinkTokenExchange { user_id, provider, redirect_url };
         let response = self
             .api
             .execute(Call {

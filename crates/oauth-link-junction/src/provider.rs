@@ -5,8 +5,8 @@ use std::time::Duration;
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use oauth_link_core::{
-    validate_id, validate_redirect_uri, Callback, CallbackModel, Capabilities, Connection, ConnectionQuery,
-    ConnectionStatus, Error, Link, LinkContext, LinkProvider, LinkRequest, Result, Url, STATE_PARAM,
+    redirect_with_state, validate_id, validate_redirect_uri, Callback, CallbackModel, Capabilities, Connection,
+    ConnectionQuery, ConnectionStatus, Error, Link, LinkContext, LinkProvider, LinkRequest, Result, Url, STATE_PARAM,
 };
 use serde_json::value::RawValue;
 
@@ -94,15 +94,15 @@ impl JunctionProvider {
         self.config.webhook_verifier()
     }
 
-    fn redirect_for(&self, request: &LinkRequest) -> Result<Url> {
-        let url = request.redirect_uri.clone().or_else(|| self.config.redirect_url.clone()).ok_or_else(|| {
+    fn redirect_for<'a>(&'a self, request: &'a LinkRequest) -> Result<&'a Url> {
+        let url = request.redirect_uri.as_ref().or(self.config.redirect_url.as_ref()).ok_or_else(|| {
             Error::invalid_input(
                 KIND,
                 "redirect_uri",
                 "Junction needs a redirect URL: pass LinkRequest::redirect_uri or set `redirect_url`",
             )
         })?;
-        validate_redirect_uri(KIND, &url)?;
+        validate_redirect_uri(KIND, url)?;
         if let Some((name, _)) = url.query_pairs().find(|(k, _)| RESERVED_PARAMS.contains(&k.as_ref())) {
             return Err(Error::invalid_input(
                 KIND,
@@ -210,11 +210,8 @@ impl LinkProvider for JunctionProvider {
         let slug = (request.target != ANY_PROVIDER).then(|| ProviderSlug::from(request.target.as_str()));
 
         let user_id = self.junction_user_id(&request.user).await?;
-        let mut claims = self.ctx.claims(KIND, &request.user, &request.target);
-        claims.extra.insert(CLAIM_USER_ID.into(), user_id.clone());
-        let state = self.ctx.sign(&claims);
-        let mut redirect_url = redirect;
-        redirect_url.query_pairs_mut().append_pair(STATE_PARAM, state.expose());
+        let state = self.ctx.issue(KIND, &request.user, &request.target, &[(CLAIM_USER_ID, &user_id)]);
+        let redirect_url = redirect_with_state(redirect, state.token.expose());
 
         let issued = self.client.link_token(&user_id, slug.as_ref().map(ProviderSlug::as_str), &redirect_url).await;
         let issued = self.forget_on_not_found(&request.user, issued)?;
@@ -226,8 +223,8 @@ impl LinkProvider for JunctionProvider {
             Some(url) => url,
             None => issued.web_url()?,
         };
-        let token_expiry = claims.issued_at + LINK_TOKEN_LIFETIME;
-        Ok(Link { provider: KIND.into(), url, state, expires_at: claims.expires_at.min(token_expiry) })
+        let token_expiry = state.issued_at + LINK_TOKEN_LIFETIME;
+        Ok(Link { provider: KIND.into(), url, state: state.token, expires_at: state.expires_at.min(token_expiry) })
     }
 
     async fn complete_callback(&self, callback: &Callback) -> Result<Connection> {

@@ -232,7 +232,7 @@ impl LinkProvider for NovuProvider {
     async fn generate_link(&self, request: &LinkRequest) -> Result<Link> {
         request.validate(KIND)?;
         let plan = Self::plan(request)?;
-        let integration = self.integration(&request.target)?.to_owned();
+        let integration = self.integration(&request.target)?;
         if request.redirect_uri.is_some() {
             tracing::debug!(
                 provider = KIND,
@@ -247,7 +247,7 @@ impl LinkProvider for NovuProvider {
             LinkKind::User => {
                 let body = GenerateUserLinkRequest {
                     subscriber_id: &request.user,
-                    integration_identifier: &integration,
+                    integration_identifier: integration,
                     connection_identifier: plan.connection_identifier,
                     context,
                     user_scope: scopes,
@@ -256,7 +256,7 @@ impl LinkProvider for NovuProvider {
             }
             LinkKind::Workspace => {
                 let body = GenerateWorkspaceLinkRequest {
-                    integration_identifier: &integration,
+                    integration_identifier: integration,
                     subscriber_id: Some(&request.user),
                     connection_identifier: plan.connection_identifier,
                     context,
@@ -267,14 +267,14 @@ impl LinkProvider for NovuProvider {
                 self.client.generate_workspace_link(&body, idempotency_key).await?
             }
         };
-        let mut claims = self.ctx.claims(KIND, &request.user, &request.target);
-        claims.extra.insert(EXTRA_KIND.into(), plan.kind.as_str().into());
-        claims.extra.insert(EXTRA_INTEGRATION.into(), integration);
+        // Extra claims in key order (`integration` < `kind`), so they are signed as given.
+        let extra = [(EXTRA_INTEGRATION, integration), (EXTRA_KIND, plan.kind.as_str())];
+        let issued = self.ctx.issue(KIND, &request.user, &request.target, &extra);
         // Novu's URL works for 5 minutes; the state keeps its own (longer) lifetime, so a user
         // who consents at 4:59 can still complete. `Link::expires_at` is when the URL stops working.
-        let platform_expiry = claims.issued_at + chrono::Duration::from_std(NOVU_LINK_LIFETIME).expect("5 minutes");
-        let expires_at = claims.expires_at.min(platform_expiry);
-        Ok(Link { provider: KIND.into(), url, state: self.ctx.sign(&claims), expires_at })
+        let platform_expiry = issued.issued_at + chrono::Duration::from_std(NOVU_LINK_LIFETIME).expect("5 minutes");
+        let expires_at = issued.expires_at.min(platform_expiry);
+        Ok(Link { provider: KIND.into(), url, state: issued.token, expires_at })
     }
 
     async fn complete_callback(&self, callback: &Callback) -> Result<Connection> {
