@@ -217,6 +217,89 @@ fn url_segments_are_encoded() {
     assert_eq!(root.url(&["v1", "x"]).as_str(), "https://api.example.com/v1/x");
 }
 
+/// The reference for `ApiClient::url`: one `PathSegmentsMut::push` per segment.
+fn url_by_push(base: &Url, segments: &[&str]) -> Url {
+    let mut url = base.clone();
+    if let Ok(mut path) = url.path_segments_mut() {
+        path.pop_if_empty();
+        for segment in segments {
+            match *segment {
+                "." | ".." => path.push(&segment.replace('.', "%2E")),
+                other => path.push(other),
+            };
+        }
+    }
+    url
+}
+
+#[test]
+fn url_matches_one_push_per_segment() {
+    let tricky = [
+        ".",
+        "..",
+        "...",
+        ".%2E",
+        "%2e",
+        "%2e%2e",
+        "%",
+        "%%",
+        "a%2Fb",
+        "a/b",
+        "a\\b",
+        "/",
+        "\\",
+        "?x",
+        "#f",
+        "a b",
+        "a\tb",
+        "a\nb",
+        "é",
+        "日本",
+        "{x}",
+        "`",
+        "\"",
+        "<>",
+        "^|[]",
+        "a;b=c",
+        "@:",
+        "~-_.!*'()",
+        "\u{7f}",
+        "\u{1}",
+        "x?y#z/w",
+        "%zz",
+        "plain-id_123",
+        "user@example.com",
+    ];
+    for base in [
+        "http://127.0.0.1:1/novu/",
+        "http://127.0.0.1:1/novu",
+        "https://api.example.com/",
+        "https://API.Example.com:443",
+        "https://api.example.com/a//",
+        "https://api.example.com/v1/x?keep=1",
+        "http://[::1]:8080/p",
+    ] {
+        let c = ApiClient::new(
+            "x",
+            Url::parse(base).unwrap(),
+            HeaderMap::new(),
+            Scripted::new(vec![]),
+            RetryPolicy::none(),
+        );
+        for a in tricky {
+            for segments in [vec![a], vec!["users", a, "credentials"], vec![a, a]] {
+                assert_eq!(
+                    c.url(&segments).as_str(),
+                    url_by_push(c.base_url(), &segments).as_str(),
+                    "base {base:?}, segments {segments:?}"
+                );
+            }
+        }
+        assert_eq!(c.url(&[]).as_str(), url_by_push(c.base_url(), &[]).as_str());
+        assert!(c.url(&["users", "", "x"]).path().ends_with("/users//x"));
+    }
+}
+
 #[test]
 fn status_mapping_table() {
     let cases: [(u16, Check); 7] = [
