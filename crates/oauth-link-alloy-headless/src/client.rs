@@ -81,14 +81,9 @@ impl Client {
     }
 
     pub(crate) async fn oauth_url(&self, user: &str, app: &str, params: &BTreeMap<String, String>) -> Result<String> {
-        let mut url = self.api.url(&["headless", "oauthUrl"]);
-        {
-            let mut query = url.query_pairs_mut();
-            query.append_pair("userId", user).append_pair("app", app);
-            for (key, value) in params {
-                query.append_pair(key, value);
-            }
-        }
+        let query =
+            [("userId", user), ("app", app)].into_iter().chain(params.iter().map(|(k, v)| (k.as_str(), v.as_str())));
+        let url = self.api.url_with_query(&["headless", "oauthUrl"], query);
         let call = self.get("generate_link", "/headless/oauthUrl", url);
         let response: OauthUrlResponse =
             send_json(&self.api, call, "an OAuth link {oauthUrl} or {data:{oauthUrl}}", &self.secrets()).await?;
@@ -145,8 +140,7 @@ impl Client {
     }
 
     pub(crate) async fn list_integrations(&self, user: &str) -> Result<Vec<Integration>> {
-        let mut url = self.api.url(&["integrations"]);
-        url.query_pairs_mut().append_pair("userId", user);
+        let url = self.api.url_with_query(&["integrations"], [("userId", user)]);
         let call = self.get("list_integrations", "/integrations", url);
         let data: Data<Vec<Integration>> =
             send_json(&self.api, call, "integrations {data:[...]}", &self.secrets()).await?;

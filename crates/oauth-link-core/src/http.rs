@@ -349,6 +349,17 @@ impl ApiClient {
     /// `.` or `..` would be normalised away by URL rules and climb the path (`/users/x/..`
     /// is `/users`); it is sent escaped instead, so it can only ever miss.
     pub fn url(&self, segments: &[&str]) -> Url {
+        self.url_with_query(segments, [])
+    }
+
+    /// [`ApiClient::url`] with `query` pairs, form-encoded as `Url::query_pairs_mut` encodes
+    /// them.
+    pub fn url_with_query<'q, Q>(&self, segments: &[&str], query: Q) -> Url
+    where
+        Q: IntoIterator<Item = (&'q str, &'q str)>,
+        Q::IntoIter: Clone,
+    {
+        let query = query.into_iter();
         // Written out at its full length and parsed once: one allocation of the right size,
         // where a clone of the base grown segment by segment reallocated on the way. What
         // the parser would read as structure is escaped first (`/`, `\\`, `?`, `#`, `%`, as
@@ -356,7 +367,9 @@ impl ApiClient {
         let base = self.base_url.as_str();
         if self.base_url.query().is_none() && self.base_url.fragment().is_none() && !self.base_url.cannot_be_a_base() {
             let base = base.strip_suffix('/').unwrap_or(base);
-            let mut text = String::with_capacity(base.len() + segments.iter().map(|s| s.len() + 8).sum::<usize>());
+            let room = segments.iter().map(|s| s.len() + 8).sum::<usize>()
+                + query.clone().map(|(k, v)| k.len() + v.len() * 3 / 2 + 2).sum::<usize>();
+            let mut text = String::with_capacity(base.len() + room);
             text.push_str(base);
             for segment in segments {
                 text.push('/');
@@ -365,6 +378,12 @@ impl ApiClient {
                     ".." => text.push_str("%252E%252E"),
                     other => push_segment(&mut text, other),
                 }
+            }
+            for (i, (name, value)) in query.clone().enumerate() {
+                text.push(if i == 0 { '?' } else { '&' });
+                text.extend(url::form_urlencoded::byte_serialize(name.as_bytes()));
+                text.push('=');
+                text.extend(url::form_urlencoded::byte_serialize(value.as_bytes()));
             }
             if let Ok(url) = Url::parse(&text) {
                 return url;
@@ -379,6 +398,10 @@ impl ApiClient {
                     other => path.push(other),
                 };
             }
+        }
+        let mut pairs = query.peekable();
+        if pairs.peek().is_some() {
+            url.query_pairs_mut().extend_pairs(pairs);
         }
         url
     }

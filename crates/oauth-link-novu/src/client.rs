@@ -18,8 +18,8 @@ use crate::wire::{
 };
 use crate::KIND;
 
-/// Records asked per page (Novu's maximum).
-pub(crate) const PAGE_LIMIT: u32 = 100;
+/// Records asked per page (Novu's maximum), as the query sends it.
+const PAGE_LIMIT: &str = "100";
 /// Pages followed before giving up (100 x 500 = the 50,000 records Novu counts at most).
 const MAX_PAGES: usize = 500;
 /// The idempotency header Novu honours on POSTs.
@@ -162,18 +162,13 @@ impl NovuClient {
         let mut records = Vec::new();
         let mut cursor: Option<String> = None;
         for _ in 0..MAX_PAGES {
-            let mut url = self.api.url(&["v1", kind.collection()]);
-            {
-                let mut q = url.query_pairs_mut();
-                q.append_pair("subscriberId", filter.subscriber_id);
-                if let Some(integration) = filter.integration_identifier {
-                    q.append_pair("integrationIdentifier", integration);
-                }
-                q.append_pair("limit", &PAGE_LIMIT.to_string());
-                if let Some(after) = &cursor {
-                    q.append_pair("after", after);
-                }
-            }
+            let query = [
+                Some(("subscriberId", filter.subscriber_id)),
+                filter.integration_identifier.map(|integration| ("integrationIdentifier", integration)),
+                Some(("limit", PAGE_LIMIT)),
+                cursor.as_deref().map(|after| ("after", after)),
+            ];
+            let url = self.api.url_with_query(&["v1", kind.collection()], query.into_iter().flatten());
             let request = self.api.request(Method::GET, url);
             let call = Call { operation, path_template: kind.list_template(), request, replay: Replay::Idempotent };
             let response = self.api.execute(call).await?;

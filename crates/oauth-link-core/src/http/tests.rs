@@ -301,6 +301,26 @@ fn url_matches_one_push_per_segment() {
 }
 
 #[test]
+fn url_with_query_matches_query_pairs_mut() {
+    let values = ["", "plain", "a b", "a+b", "a&b=c", "é日本", "%2F", "x?y#z", "\u{1}\t", "~-_.*'()!", "v1.abc-_.def"];
+    for base in ["http://127.0.0.1:1/novu/", "https://api.example.com", "https://api.example.com/v1/x?keep=1"] {
+        let c = ApiClient::new(
+            "x",
+            Url::parse(base).unwrap(),
+            HeaderMap::new(),
+            Scripted::new(vec![]),
+            RetryPolicy::none(),
+        );
+        for value in values {
+            let query = [("subscriberId", value), (value, "limit"), ("limit", "100")];
+            let mut expected = url_by_push(c.base_url(), &["v1", value]);
+            expected.query_pairs_mut().extend_pairs(query);
+            assert_eq!(c.url_with_query(&["v1", value], query).as_str(), expected.as_str(), "base {base:?}, {value:?}");
+        }
+    }
+}
+
+#[test]
 fn status_mapping_table() {
     let cases: [(u16, Check); 7] = [
         (401, |e| matches!(e, Error::Unauthenticated { .. })),
