@@ -364,8 +364,8 @@ impl ApiClient {
         // where a clone of the base grown segment by segment reallocated on the way. What
         // the parser would read as structure is escaped first (`/`, `\\`, `?`, `#`, `%`, as
         // `push` escapes them); it percent-encodes the rest as `push` does (same URL, tested).
-        let base = self.base_url.as_str();
         if self.base_url.query().is_none() && self.base_url.fragment().is_none() && !self.base_url.cannot_be_a_base() {
+            let base = self.base_url.path();
             let base = base.strip_suffix('/').unwrap_or(base);
             let room = segments.iter().map(|s| s.len() + 8).sum::<usize>()
                 + query.clone().map(|(k, v)| k.len() + v.len() * 3 / 2 + 2).sum::<usize>();
@@ -385,8 +385,12 @@ impl ApiClient {
                 text.push('=');
                 text.extend(url::form_urlencoded::byte_serialize(value.as_bytes()));
             }
-            if let Ok(url) = Url::parse(&text) {
-                return url;
+            // Joined to the base as an absolute path: scheme and host are copied from the
+            // base, not parsed again. (`//` would start an authority: not taken this way.)
+            if !text.starts_with("//") {
+                if let Ok(url) = self.base_url.join(&text) {
+                    return url;
+                }
             }
         }
         let mut url = self.base_url.clone();
