@@ -393,6 +393,17 @@ impl ApiClient {
                 }
             }
         }
+        let mut url = self.url_by_push(segments);
+        let mut pairs = query.peekable();
+        if pairs.peek().is_some() {
+            url.query_pairs_mut().extend_pairs(pairs);
+        }
+        url
+    }
+
+    /// [`ApiClient::url`] the plain way, one `PathSegmentsMut::push` per segment: for bases
+    /// with a query or fragment, and the reference the written-out URL is tested against.
+    fn url_by_push(&self, segments: &[&str]) -> Url {
         let mut url = self.base_url.clone();
         if let Ok(mut path) = url.path_segments_mut() {
             path.pop_if_empty();
@@ -402,10 +413,6 @@ impl ApiClient {
                     other => path.push(other),
                 };
             }
-        }
-        let mut pairs = query.peekable();
-        if pairs.peek().is_some() {
-            url.query_pairs_mut().extend_pairs(pairs);
         }
         url
     }
