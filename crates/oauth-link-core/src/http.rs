@@ -360,10 +360,10 @@ impl ApiClient {
         Q::IntoIter: Clone,
     {
         let query = query.into_iter();
-        // Written out at its full length and parsed once: one allocation of the right size,
-        // where a clone of the base grown segment by segment reallocated on the way. What
-        // the parser would read as structure is escaped first (`/`, `\\`, `?`, `#`, `%`, as
-        // `push` escapes them); it percent-encodes the rest as `push` does (same URL, tested).
+        // Path and query written out at their full length, then joined to the base once: no
+        // clone of the base grown segment by segment (each growth a reallocation). What the
+        // parser would read as structure is escaped first (`/`, `\\`, `?`, `#`, `%`, as `push`
+        // escapes them); it percent-encodes the rest as `push` does (same URL, tested).
         if self.base_url.query().is_none() && self.base_url.fragment().is_none() && !self.base_url.cannot_be_a_base() {
             let base = self.base_url.path();
             let base = base.strip_suffix('/').unwrap_or(base);
