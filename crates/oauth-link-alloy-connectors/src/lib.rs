@@ -5,7 +5,6 @@
 mod client;
 mod config;
 mod error;
-mod hints;
 mod provider;
 mod wire;
 

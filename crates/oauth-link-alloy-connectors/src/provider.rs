@@ -6,13 +6,12 @@ use std::sync::Mutex;
 use oauth_link_alloy::{newest_since, since, Credential};
 use oauth_link_core::{
     async_trait, redirect_with_state, validate_id, validate_redirect_uri, AuthCode, Callback, CallbackModel,
-    Capabilities, Connection, ConnectionQuery, ConnectionStatus, Error, IssuedState, Link, LinkContext, LinkProvider,
-    LinkRequest, LinkState, RawRecord, Result, Url, STATE_PARAM,
+    Capabilities, Connection, ConnectionQuery, ConnectionStatus, Error, ExpiringMap, IssuedState, Link, LinkContext,
+    LinkProvider, LinkRequest, LinkState, Nonce, RawRecord, Result, Url, STATE_PARAM,
 };
 
 use crate::client::{Client, NewCredential};
 use crate::config::{AlloyConnectorsConfig, CallbackMode};
-use crate::hints::Hints;
 use crate::wire::{ConnectorCredentialMetadata, CreatedUser, ExchangeResponse};
 use crate::{error, KIND};
 
@@ -27,14 +26,20 @@ pub struct AlloyConnectorsProvider {
     config: AlloyConnectorsConfig,
     ctx: LinkContext,
     client: Client,
-    hints: Mutex<Hints>,
+    /// The `credentialId` Alloy returned for each outstanding link, by state nonce, until
+    /// the link completes or its state expires. Alloy returns it after the state is already
+    /// on the redirect URI, so the state cannot carry it.
+    hints: Mutex<ExpiringMap<Nonce, String>>,
 }
+
+/// Most `credentialId` hints kept at once (the oldest link's goes first).
+const MAX_HINTS: usize = 4096;
 
 impl AlloyConnectorsProvider {
     /// Builds the provider and its one pooled HTTP client.
     pub fn new(config: AlloyConnectorsConfig, ctx: LinkContext) -> Result<Self> {
         let client = Client::new(&config, &ctx)?;
-        Ok(Self { config, ctx, client, hints: Mutex::default() })
+        Ok(Self { config, ctx, client, hints: Mutex::new(ExpiringMap::new(MAX_HINTS)) })
     }
 
     /// The settings in use.
@@ -59,7 +64,7 @@ impl AlloyConnectorsProvider {
         self.client.create_user(username, full_name).await
     }
 
-    fn hints(&self) -> std::sync::MutexGuard<'_, Hints> {
+    fn hints(&self) -> std::sync::MutexGuard<'_, ExpiringMap<Nonce, String>> {
         self.hints.lock().unwrap_or_else(|p| p.into_inner())
     }
 
@@ -69,7 +74,8 @@ impl AlloyConnectorsProvider {
     }
 
     async fn confirm_by_listing(&self, claims: &LinkState) -> Result<Connection> {
-        let hint = self.hints().get(&claims.nonce).map(str::to_owned);
+        let now = self.ctx.codec().clock().now();
+        let hint = self.hints().get(&claims.nonce, now).cloned();
         let not_before = since(claims.issued_at, self.config.clock_skew);
         let (user, connector) = (claims.user.as_str(), claims.target.as_str());
         let hint_ref = hint.as_deref();

@@ -35,6 +35,7 @@ pub mod clock;
 pub mod config;
 mod context;
 mod error;
+mod expiring;
 pub mod http;
 mod provider;
 mod raw;
@@ -53,6 +54,7 @@ pub use context::LinkContext;
 pub use error::{
     env_var, excerpt, is_retryable_status, BoxError, Error, ErrorClass, Result, TransportKind, BODY_EXCERPT_CHARS,
 };
+pub use expiring::ExpiringMap;
 pub use provider::{DynLinkProvider, LinkProvider, SharedLinkProvider};
 pub use raw::{remove_fields, scan_record, RawRecord, RecordScan};
 pub use replay::{MemoryReplayGuard, ReplayGuard, DEFAULT_MEMORY_CAPACITY};
