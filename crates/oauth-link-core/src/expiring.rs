@@ -164,7 +164,7 @@ mod tests {
             x ^= x >> 7;
             x ^= x << 17;
             let key = x % 40;
-            if x % 5 == 0 {
+            if x.is_multiple_of(5) {
                 map.remove(&key);
                 latest.remove(&key);
             } else {
