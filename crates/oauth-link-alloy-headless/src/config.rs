@@ -8,6 +8,10 @@ use oauth_link_core::http::RetryPolicy;
 use oauth_link_core::{ApiKey, CommonConfig, ConfigMap, PollPolicy, Result, Url};
 use serde::Serialize;
 
+/// How long an app's credential metadata is reused by default: it describes the app (OAuth
+/// or not, which properties it needs), which changes with Alloy's catalogue, not per user.
+pub const DEFAULT_METADATA_TTL: Duration = Duration::from_secs(300);
+
 /// Settings of [`AlloyHeadlessProvider`](crate::AlloyHeadlessProvider).
 ///
 /// `Debug` and `Serialize` never show the API key (it prints and serializes as
@@ -21,6 +25,11 @@ pub struct AlloyHeadlessConfig {
     /// Read `GET /metadata/credentials/{app}` before each link to check the app is OAuth
     /// and that every required property was passed (default true).
     pub check_metadata: bool,
+    /// How long an app's metadata, once read for that check, is reused before it is read
+    /// again (default 5 minutes; zero reads it before every link). Failed reads are never
+    /// kept.
+    #[serde(rename = "metadata_ttl_ms", serialize_with = "serialize_millis")]
+    pub metadata_ttl: Duration,
     /// How long before the link was issued a credential may have been created and still be
     /// taken as the one the link produced (default 60 s).
     #[serde(rename = "clock_skew_ms", serialize_with = "serialize_millis")]
@@ -37,13 +46,14 @@ impl AlloyHeadlessConfig {
             api_key: api_key.into(),
             api_version: DEFAULT_API_VERSION.to_owned(),
             check_metadata: true,
+            metadata_ttl: DEFAULT_METADATA_TTL,
             clock_skew: DEFAULT_CLOCK_SKEW,
             common: CommonConfig::default(),
         }
     }
 
     /// Reads the settings from a map (env, TOML or key/value): `api_key` (required),
-    /// `api_version`, `check_metadata`, `clock_skew_ms` and the shared keys of
+    /// `api_version`, `check_metadata`, `metadata_ttl_ms`, `clock_skew_ms` and the shared keys of
     /// [`CommonConfig`]. Unknown keys fail, naming the key.
     pub fn from_config(mut map: ConfigMap) -> Result<Self> {
         let common = CommonConfig::read(&mut map)?;
@@ -54,6 +64,9 @@ impl AlloyHeadlessConfig {
         }
         if let Some(check) = map.bool("check_metadata")? {
             config.check_metadata = check;
+        }
+        if let Some(ttl) = map.millis("metadata_ttl_ms")? {
+            config.metadata_ttl = ttl;
         }
         if let Some(skew) = map.millis("clock_skew_ms")? {
             config.clock_skew = skew;
@@ -77,6 +90,12 @@ impl AlloyHeadlessConfig {
     /// Turns the metadata check before each link on or off.
     pub fn with_check_metadata(mut self, check: bool) -> Self {
         self.check_metadata = check;
+        self
+    }
+
+    /// Sets how long an app's metadata is reused (zero: read before every link).
+    pub fn with_metadata_ttl(mut self, ttl: Duration) -> Self {
+        self.metadata_ttl = ttl;
         self
     }
 
@@ -122,6 +141,7 @@ mod tests {
             ("base_url", "https://embedded.runalloy.com"),
             ("api_version", "2024-03"),
             ("check_metadata", "false"),
+            ("metadata_ttl_ms", "0"),
             ("clock_skew_ms", "1500"),
             ("poll_timeout_ms", "20"),
         ]))
@@ -129,6 +149,7 @@ mod tests {
         assert_eq!(c.api_key.expose(), "sk_headless_secret");
         assert_eq!(c.api_version, "2024-03");
         assert!(!c.check_metadata);
+        assert_eq!(c.metadata_ttl, Duration::ZERO);
         assert_eq!(c.clock_skew, Duration::from_millis(1500));
         assert_eq!(c.common.poll.timeout, Duration::from_millis(20));
         assert_eq!(c.common.base_url.unwrap().host_str(), Some("embedded.runalloy.com"));
@@ -138,6 +159,7 @@ mod tests {
     fn defaults_missing_and_unknown_keys() {
         let c = AlloyHeadlessConfig::from_config(map(&[("api_key", "k")])).unwrap();
         assert_eq!((c.api_version.as_str(), c.check_metadata, c.clock_skew), ("2025-09", true, DEFAULT_CLOCK_SKEW));
+        assert_eq!(c.metadata_ttl, DEFAULT_METADATA_TTL);
         let err = AlloyHeadlessConfig::from_config(map(&[])).unwrap_err().to_string();
         assert!(err.contains("api_key"), "{err}");
         let err = AlloyHeadlessConfig::from_config(map(&[("api_key", "k"), ("chek_metadata", "1")])).unwrap_err();

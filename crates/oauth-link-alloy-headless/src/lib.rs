@@ -11,7 +11,7 @@ mod wire;
 /// Provider kind of this adapter.
 pub const KIND: &str = "alloy-headless";
 
-pub use config::AlloyHeadlessConfig;
+pub use config::{AlloyHeadlessConfig, DEFAULT_METADATA_TTL};
 pub use provider::AlloyHeadlessProvider;
 pub use wire::{
     CompletedInstallation, CreatedCredential, CreatedUser, CredentialMetadata, CredentialProperty, FieldValue,

@@ -1,11 +1,12 @@
 //! The `LinkProvider` implementation and the typed extras.
 
 use std::collections::BTreeMap;
+use std::sync::{Arc, Mutex, MutexGuard};
 
 use oauth_link_alloy::{newest_since, since, Credential};
 use oauth_link_core::{
     async_trait, validate_id, Callback, CallbackModel, Capabilities, Connection, ConnectionQuery, ConnectionStatus,
-    Error, Link, LinkContext, LinkProvider, LinkRequest, Result, Url,
+    Error, ExpiringMap, Link, LinkContext, LinkProvider, LinkRequest, Result, Url,
 };
 
 use crate::client::Client;
@@ -19,6 +20,10 @@ use crate::{error, KIND};
 /// Query parameters the adapter sets itself; `LinkRequest::params` may not override them.
 const RESERVED_PARAMS: &[&str] = &["userId", "app"];
 
+/// Most apps whose metadata is kept at once (Alloy lists a few hundred; only successful
+/// reads are kept, so a made-up app name takes no room).
+const MAX_CACHED_METADATA: usize = 512;
+
 /// Alloy Automation headless mode behind [`LinkProvider`].
 ///
 /// Links come from `GET /headless/oauthUrl`; Alloy hosts the OAuth callback, so the app
@@ -30,13 +35,15 @@ pub struct AlloyHeadlessProvider {
     config: AlloyHeadlessConfig,
     ctx: LinkContext,
     client: Client,
+    /// Metadata read for the check before a link, by app, for `metadata_ttl`.
+    metadata: Mutex<ExpiringMap<String, Arc<CredentialMetadata>>>,
 }
 
 impl AlloyHeadlessProvider {
     /// Builds the provider and its one pooled HTTP client.
     pub fn new(config: AlloyHeadlessConfig, ctx: LinkContext) -> Result<Self> {
         let client = Client::new(&config, &ctx)?;
-        Ok(Self { config, ctx, client })
+        Ok(Self { config, ctx, client, metadata: Mutex::new(ExpiringMap::new(MAX_CACHED_METADATA)) })
     }
 
     /// The settings in use.
@@ -62,7 +69,8 @@ impl AlloyHeadlessProvider {
     }
 
     /// One app's credential metadata (`GET /metadata/credentials/{app}`): whether it uses
-    /// OAuth and which properties it needs.
+    /// OAuth and which properties it needs. Always read from Alloy (the copy kept for the
+    /// check before a link is not used, nor updated).
     pub async fn credential_metadata(&self, app: &str) -> Result<CredentialMetadata> {
         validate_id(KIND, "app", app)?;
         self.client.metadata(app).await
@@ -114,8 +122,35 @@ impl AlloyHeadlessProvider {
         self.client.complete_installation(installation_id, data).await
     }
 
+    /// `app`'s metadata: the copy kept from an earlier link while it is younger than
+    /// `metadata_ttl`, else read from Alloy (and kept, when the read succeeds).
+    async fn metadata_for(&self, app: &str) -> Result<Arc<CredentialMetadata>> {
+        let ttl = self.config.metadata_ttl;
+        if ttl.is_zero() {
+            return self.client.metadata(app).await.map(Arc::new);
+        }
+        let clock = self.ctx.codec().clock();
+        if let Some(kept) = self.metadata_cache().get(app, clock.now()) {
+            return Ok(kept.clone());
+        }
+        let metadata = Arc::new(self.client.metadata(app).await?);
+        let now = clock.now();
+        let expires_at = chrono::Duration::from_std(ttl).ok().and_then(|ttl| now.checked_add_signed(ttl));
+        self.metadata_cache().insert(
+            app.to_owned(),
+            metadata.clone(),
+            expires_at.unwrap_or(chrono::DateTime::<chrono::Utc>::MAX_UTC),
+            now,
+        );
+        Ok(metadata)
+    }
+
+    fn metadata_cache(&self) -> MutexGuard<'_, ExpiringMap<String, Arc<CredentialMetadata>>> {
+        self.metadata.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
     async fn check_metadata(&self, request: &LinkRequest) -> Result<()> {
-        let metadata = self.client.metadata(&request.target).await?;
+        let metadata = self.metadata_for(&request.target).await?;
         if !metadata.is_oauth {
             return Err(Error::invalid_input(
                 KIND,

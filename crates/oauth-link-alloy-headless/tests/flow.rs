@@ -2,9 +2,14 @@
 
 mod support;
 
+use std::sync::Arc;
+
 use chrono::{Duration as ChronoDuration, SecondsFormat, Utc};
 use httpmock::prelude::*;
-use oauth_link_core::{Callback, ConnectionQuery, Error, LinkContext, LinkProvider, LinkRequest, Url};
+use oauth_link_core::{
+    Callback, ConnectionQuery, Error, LinkContext, LinkProvider, LinkRequest, ManualClock, MemoryReplayGuard,
+    StateCodec, StateKeys, Url,
+};
 use serde_json::json;
 use support::*;
 
@@ -401,4 +406,103 @@ async fn disconnect_deletes_the_credential() {
         .await;
     provider(&server).disconnect("u-1", "cred/1").await.unwrap();
     delete.assert_calls_async(1).await;
+}
+
+/// A provider on a manual clock, and mocks answering Shopify's and Slack's metadata and any
+/// link.
+async fn cached_metadata_setup(
+    server: &MockServer,
+    ttl: std::time::Duration,
+) -> (oauth_link_alloy_headless::AlloyHeadlessProvider, ManualClock, httpmock::Mock<'_>, httpmock::Mock<'_>) {
+    let shopify = server
+        .mock_async(|when, then| {
+            when.method(GET)
+                .path("/metadata/credentials/shopify")
+                .header("authorization", AUTH)
+                .header("x-api-version", VERSION)
+                .query_param_count(".*", ".*", 0);
+            then.status(200).json_body(json!({"data": {"connector": "shopify", "isOauth": true,
+                "properties": [{"name": "shopSubdomain"}]}}));
+        })
+        .await;
+    let slack = server
+        .mock_async(|when, then| {
+            when.method(GET).path("/metadata/credentials/slack");
+            then.status(200).json_body(json!({"data": {"connector": "slack", "isOauth": true, "properties": []}}));
+        })
+        .await;
+    server
+        .mock_async(|when, then| {
+            when.method(GET).path("/headless/oauthUrl");
+            then.status(200).json_body(json!({"oauthUrl": "https://api.runalloy.com/a"}));
+        })
+        .await;
+    let clock = ManualClock::starting_now();
+    let codec = StateCodec::new(StateKeys::random()).with_clock(Arc::new(clock.clone()));
+    let ctx = LinkContext::new(codec, Arc::new(MemoryReplayGuard::new()));
+    (provider_with(config(server).with_metadata_ttl(ttl), ctx), clock, shopify, slack)
+}
+
+#[tokio::test]
+async fn metadata_is_read_once_per_app_until_its_ttl_has_passed() {
+    let server = MockServer::start_async().await;
+    let ttl = std::time::Duration::from_secs(300);
+    let (p, clock, shopify, slack) = cached_metadata_setup(&server, ttl).await;
+    let shop = LinkRequest::new("u-1", "shopify").with_param("shopSubdomain", "s");
+    p.generate_link(&shop).await.unwrap();
+    p.generate_link(&LinkRequest::new("u-2", "shopify").with_param("shopSubdomain", "t")).await.unwrap();
+    shopify.assert_calls_async(1).await;
+    // The kept metadata still checks each request: a missing property fails without a read.
+    let err = p.generate_link(&LinkRequest::new("u-3", "shopify")).await.unwrap_err();
+    assert!(err.to_string().contains("shopSubdomain"), "{err}");
+    shopify.assert_calls_async(1).await;
+    // Each app is kept apart.
+    p.generate_link(&LinkRequest::new("u-1", "slack")).await.unwrap();
+    slack.assert_calls_async(1).await;
+    clock.advance(ttl - std::time::Duration::from_secs(1));
+    p.generate_link(&shop).await.unwrap();
+    shopify.assert_calls_async(1).await;
+    clock.advance(std::time::Duration::from_secs(1));
+    p.generate_link(&shop).await.unwrap();
+    shopify.assert_calls_async(2).await;
+    // The explicit read always goes to Alloy.
+    p.credential_metadata("shopify").await.unwrap();
+    shopify.assert_calls_async(3).await;
+}
+
+#[tokio::test]
+async fn a_zero_ttl_reads_metadata_before_every_link() {
+    let server = MockServer::start_async().await;
+    let (p, _clock, _shopify, slack) = cached_metadata_setup(&server, std::time::Duration::ZERO).await;
+    for _ in 0..3 {
+        p.generate_link(&LinkRequest::new("u-1", "slack")).await.unwrap();
+    }
+    slack.assert_calls_async(3).await;
+}
+
+#[tokio::test]
+async fn a_failed_metadata_read_is_not_kept() {
+    let server = MockServer::start_async().await;
+    let metadata = server
+        .mock_async(|when, then| {
+            when.method(GET).path("/metadata/credentials/slack");
+            then.respond_with(sequence(
+                1,
+                json_response(404, json!({"message": "Unknown app"})),
+                json_response(200, json!({"data": {"connector": "slack", "isOauth": true, "properties": []}})),
+            ));
+        })
+        .await;
+    server
+        .mock_async(|when, then| {
+            when.method(GET).path("/headless/oauthUrl");
+            then.status(200).json_body(json!({"oauthUrl": "https://api.runalloy.com/a"}));
+        })
+        .await;
+    let p = provider(&server);
+    let err = p.generate_link(&LinkRequest::new("u-1", "slack")).await.unwrap_err();
+    assert!(matches!(err, Error::NotFound { .. }), "{err:?}");
+    p.generate_link(&LinkRequest::new("u-1", "slack")).await.unwrap();
+    p.generate_link(&LinkRequest::new("u-1", "slack")).await.unwrap();
+    metadata.assert_calls_async(2).await;
 }

@@ -47,7 +47,8 @@ fn fixture(rt: &Runtime) -> Fixture {
     let stub = Stub::start();
     let _entered = rt.enter();
     let ctx = LinkContext::ephemeral();
-    let config = config(&stub.server).with_poll(PollPolicy {
+    // Every call reads the stub's current body: nothing is reused from an earlier answer.
+    let config = config(&stub.server).with_metadata_ttl(Duration::ZERO).with_poll(PollPolicy {
         timeout: Duration::from_millis(20),
         interval: Duration::from_millis(5),
         max_interval: Duration::from_millis(10),
