@@ -3,6 +3,7 @@
 use std::collections::BTreeMap;
 use std::sync::Mutex;
 
+use futures_util::{stream, StreamExt as _, TryStreamExt as _};
 use oauth_link_alloy::{newest_since, since, Credential};
 use oauth_link_core::{
     async_trait, redirect_with_state, validate_id, validate_redirect_uri, AuthCode, Callback, CallbackModel,
@@ -34,6 +35,9 @@ pub struct AlloyConnectorsProvider {
 
 /// Most `credentialId` hints kept at once (the oldest link's goes first).
 const MAX_HINTS: usize = 4096;
+
+/// Connectors whose credentials `list_connections` requests at once.
+const LIST_CONCURRENCY: usize = 8;
 
 impl AlloyConnectorsProvider {
     /// Builds the provider and its one pooled HTTP client.
@@ -71,6 +75,12 @@ impl AlloyConnectorsProvider {
     fn remember(&self, issued: &IssuedState, credential_id: String) {
         let now = self.ctx.codec().clock().now();
         self.hints().insert(issued.nonce, credential_id, issued.expires_at, now);
+    }
+
+    /// `user`'s credentials of one connector, as connections.
+    async fn connections_of(&self, connector: &str, user: &str) -> Result<Vec<Connection>> {
+        let credentials = self.client.list_credentials(connector, user).await?;
+        Ok(credentials.into_iter().map(|c| connection(user, connector, c)).collect())
     }
 
     async fn confirm_by_listing(&self, claims: &LinkState) -> Result<Connection> {
@@ -265,12 +275,13 @@ impl LinkProvider for AlloyConnectorsProvider {
             }
             None => self.config.connectors.iter().map(String::as_str).collect(),
         };
-        let mut out = Vec::new();
-        for connector in connectors {
-            let credentials = self.client.list_credentials(connector, &query.user).await?;
-            out.extend(credentials.into_iter().map(|c| connection(&query.user, connector, c)));
-        }
-        Ok(out)
+        // One request per connector, up to LIST_CONCURRENCY at once: the wait is the
+        // slowest connector's, not the sum. Results keep the connectors' order; the first
+        // failure (in that order) is the call's.
+        let requests: Vec<_> = connectors.into_iter().map(|c| self.connections_of(c, &query.user)).collect();
+        let per_connector: Vec<Vec<Connection>> =
+            stream::iter(requests).buffered(LIST_CONCURRENCY).try_collect().await?;
+        Ok(per_connector.concat())
     }
 
     async fn disconnect(&self, user: &str, connection_id: &str) -> Result<()> {

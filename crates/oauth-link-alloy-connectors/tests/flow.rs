@@ -2,11 +2,15 @@
 
 mod support;
 
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 
 use chrono::{Duration as ChronoDuration, SecondsFormat, Utc};
 use httpmock::prelude::*;
 use oauth_link_alloy_connectors::{AlloyConnectorsProvider, CallbackMode, KIND};
+use oauth_link_core::http::{
+    HttpRequest, HttpResponse, HttpSettings, HttpTransport, ReqwestTransport, TransportFailure,
+};
 use oauth_link_core::{
     Callback, ConnectionQuery, Error, Link, LinkContext, LinkProvider, LinkRequest, StateToken, Url,
 };
@@ -380,4 +384,97 @@ async fn disconnect_deletes_the_credential() {
     delete.assert_calls_async(1).await;
     assert!(matches!(p.disconnect("u-12", " ").await, Err(Error::InvalidInput { .. })));
     delete.assert_calls_async(1).await;
+}
+
+/// Holds every request until `parties` requests are in flight at once (or a timeout
+/// passes), then sends it on: a sequential caller never gets them together.
+#[derive(Debug)]
+struct MeetInFlight {
+    inner: ReqwestTransport,
+    parties: usize,
+    in_flight: AtomicUsize,
+    met: AtomicBool,
+}
+
+#[async_trait::async_trait]
+impl HttpTransport for MeetInFlight {
+    async fn send(&self, request: HttpRequest, max_body: usize) -> Result<HttpResponse, TransportFailure> {
+        self.in_flight.fetch_add(1, Ordering::SeqCst);
+        let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(2);
+        while tokio::time::Instant::now() < deadline && !self.met.load(Ordering::SeqCst) {
+            if self.in_flight.load(Ordering::SeqCst) >= self.parties {
+                self.met.store(true, Ordering::SeqCst);
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+        }
+        let response = self.inner.send(request, max_body).await;
+        self.in_flight.fetch_sub(1, Ordering::SeqCst);
+        response
+    }
+}
+
+#[tokio::test]
+async fn list_connections_asks_every_connector_at_once_and_keeps_their_order() {
+    let server = MockServer::start_async().await;
+    let connectors = ["slack", "notion", "hubspot"];
+    let mut mocks = Vec::new();
+    for (n, connector) in connectors.iter().enumerate() {
+        mocks.push(
+            server
+                .mock_async(|when, then| {
+                    when.method(GET)
+                        .path(format!("/connectors/{connector}/credentials"))
+                        .header("authorization", AUTH)
+                        .header("x-api-version", VERSION)
+                        .header("x-alloy-userid", "u-13")
+                        .query_param_count(".*", ".*", 0);
+                    // The first connector answers last.
+                    then.status(200)
+                        .delay(std::time::Duration::from_millis(60 * (connectors.len() - n) as u64))
+                        .json_body(json!({"credentials": [{"credentialId": format!("c-{connector}"),
+                            "type": format!("{connector}-oauth2"), "createdAt": "2025-09-01T12:00:00Z"}]}));
+                })
+                .await,
+        );
+    }
+    let transport = Arc::new(MeetInFlight {
+        inner: ReqwestTransport::new(&HttpSettings::default()).unwrap(),
+        parties: connectors.len(),
+        in_flight: AtomicUsize::new(0),
+        met: AtomicBool::new(false),
+    });
+    let ctx = LinkContext::ephemeral().with_transport(transport.clone());
+    let p = provider_with(config(&server).with_connectors(connectors), ctx);
+    let all = p.list_connections(&ConnectionQuery::user("u-13")).await.unwrap();
+    assert!(transport.met.load(Ordering::SeqCst), "the connectors' requests were not in flight together");
+    assert_eq!(all.iter().map(|c| c.id.as_str()).collect::<Vec<_>>(), ["c-slack", "c-notion", "c-hubspot"]);
+    for mock in &mocks {
+        mock.assert_calls_async(1).await;
+    }
+}
+
+#[tokio::test]
+async fn list_connections_fails_with_the_first_failing_connector_in_order() {
+    let server = MockServer::start_async().await;
+    server
+        .mock_async(|when, then| {
+            when.method(GET).path("/connectors/slack/credentials");
+            then.status(200).json_body(json!({"credentials": []}));
+        })
+        .await;
+    server
+        .mock_async(|when, then| {
+            when.method(GET).path("/connectors/notion/credentials");
+            then.status(401).json_body(json!({"message": "Invalid API key"}));
+        })
+        .await;
+    server
+        .mock_async(|when, then| {
+            when.method(GET).path("/connectors/hubspot/credentials");
+            then.status(404).json_body(json!({"message": "Connector not found"}));
+        })
+        .await;
+    let p = provider_with(config(&server).with_connectors(["slack", "notion", "hubspot"]), LinkContext::ephemeral());
+    let err = p.list_connections(&ConnectionQuery::user("u-14")).await.unwrap_err();
+    assert!(matches!(err, Error::Unauthenticated { .. }), "{err:?}");
 }
