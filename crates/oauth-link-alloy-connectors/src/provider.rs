@@ -3,7 +3,7 @@
 use std::collections::BTreeMap;
 use std::sync::Mutex;
 
-use futures_util::{stream, StreamExt as _, TryStreamExt as _};
+use futures_util::{future, stream, StreamExt as _, TryStreamExt as _};
 use oauth_link_alloy::{newest_since, since, Credential};
 use oauth_link_core::{
     async_trait, redirect_with_state, validate_id, validate_redirect_uri, AuthCode, Callback, CallbackModel,
@@ -275,13 +275,21 @@ impl LinkProvider for AlloyConnectorsProvider {
             }
             None => self.config.connectors.iter().map(String::as_str).collect(),
         };
+        if let [connector] = connectors[..] {
+            return self.connections_of(connector, &query.user).await;
+        }
         // One request per connector, up to LIST_CONCURRENCY at once: the wait is the
         // slowest connector's, not the sum. Results keep the connectors' order; the first
         // failure (in that order) is the call's.
-        let requests: Vec<_> = connectors.into_iter().map(|c| self.connections_of(c, &query.user)).collect();
-        let per_connector: Vec<Vec<Connection>> =
-            stream::iter(requests).buffered(LIST_CONCURRENCY).try_collect().await?;
-        Ok(per_connector.concat())
+        let requests: Vec<_> = connectors.iter().map(|c| self.connections_of(c, &query.user)).collect();
+        let per_connector: Vec<Vec<Connection>> = if connectors.len() <= LIST_CONCURRENCY {
+            future::try_join_all(requests).await?
+        } else {
+            stream::iter(requests).buffered(LIST_CONCURRENCY).try_collect().await?
+        };
+        let mut out = Vec::with_capacity(per_connector.iter().map(Vec::len).sum());
+        per_connector.into_iter().for_each(|part| out.extend(part));
+        Ok(out)
     }
 
     async fn disconnect(&self, user: &str, connection_id: &str) -> Result<()> {
