@@ -185,18 +185,8 @@ async fn invalid_input_sends_nothing() {
 async fn completion_polls_until_the_new_credential_appears() {
     let server = MockServer::start_async().await;
     let p = provider(&server);
-    server
-        .mock_async(|when, then| {
-            when.method(GET).path("/metadata/credentials/shopify");
-            then.status(200).json_body(json!({"data": {"connector": "shopify", "isOauth": true, "properties": []}}));
-        })
-        .await;
-    server
-        .mock_async(|when, then| {
-            when.method(GET).path("/headless/oauthUrl");
-            then.status(200).json_body(json!({"oauthUrl": "https://api.runalloy.com/a"}));
-        })
-        .await;
+    mock_metadata(&server, "shopify", &[]).await;
+    mock_any_oauth_url(&server).await;
     let link = p.generate_link(&LinkRequest::new("u-7", "shopify")).await.unwrap();
     let now = Utc::now();
     let old = json!({"credentialId": "cred-old", "type": "shopify", "name": "Old shop",
@@ -234,12 +224,7 @@ async fn completion_polls_until_the_new_credential_appears() {
 #[tokio::test]
 async fn completion_times_out_with_pending_and_the_state_can_be_retried() {
     let server = MockServer::start_async().await;
-    server
-        .mock_async(|when, then| {
-            when.method(GET).path("/headless/oauthUrl");
-            then.status(200).json_body(json!({"oauthUrl": "https://api.runalloy.com/a"}));
-        })
-        .await;
+    mock_any_oauth_url(&server).await;
     let p = provider_with(config(&server).with_check_metadata(false), LinkContext::ephemeral());
     let link = p.generate_link(&LinkRequest::new("u-8", "hubspot")).await.unwrap();
     let stale = json!({"credentialId": "cred-stale", "type": "hubspot",
@@ -274,12 +259,7 @@ async fn completion_times_out_with_pending_and_the_state_can_be_retried() {
 #[tokio::test]
 async fn credential_within_the_clock_skew_counts() {
     let server = MockServer::start_async().await;
-    server
-        .mock_async(|when, then| {
-            when.method(GET).path("/headless/oauthUrl");
-            then.status(200).json_body(json!({"oauthUrl": "https://api.runalloy.com/a"}));
-        })
-        .await;
+    mock_any_oauth_url(&server).await;
     let p = provider_with(config(&server).with_check_metadata(false), LinkContext::ephemeral());
     let link = p.generate_link(&LinkRequest::new("u-9", "notion")).await.unwrap();
     server
@@ -295,12 +275,7 @@ async fn credential_within_the_clock_skew_counts() {
 #[tokio::test]
 async fn callback_error_is_denied_without_listing() {
     let server = MockServer::start_async().await;
-    server
-        .mock_async(|when, then| {
-            when.method(GET).path("/headless/oauthUrl");
-            then.status(200).json_body(json!({"oauthUrl": "https://api.runalloy.com/a"}));
-        })
-        .await;
+    mock_any_oauth_url(&server).await;
     let list = server
         .mock_async(|when, then| {
             when.method(GET).path_includes("credentials");
@@ -414,29 +389,9 @@ async fn cached_metadata_setup(
     server: &MockServer,
     ttl: std::time::Duration,
 ) -> (oauth_link_alloy_headless::AlloyHeadlessProvider, ManualClock, httpmock::Mock<'_>, httpmock::Mock<'_>) {
-    let shopify = server
-        .mock_async(|when, then| {
-            when.method(GET)
-                .path("/metadata/credentials/shopify")
-                .header("authorization", AUTH)
-                .header("x-api-version", VERSION)
-                .query_param_count(".*", ".*", 0);
-            then.status(200).json_body(json!({"data": {"connector": "shopify", "isOauth": true,
-                "properties": [{"name": "shopSubdomain"}]}}));
-        })
-        .await;
-    let slack = server
-        .mock_async(|when, then| {
-            when.method(GET).path("/metadata/credentials/slack");
-            then.status(200).json_body(json!({"data": {"connector": "slack", "isOauth": true, "properties": []}}));
-        })
-        .await;
-    server
-        .mock_async(|when, then| {
-            when.method(GET).path("/headless/oauthUrl");
-            then.status(200).json_body(json!({"oauthUrl": "https://api.runalloy.com/a"}));
-        })
-        .await;
+    let shopify = mock_metadata(server, "shopify", &["shopSubdomain"]).await;
+    let slack = mock_metadata(server, "slack", &[]).await;
+    mock_any_oauth_url(server).await;
     let clock = ManualClock::starting_now();
     let codec = StateCodec::new(StateKeys::random()).with_clock(Arc::new(clock.clone()));
     let ctx = LinkContext::new(codec, Arc::new(MemoryReplayGuard::new()));
@@ -493,12 +448,7 @@ async fn a_failed_metadata_read_is_not_kept() {
             ));
         })
         .await;
-    server
-        .mock_async(|when, then| {
-            when.method(GET).path("/headless/oauthUrl");
-            then.status(200).json_body(json!({"oauthUrl": "https://api.runalloy.com/a"}));
-        })
-        .await;
+    mock_any_oauth_url(&server).await;
     let p = provider(&server);
     let err = p.generate_link(&LinkRequest::new("u-1", "slack")).await.unwrap_err();
     assert!(matches!(err, Error::NotFound { .. }), "{err:?}");

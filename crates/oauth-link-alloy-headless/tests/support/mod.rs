@@ -5,7 +5,8 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
-use httpmock::{HttpMockResponse, MockServer};
+use httpmock::prelude::*;
+use httpmock::{HttpMockResponse, Mock};
 use oauth_link_alloy_headless::{AlloyHeadlessConfig, AlloyHeadlessProvider};
 use oauth_link_core::http::RetryPolicy;
 use oauth_link_core::{LinkContext, PollPolicy, Url};
@@ -58,4 +59,31 @@ pub fn sequence(
 
 pub fn json_response(status: u16, body: serde_json::Value) -> HttpMockResponse {
     HttpMockResponse::builder().status(status).header("content-type", "application/json").body(body.to_string()).build()
+}
+
+/// Answers every `GET /headless/oauthUrl` with one link.
+pub async fn mock_any_oauth_url(server: &MockServer) -> Mock<'_> {
+    server
+        .mock_async(|when, then| {
+            when.method(GET).path("/headless/oauthUrl");
+            then.status(200).json_body(serde_json::json!({"oauthUrl": "https://api.runalloy.com/a"}));
+        })
+        .await
+}
+
+/// Answers `app`'s credential metadata (request pinned: method, path, auth and version
+/// headers, no query): an OAuth app needing `properties`.
+pub async fn mock_metadata<'a>(server: &'a MockServer, app: &str, properties: &[&str]) -> Mock<'a> {
+    let properties: Vec<serde_json::Value> = properties.iter().map(|p| serde_json::json!({"name": p})).collect();
+    server
+        .mock_async(|when, then| {
+            when.method(GET)
+                .path(format!("/metadata/credentials/{app}"))
+                .header("authorization", AUTH)
+                .header("x-api-version", VERSION)
+                .query_param_count(".*", ".*", 0);
+            then.status(200)
+                .json_body(serde_json::json!({"data": {"connector": app, "isOauth": true, "properties": properties}}));
+        })
+        .await
 }
