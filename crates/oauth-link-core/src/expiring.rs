@@ -40,9 +40,11 @@ impl<K: Hash + Eq + Clone, V> ExpiringMap<K, V> {
     /// Keeps `value` under `key` until `expires_at` (replacing any entry under `key`), first
     /// dropping expired entries at the head and, when full, the oldest one.
     pub fn insert(&mut self, key: K, value: V, expires_at: DateTime<Utc>, now: DateTime<Utc>) {
+        // A replacement needs no room of its own.
+        let grows = usize::from(!self.entries.contains_key(&key));
         while let Some((front, seq)) = self.order.front() {
             let drop = match self.entries.get(front) {
-                Some(slot) if slot.seq == *seq => slot.expires_at <= now || self.entries.len() >= self.capacity,
+                Some(slot) if slot.seq == *seq => slot.expires_at <= now || self.entries.len() + grows > self.capacity,
                 _ => true,
             };
             if !drop {
@@ -116,6 +118,21 @@ mod tests {
         assert_eq!(map.get(&first_kept, at(0)).map(String::as_str), Some(&*format!("v{first_kept}")));
         assert_eq!(map.get(&(first_kept - 1), at(0)), None);
         assert!(map.order.len() <= 2 * cap);
+    }
+
+    #[test]
+    fn replacing_in_a_full_map_keeps_every_other_entry() {
+        let mut map = ExpiringMap::new(3);
+        for n in 0..3u32 {
+            map.insert(n, n, at(600), at(0));
+        }
+        map.insert(1, 10, at(600), at(1));
+        map.insert(0, 20, at(600), at(2));
+        let held: Vec<Option<&u32>> = (0..3).map(|n| map.get(&n, at(3))).collect();
+        assert_eq!(held, [Some(&20), Some(&10), Some(&2)]);
+        // The next new key makes room by dropping the oldest: 2, now that 0 and 1 were renewed.
+        map.insert(3, 3, at(600), at(4));
+        assert_eq!((map.get(&2, at(4)), map.get(&3, at(4)), map.len()), (None, Some(&3), 3));
     }
 
     #[test]
