@@ -334,9 +334,11 @@ impl Error {
     }
 }
 
-/// Statuses worth retrying: request timeout, rate limit and gateway-type server failures.
+/// Statuses worth retrying: request timeout, rate limit and server failures (every 5xx
+/// but 501 Not Implemented and 505 HTTP Version Not Supported, which do not pass). The
+/// official Novu and Junction SDKs retry 5xx too.
 pub fn is_retryable_status(status: u16) -> bool {
-    matches!(status, 408 | 429 | 500 | 502 | 503 | 504)
+    matches!(status, 408 | 429 | 500 | 502..=504 | 506..=599)
 }
 
 /// The environment variable that sets `key` for the provider `kind`

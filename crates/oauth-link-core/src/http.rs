@@ -263,21 +263,25 @@ impl RetryPolicy {
     }
 }
 
-/// Whether a request may be sent again.
+/// Whether a request may be sent again. Each adapter call says which, with the reason
+/// beside it.
+///
+/// A call that may be repeated is retried on the statuses of
+/// [`is_retryable_status`](crate::is_retryable_status), on any transport failure, and on a
+/// 2xx answer whose body is not complete JSON (truncated or garbled on the way). A
+/// [`Replay::Keyed`] call is also retried on 409, which platforms answer while a request
+/// with the same key is still in progress. A [`Replay::Never`] call is sent again only
+/// when the connection could not even be opened: then it never left.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Replay {
-    /// Safe to repeat (GET, DELETE, PUT).
+    /// Safe to repeat: reads, deletes, upserts, and POSTs whose repetition is harmless
+    /// (one that mints a fresh platform link: an unused link simply expires).
     Idempotent,
     /// A POST carrying an idempotency key the platform honours: safe to repeat.
     Keyed,
-    /// Never repeat once it may have reached the server (a POST without idempotency key,
-    /// a single-use code exchange).
+    /// Never repeat once it may have reached the server (a single-use code exchange, a
+    /// create that would duplicate).
     Never,
-}
-
-/// Statuses the client retries by itself.
-pub fn is_retried_status(status: u16) -> bool {
-    matches!(status, 408 | 429 | 502 | 503 | 504)
 }
 
 /// One logical call: operation name and path template for traces, the request, and
@@ -476,14 +480,14 @@ impl ApiClient {
             }
         }
         let started = Instant::now();
-        let max_retries = if replay == Replay::Never { 0 } else { self.retry.max_retries };
+        let max_retries = self.retry.max_retries;
         // Attempts that may be followed by another send a copy; the last sends the request
         // itself.
         for attempt in 1..=max_retries {
             let sent_at = Instant::now();
             let outcome = self.transport.send(request.clone(), self.max_body).await;
             self.observe(&outcome, attempt, sent_at.elapsed());
-            let Some(wait) = self.retry_wait(&outcome, attempt, started) else {
+            let Some(wait) = self.retry_wait(&outcome, replay, attempt, started) else {
                 return self.finish(outcome, operation, path_template);
             };
             tracing::debug!(wait_ms = wait.as_millis() as u64, attempt, "retrying");
@@ -512,17 +516,29 @@ impl ApiClient {
     }
 
     /// How long to wait before the next attempt, or `None` when this outcome ends the call:
-    /// a status that is not retried, or a wait that would overrun the retry budget.
+    /// an answer that is not retried (see [`Replay`]), or a wait that would overrun the
+    /// retry budget.
     fn retry_wait(
         &self,
         outcome: &std::result::Result<HttpResponse, TransportFailure>,
+        replay: Replay,
         attempt: u32,
         started: Instant,
     ) -> Option<Duration> {
-        let retry_after = match outcome {
-            Ok(response) if !is_retried_status(response.status) => return None,
-            Ok(response) => response.retry_after(),
-            Err(_) => None,
+        let retry_after = match (outcome, replay) {
+            (Err(failure), Replay::Never) if failure.kind != TransportKind::Connect => return None,
+            (Err(_), _) => None,
+            (Ok(_), Replay::Never) => return None,
+            (Ok(response), _) if response.is_success() => {
+                if is_complete_json(&response.body) {
+                    return None;
+                }
+                tracing::debug!(status = response.status, "2xx body is not complete JSON");
+                None
+            }
+            (Ok(response), Replay::Keyed) if response.status == 409 => response.retry_after(),
+            (Ok(response), _) if !crate::error::is_retryable_status(response.status) => return None,
+            (Ok(response), _) => response.retry_after(),
         };
         let wait = retry_after.unwrap_or_else(|| self.retry.backoff(attempt - 1));
         if started.elapsed() + wait > self.retry.max_elapsed {
@@ -564,6 +580,12 @@ impl ApiClient {
             }
         })
     }
+}
+
+/// True for an empty body (204, a bare 200) or one complete JSON document: a 2xx body
+/// that fails this was cut short or garbled on the way.
+fn is_complete_json(body: &[u8]) -> bool {
+    body.iter().all(u8::is_ascii_whitespace) || serde_json::from_slice::<serde::de::IgnoredAny>(body).is_ok()
 }
 
 /// A header value marked sensitive (hidden from `Debug` and HTTP/2 compression tables).

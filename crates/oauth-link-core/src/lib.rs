@@ -43,7 +43,9 @@ mod replay;
 mod replay_file;
 pub mod secret;
 mod state;
+mod target;
 mod types;
+mod users;
 
 #[cfg(feature = "testing")]
 pub mod testing;
@@ -61,11 +63,13 @@ pub use replay::{MemoryReplayGuard, ReplayGuard, DEFAULT_MEMORY_CAPACITY};
 pub use replay_file::FileReplayGuard;
 pub use secret::{AccessToken, ApiKey, AuthCode, LinkToken, SecretUrl, SigningKey, StateToken};
 pub use state::{IssuedState, LinkState, Nonce, StateCodec, StateKeys, DEFAULT_STATE_TTL, MAX_TOKEN_LEN, MIN_KEY_LEN};
+pub use target::{Target, TargetAuth, TargetParam};
 pub use types::{
     redacted_url, redirect_with_state, validate_id, validate_redirect_uri, Callback, CallbackModel, Capabilities,
     Connection, ConnectionQuery, ConnectionStatus, Link, LinkRequest, MAX_CALLBACK_QUERY, MAX_ID_LEN, MAX_PARAMS,
     MAX_PARAM_LEN, STATE_PARAM,
 };
+pub use users::{UserMap, DEFAULT_USER_CAPACITY, DEFAULT_USER_TTL};
 
 /// Re-exported so adapters and apps use the same versions.
 pub use async_trait::async_trait;

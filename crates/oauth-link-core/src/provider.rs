@@ -5,6 +5,7 @@ use std::sync::Arc;
 use async_trait::async_trait;
 
 use crate::error::{Error, Result};
+use crate::target::Target;
 use crate::types::{Callback, Capabilities, Connection, ConnectionQuery, Link, LinkRequest};
 
 /// A platform that brokers OAuth connections to third-party accounts.
@@ -59,6 +60,13 @@ pub trait LinkProvider: std::fmt::Debug + Send + Sync {
     /// Lists the user's connections (every page), optionally only those to one target.
     /// Read-only and idempotent.
     async fn list_connections(&self, query: &ConnectionQuery) -> Result<Vec<Connection>>;
+
+    /// The platform's catalogue: every target a link may name, with its display name,
+    /// logo, auth kind and the extra parameters it needs. Read-only and idempotent (retried
+    /// like every read). Default: [`Error::Unsupported`].
+    async fn list_targets(&self) -> Result<Vec<Target>> {
+        Err(Error::Unsupported { provider: self.kind(), operation: "list_targets" })
+    }
 
     /// Removes a connection. Idempotent where the platform is (a second call may answer
     /// [`Error::NotFound`]). Default: [`Error::Unsupported`].

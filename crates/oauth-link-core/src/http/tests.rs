@@ -31,10 +31,16 @@ impl HttpTransport for Scripted {
         match self.answers.lock().unwrap().pop_front().expect("script ran out") {
             Ok((status, headers)) => {
                 let mut map = HeaderMap::new();
+                let mut body = Bytes::from_static(b"{}");
                 for (k, v) in headers {
-                    map.insert(k, HeaderValue::from_str(&v).unwrap());
+                    // A scripted body travels as the pseudo-header `body`.
+                    if k == "body" {
+                        body = Bytes::from(v);
+                    } else {
+                        map.insert(k, HeaderValue::from_str(&v).unwrap());
+                    }
                 }
-                Ok(HttpResponse { status, headers: map, body: Bytes::from_static(b"{}") })
+                Ok(HttpResponse { status, headers: map, body })
             }
             Err(kind) => Err(TransportFailure { kind, message: "scripted".into(), source: None }),
         }
@@ -90,12 +96,73 @@ async fn retries_stop_after_max_retries_with_the_last_answer() {
 }
 
 #[tokio::test(start_paused = true)]
-async fn post_without_idempotency_key_is_never_retried() {
-    for failure in [status(503), status(429), Err(TransportKind::Connect), Err(TransportKind::Timeout)] {
+async fn a_never_call_is_repeated_only_when_it_never_left() {
+    for failure in
+        [status(503), status(500), status(429), status(409), Err(TransportKind::Timeout), Err(TransportKind::Io)]
+    {
         let t = Scripted::new(vec![failure, status(200)]);
         let c = client(t.clone());
         let _ = c.execute(post(&c, Replay::Never)).await;
         assert_eq!(t.calls(), 1);
+    }
+    let garbled = Scripted::new(vec![Ok((200, vec![("body", "{\"url\":\"htt".into())])), status(200)]);
+    let c = client(garbled.clone());
+    assert_eq!(c.execute(post(&c, Replay::Never)).await.unwrap().body.as_ref(), b"{\"url\":\"htt");
+    assert_eq!(garbled.calls(), 1, "a single-use call's answer is never thrown away");
+    // A refused connection: the request never reached the platform.
+    let t = Scripted::new(vec![Err(TransportKind::Connect), status(200)]);
+    let c = client(t.clone());
+    assert_eq!(c.execute(post(&c, Replay::Never)).await.unwrap().status, 200);
+    assert_eq!(t.calls(), 2);
+}
+
+#[tokio::test(start_paused = true)]
+async fn every_5xx_that_may_pass_is_retried() {
+    for code in [500, 502, 503, 504, 507, 520, 599] {
+        let t = Scripted::new(vec![status(code), status(200)]);
+        let c = client(t.clone());
+        assert_eq!(c.execute(get(&c)).await.unwrap().status, 200, "{code}");
+        assert_eq!(t.calls(), 2, "{code}");
+    }
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_2xx_body_that_is_not_complete_json_is_fetched_again() {
+    for body in ["{\"providers\": [", "<html>proxy</html>", "{\"a\":1}{"] {
+        let t = Scripted::new(vec![Ok((200, vec![("body", body.into())])), status(200)]);
+        let c = client(t.clone());
+        assert_eq!(c.execute(get(&c)).await.unwrap().body.as_ref(), b"{}", "{body}");
+        assert_eq!(t.calls(), 2, "{body}");
+    }
+    // Empty and complete bodies end the call.
+    for body in ["", " \n", "[]", "{\"data\": {\"url\": \"x\"}}"] {
+        let t = Scripted::new(vec![Ok((200, vec![("body", body.into())]))]);
+        let c = client(t.clone());
+        assert_eq!(c.execute(get(&c)).await.unwrap().body.as_ref(), body.as_bytes());
+        assert_eq!(t.calls(), 1, "{body:?}");
+    }
+    // Still garbled when the budget is spent: the last answer comes back for the adapter's
+    // decode error.
+    let t = Scripted::new(vec![Ok((200, vec![("body", "{".into())])); 4]);
+    let c = client(t.clone());
+    assert_eq!(c.execute(get(&c)).await.unwrap().body.as_ref(), b"{");
+    assert_eq!(t.calls(), 4);
+}
+
+#[tokio::test(start_paused = true)]
+async fn conflict_is_retried_only_for_keyed_calls() {
+    let in_progress = || Ok((409, vec![("retry-after", "1".into())]));
+    let t = Scripted::new(vec![in_progress(), status(201)]);
+    let c = client(t.clone());
+    let start = tokio::time::Instant::now();
+    assert_eq!(c.execute(post(&c, Replay::Keyed)).await.unwrap().status, 201);
+    assert_eq!(t.calls(), 2);
+    assert!(start.elapsed() >= Duration::from_secs(1), "Retry-After is honoured");
+    for replay in [Replay::Idempotent, Replay::Never] {
+        let t = Scripted::new(vec![in_progress(), status(201)]);
+        let c = client(t.clone());
+        assert_eq!(c.execute(post(&c, replay)).await.unwrap().status, 409);
+        assert_eq!(t.calls(), 1, "{replay:?}");
     }
 }
 
@@ -112,7 +179,7 @@ async fn keyed_post_is_retried_and_keeps_its_body() {
 
 #[tokio::test(start_paused = true)]
 async fn non_retried_statuses_return_at_once() {
-    for code in [400, 401, 403, 404, 409, 422, 500] {
+    for code in [400, 401, 403, 404, 409, 422, 501, 505] {
         let t = Scripted::new(vec![status(code)]);
         let c = client(t.clone());
         assert_eq!(c.execute(get(&c)).await.unwrap().status, code);

@@ -38,6 +38,14 @@ pub trait Driver: Send + Sync {
     /// Makes the platform answer `status` to the next `generate_link` (a mock or the
     /// sandbox's fault injection), then undo it after one call.
     async fn fail_next_generate(&self, status: u16);
+
+    /// Plays the user leaving the consent screen without a decision the platform reports:
+    /// the platform keeps what it had, and the browser (or the app, for hosted callbacks)
+    /// brings back only the state. Default: the state the app kept.
+    async fn abandon(&self, link: &Link, request: &LinkRequest) -> Callback {
+        let _ = request;
+        Callback::from_state(link.state.clone())
+    }
 }
 
 /// Runs every check in order.
@@ -49,7 +57,9 @@ pub async fn run(driver: &dyn Driver) {
     foreign_state_is_rejected(driver).await;
     expired_state_is_rejected(driver).await;
     denied_consent_is_typed(driver).await;
+    relink_never_completes_with_the_old_connection(driver).await;
     provider_errors_are_typed(driver).await;
+    targets_are_listed(driver).await;
 }
 
 /// A link has an http(s) URL, names its provider, expires in the future and carries a
@@ -199,6 +209,55 @@ pub async fn denied_consent_is_typed(driver: &dyn Driver) {
         assert!(matches!(err, Error::Denied { .. }), "denied consent must be Denied, got {err:?}");
         assert_eq!(err.provider(), Some(provider.kind()));
     }
+}
+
+/// Connect a target, then link the same target again for the same user at the same
+/// instant and refuse (or abandon) it: completion must not confirm the connection that
+/// existed before the second link.
+pub async fn relink_never_completes_with_the_old_connection(driver: &dyn Driver) {
+    let provider = driver.provider();
+    let request = driver.request(9);
+    let first = provider.generate_link(&request).await.expect("generate_link");
+    let callback = driver.approve(&first, &request).await;
+    let existing = provider.complete_callback(&callback).await.expect("complete_callback after approval");
+    for refused in [true, false] {
+        let again = provider.generate_link(&request).await.expect("second generate_link for the same target");
+        let callback = match refused {
+            true => match driver.deny(&again, &request).await {
+                Some(callback) => callback,
+                None => continue,
+            },
+            false => driver.abandon(&again, &request).await,
+        };
+        match provider.complete_callback(&callback).await {
+            Err(Error::Denied { .. } | Error::Pending { .. }) => {}
+            Ok(connection) => panic!(
+                "a {} re-link completed with a connection (old one: {}, returned: {}); it must be Denied or Pending",
+                if refused { "refused" } else { "abandoned" },
+                existing.id,
+                connection.id
+            ),
+            Err(other) => panic!("a refused or abandoned re-link must be Denied or Pending, got {other:?}"),
+        }
+    }
+}
+
+/// The catalogue lists targets with usable ids, among them the one the driver links.
+pub async fn targets_are_listed(driver: &dyn Driver) {
+    let provider = driver.provider();
+    let targets = provider.list_targets().await.expect("list_targets");
+    assert!(!targets.is_empty(), "list_targets must list the platform's targets");
+    for target in &targets {
+        crate::types::validate_id(provider.kind(), "target", &target.id)
+            .unwrap_or_else(|e| panic!("target id {:?} is not a usable LinkRequest::target: {e}", target.id));
+        assert!(!target.name.trim().is_empty(), "target {} must have a name", target.id);
+    }
+    let wanted = driver.request(10).target;
+    assert!(
+        targets.iter().any(|t| t.id.eq_ignore_ascii_case(&wanted)),
+        "the catalogue must list the target the driver links ({wanted}); got {:?}",
+        targets.iter().map(|t| &t.id).collect::<Vec<_>>()
+    );
 }
 
 /// Platform rejections come back as typed errors naming the provider.

@@ -16,6 +16,7 @@ use crate::error::{Error, Result};
 use crate::http::{status_error, ErrorBody, HttpResponse};
 use crate::provider::LinkProvider;
 use crate::state::Nonce;
+use crate::target::{Target, TargetAuth, TargetParam};
 use crate::types::{
     Callback, CallbackModel, Capabilities, Connection, ConnectionQuery, ConnectionStatus, Link, LinkRequest,
 };
@@ -40,13 +41,30 @@ struct Platform {
 pub struct MemoryProvider {
     ctx: LinkContext,
     auto_approve: bool,
+    targets: Vec<Target>,
     platform: Mutex<Platform>,
+}
+
+/// The catalogue a new [`MemoryProvider`] lists (it links any target all the same).
+pub fn default_targets() -> Vec<Target> {
+    vec![
+        Target::new("slack", "Slack", TargetAuth::OAuth),
+        Target::new("github", "GitHub", TargetAuth::OAuth),
+        Target::new("shopify", "Shopify", TargetAuth::OAuth)
+            .with_param(TargetParam::new("shopSubdomain", true).with_display_name("Shop subdomain")),
+    ]
 }
 
 impl MemoryProvider {
     /// A provider whose links must be approved with [`MemoryProvider::approve`].
     pub fn new(ctx: LinkContext) -> Self {
-        Self { ctx, auto_approve: false, platform: Mutex::default() }
+        Self { ctx, auto_approve: false, targets: default_targets(), platform: Mutex::default() }
+    }
+
+    /// Lists `targets` as the catalogue instead of [`default_targets`].
+    pub fn with_targets(mut self, targets: Vec<Target>) -> Self {
+        self.targets = targets;
+        self
     }
 
     /// Treats every link as approved at completion (for command-line experiments, where
@@ -173,6 +191,11 @@ impl LinkProvider for MemoryProvider {
             .filter(|c| c.user == query.user && query.target.as_ref().is_none_or(|t| *t == c.target))
             .cloned()
             .collect())
+    }
+
+    async fn list_targets(&self) -> Result<Vec<Target>> {
+        self.injected_failure()?;
+        Ok(self.targets.clone())
     }
 
     async fn disconnect(&self, user: &str, connection_id: &str) -> Result<()> {
