@@ -1,7 +1,7 @@
 //! `/__sandbox/*`: reset, state, request log, faults, approve/deny, clock, settings.
 
 use axum::body::Bytes;
-use axum::extract::State;
+use axum::extract::{Path, State};
 use axum::response::Response;
 use axum::routing::{get, post};
 use axum::{Extension, Router};
@@ -30,6 +30,8 @@ pub(crate) fn router() -> Router<Shared> {
         .route("/clock", get(get_clock).post(advance_clock))
         .route("/settings", get(settings))
         .route("/catalogue", get(|| async { json_response(StatusCode::OK, &crate::catalogue::catalogue_json()) }))
+        .route("/novu/integrations/{identifier}", post(novu_integration))
+        .route("/junction/connection-error", post(junction_connection_error))
         .fallback(|| async { json_response(StatusCode::NOT_FOUND, &json!({"error": "unknown admin endpoint"})) })
 }
 
@@ -100,7 +102,7 @@ fn link_and_form(body: &[u8]) -> Result<(String, Form), String> {
             .ok_or_else(|| "give the link as \"url\" (or \"id\")".to_string())?,
     };
     let mut form = Form::new();
-    for k in ["provider", "username", "password"] {
+    for k in ["provider", "username", "password", "error_type"] {
         if let Some(x) = v.get(k).and_then(Value::as_str) {
             form.insert(k.into(), x.into());
         }
@@ -125,6 +127,61 @@ async fn approve(State(s): St, body: Bytes) -> Response {
 
 async fn deny(State(s): St, body: Bytes) -> Response {
     decide(&s, &body, false).await
+}
+
+/// Sets the protection of an OAuth-capable Novu integration; `false` when there is none.
+pub(crate) fn set_novu_hmac(s: &crate::state::Inner, identifier: &str, enabled: bool) -> bool {
+    let Some(integ) = crate::catalogue::novu_oauth_integration(identifier) else {
+        return false;
+    };
+    let mut n = lock(&s.novu);
+    if enabled {
+        n.hmac_integrations.insert(integ.identifier.to_string());
+    } else {
+        n.hmac_integrations.remove(integ.identifier);
+    }
+    true
+}
+
+/// `POST /__sandbox/novu/integrations/{identifier}` `{"hmac": bool}`.
+async fn novu_integration(State(s): St, Path(identifier): Path<String>, body: Bytes) -> Response {
+    let v: Value = match serde_json::from_slice(&body) {
+        Ok(v) => v,
+        Err(e) => return bad(format!("expected {{\"hmac\": true|false}}: {e}")),
+    };
+    let Some(hmac) = v.get("hmac").and_then(Value::as_bool) else {
+        return bad("hmac (boolean) is required");
+    };
+    if !set_novu_hmac(&s, &identifier, hmac) {
+        return json_response(
+            StatusCode::NOT_FOUND,
+            &json!({ "error": format!("no OAuth-capable Novu integration {identifier}") }),
+        );
+    }
+    json_response(StatusCode::OK, &json!({ "identifier": identifier, "hmac": hmac }))
+}
+
+/// `POST /__sandbox/junction/connection-error` `{"user_id", "provider", "error_type"?, "error_message"?}`.
+async fn junction_connection_error(State(s): St, body: Bytes) -> Response {
+    let v: Value = match serde_json::from_slice(&body) {
+        Ok(v) => v,
+        Err(e) => return bad(format!("expected {{\"user_id\", \"provider\"}}: {e}")),
+    };
+    let (Some(user), Some(provider)) =
+        (v.get("user_id").and_then(Value::as_str), v.get("provider").and_then(Value::as_str))
+    else {
+        return bad("user_id and provider (strings) are required");
+    };
+    let error_type = v.get("error_type").and_then(Value::as_str).unwrap_or("token_refresh_failed");
+    let message =
+        v.get("error_message").and_then(Value::as_str).unwrap_or("The provider token could not be refreshed.");
+    if !crate::junction::set_connection_error(&s, user, provider, error_type, message) {
+        return json_response(
+            StatusCode::NOT_FOUND,
+            &json!({ "error": format!("user {user} has no {provider} connection") }),
+        );
+    }
+    json_response(StatusCode::OK, &json!({ "user_id": user, "provider": provider, "status": "error" }))
 }
 
 async fn get_clock(State(s): St) -> Response {

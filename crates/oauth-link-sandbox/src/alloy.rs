@@ -10,7 +10,7 @@ use axum::{Extension, Router};
 use http::{HeaderMap, StatusCode, Uri};
 use serde_json::{json, Value};
 
-use crate::catalogue::{self, alloy_app, alloy_connector, alloy_icon, AlloyApp};
+use crate::catalogue::{self, alloy_app, alloy_connector, alloy_connector_json, alloy_icon, AlloyApp};
 use crate::config::{AlloyCredentialPaths, AlloyOauthUrlShape, Platform};
 use crate::consent::{self, close_tab_page, error_page, Outcome};
 use crate::state::{
@@ -30,7 +30,10 @@ fn ok(body: Value) -> Response {
     json_response(StatusCode::OK, &body)
 }
 
-/// Checks `Authorization: bearer <key>` (scheme case-insensitive) and `x-api-version`.
+/// The API version the sandbox serves (the current one in the 2025-09 reference).
+pub(crate) const ALLOY_API_VERSION: &str = "2025-09";
+
+/// Checks `Authorization: bearer <key>` (scheme case-insensitive) and `x-api-version: 2025-09`.
 fn check(s: &Inner, headers: &HeaderMap) -> Option<Response> {
     let auth = headers.get(http::header::AUTHORIZATION).and_then(|v| v.to_str().ok()).unwrap_or("");
     let mut parts = auth.trim().splitn(2, char::is_whitespace);
@@ -42,6 +45,12 @@ fn check(s: &Inner, headers: &HeaderMap) -> Option<Response> {
     let version = headers.get("x-api-version").and_then(|v| v.to_str().ok()).unwrap_or("").trim();
     if version.is_empty() {
         return Some(err(StatusCode::BAD_REQUEST, "The x-api-version header is required (current version: 2025-09)"));
+    }
+    if version != ALLOY_API_VERSION {
+        return Some(err(
+            StatusCode::BAD_REQUEST,
+            format!("Unsupported x-api-version {version:?} (current version: {ALLOY_API_VERSION})"),
+        ));
     }
     None
 }
@@ -82,6 +91,8 @@ pub(crate) fn router() -> Router<Shared> {
         .route("/headless/completeInstallation", post(complete_installation))
         .route("/headless/completeinstallation", post(complete_installation))
         .route("/installations", get(list_installations))
+        .route("/connectors", get(list_connectors))
+        .route("/connectors/{connector_id}", get(get_connector))
         .route(
             "/connectors/{connector_id}/credentials",
             post(create_connector_credential).get(list_connector_credentials),
@@ -102,10 +113,15 @@ async fn create_user(State(s): St, headers: HeaderMap, body: Bytes) -> Response 
     let Some(username) = str_field(&v, "username") else {
         return err(StatusCode::BAD_REQUEST, "username is required");
     };
-    let full_name = v.get("fullName").and_then(Value::as_str).map(str::to_string);
+    let full_name = match v.get("fullName") {
+        None | Some(Value::Null) => None,
+        Some(Value::String(f)) => Some(f.clone()),
+        Some(_) => return err(StatusCode::BAD_REQUEST, "fullName must be a string"),
+    };
     let mut a = lock(&s.alloy);
     if a.users.iter().any(|u| u.username == username) {
-        return err(StatusCode::BAD_REQUEST, "A user with this username already exists");
+        let status = StatusCode::from_u16(s.config.alloy_duplicate_username_status).unwrap_or(StatusCode::BAD_REQUEST);
+        return err(status, "A user with this username already exists");
     }
     let user =
         AlloyUser { user_id: object_id(), username: username.to_string(), full_name, created_at: fmt_time(s.now()) };
@@ -178,6 +194,13 @@ async fn delete_credential(
     Path((user_id, credential_id)): Path<(String, String)>,
 ) -> Response {
     guard!(s, headers);
+    {
+        let mut faults = lock(&s.faults);
+        if faults.config.alloy_delete_success_false > 0 {
+            faults.config.alloy_delete_success_false -= 1;
+            return ok(json!({ "success": false }));
+        }
+    }
     let mut a = lock(&s.alloy);
     let Some(uid) = a.user(&user_id).map(|u| u.user_id.clone()) else {
         return err(StatusCode::NOT_FOUND, "User not found");
@@ -257,10 +280,12 @@ fn integration_json(a: &AlloyState, app: &AlloyApp, user_id: &str) -> Value {
         .filter(|c| c.user_id == user_id && c.app == app.name)
         .map(|c| c.credential_id.as_str())
         .collect();
+    // As in the 2025-09 example: `primaryConnector` is the display name ("Shopify"); the
+    // app name to pass as `app` is the workflow connectors' `connector` ("shopify").
     json!({
         "integrationId": app.integration_id,
         "description": format!("Sync data with {}", app.display),
-        "primaryConnector": app.name,
+        "primaryConnector": app.display,
         "installed": installed,
         "icon": alloy_icon(app.name),
         "workflows": [{
@@ -269,7 +294,22 @@ fn integration_json(a: &AlloyState, app: &AlloyApp, user_id: &str) -> Value {
             "installed": installed,
             "active": installed,
             "version": 1,
-            "connectors": [app.name],
+            "connectors": [
+                {
+                    "name": "On Installation Trigger",
+                    "id": format!("{}-trigger", app.workflow_id()),
+                    "connector": "onInstallationTrigger",
+                    "icon": "https://cdn.runalloy.com/icons/OnIntegrationInstallation.svg",
+                    "subtitle": "On Installation Trigger",
+                },
+                {
+                    "name": app.display,
+                    "id": format!("{}-{}", app.workflow_id(), app.name),
+                    "connector": app.name,
+                    "icon": alloy_icon(app.name),
+                    "subtitle": app.display,
+                },
+            ],
         }],
         "credentials": creds,
     })
@@ -558,6 +598,22 @@ async fn create_connector_credential(
     };
     a.links.insert(&id, link, now);
     ok(json!({ "oauthUrl": url }))
+}
+
+/// `GET /connectors`: the connector catalogue (Connectivity API; no user context needed).
+async fn list_connectors(State(s): St, headers: HeaderMap) -> Response {
+    guard!(s, headers);
+    let items: Vec<Value> = catalogue::ALLOY_CONNECTORS.iter().map(|(id, d)| alloy_connector_json(id, d)).collect();
+    ok(json!({ "connectors": items }))
+}
+
+/// `GET /connectors/{connectorId}`.
+async fn get_connector(State(s): St, headers: HeaderMap, Path(connector_id): Path<String>) -> Response {
+    guard!(s, headers);
+    match alloy_connector(&connector_id) {
+        Some(d) => ok(alloy_connector_json(&connector_id, d)),
+        None => err(StatusCode::NOT_FOUND, format!("Connector {connector_id} not found")),
+    }
 }
 
 async fn list_connector_credentials(State(s): St, headers: HeaderMap, Path(connector_id): Path<String>) -> Response {

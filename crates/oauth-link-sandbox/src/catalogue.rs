@@ -84,27 +84,90 @@ pub(crate) fn alloy_connector(id: &str) -> Option<&'static str> {
     ALLOY_CONNECTORS.iter().find(|(c, _)| *c == id).map(|(_, d)| *d)
 }
 
-/// A Novu chat integration.
-#[derive(Debug, Clone, Copy)]
-pub(crate) struct NovuIntegration {
-    pub(crate) identifier: &'static str,
-    pub(crate) provider_id: &'static str,
-    pub(crate) display: &'static str,
-    pub(crate) user_endpoint_type: &'static str,
+/// A connector as `GET /connectors` lists it (shape UNCONFIRMED beyond `id`, a name and a
+/// logo: the quick start says to render logos and names and use `id` as `connectorId`).
+pub(crate) fn alloy_connector_json(id: &str, display: &str) -> Value {
+    json!({ "id": id, "name": display, "icon": alloy_icon(id), "authenticationTypes": ["oauth2"] })
 }
 
+/// A Novu integration of the sandbox environment (what `GET /v1/integrations` lists).
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct NovuIntegration {
+    /// The integration's `_id`.
+    pub(crate) id: &'static str,
+    pub(crate) identifier: &'static str,
+    pub(crate) provider_id: &'static str,
+    /// The integration's `name`.
+    pub(crate) display: &'static str,
+    pub(crate) channel: &'static str,
+    pub(crate) primary: bool,
+    /// The endpoint type a `link_user` approval creates; `Some` exactly for the chat
+    /// integrations the OAuth-URL endpoints accept (Slack and MS Teams).
+    pub(crate) user_endpoint_type: Option<&'static str>,
+}
+
+/// The sandbox's Novu environment id (`_environmentId`).
+pub(crate) const NOVU_ENVIRONMENT_ID: &str = "6650f1c2a1b2c3d4e5f6a001";
+/// The sandbox's Novu organization id (`_organizationId`).
+pub(crate) const NOVU_ORGANIZATION_ID: &str = "6650f1c2a1b2c3d4e5f6b001";
+
 pub(crate) const NOVU_INTEGRATIONS: &[NovuIntegration] = &[
-    NovuIntegration { identifier: "slack", provider_id: "slack", display: "Slack", user_endpoint_type: "slack_user" },
     NovuIntegration {
+        id: "6650f1c2a1b2c3d4e5f60001",
+        identifier: "slack",
+        provider_id: "slack",
+        display: "Slack",
+        channel: "chat",
+        primary: true,
+        user_endpoint_type: Some("slack_user"),
+    },
+    NovuIntegration {
+        id: "6650f1c2a1b2c3d4e5f60002",
         identifier: "msteams",
         provider_id: "msteams",
         display: "Microsoft Teams",
-        user_endpoint_type: "ms_teams_user",
+        channel: "chat",
+        primary: false,
+        user_endpoint_type: Some("ms_teams_user"),
+    },
+    NovuIntegration {
+        id: "6650f1c2a1b2c3d4e5f60003",
+        identifier: "telegram",
+        provider_id: "telegram",
+        display: "Telegram",
+        channel: "chat",
+        primary: false,
+        user_endpoint_type: None,
+    },
+    NovuIntegration {
+        id: "6650f1c2a1b2c3d4e5f60004",
+        identifier: "novu-in-app",
+        provider_id: "novu",
+        display: "Novu Inbox",
+        channel: "in_app",
+        primary: true,
+        user_endpoint_type: None,
+    },
+    NovuIntegration {
+        id: "6650f1c2a1b2c3d4e5f60005",
+        identifier: "sendgrid",
+        provider_id: "sendgrid",
+        display: "SendGrid",
+        channel: "email",
+        primary: true,
+        user_endpoint_type: None,
     },
 ];
 
+/// Any integration of the environment, by identifier.
 pub(crate) fn novu_integration(id: &str) -> Option<&'static NovuIntegration> {
     NOVU_INTEGRATIONS.iter().find(|i| i.identifier == id)
+}
+
+/// A chat integration the OAuth-URL endpoints accept (Novu looks it up with `channel: chat`
+/// and `providerId` in Slack, Novu-Slack, MS Teams; anything else is "not found").
+pub(crate) fn novu_oauth_integration(id: &str) -> Option<&'static NovuIntegration> {
+    novu_integration(id).filter(|i| i.channel == "chat" && i.user_endpoint_type.is_some())
 }
 
 /// A Junction provider: (slug, name, auth_type, source_type, resources).
@@ -183,7 +246,8 @@ pub(crate) fn catalogue_json() -> Value {
         },
         "novu": {
             "integrations": NOVU_INTEGRATIONS.iter().map(|i| json!({
-                "integrationIdentifier": i.identifier, "providerId": i.provider_id, "userEndpointType": i.user_endpoint_type,
+                "integrationIdentifier": i.identifier, "providerId": i.provider_id, "channel": i.channel,
+                "name": i.display, "oauth": i.user_endpoint_type.is_some(), "userEndpointType": i.user_endpoint_type,
             })).collect::<Vec<_>>(),
         },
         "junction": {

@@ -1,6 +1,6 @@
 //! Sandbox configuration: keys, link lifetimes, return URLs, response-shape switches and faults.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
@@ -117,6 +117,17 @@ pub struct FaultConfig {
     /// platform's error shape, before any rate applies: `[401]` makes the next call fail as
     /// with a bad key. Each is used once.
     pub fail_next: Vec<u16>,
+    /// Milliseconds every platform API call in scope spends *inside* the platform, after the
+    /// platform accepted it (auth passed; on Novu, after its `idempotency-key` was marked in
+    /// progress) and before its result is stored and sent. Unlike `latency_ms` (a delay
+    /// before the platform sees the request), a second Novu request with the same
+    /// `idempotency-key` arriving meanwhile gets Novu's `409` with `Retry-After: 1`.
+    pub processing_ms: u64,
+    /// The next N `DELETE /alloy/users/{userId}/credentials/{credentialId}` calls answer
+    /// `200 {"success": false}` and delete nothing (one used per call; `platforms` does not
+    /// apply). The 2025-09 reference types `success` as a boolean but documents no case in
+    /// which it is `false`; this lets a test see what a client does with one.
+    pub alloy_delete_success_false: u32,
 }
 
 impl Default for FaultConfig {
@@ -134,14 +145,36 @@ impl Default for FaultConfig {
             rate_drop: 0.0,
             platforms: Vec::new(),
             fail_next: Vec::new(),
+            processing_ms: 0,
+            alloy_delete_success_false: 0,
         }
     }
 }
 
 impl FaultConfig {
-    /// True when no fault and no latency can be injected.
+    /// True when nothing can be injected: no fault, no latency, no processing time and no
+    /// queued `{success: false}`.
     pub fn is_off(&self) -> bool {
+        self.draws_nothing() && self.processing_ms == 0 && self.alloy_delete_success_false == 0
+    }
+
+    /// True when no request can get a fault or latency from the RNG or `fail_next`.
+    pub(crate) fn draws_nothing(&self) -> bool {
         self.latency_ms == 0 && self.error_rate_sum() == 0.0 && self.fail_next.is_empty()
+    }
+
+    /// Whether requests under `prefix` (`alloy`, `novu`, `junction`) are in scope.
+    pub(crate) fn in_scope(&self, prefix: &str) -> bool {
+        self.platforms.is_empty() || self.platforms.iter().any(|p| p == prefix)
+    }
+
+    /// [`FaultConfig::processing_ms`] for a request under `prefix` (0 out of scope).
+    pub(crate) fn processing_for(&self, prefix: &str) -> u64 {
+        if self.in_scope(prefix) {
+            self.processing_ms
+        } else {
+            0
+        }
     }
 
     pub(crate) fn error_rate_sum(&self) -> f64 {
@@ -198,6 +231,8 @@ pub struct SandboxConfig {
     pub(crate) junction_link_lifetime: Duration,
     pub(crate) novu_redirect_urls: BTreeMap<String, String>,
     pub(crate) novu_data_envelope: bool,
+    pub(crate) novu_hmac_integrations: BTreeSet<String>,
+    pub(crate) alloy_duplicate_username_status: u16,
     pub(crate) faults: FaultConfig,
     pub(crate) request_log_capacity: usize,
     pub(crate) link_capacity: usize,
@@ -227,6 +262,8 @@ impl Default for SandboxConfig {
             junction_link_lifetime: Duration::from_secs(10 * 60),
             novu_redirect_urls: BTreeMap::new(),
             novu_data_envelope: true,
+            novu_hmac_integrations: BTreeSet::new(),
+            alloy_duplicate_username_status: 400,
             faults: FaultConfig::default(),
             request_log_capacity: 10_000,
             link_capacity: 10_000,
@@ -327,6 +364,29 @@ impl SandboxConfig {
         self
     }
 
+    /// Protects a Novu integration (`slack`, `msteams`) with context HMAC, as its
+    /// `credentials.hmac: true` does: OAuth-URL requests for it then need a `context` and a
+    /// `contextHash` = lower-case hex HMAC-SHA256(key = the Novu API key, message = OLPC
+    /// canonical JSON of `context`), else 400. Off by default; can also be changed at run
+    /// time ([`crate::Sandbox::set_novu_integration_hmac`], `POST /__sandbox/novu/integrations/{identifier}`).
+    pub fn novu_integration_hmac(mut self, integration_identifier: impl Into<String>, enabled: bool) -> Self {
+        let id = integration_identifier.into();
+        if enabled {
+            self.novu_hmac_integrations.insert(id);
+        } else {
+            self.novu_hmac_integrations.remove(&id);
+        }
+        self
+    }
+
+    /// Status of Alloy's answer to `POST /users` with a username that already exists
+    /// (default 400, in Alloy's `{"message"}` shape). The docs only say usernames are unique
+    /// (UNCONFIRMED which status the platform uses); values outside 400..=499 mean 400.
+    pub fn alloy_duplicate_username_status(mut self, status: u16) -> Self {
+        self.alloy_duplicate_username_status = if (400..=499).contains(&status) { status } else { 400 };
+        self
+    }
+
     /// Initial fault injection setting (off by default).
     pub fn faults(mut self, faults: FaultConfig) -> Self {
         self.faults = faults;
@@ -383,6 +443,10 @@ mod tests {
         let c: FaultConfig = serde_json::from_str(r#"{"seed": 3, "rate_drop": 0.5}"#).unwrap();
         assert_eq!((c.seed, c.rate_drop, c.latency_rate, c.retry_after_secs), (3, 0.5, 1.0, 1));
         assert!(serde_json::from_str::<FaultConfig>(r#"{"rate_999": 1}"#).is_err());
+        assert!(!FaultConfig { processing_ms: 5, ..Default::default() }.is_off());
+        assert!(FaultConfig { processing_ms: 5, ..Default::default() }.draws_nothing());
+        let scoped = FaultConfig { processing_ms: 5, platforms: vec!["novu".into()], ..Default::default() };
+        assert_eq!((scoped.processing_for("novu"), scoped.processing_for("alloy")), (5, 0));
     }
 
     #[test]
@@ -393,5 +457,9 @@ mod tests {
         assert_eq!(c.api_key(Platform::AlloyConnectors), c.api_key(Platform::AlloyHeadless));
         assert_eq!(Platform::AlloyConnectors.prefix(), "alloy");
         assert_eq!(Platform::AlloyHeadless.settings_key(), "alloy-headless");
+        assert_eq!(c.alloy_duplicate_username_status(409).alloy_duplicate_username_status, 409);
+        assert_eq!(SandboxConfig::new().alloy_duplicate_username_status(200).alloy_duplicate_username_status, 400);
+        let h = SandboxConfig::new().novu_integration_hmac("slack", true).novu_integration_hmac("msteams", false);
+        assert!(h.novu_hmac_integrations.contains("slack") && h.novu_hmac_integrations.len() == 1);
     }
 }

@@ -18,6 +18,8 @@ pub(crate) enum Outcome {
     Page { status: StatusCode, html: String },
     /// A plain-text answer (Novu's `OAuth error: ...`).
     Text { status: StatusCode, body: String },
+    /// A JSON answer (a platform's error DTO, e.g. Novu's callback refusing to create a record).
+    Json { status: StatusCode, body: serde_json::Value },
 }
 
 impl Outcome {
@@ -39,6 +41,7 @@ impl Outcome {
                     .insert(header::CONTENT_TYPE, http::HeaderValue::from_static("text/plain; charset=utf-8"));
                 r
             }
+            Outcome::Json { status, body } => crate::state::json_response(status, &body),
         }
     }
 
@@ -47,6 +50,7 @@ impl Outcome {
             Outcome::Redirect { status, location } => (status, Some(location), None),
             Outcome::Page { status, html } => (status, None, Some(html)),
             Outcome::Text { status, body } => (status, None, Some(body)),
+            Outcome::Json { status, body } => (status, None, Some(body.to_string())),
         };
         ConsentResult { platform, link_id: link_id.to_string(), status: status.as_u16(), location, body }
     }
@@ -68,7 +72,8 @@ pub struct ConsentResult {
     pub body: Option<String>,
 }
 
-/// Extra form fields posted by a consent page (Junction: `provider`, `username`, `password`).
+/// Extra form fields posted by a consent page (Junction: `provider`, `username`, `password`,
+/// `error_type`).
 pub(crate) type Form = HashMap<String, String>;
 
 /// Renders a consent page with the two stable forms `approve` and `deny`.

@@ -63,6 +63,7 @@ pub(crate) fn router() -> Router<Shared> {
         .route("/v2/user/{user_id}/{provider}", delete(deregister))
         .route("/v2/link/token", post(link_token))
         .route("/v2/link/provider/oauth/{provider}", get(oauth_provider))
+        .route("/v2/link/providers", get(link_providers))
         .route("/consent/{token}", get(consent_get))
         .route("/consent/{token}/approve", post(consent_approve))
         .route("/consent/{token}/deny", post(consent_deny))
@@ -225,6 +226,7 @@ async fn list_providers(State(s): St, headers: HeaderMap, Path(user_id): Path<St
                 "status": c.status,
                 "resource_availability": p.resource_availability(),
                 "external_user_id": c.external_user_id,
+                "error_details": c.error_details,
             }))
         })
         .collect();
@@ -324,10 +326,11 @@ async fn link_token(State(s): St, headers: HeaderMap, Extension(root): Extension
             )]);
         }
     };
-    for f in ["on_error", "on_close"] {
+    let mut redirects = [false, false];
+    for (i, f) in ["on_error", "on_close"].into_iter().enumerate() {
         match v.get(f) {
             None | Some(Value::Null) => {}
-            Some(Value::String(x)) if x == "redirect" => {}
+            Some(Value::String(x)) if x == "redirect" => redirects[i] = true,
             Some(other) => {
                 return unprocessable(vec![verr(
                     "literal_error",
@@ -345,7 +348,14 @@ async fn link_token(State(s): St, headers: HeaderMap, Extension(root): Extension
     }
     let link_token = token(40);
     let link = Link {
-        kind: JunctionToken { user_id, provider, redirect_url, filter_on_providers: filter },
+        kind: JunctionToken {
+            user_id,
+            provider,
+            redirect_url,
+            filter_on_providers: filter,
+            on_error: redirects[0],
+            on_close: redirects[1],
+        },
         created_at: now,
         expires_at: now + s.config.junction_link_lifetime,
         outcome: None,
@@ -363,7 +373,7 @@ fn token_problem(
     link: &Link<JunctionToken>,
     now: chrono::DateTime<chrono::Utc>,
 ) -> Option<(&'static str, &'static str)> {
-    if link.outcome.is_some() {
+    if link.outcome == Some(LinkOutcome::Approved) {
         Some(("token_consumed", "The link token has already been used."))
     } else if now >= link.expires_at {
         Some(("token_expired", "The link token has expired."))
@@ -409,6 +419,46 @@ async fn oauth_provider(
             "backfill_num_days": 90,
         }),
     )
+}
+
+/// `GET /v2/link/providers` (`security: []`, no API key): a bare array of `SourceLink
+/// {id, name, slug, description, logo, oauth_url, auth_type, form_components}`. With a valid
+/// `x-vital-link-token`, OAuth providers carry the `oauth_url` for that token; without one
+/// `oauth_url` is null; an unusable token is 400 as on the OAuth-provider endpoint.
+async fn link_providers(State(s): St, headers: HeaderMap, Extension(root): Extension<RootUrl>) -> Response {
+    let tok = headers.get("x-vital-link-token").and_then(|v| v.to_str().ok()).filter(|t| !t.is_empty());
+    if let Some(t) = tok {
+        let now = s.now();
+        let j = lock(&s.junction);
+        let Some(link) = j.link_tokens.get(t) else {
+            return detail(StatusCode::BAD_REQUEST, invalid("invalid_token", "The link token is invalid."));
+        };
+        if let Some((kind, m)) = token_problem(link, now) {
+            return detail(StatusCode::BAD_REQUEST, invalid(kind, m));
+        }
+    }
+    let list: Vec<Value> = JUNCTION_PROVIDERS
+        .iter()
+        .map(|p| {
+            let oauth_url = match tok {
+                Some(t) if p.is_oauth() => {
+                    json!(append_query(&format!("{}/junction/consent/{t}", root.0), &[("provider", p.slug)]))
+                }
+                _ => Value::Null,
+            };
+            json!({
+                "id": p.id,
+                "name": p.name,
+                "slug": p.slug,
+                "description": format!("{} (sandbox)", p.name),
+                "logo": p.logo(),
+                "oauth_url": oauth_url,
+                "auth_type": p.auth_type,
+                "form_components": {},
+            })
+        })
+        .collect();
+    json_response(StatusCode::OK, &Value::Array(list))
 }
 
 fn error_redirect(redirect: &str, status: StatusCode, error_type: &str, message: &str) -> Outcome {
@@ -475,7 +525,51 @@ async fn consent_deny(State(s): St, Path(tok): Path<String>, body: Bytes) -> Res
         .into_response()
 }
 
-/// Approves or denies a Junction link token. `None` when the token is unknown.
+/// The error a consent form asks the sandbox to simulate, if any: `error_type` (any Junction
+/// link error type), or the password `wrong` for a password provider.
+fn simulated_error(p: &JunctionProvider, form: &Form) -> Option<(String, String)> {
+    let asked = form.get("error_type").map(|t| t.trim()).filter(|t| !t.is_empty());
+    let wrong_password = !p.is_oauth() && form.get("password").is_some_and(|pw| pw == "wrong");
+    let kind = match (asked, wrong_password) {
+        (Some(t), _) => t.to_string(),
+        (None, true) => "provider_credential_error".to_string(),
+        (None, false) => return None,
+    };
+    let message = match kind.as_str() {
+        "provider_credential_error" if p.is_oauth() => {
+            "An error occurred during the provider authentication flow.".into()
+        }
+        "provider_credential_error" => "Invalid username or password".into(),
+        "required_scopes_not_granted" => "User did not grant all required scopes.".into(),
+        "provider_api_error" => "An unexpected error occurred when connecting to the provider API.".into(),
+        other => format!("Link error: {other}"),
+    };
+    Some((kind, message))
+}
+
+/// The Junction page a user stays on when nothing sends them back to the app.
+fn junction_page(message: &str) -> Outcome {
+    Outcome::Page {
+        status: StatusCode::OK,
+        html: format!(
+            "<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\"><title>Junction Link</title></head>\n<body><h1>Junction Link</h1><p id=\"message\">{}</p></body></html>\n",
+            esc(message)
+        ),
+    }
+}
+
+/// Approves or denies (the widget's Close) a Junction link token. `None` when the token is
+/// unknown.
+///
+/// * Close: with `on_close: "redirect"` and a `redirect_url`, the browser goes back with
+///   `state=error&error_type=user_cancelled&error=...`; otherwise it stays on a Junction page.
+///   The token stays usable (only a successful connection consumes it).
+/// * A failed connection (form field `error_type`, or password `wrong` for a password
+///   provider): OAuth providers always go back to `redirect_url` with the error; password
+///   providers only with `on_error: "redirect"`, else the Junction page shows the error.
+/// * Success: the connection is created, or, when the user already has this provider (also
+///   in `error` state), updated to `connected` with its error cleared and `created_on` kept;
+///   the token is consumed and the browser goes to `redirect_url` + `state=success`.
 pub(crate) fn complete(s: &Inner, tok: &str, approve: bool, form: &Form) -> Option<Outcome> {
     let now = s.now();
     let mut guard = lock(&s.junction);
@@ -490,9 +584,11 @@ pub(crate) fn complete(s: &Inner, tok: &str, approve: bool, form: &Form) -> Opti
     }
     if !approve {
         link.outcome = Some(LinkOutcome::Denied);
-        return Some(match &redirect {
-            Some(r) => error_redirect(r, StatusCode::SEE_OTHER, "user_cancelled", "User cancelled the connection."),
-            None => close_tab_page(StatusCode::OK, "Connection cancelled, you may close this tab."),
+        return Some(match (&redirect, link.kind.on_close) {
+            (Some(r), true) => {
+                error_redirect(r, StatusCode::SEE_OTHER, "user_cancelled", "User cancelled the connection.")
+            }
+            _ => junction_page("You closed Junction Link. Nothing was connected."),
         });
     }
     let chosen = form.get("provider").map(String::as_str).filter(|p| !p.is_empty()).or(link.kind.provider);
@@ -502,6 +598,13 @@ pub(crate) fn complete(s: &Inner, tok: &str, approve: bool, form: &Form) -> Opti
     if link.kind.filter_on_providers.as_ref().is_some_and(|f| !f.contains(&p.slug)) {
         return Some(error_page(StatusCode::BAD_REQUEST, "This provider is not offered by this link."));
     }
+    if let Some((kind, message)) = simulated_error(p, form) {
+        let goes_back = p.is_oauth() || link.kind.on_error;
+        return Some(match (&redirect, goes_back) {
+            (Some(r), true) => error_redirect(r, StatusCode::SEE_OTHER, &kind, &message),
+            _ => junction_page(&format!("{} could not be connected: {message}", p.name)),
+        });
+    }
     link.outcome = Some(LinkOutcome::Approved);
     let user_id = link.kind.user_id.clone();
     let external = if p.is_oauth() {
@@ -509,20 +612,49 @@ pub(crate) fn complete(s: &Inner, tok: &str, approve: bool, form: &Form) -> Opti
     } else {
         form.get("username").filter(|u| !u.is_empty()).cloned().unwrap_or_else(|| "sandbox-user@example.com".into())
     };
-    j.connections.retain(|c| !(c.user_id == user_id && c.provider == p.slug));
-    j.connections.push(JunctionConnection {
-        user_id,
-        provider: p.slug.into(),
-        created_on: fmt_time(now),
-        status: "connected".into(),
-        external_user_id: Some(external),
-    });
+    match j.connections.iter_mut().find(|c| c.user_id == user_id && c.provider == p.slug) {
+        Some(c) => {
+            c.status = "connected".into();
+            c.error_details = None;
+            c.external_user_id = Some(external);
+        }
+        None => j.connections.push(JunctionConnection {
+            user_id,
+            provider: p.slug.into(),
+            created_on: fmt_time(now),
+            status: "connected".into(),
+            external_user_id: Some(external),
+            error_details: None,
+        }),
+    }
     Some(match &redirect {
         Some(r) => {
             Outcome::Redirect { status: StatusCode::SEE_OTHER, location: append_query(r, &[("state", "success")]) }
         }
         None => close_tab_page(StatusCode::OK, "Connected, you may close this tab."),
     })
+}
+
+/// Puts a user's connection to `provider` in `error` state (what Junction reports when, e.g.,
+/// a token refresh fails). `false` when the user has no such connection.
+pub(crate) fn set_connection_error(
+    s: &Inner,
+    user_id: &str,
+    provider: &str,
+    error_type: &str,
+    error_message: &str,
+) -> bool {
+    let now = fmt_time(s.now());
+    let mut j = lock(&s.junction);
+    match j.connections.iter_mut().find(|c| c.user_id == user_id && c.provider == provider) {
+        Some(c) => {
+            c.status = "error".into();
+            c.error_details =
+                Some(json!({ "error_type": error_type, "error_message": error_message, "errored_at": now }));
+            true
+        }
+        None => false,
+    }
 }
 
 #[cfg(test)]

@@ -184,6 +184,7 @@
 
 mod admin;
 mod alloy;
+mod canonical;
 mod catalogue;
 mod config;
 mod consent;

@@ -7,7 +7,9 @@ use axum::response::Response;
 use http::{header, HeaderValue, StatusCode};
 use serde_json::json;
 
-use crate::state::{fmt_time, json_response, lock, FaultKind, LogEntry, RootUrl, Shared, MAX_LOGGED_BODY};
+use crate::state::{
+    fmt_time, json_response, lock, FaultKind, LogEntry, ProcessingDone, RootUrl, Shared, MAX_LOGGED_BODY,
+};
 
 /// Largest request body accepted at all.
 const MAX_BODY: usize = 8 << 20;
@@ -50,10 +52,12 @@ pub(crate) async fn log_and_faults(State(s): State<Shared>, req: Request, next: 
     let logged = platform.map(|_| (s.now(), parts.method.clone(), parts.uri.clone(), parts.headers.clone()));
     let req = Request::from_parts(parts, Body::from(bytes.clone()));
 
-    let (fault, latency, retry_after) = {
+    let (fault, latency, retry_after, processing) = {
         let mut faults = lock(&s.faults);
-        let (fault, latency) = if platform.is_some() && !is_consent { faults.decide(prefix) } else { (None, 0) };
-        (fault, latency, faults.config.retry_after_secs)
+        let api_call = platform.is_some() && !is_consent;
+        let (fault, latency) = if api_call { faults.decide(prefix) } else { (None, 0) };
+        let processing = if api_call { faults.config.processing_for(prefix) } else { 0 };
+        (fault, latency, faults.config.retry_after_secs, processing)
     };
     if latency > 0 {
         tokio::time::sleep(std::time::Duration::from_millis(latency)).await;
@@ -63,8 +67,11 @@ pub(crate) async fn log_and_faults(State(s): State<Shared>, req: Request, next: 
             let path = req.uri().path();
             fault_response(prefix, k, path, retry_after)
         }
-        Some(k) => corrupt(next.run(req).await, k, s.io_drop.load(std::sync::atomic::Ordering::Relaxed)).await,
-        None => next.run(req).await,
+        Some(k) => {
+            let resp = processed(next.run(req).await, processing).await;
+            corrupt(resp, k, s.io_drop.load(std::sync::atomic::Ordering::Relaxed)).await
+        }
+        None => processed(next.run(req).await, processing).await,
     };
 
     if let (Some(platform), Some((time, method, uri, headers))) = (platform, logged) {
@@ -87,6 +94,15 @@ pub(crate) async fn log_and_faults(State(s): State<Shared>, req: Request, next: 
         while log.entries.len() > s.config.request_log_capacity {
             log.entries.pop_front();
         }
+    }
+    resp
+}
+
+/// Holds a handled response back for [`crate::FaultConfig::processing_ms`], unless its
+/// handler already spent that time (Novu requests with an idempotency key).
+async fn processed(resp: Response, processing_ms: u64) -> Response {
+    if processing_ms > 0 && resp.extensions().get::<ProcessingDone>().is_none() {
+        tokio::time::sleep(std::time::Duration::from_millis(processing_ms)).await;
     }
     resp
 }

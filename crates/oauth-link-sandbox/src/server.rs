@@ -150,6 +150,28 @@ impl Sandbox {
         consent::resolve(&self.inner, link, false, &HashMap::new())
     }
 
+    /// Turns context-HMAC protection of a Novu integration on or off (as its
+    /// `credentials.hmac`; see [`SandboxConfig::novu_integration_hmac`]). `false` when no
+    /// OAuth-capable Novu integration has that identifier. [`Sandbox::reset`] restores the
+    /// configured setting.
+    pub fn set_novu_integration_hmac(&self, integration_identifier: &str, enabled: bool) -> bool {
+        crate::admin::set_novu_hmac(&self.inner, integration_identifier, enabled)
+    }
+
+    /// Puts a Junction user's connection to `provider` in `error` state with
+    /// `error_details {error_type, error_message, errored_at}` (as after a failed token
+    /// refresh), so a re-link of an errored provider can be tested. `false` when the user
+    /// (`user_id`, Junction's uuid) has no connection to `provider`.
+    pub fn set_junction_connection_error(
+        &self,
+        user_id: &str,
+        provider: &str,
+        error_type: &str,
+        error_message: &str,
+    ) -> bool {
+        crate::junction::set_connection_error(&self.inner, user_id, provider, error_type, error_message)
+    }
+
     /// Moves the sandbox clock forward (link expiry, idempotency window).
     pub fn advance_clock(&self, by: Duration) {
         let d = chrono::Duration::from_std(by).unwrap_or(chrono::Duration::MAX);

@@ -1,6 +1,6 @@
 //! Shared in-memory state: one mutex per platform, the request log, faults and the clock.
 
-use std::collections::{BTreeMap, VecDeque};
+use std::collections::{BTreeMap, BTreeSet, HashSet, VecDeque};
 use std::sync::{Arc, Mutex, MutexGuard};
 
 use axum::body::Body;
@@ -118,7 +118,7 @@ impl FaultState {
     /// Decides the fault and latency (ms) for a request under `prefix`.
     pub(crate) fn decide(&mut self, prefix: &str) -> (Option<FaultKind>, u64) {
         let c = &self.config;
-        if c.is_off() || (!c.platforms.is_empty() && !c.platforms.iter().any(|p| p == prefix)) {
+        if c.draws_nothing() || !c.in_scope(prefix) {
             return (None, 0);
         }
         if !self.config.fail_next.is_empty() {
@@ -491,12 +491,14 @@ pub(crate) enum NovuConnectionMode {
     Shared,
 }
 
-/// A stored idempotent response (its key is its id in [`NovuState::idempotency`]).
+/// A stored idempotent response (its key is its id in [`NovuState::idempotency`]): a
+/// success, or a 4xx error (Novu caches and replays those too).
 #[derive(Debug, Clone)]
 pub(crate) struct Idempotent {
     /// The route the key was first used on.
     pub(crate) route: &'static str,
-    /// The request body, serialized (compact, keys sorted).
+    /// The request body as sent, without insignificant whitespace (key order kept, as
+    /// Novu hashes `JSON.stringify(body)`).
     pub(crate) body: Box<str>,
     pub(crate) status: u16,
     /// The response body, serialized as first sent.
@@ -514,18 +516,70 @@ impl Entry for Idempotent {
 }
 
 impl Idempotent {
-    /// Whether `body` is the JSON value this key was first used with.
-    pub(crate) fn same_body(&self, body: &Value) -> bool {
-        // Equal serializations mean equal values; otherwise compare the values themselves
-        // (e.g. `0.0` and `-0.0` are equal numbers with different text).
-        serde_json::to_string(body).is_ok_and(|b| *b == *self.body)
-            || serde_json::from_str::<Value>(&self.body).is_ok_and(|stored| stored == *body)
+    /// Whether `body` (see [`minify_json`]) is the body this key was first used with.
+    pub(crate) fn same_body(&self, body: &str) -> bool {
+        *self.body == *body
     }
+}
+
+/// A JSON text without insignificant whitespace, everything else (key order, number
+/// spelling) as sent; an empty body is `{}`.
+pub(crate) fn minify_json(raw: &[u8]) -> String {
+    let text = String::from_utf8_lossy(raw);
+    let mut out = String::with_capacity(text.len());
+    let (mut in_string, mut escaped) = (false, false);
+    for c in text.chars() {
+        if in_string {
+            out.push(c);
+            if escaped {
+                escaped = false;
+            } else if c == '\\' {
+                escaped = true;
+            } else if c == '"' {
+                in_string = false;
+            }
+        } else if !c.is_whitespace() {
+            if c == '"' {
+                in_string = true;
+            }
+            out.push(c);
+        }
+    }
+    if out.is_empty() {
+        out.push_str("{}");
+    }
+    out
+}
+
+/// A Novu subscriber.
+#[derive(Debug, Clone, Serialize)]
+pub(crate) struct NovuSubscriber {
+    /// Internal `_id`.
+    pub(crate) id: String,
+    pub(crate) subscriber_id: String,
+    /// `firstName`, `lastName`, `email`, `phone`, `avatar`, `locale`, `timezone`, `data` as set.
+    pub(crate) fields: serde_json::Map<String, Value>,
+    pub(crate) created_at: String,
+    pub(crate) updated_at: String,
+}
+
+/// Marks a response whose handler already spent [`crate::FaultConfig::processing_ms`], so
+/// the middleware does not add it again.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct ProcessingDone;
+
+fn values_of<S: serde::Serializer>(m: &BTreeMap<String, NovuSubscriber>, s: S) -> Result<S::Ok, S::Error> {
+    s.collect_seq(m.values())
 }
 
 /// Novu state.
 #[derive(Debug, Serialize)]
 pub(crate) struct NovuState {
+    /// Subscribers by `subscriberId` (shown as an array).
+    #[serde(serialize_with = "values_of")]
+    pub(crate) subscribers: BTreeMap<String, NovuSubscriber>,
+    /// Identifiers of the integrations protected with context HMAC.
+    pub(crate) hmac_integrations: BTreeSet<String>,
     pub(crate) endpoints: Vec<NovuEndpoint>,
     pub(crate) connections: Vec<NovuConnection>,
     /// OAuth URLs issued, at most [`SandboxConfig::link_capacity`].
@@ -533,6 +587,9 @@ pub(crate) struct NovuState {
     /// Idempotency keys, at most [`SandboxConfig::idempotency_capacity`].
     #[serde(skip)]
     pub(crate) idempotency: BoundedStore<Idempotent>,
+    /// Idempotency keys whose first request is still being processed.
+    #[serde(skip)]
+    pub(crate) in_progress: HashSet<String>,
     #[serde(skip)]
     pub(crate) next_seq: u64,
 }
@@ -540,10 +597,13 @@ pub(crate) struct NovuState {
 impl NovuState {
     pub(crate) fn new(config: &SandboxConfig) -> Self {
         NovuState {
+            subscribers: BTreeMap::new(),
+            hmac_integrations: config.novu_hmac_integrations.clone(),
             endpoints: Vec::new(),
             connections: Vec::new(),
             links: BoundedStore::new(config.link_capacity),
             idempotency: BoundedStore::new(config.idempotency_capacity),
+            in_progress: HashSet::new(),
             next_seq: 0,
         }
     }
@@ -565,9 +625,13 @@ pub(crate) struct JunctionUser {
 pub(crate) struct JunctionConnection {
     pub(crate) user_id: String,
     pub(crate) provider: String,
+    /// When first connected; a re-link keeps it (Junction exposes no updated time).
     pub(crate) created_on: String,
+    /// `connected` or `error`.
     pub(crate) status: String,
     pub(crate) external_user_id: Option<String>,
+    /// `{error_type, error_message, errored_at}` while `status` is `error`.
+    pub(crate) error_details: Option<Value>,
 }
 
 /// A Junction link token (provider slugs are the catalogue's).
@@ -577,6 +641,10 @@ pub(crate) struct JunctionToken {
     pub(crate) provider: Option<&'static str>,
     pub(crate) redirect_url: Option<String>,
     pub(crate) filter_on_providers: Option<Vec<&'static str>>,
+    /// `on_close: "redirect"`: the widget's Close sends the browser back with `user_cancelled`.
+    pub(crate) on_close: bool,
+    /// `on_error: "redirect"`: password/email form errors send the browser back.
+    pub(crate) on_error: bool,
 }
 
 /// Junction state.
@@ -773,6 +841,13 @@ mod tests {
             "https://a.example/cb?x=1&state=success"
         );
         assert_eq!(append_query("https://a.example/cb", &[("error", "a b")]), "https://a.example/cb?error=a+b");
+    }
+
+    #[test]
+    fn minified_bodies_keep_key_order_and_string_contents() {
+        assert_eq!(minify_json(b" { \"b\" : 1,\n \"a\": \"x y \\\" z\" } "), r#"{"b":1,"a":"x y \" z"}"#);
+        assert_ne!(minify_json(br#"{"a":1,"b":2}"#), minify_json(br#"{"b":2,"a":1}"#));
+        assert_eq!(minify_json(b"  "), "{}");
     }
 
     #[test]

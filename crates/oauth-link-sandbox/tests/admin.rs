@@ -73,6 +73,7 @@ async fn faults_are_deterministic_for_a_seed() {
 #[tokio::test]
 async fn body_faults_break_the_client() {
     let t = start(SandboxConfig::default()).await;
+    t.novu_subscriber("s").await;
     let link = t
         .novu(
             "POST",
@@ -133,6 +134,8 @@ async fn body_faults_break_the_client() {
 #[tokio::test]
 async fn request_log_masks_secrets_and_reset_clears_everything() {
     let t = start(SandboxConfig::default()).await;
+    t.novu_subscriber("s").await;
+    t.admin("DELETE", "/requests", None).await;
     t.novu(
         "POST",
         "/v1/integrations/channel-endpoints/oauth",
@@ -163,6 +166,7 @@ async fn request_log_masks_secrets_and_reset_clears_everything() {
     let state = t.admin("GET", "/state", None).await.json();
     assert_eq!(state["junction"]["users"], json!([]));
     assert_eq!(state["novu"]["links"], json!([]));
+    assert_eq!(state["novu"]["subscribers"], json!([]));
     assert_eq!(t.admin("GET", "/requests", None).await.json()["requests"], json!([]));
     // The user is really gone.
     assert_eq!(t.junction("POST", "/v2/user", Some(&json!({"client_user_id": "log-me"}))).await.status, 200);
@@ -193,6 +197,7 @@ async fn admin_approve_and_deny_return_the_redirect() {
     assert!(r["location"].as_str().unwrap().contains("error_type=token_consumed"), "{r}");
     let r = t.admin("POST", "/approve", Some(&json!({"url": "http://127.0.0.1:1/novu/consent/nope"}))).await;
     assert_eq!(r.status, 404);
+    t.novu_subscriber("s").await;
 
     let url = t
         .novu(
@@ -239,6 +244,15 @@ async fn router_can_be_nested_in_another_app() {
     let addr = listener.local_addr().unwrap();
     let server = tokio::spawn(async move { axum::serve(listener, app).await });
     let http = reqwest::Client::builder().redirect(reqwest::redirect::Policy::none()).build().unwrap();
+    let r = http
+        .post(format!("http://{addr}/sandbox/novu/v2/subscribers"))
+        .header("authorization", "ApiKey sandbox_novu_secret_key")
+        .header("content-type", "application/json")
+        .body(r#"{"subscriberId": "s"}"#)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 201);
     let r = http
         .post(format!("http://{addr}/sandbox/novu/v1/integrations/channel-endpoints/oauth"))
         .header("authorization", "ApiKey sandbox_novu_secret_key")

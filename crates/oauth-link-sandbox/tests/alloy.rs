@@ -138,7 +138,7 @@ async fn headless_consent_flow_creates_a_credential() {
 
     // The integration now lists the credential; delete it.
     let ints = t.alloy("GET", &format!("/integrations?userId={uid}"), None).await.json();
-    let shop = ints["data"].as_array().unwrap().iter().find(|i| i["primaryConnector"] == "shopify").unwrap().clone();
+    let shop = ints["data"].as_array().unwrap().iter().find(|i| i["primaryConnector"] == "Shopify").unwrap().clone();
     assert_eq!(shop["credentials"].as_array().unwrap().len(), 1);
     let cred = shop["credentials"][0].as_str().unwrap();
     let r = t.alloy("DELETE", &format!("/users/{uid}/credentials/{cred}"), None).await;
@@ -194,7 +194,7 @@ async fn non_oauth_credential_and_installation() {
         .as_array()
         .unwrap()
         .iter()
-        .find(|i| i["primaryConnector"] == "netsuite")
+        .find(|i| i["primaryConnector"] == "NetSuite")
         .unwrap()["integrationId"]
         .as_str()
         .unwrap()

@@ -122,8 +122,11 @@ async fn oauth_flow_single_use_token_and_deregister() {
 async fn deny_and_expiry() {
     let t = start(SandboxConfig::default().junction_link_lifetime(Duration::from_secs(60))).await;
     let uid = user(&t, "u-deny").await;
-    let (_tok, web) =
-        token(&t, json!({"user_id": uid, "provider": "fitbit", "redirect_url": "https://app.example/jx"})).await;
+    let (_tok, web) = token(
+        &t,
+        json!({"user_id": uid, "provider": "fitbit", "redirect_url": "https://app.example/jx", "on_close": "redirect"}),
+    )
+    .await;
     t.consent_page(&web).await;
     let r = t.form(&t.action(&web, "deny"), &[]).await;
     assert_eq!(r.status, 303);

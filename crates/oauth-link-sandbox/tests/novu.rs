@@ -47,6 +47,7 @@ async fn auth_and_validation_errors_use_novu_dtos() {
 #[tokio::test]
 async fn endpoint_consent_flow_redirects_without_query() {
     let t = start(SandboxConfig::default().novu_redirect_url("slack", "https://app.example/novu/linked")).await;
+    t.novu_subscriber("sub-1").await;
     let r = t
         .novu(
             "POST",
@@ -84,6 +85,8 @@ async fn endpoint_consent_flow_redirects_without_query() {
 #[tokio::test]
 async fn connection_flow_close_tab_and_deny() {
     let t = start(SandboxConfig::default()).await;
+    t.novu_subscriber("sub-2").await;
+    t.novu_subscriber("s").await;
     let r = t.novu("POST", CONN_OAUTH, Some(&json!({"integrationIdentifier": "msteams", "subscriberId": "sub-2", "connectionIdentifier": "acme-teams"}))).await;
     assert_eq!(r.status, 201);
     let url = r.json()["data"]["url"].as_str().unwrap().to_string();
@@ -116,6 +119,7 @@ async fn connection_flow_close_tab_and_deny() {
 #[tokio::test]
 async fn cursor_pagination_over_three_pages() {
     let t = start(SandboxConfig::default()).await;
+    t.novu_subscriber("pager").await;
     for i in 0..7 {
         let url = t
             .novu("POST", EP_OAUTH, Some(&json!({"subscriberId": "pager", "integrationIdentifier": "slack"})))
@@ -166,6 +170,7 @@ async fn cursor_pagination_over_three_pages() {
 #[tokio::test]
 async fn idempotency_replay_and_conflict() {
     let t = start(SandboxConfig::default()).await;
+    t.novu_subscriber("s1").await;
     let auth = "ApiKey sandbox_novu_secret_key";
     let body = json!({"subscriberId": "s1", "integrationIdentifier": "slack"});
     let h = [("authorization", auth), ("idempotency-key", "k-1")];
@@ -201,6 +206,7 @@ async fn idempotency_replay_and_conflict() {
 #[tokio::test]
 async fn links_expire_after_five_minutes() {
     let t = start(SandboxConfig::default()).await;
+    t.novu_subscriber("s").await;
     let url =
         t.novu("POST", EP_OAUTH, Some(&json!({"subscriberId": "s", "integrationIdentifier": "slack"}))).await.json()
             ["data"]["url"]
@@ -221,6 +227,7 @@ async fn links_expire_after_five_minutes() {
 #[tokio::test]
 async fn bare_openapi_shape_is_selectable() {
     let t = start(SandboxConfig::default().novu_data_envelope(false)).await;
+    t.novu_subscriber("s").await;
     let r = t.novu("POST", EP_OAUTH, Some(&json!({"subscriberId": "s", "integrationIdentifier": "slack"}))).await;
     assert_eq!(r.status, 201);
     let url = r.json()["url"].as_str().expect("bare {url}").to_string();

@@ -94,6 +94,12 @@ impl T {
         self.req(method, &format!("/novu{path}"), &[("authorization", &auth)], body).await
     }
 
+    /// Creates (upserts) a Novu subscriber; Novu refuses links for subscribers it does not know.
+    pub async fn novu_subscriber(&self, id: &str) {
+        let r = self.novu("POST", "/v2/subscribers", Some(&serde_json::json!({ "subscriberId": id }))).await;
+        assert_eq!(r.status, 201, "subscriber {id}: {}", r.text());
+    }
+
     pub async fn junction(&self, method: &str, path: &str, body: Option<&Value>) -> Resp {
         let key = self.sb.api_key(Platform::Junction).to_string();
         self.req(method, &format!("/junction{path}"), &[("x-vital-api-key", &key)], body).await
