@@ -16,6 +16,12 @@ use serde_json::value::RawValue;
 use serde_json::Value;
 use url::Url;
 
+mod confirm;
+mod users;
+
+pub use confirm::{check_deleted, join2, latest, Watermark, ALLOY_USER_CLAIM, WATERMARK_CLAIM};
+pub use users::{encode_segment, user_url, AlloyUser, AlloyUsers, UserIdMode, MAX_CREATE_ATTEMPTS, USER_ID_MODE_KEY};
+
 /// The Alloy API server (2025-09 OpenAPI). The headless guide's examples use
 /// `https://embedded.runalloy.com`; set `base_url` to use it.
 pub const DEFAULT_BASE_URL: &str = "https://production.runalloy.com";
@@ -337,6 +343,37 @@ pub fn newest_since(
     credentials.iter().filter(|c| c.created_at.is_some_and(|t| t >= since) && keep(c)).max_by_key(|c| c.created_at)
 }
 
+/// A name to show for an Alloy id that comes without one: `googleSheets` -> `Google
+/// Sheets`, `hubspot` -> `Hubspot`, `slack-oauth2` -> `Slack Oauth2`.
+pub fn display_name(id: &str) -> String {
+    let mut out = String::with_capacity(id.len() + 4);
+    let mut prev: Option<char> = None;
+    for c in id.chars() {
+        let word_start = match prev {
+            None => true,
+            Some(p) => matches!(p, '-' | '_' | ' ') || (p.is_lowercase() && c.is_uppercase()),
+        };
+        if matches!(c, '-' | '_' | ' ') {
+            prev = Some(c);
+            continue;
+        }
+        if word_start {
+            if !out.is_empty() {
+                out.push(' ');
+            }
+            out.extend(c.to_uppercase());
+        } else {
+            out.push(c);
+        }
+        prev = Some(c);
+    }
+    if out.is_empty() {
+        id.to_owned()
+    } else {
+        out
+    }
+}
+
 /// `issued_at - skew`, saturating.
 pub fn since(issued_at: DateTime<Utc>, skew: Duration) -> DateTime<Utc> {
     issued_at - chrono::Duration::from_std(skew).unwrap_or(chrono::Duration::zero())
@@ -363,6 +400,15 @@ mod tests {
         assert!(!format!("{headers:?}").contains(KEY));
         assert!(matches!(default_headers(&ApiKey::new("a\nb"), "2025-09"), Err(Error::Config { .. })));
         assert!(matches!(default_headers(&ApiKey::new(KEY), "2025 09"), Err(Error::Config { .. })));
+    }
+
+    #[test]
+    fn display_names_split_words() {
+        assert_eq!(display_name("googleSheets"), "Google Sheets");
+        assert_eq!(display_name("hubspot"), "Hubspot");
+        assert_eq!(display_name("slack-oauth2"), "Slack Oauth2");
+        assert_eq!(display_name("a__b"), "A B");
+        assert_eq!(display_name("--"), "--");
     }
 
     #[test]
