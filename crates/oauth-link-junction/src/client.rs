@@ -12,7 +12,7 @@ use crate::config::JunctionConfig;
 use crate::error::map_error;
 use crate::wire::{
     ClientFacingUser, Detail, ErrorResponse, LinkTokenExchange, LinkTokenExchangeResponse, ProvidersResponse, Source,
-    SuccessResponse, UserCreateBody,
+    SourceLink, SuccessResponse, UserCreateBody, REDIRECT,
 };
 use crate::KIND;
 
@@ -90,6 +90,7 @@ impl JunctionClient {
                 operation: "resolve_user",
                 path_template: "/v2/user/resolve/{client_user_id}",
                 request: self.api.request(Method::GET, url),
+                // A read.
                 replay: Replay::Idempotent,
             })
             .await?;
@@ -107,9 +108,13 @@ impl JunctionClient {
     /// `POST /v2/user {client_user_id}`: the new `user_id`, or the existing one from the
     /// 400 "already exists" answer (`detail.user_id`).
     ///
-    /// Sent as [`Replay::Keyed`]: `client_user_id` is a natural idempotency key, since a
-    /// repeat is answered with the existing user.
-    pub(crate) async fn create_user(&self, client_user_id: &str) -> Result<String> {
+    /// Sent as [`Replay::Idempotent`]: a repeat (after a lost answer) is answered 400
+    /// "already exists" with the existing `user_id`, which is taken, so it never duplicates.
+    /// Not [`Replay::Keyed`]: no idempotency key travels, and a 409 is no "in progress".
+    ///
+    /// The flag is true when this call registered the user (200): a brand-new user has no
+    /// providers. The "already exists" answer gives `false`.
+    pub(crate) async fn create_user(&self, client_user_id: &str) -> Result<(String, bool)> {
         let url = self.api.url(&["v2", "user"]);
         let body = UserCreateBody { client_user_id };
         let response = self
@@ -118,12 +123,13 @@ impl JunctionClient {
                 operation: "create_user",
                 path_template: "/v2/user",
                 request: self.api.json_request(Method::POST, url, &body),
-                replay: Replay::Keyed,
+                // Safe to repeat: a conflict resolves to the existing user (see above).
+                replay: Replay::Idempotent,
             })
             .await?;
         if response.is_success() {
             let user: ClientFacingUser = self.api.decode(&response, "a ClientFacingUser", &[self.api_key.expose()])?;
-            return Ok(user.user_id);
+            return Ok((user.user_id, true));
         }
         if response.status == 400 {
             if let Ok(ErrorResponse { detail: Some(Detail::Object(detail)), .. }) =
@@ -131,14 +137,18 @@ impl JunctionClient {
             {
                 if let Some(user_id) = detail.user_id.filter(|id| !id.is_empty()) {
                     tracing::debug!("client_user_id already registered at Junction; reusing its user_id");
-                    return Ok(user_id);
+                    return Ok((user_id, false));
                 }
             }
         }
         Err(self.fail(&response, None))
     }
 
-    /// `POST /v2/link/token`. Never repeated: each call mints a new single-use token.
+    /// `POST /v2/link/token` with `on_close` and `on_error` = `"redirect"` (so a cancelled
+    /// or failed widget comes back to the app as `state=error`).
+    ///
+    /// Each call mints a new single-use token; repeating it is harmless (a token the user
+    /// never opens simply expires), so it is retried like a read.
     pub(crate) async fn link_token(
         &self,
         user_id: &str,
@@ -146,14 +156,15 @@ impl JunctionClient {
         redirect_url: &str,
     ) -> Result<IssuedLink> {
         let url = self.api.url(&["v2", "link", "token"]);
-        let body = LinkTokenExchange { user_id, provider, redirect_url };
+        let body = LinkTokenExchange { user_id, provider, redirect_url, on_close: REDIRECT, on_error: REDIRECT };
         let response = self
             .api
             .execute(Call {
                 operation: "link_token",
                 path_template: "/v2/link/token",
                 request: self.api.json_request(Method::POST, url, &body),
-                replay: Replay::Never,
+                // Safe to repeat: a repeat mints another token; the unused one expires.
+                replay: Replay::Idempotent,
             })
             .await?;
         if !response.is_success() {
@@ -199,6 +210,7 @@ impl JunctionClient {
                 operation: "oauth_url",
                 path_template: "/v2/link/provider/oauth/{oauth_provider}",
                 request,
+                // A read of the provider's OAuth URL for this token.
                 replay: Replay::Idempotent,
             })
             .await?;
@@ -225,6 +237,7 @@ impl JunctionClient {
                 operation: "list_providers",
                 path_template: "/v2/user/providers/{user_id}",
                 request: self.api.request(Method::GET, url),
+                // A read.
                 replay: Replay::Idempotent,
             })
             .await?;
@@ -245,6 +258,7 @@ impl JunctionClient {
                 operation: "deregister_provider",
                 path_template: "/v2/user/{user_id}/{provider}",
                 request: self.api.request(Method::DELETE, url),
+                // A DELETE: deregistering twice leaves the same state.
                 replay: Replay::Idempotent,
             })
             .await?;
@@ -262,6 +276,37 @@ impl JunctionClient {
                 message: format!("Junction answered success=false when deregistering `{provider}`"),
             })
         }
+    }
+
+    /// `GET /v2/link/providers`: the catalogue, as Junction lists it (a bare array of
+    /// `SourceLink`). Sent through the public client, like the OAuth-URL call: the
+    /// operation is `security: []` and the official Node SDK sends no key, so the key does
+    /// not travel where it is not read. Entries that do not decode are skipped.
+    pub(crate) async fn link_providers(&self) -> Result<Vec<SourceLink>> {
+        let url = self.public.url(&["v2", "link", "providers"]);
+        let response = self
+            .public
+            .execute(Call {
+                operation: "list_targets",
+                path_template: "/v2/link/providers",
+                request: self.public.request(Method::GET, url),
+                // A read.
+                replay: Replay::Idempotent,
+            })
+            .await?;
+        if !response.is_success() {
+            return Err(self.fail(&response, None));
+        }
+        let entries: Vec<serde_json::Value> =
+            self.public.decode(&response, "an array of SourceLink", &[self.api_key.expose()])?;
+        Ok(entries
+            .into_iter()
+            .filter_map(|entry| {
+                serde_json::from_value::<SourceLink>(entry)
+                    .map_err(|e| tracing::debug!(error = %e, "skipping a SourceLink that does not decode"))
+                    .ok()
+            })
+            .collect())
     }
 }
 

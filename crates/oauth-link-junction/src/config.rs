@@ -8,8 +8,9 @@ use serde::Serialize;
 
 use crate::KIND;
 
-/// Default size of the in-memory `client_user_id -> user_id` cache.
-pub const DEFAULT_USER_CACHE_CAPACITY: usize = 10_000;
+/// Default size of the in-memory `client_user_id -> user_id` map (core's
+/// [`UserMap`](oauth_link_core::UserMap) capacity).
+pub const DEFAULT_USER_CACHE_CAPACITY: usize = oauth_link_core::DEFAULT_USER_CAPACITY;
 
 /// Junction environment: production or sandbox (sandbox keys start with `sk_`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize)]
@@ -141,7 +142,9 @@ pub struct JunctionConfig {
     pub redirect_url: Option<Url>,
     /// What `LinkRequest::user` means.
     pub user_mapping: UserMapping,
-    /// Most `client_user_id -> user_id` mappings kept in memory.
+    /// Most `client_user_id -> user_id` mappings kept in memory (the capacity of the
+    /// adapter's [`UserMap`](oauth_link_core::UserMap); each is kept for
+    /// [`DEFAULT_USER_TTL`](oauth_link_core::DEFAULT_USER_TTL); 0 keeps none).
     pub user_cache_capacity: usize,
     /// Svix signing secrets (`whsec_...`) accepted by [`JunctionConfig::webhook_verifier`].
     pub webhook_secrets: Vec<SigningKey>,

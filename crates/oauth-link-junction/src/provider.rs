@@ -6,7 +6,8 @@ use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use oauth_link_core::{
     redirect_with_state, validate_id, validate_redirect_uri, Callback, CallbackModel, Capabilities, Connection,
-    ConnectionQuery, ConnectionStatus, Error, Link, LinkContext, LinkProvider, LinkRequest, Result, Url, STATE_PARAM,
+    ConnectionQuery, ConnectionStatus, Error, Link, LinkContext, LinkProvider, LinkRequest, Result, Target, TargetAuth,
+    Url, STATE_PARAM,
 };
 use serde_json::value::RawValue;
 
@@ -14,9 +15,9 @@ use crate::client::JunctionClient;
 use crate::config::{JunctionConfig, UserMapping};
 use crate::redirect::Outcome;
 use crate::slug::ProviderSlug;
-use crate::users::UserDirectory;
+use crate::users::{JunctionUser, UserDirectory};
 use crate::webhook::WebhookVerifier;
-use crate::wire::ProviderWithStatus;
+use crate::wire::{ProviderWithStatus, SourceLink};
 use crate::KIND;
 
 /// The shorter of the two documented link-token lifetimes (API description: 10 minutes;
@@ -30,13 +31,17 @@ pub const ANY_PROVIDER: &str = "*";
 /// `LinkState::extra` key holding the Junction `user_id`.
 pub const CLAIM_USER_ID: &str = "jid";
 
+/// `LinkState::extra` key of an [`ANY_PROVIDER`] link: the newest `created_on` Junction
+/// listed for the user when the link was issued (Junction's clock, Unix microseconds), or
+/// [`NOTHING_LISTED`]. Only a provider created after it counts at completion.
+pub const CLAIM_WATERMARK: &str = "jw";
+
+/// [`CLAIM_WATERMARK`] of a user with no providers at issue time.
+const NOTHING_LISTED: &str = "-";
+
 /// Query parameters Junction appends to `redirect_url`; a configured redirect must not
 /// carry them already.
 const RESERVED_PARAMS: [&str; 4] = ["state", "error_type", "error", STATE_PARAM];
-
-/// How far before the link's issue time a provider's `created_on` may lie and still count
-/// as the connection made through an [`ANY_PROVIDER`] link (clock skew).
-const WIDGET_SKEW: chrono::TimeDelta = chrono::TimeDelta::seconds(120);
 
 /// Junction (formerly Vital) Link behind [`LinkProvider`].
 ///
@@ -71,6 +76,10 @@ impl JunctionProvider {
     /// The Junction `user_id` of the app's `user`, registering the user at Junction when
     /// needed (`client_user_id` mapping; with `junction_user_id` it is `user` itself).
     pub async fn junction_user_id(&self, user: &str) -> Result<String> {
+        Ok(self.junction_user(user).await?.user_id)
+    }
+
+    async fn junction_user(&self, user: &str) -> Result<JunctionUser> {
         validate_id(KIND, "user", user)?;
         self.users.validate(user)?;
         self.users.resolve(&self.client, user, true).await?.ok_or_else(|| no_user(user))
@@ -81,7 +90,7 @@ impl JunctionProvider {
     pub async fn find_junction_user_id(&self, user: &str) -> Result<Option<String>> {
         validate_id(KIND, "user", user)?;
         self.users.validate(user)?;
-        self.users.resolve(&self.client, user, false).await
+        Ok(self.users.resolve(&self.client, user, false).await?.map(|u| u.user_id))
     }
 
     /// How many user mappings are cached.
@@ -111,6 +120,21 @@ impl JunctionProvider {
             ));
         }
         Ok(url)
+    }
+
+    /// The [`CLAIM_WATERMARK`] of a widget link: nothing to read for a user this call
+    /// created; else the newest `created_on` of the providers Junction lists now.
+    async fn watermark(&self, app_user: &str, user: &JunctionUser) -> Result<String> {
+        if user.created {
+            return Ok(NOTHING_LISTED.to_owned());
+        }
+        let records = self.client.providers(&user.user_id).await;
+        let records = self.forget_on_not_found(app_user, records)?;
+        let newest = records
+            .iter()
+            .filter_map(|raw| serde_json::from_str::<ProviderWithStatus>(raw.get()).ok()?.created_on)
+            .max();
+        Ok(newest.map_or_else(|| NOTHING_LISTED.to_owned(), |t| t.timestamp_micros().to_string()))
     }
 
     fn forget_on_not_found<T>(&self, user: &str, result: Result<T>) -> Result<T> {
@@ -158,23 +182,88 @@ pub(crate) fn to_connection(user: &str, junction_user_id: &str, raw: Box<RawValu
     })
 }
 
-/// Picks the record the link created: the target's slug, or for [`ANY_PROVIDER`] the
-/// newest provider created since the link was issued.
-fn pick(records: Vec<Box<RawValue>>, target: &str, issued_at: DateTime<Utc>) -> Option<Box<RawValue>> {
-    let field = |record: &RawValue, name: &str| {
-        serde_json::from_str::<serde_json::Value>(record.get()).ok()?.get(name)?.as_str().map(str::to_owned)
-    };
-    if target != ANY_PROVIDER {
-        return records.into_iter().find(|r| field(r, "slug").as_deref() == Some(target));
-    }
-    records
-        .into_iter()
-        .filter_map(|r| {
-            let created = field(&r, "created_on").as_deref().and_then(crate::wire::parse_datetime)?;
-            (created >= issued_at - WIDGET_SKEW).then_some((created, r))
+/// What completion accepts as the connection a link made.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Wanted<'a> {
+    /// The record of this provider slug, in status `connected`. Junction keeps one record
+    /// per (user, slug) and the redirect said `state=success`, so it is the one the link
+    /// made or renewed; a record still in `error` is the one from before the link.
+    Slug(&'a str),
+    /// An [`ANY_PROVIDER`] link: the newest `connected` record created after the watermark
+    /// (`None`: the user had no providers at issue, so any counts).
+    CreatedAfter(Option<DateTime<Utc>>),
+}
+
+impl<'a> Wanted<'a> {
+    fn from_claims(
+        target: &'a str,
+        extra: &std::collections::BTreeMap<String, String>,
+        issued_at: DateTime<Utc>,
+    ) -> Self {
+        if target != ANY_PROVIDER {
+            return Wanted::Slug(target);
+        }
+        Wanted::CreatedAfter(match extra.get(CLAIM_WATERMARK).map(String::as_str) {
+            Some(NOTHING_LISTED) => None,
+            Some(micros) => Some(micros.parse().ok().and_then(DateTime::from_timestamp_micros).unwrap_or(issued_at)),
+            // A state without the claim: our clock at issue, with no tolerance.
+            None => Some(issued_at),
         })
-        .max_by_key(|(created, _)| *created)
-        .map(|(_, r)| r)
+    }
+}
+
+/// Picks the record the link made, or says why none counts yet.
+fn pick(records: Vec<Box<RawValue>>, wanted: Wanted<'_>) -> std::result::Result<Box<RawValue>, String> {
+    let parsed = records.into_iter().filter_map(|raw| {
+        let record = serde_json::from_str::<ProviderWithStatus>(raw.get()).ok()?;
+        Some((record, raw))
+    });
+    match wanted {
+        Wanted::Slug(slug) => {
+            let Some((record, raw)) = parsed.into_iter().find(|(r, _)| r.slug == slug) else {
+                return Err(format!("provider `{slug}` is not listed yet"));
+            };
+            match record.status.as_deref() {
+                Some("connected") => Ok(raw),
+                status => {
+                    let details = record.error_details.as_ref().and_then(|d| d.error_type.as_deref());
+                    Err(format!(
+                        "provider `{slug}` is still listed as `{}`{} (the record from before this link)",
+                        status.unwrap_or("no status"),
+                        details.map(|d| format!(": {d}")).unwrap_or_default()
+                    ))
+                }
+            }
+        }
+        Wanted::CreatedAfter(after) => parsed
+            .filter(|(r, _)| r.status.as_deref() == Some("connected"))
+            .filter(|(r, _)| match (after, r.created_on) {
+                (None, _) => true,
+                // At Junction's precision (microseconds): a record at the watermark is old.
+                (Some(after), Some(created)) => created.timestamp_micros() > after.timestamp_micros(),
+                (Some(_), None) => false,
+            })
+            .max_by_key(|(r, _)| r.created_on)
+            .map(|(_, raw)| raw)
+            .ok_or_else(|| {
+                "no provider created since the link was issued is listed as connected (a widget link that \
+                 reconnects a provider the user already had keeps its record, and stays Pending)"
+                    .to_owned()
+            }),
+    }
+}
+
+/// Normalises one `SourceLink` of the catalogue; `None` for an entry without a usable slug.
+pub(crate) fn to_target(source: SourceLink) -> Option<Target> {
+    let slug = source.slug.filter(|slug| validate_id(KIND, "target", slug).is_ok())?;
+    let auth = match source.auth_type.as_deref().unwrap_or("oauth") {
+        "oauth" | "team_oauth" => TargetAuth::OAuth,
+        "password" | "email" => TargetAuth::Form,
+        "sdk" | "app" => TargetAuth::Sdk,
+        _ => TargetAuth::Other,
+    };
+    let name = source.name.filter(|n| !n.trim().is_empty()).unwrap_or_else(|| slug.clone());
+    Some(Target::new(slug, name, auth).with_logo(source.logo.as_deref()))
 }
 
 #[async_trait]
@@ -209,11 +298,23 @@ impl LinkProvider for JunctionProvider {
         let redirect = self.redirect_for(request)?;
         let slug = (request.target != ANY_PROVIDER).then(|| ProviderSlug::from(request.target.as_str()));
 
-        let user_id = self.junction_user_id(&request.user).await?;
-        let state = self.ctx.issue(KIND, &request.user, &request.target, &[(CLAIM_USER_ID, &user_id)]);
+        let user = self.junction_user(&request.user).await?;
+        let user_id = user.user_id.as_str();
+        // A widget link names no provider: what Junction lists now is the line a new
+        // connection must cross. It rides in the state, which rides in `redirect_url`, so
+        // it is read before the token is minted.
+        let watermark = match slug {
+            None => Some(self.watermark(&request.user, &user).await?),
+            Some(_) => None,
+        };
+        let mut claims = vec![(CLAIM_USER_ID, user_id)];
+        if let Some(mark) = watermark.as_deref() {
+            claims.push((CLAIM_WATERMARK, mark));
+        }
+        let state = self.ctx.issue(KIND, &request.user, &request.target, &claims);
         let redirect_url = redirect_with_state(redirect, state.token.expose());
 
-        let issued = self.client.link_token(&user_id, slug.as_ref().map(ProviderSlug::as_str), &redirect_url).await;
+        let issued = self.client.link_token(user_id, slug.as_ref().map(ProviderSlug::as_str), &redirect_url).await;
         let issued = self.forget_on_not_found(&request.user, issued)?;
         let oauth_url = match &slug {
             Some(slug) if slug.is_oauth() => self.client.oauth_url(slug.as_str(), &issued.token).await?,
@@ -228,50 +329,73 @@ impl LinkProvider for JunctionProvider {
     }
 
     async fn complete_callback(&self, callback: &Callback) -> Result<Connection> {
-        // Read before the state is consumed: a callback without Junction's parameters is
-        // the app's mistake, and the user may still complete with the full redirect URL.
+        // Read before the state is consumed: an unknown Junction `state` is the app's
+        // mistake, and the user may still complete with the full redirect URL.
         let outcome = Outcome::read(callback)?;
         self.ctx
             .complete(KIND, callback, |claims| async move {
-                let (error_type, message) = match outcome {
-                    Outcome::Success => (None, None),
-                    Outcome::Failed { error_type, message } => (Some(error_type), message),
-                };
-                if let Some(error_type) = error_type {
-                    return Err(Outcome::into_error(error_type, message));
+                match outcome {
+                    Some(Outcome::Success) => {}
+                    Some(Outcome::Failed { error_type, message }) => {
+                        return Err(Outcome::into_error(error_type, message))
+                    }
+                    // Junction always redirects with an outcome (success, an error, or
+                    // `user_cancelled` from Close). Without one it reported nothing: never
+                    // confirm from the list, which may hold a record from before the link.
+                    None => {
+                        return Err(Error::Pending {
+                            provider: KIND,
+                            message: "Junction reported no outcome for this link (no `state=success` or \
+                                      `state=error` beside the link state): the user has not finished; \
+                                      complete with the full URL Junction redirects to"
+                                .into(),
+                        })
+                    }
                 }
                 let user_id = claims.extra.get(CLAIM_USER_ID).cloned().ok_or_else(|| {
                     Error::state_invalid(KIND, "the state carries no Junction user id; start a new link")
                 })?;
-                let target = claims.target.clone();
+                let wanted = Wanted::from_claims(&claims.target, &claims.extra, claims.issued_at);
+                // Why the last look did not confirm, for the Pending message.
+                let why = std::sync::Mutex::new(String::new());
                 let found = self
                     .config
                     .common
                     .poll
                     .poll(|| async {
                         let records = self.client.providers(&user_id).await?;
-                        Ok(pick(records, &target, claims.issued_at))
+                        Ok(pick(records, wanted)
+                            .map_err(|reason| *why.lock().unwrap_or_else(|p| p.into_inner()) = reason)
+                            .ok())
                     })
                     .await?;
                 match found {
                     Some(raw) => to_connection(&claims.user, &user_id, raw),
-                    None => Err(Error::Pending {
-                        provider: KIND,
-                        message: if target == ANY_PROVIDER {
-                            format!("no provider connected since the link was issued is listed for Junction user {user_id}")
-                        } else {
-                            format!("provider `{target}` is not listed yet for Junction user {user_id}")
-                        },
-                    }),
+                    None => {
+                        let why = why.into_inner().unwrap_or_else(|p| p.into_inner());
+                        Err(Error::Pending { provider: KIND, message: format!("{why} for Junction user {user_id}") })
+                    }
                 }
             })
             .await
     }
 
+    async fn list_targets(&self) -> Result<Vec<Target>> {
+        let mut seen = std::collections::HashSet::new();
+        Ok(self
+            .client
+            .link_providers()
+            .await?
+            .into_iter()
+            .filter_map(to_target)
+            .filter(|target| seen.insert(target.id.clone()))
+            .collect())
+    }
+
     async fn list_connections(&self, query: &ConnectionQuery) -> Result<Vec<Connection>> {
         query.validate(KIND)?;
         self.users.validate(&query.user)?;
-        let Some(user_id) = self.users.resolve(&self.client, &query.user, false).await? else {
+        let Some(JunctionUser { user_id, .. }) = self.users.resolve(&self.client, &query.user, false).await? else {
             return Ok(Vec::new());
         };
         let records = self.client.providers(&user_id).await;
@@ -306,7 +430,7 @@ impl LinkProvider for JunctionProvider {
                 "must be `<junction user_id>/<provider slug>` (as listed) or a provider slug",
             ));
         }
-        let user_id = self.users.resolve(&self.client, user, false).await?.ok_or_else(|| no_user(user))?;
+        let user_id = self.users.resolve(&self.client, user, false).await?.ok_or_else(|| no_user(user))?.user_id;
         if owner.is_some_and(|o| o != user_id) {
             return Err(Error::invalid_input(
                 KIND,
@@ -357,15 +481,73 @@ mod tests {
 
     #[test]
     fn picking_the_widget_connection() {
-        let issued = "2026-01-01T12:00:00Z".parse::<DateTime<Utc>>().unwrap();
+        let mark = "2026-01-01T12:00:00Z".parse::<DateTime<Utc>>().unwrap();
         let records = vec![
-            rec(json!({"slug": "old", "created_on": "2025-12-01T00:00:00Z"})),
-            rec(json!({"slug": "new", "created_on": "2026-01-01T12:01:00Z"})),
-            rec(json!({"slug": "newer", "created_on": "2026-01-01T12:02:00+00:00"})),
+            rec(json!({"slug": "old", "status": "connected", "created_on": "2026-01-01T12:00:00Z"})),
+            rec(json!({"slug": "new", "status": "connected", "created_on": "2026-01-01T12:00:00.000001Z"})),
+            rec(json!({"slug": "newer", "status": "connected", "created_on": "2026-01-01T12:02:00+00:00"})),
+            rec(json!({"slug": "newest", "status": "error", "created_on": "2026-01-01T12:03:00+00:00"})),
+            rec(json!({"slug": "undated", "status": "connected"})),
         ];
-        let slug = |r: Option<Box<RawValue>>| oauth_link_core::RawRecord::from(r.unwrap()).get("slug").unwrap();
-        assert_eq!(slug(pick(records.clone(), ANY_PROVIDER, issued)), "newer");
-        assert_eq!(slug(pick(records.clone(), "old", issued)), "old");
-        assert!(pick(records[..1].to_vec(), ANY_PROVIDER, issued).is_none());
+        let slug = |r: Box<RawValue>| oauth_link_core::RawRecord::from(r).get("slug").unwrap();
+        assert_eq!(slug(pick(records.clone(), Wanted::CreatedAfter(Some(mark))).unwrap()), "newer");
+        // The record at the watermark itself is older, not new.
+        assert!(pick(records[..1].to_vec(), Wanted::CreatedAfter(Some(mark))).is_err());
+        assert_eq!(slug(pick(records[..2].to_vec(), Wanted::CreatedAfter(Some(mark))).unwrap()), "new");
+        assert!(pick(records[3..].to_vec(), Wanted::CreatedAfter(Some(mark))).is_err());
+        // Nothing listed at issue: any connected record is new.
+        assert_eq!(slug(pick(records[..1].to_vec(), Wanted::CreatedAfter(None)).unwrap()), "old");
+        assert_eq!(slug(pick(records[4..].to_vec(), Wanted::CreatedAfter(None)).unwrap()), "undated");
+    }
+
+    #[test]
+    fn picking_a_slug_needs_it_connected() {
+        let old = rec(json!({"slug": "oura", "status": "connected", "created_on": "2020-01-01T00:00:00Z"}));
+        let errored =
+            rec(json!({"slug": "oura", "status": "error", "error_details": {"error_type": "token_refresh_failed"}}));
+        assert!(pick(vec![old], Wanted::Slug("oura")).is_ok());
+        let why = pick(vec![errored], Wanted::Slug("oura")).unwrap_err();
+        assert!(why.contains("still listed as `error`: token_refresh_failed"), "{why}");
+        assert!(pick(vec![], Wanted::Slug("oura")).unwrap_err().contains("not listed yet"));
+    }
+
+    #[test]
+    fn watermark_claims() {
+        let issued = "2026-01-01T12:00:00Z".parse::<DateTime<Utc>>().unwrap();
+        let extra = |v: &str| [(CLAIM_WATERMARK.to_owned(), v.to_owned())].into_iter().collect();
+        assert_eq!(Wanted::from_claims("oura", &extra("1"), issued), Wanted::Slug("oura"));
+        assert_eq!(Wanted::from_claims(ANY_PROVIDER, &extra(NOTHING_LISTED), issued), Wanted::CreatedAfter(None));
+        let mark = issued - chrono::TimeDelta::days(3);
+        assert_eq!(
+            Wanted::from_claims(ANY_PROVIDER, &extra(&mark.timestamp_micros().to_string()), issued),
+            Wanted::CreatedAfter(Some(mark))
+        );
+        assert_eq!(Wanted::from_claims(ANY_PROVIDER, &Default::default(), issued), Wanted::CreatedAfter(Some(issued)));
+    }
+
+    #[test]
+    fn catalogue_entries() {
+        let source = |v: serde_json::Value| serde_json::from_value::<SourceLink>(v).unwrap();
+        let t =
+            to_target(source(json!({"slug": "oura", "name": "Oura", "logo": "https://x/oura.png", "id": 1}))).unwrap();
+        assert_eq!((t.id.as_str(), t.name.as_str(), t.auth), ("oura", "Oura", TargetAuth::OAuth));
+        assert_eq!(t.logo_url.unwrap().as_str(), "https://x/oura.png");
+        for (auth_type, auth) in [
+            ("oauth", TargetAuth::OAuth),
+            ("team_oauth", TargetAuth::OAuth),
+            ("password", TargetAuth::Form),
+            ("email", TargetAuth::Form),
+            ("sdk", TargetAuth::Sdk),
+            ("app", TargetAuth::Sdk),
+            ("", TargetAuth::Other),
+            ("carrier_pigeon", TargetAuth::Other),
+        ] {
+            let t = to_target(source(json!({"slug": "s", "name": "S", "auth_type": auth_type}))).unwrap();
+            assert_eq!(t.auth, auth, "{auth_type}");
+        }
+        let t = to_target(source(json!({"slug": "s", "name": " ", "auth_type": null, "logo": "/rel.png"}))).unwrap();
+        assert_eq!((t.name.as_str(), t.auth, t.logo_url), ("s", TargetAuth::OAuth, None));
+        assert!(to_target(source(json!({"name": "No slug"}))).is_none());
+        assert!(to_target(source(json!({"slug": "a\nb", "name": "Bad"}))).is_none());
     }
 }

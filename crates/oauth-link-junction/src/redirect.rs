@@ -92,33 +92,33 @@ pub(crate) enum Outcome {
 }
 
 impl Outcome {
-    /// Reads `state` / `error_type` / `error`. A missing or unknown `state` is
-    /// [`Error::InvalidInput`] (checked before the link state is consumed).
-    pub(crate) fn read(callback: &Callback) -> Result<Self> {
-        match callback.param("state") {
-            Some("success") => Ok(Outcome::Success),
+    /// Reads `state` / `error_type` / `error`. `None` when Junction's `state` is absent
+    /// (Junction reported nothing: the user left, or only the app's state came back); an
+    /// unknown `state` is [`Error::InvalidInput`] (checked before the link state is
+    /// consumed).
+    pub(crate) fn read(callback: &Callback) -> Result<Option<Self>> {
+        Ok(Some(match callback.param("state") {
+            Some("success") => Outcome::Success,
             Some("error") => {
                 let error_type = callback.param("error_type").filter(|s| !s.trim().is_empty()).unwrap_or("unknown");
                 let message = callback.param("error").filter(|s| !s.trim().is_empty()).map(|m| excerpt(m.as_bytes()));
-                Ok(Outcome::Failed {
+                Outcome::Failed {
                     error_type: LinkErrorType::from_str(&excerpt(error_type.as_bytes())).unwrap_or_else(|n| match n {}),
                     message,
-                })
+                }
             }
-            Some(other) => Err(Error::invalid_input(
-                KIND,
-                "callback.state",
-                format!(
-                    "Junction's `state` parameter must be `success` or `error`, got `{}`",
-                    excerpt(other.as_bytes())
-                ),
-            )),
-            None => Err(Error::invalid_input(
-                KIND,
-                "callback.state",
-                "the redirect carries no Junction `state` parameter (success or error); pass the full redirect URL",
-            )),
-        }
+            Some(other) => {
+                return Err(Error::invalid_input(
+                    KIND,
+                    "callback.state",
+                    format!(
+                        "Junction's `state` parameter must be `success` or `error`, got `{}`",
+                        excerpt(other.as_bytes())
+                    ),
+                ))
+            }
+            None => return Ok(None),
+        }))
     }
 
     /// The typed error of a failed link: always [`Error::Denied`] with the error type as
@@ -147,16 +147,16 @@ mod tests {
     #[test]
     fn reading_the_redirect() {
         let read = |q: &str| Outcome::read(&Callback::from_query(KIND, q).unwrap());
-        assert_eq!(read("state=success").unwrap(), Outcome::Success);
+        assert_eq!(read("state=success").unwrap(), Some(Outcome::Success));
         assert_eq!(
-            read("state=error&error_type=user_cancelled").unwrap(),
-            Outcome::Failed { error_type: LinkErrorType::UserCancelled, message: None }
+            read("state=error&error_type=user_cancelled&error=closed").unwrap(),
+            Some(Outcome::Failed { error_type: LinkErrorType::UserCancelled, message: Some("closed".into()) })
         );
         assert_eq!(
             read("state=error").unwrap(),
-            Outcome::Failed { error_type: LinkErrorType::Other("unknown".into()), message: None }
+            Some(Outcome::Failed { error_type: LinkErrorType::Other("unknown".into()), message: None })
         );
         assert!(matches!(read("state=maybe"), Err(Error::InvalidInput { .. })));
-        assert!(matches!(read("oauth_link_state=x"), Err(Error::InvalidInput { .. })));
+        assert_eq!(read("oauth_link_state=x").unwrap(), None);
     }
 }

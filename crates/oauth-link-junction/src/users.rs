@@ -1,81 +1,41 @@
-//! Mapping the app's user id to Junction's `user_id`.
+//! Mapping the app's user id to Junction's `user_id`, through core's [`UserMap`].
 
-use std::collections::{HashMap, VecDeque};
-use std::sync::Mutex;
+use std::sync::atomic::{AtomicBool, Ordering};
 
-use oauth_link_core::{Error, Result};
+use oauth_link_core::{Error, Result, UserMap, DEFAULT_USER_TTL};
 
 use crate::client::JunctionClient;
 use crate::config::UserMapping;
 use crate::KIND;
 
-/// A bounded in-memory `client_user_id -> user_id` map with first-in-first-out eviction.
-#[derive(Debug)]
-pub(crate) struct UserCache {
-    capacity: usize,
-    inner: Mutex<(HashMap<String, String>, VecDeque<String>)>,
-}
-
-impl UserCache {
-    pub(crate) fn new(capacity: usize) -> Self {
-        Self { capacity, inner: Mutex::new((HashMap::new(), VecDeque::new())) }
-    }
-
-    fn lock(&self) -> std::sync::MutexGuard<'_, (HashMap<String, String>, VecDeque<String>)> {
-        self.inner.lock().unwrap_or_else(|p| p.into_inner())
-    }
-
-    pub(crate) fn get(&self, key: &str) -> Option<String> {
-        self.lock().0.get(key).cloned()
-    }
-
-    pub(crate) fn insert(&self, key: &str, value: &str) {
-        if self.capacity == 0 {
-            return;
-        }
-        let mut guard = self.lock();
-        let (map, order) = &mut *guard;
-        if map.insert(key.to_owned(), value.to_owned()).is_none() {
-            order.push_back(key.to_owned());
-            while map.len() > self.capacity {
-                match order.pop_front() {
-                    Some(old) => {
-                        map.remove(&old);
-                    }
-                    None => break,
-                }
-            }
-        }
-    }
-
-    pub(crate) fn remove(&self, key: &str) {
-        let mut guard = self.lock();
-        let (map, order) = &mut *guard;
-        if map.remove(key).is_some() {
-            order.retain(|k| k != key);
-        }
-    }
-
-    pub(crate) fn len(&self) -> usize {
-        self.lock().0.len()
-    }
+/// A resolved Junction user.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct JunctionUser {
+    /// Junction's `user_id`.
+    pub(crate) user_id: String,
+    /// True when this very call registered the user (`POST /v2/user` answered 200): such
+    /// a user has no providers yet, so nothing needs reading to know it.
+    pub(crate) created: bool,
 }
 
 /// Resolves [`LinkRequest::user`](oauth_link_core::LinkRequest::user) to a Junction
-/// `user_id` according to [`UserMapping`].
+/// `user_id` according to [`UserMapping`]: with `client_user_id`, found
+/// (`GET /v2/user/resolve/{id}`) or created (`POST /v2/user`) once, however many calls ask
+/// at the same time, and kept in a bounded expiring [`UserMap`].
 #[derive(Debug)]
 pub(crate) struct UserDirectory {
     mode: UserMapping,
-    cache: UserCache,
+    map: UserMap,
 }
 
 impl UserDirectory {
+    /// Keeps at most `capacity` mappings (0 keeps none), each for [`DEFAULT_USER_TTL`].
     pub(crate) fn new(mode: UserMapping, capacity: usize) -> Self {
-        Self { mode, cache: UserCache::new(capacity) }
+        Self { mode, map: UserMap::new(capacity, DEFAULT_USER_TTL) }
     }
 
     pub(crate) fn cached(&self) -> usize {
-        self.cache.len()
+        self.map.len()
     }
 
     /// Checks `user` for the mapping before anything is sent (a Junction `user_id` must be
@@ -92,29 +52,39 @@ impl UserDirectory {
         Ok(())
     }
 
-    /// The Junction `user_id` of `user`; with `create`, registers the user when Junction
-    /// has none (else `None`).
-    pub(crate) async fn resolve(&self, client: &JunctionClient, user: &str, create: bool) -> Result<Option<String>> {
+    /// The Junction user of `user`; with `create`, registers the user when Junction has
+    /// none (else `None`). Only one lookup per `user` runs at a time: concurrent first
+    /// links create the Junction user once.
+    pub(crate) async fn resolve(
+        &self,
+        client: &JunctionClient,
+        user: &str,
+        create: bool,
+    ) -> Result<Option<JunctionUser>> {
         if self.mode == UserMapping::JunctionUserId {
-            return Ok(Some(user.to_owned()));
+            return Ok(Some(JunctionUser { user_id: user.to_owned(), created: false }));
         }
-        if let Some(id) = self.cache.get(user) {
-            return Ok(Some(id));
-        }
-        let found = match client.resolve_user(user).await? {
-            Some(id) => Some(id),
-            None if create => Some(client.create_user(user).await?),
-            None => None,
-        };
-        if let Some(id) = &found {
-            self.cache.insert(user, id);
-        }
-        Ok(found)
+        let created = AtomicBool::new(false);
+        let found = self
+            .map
+            .resolve(user, || async {
+                match client.resolve_user(user).await? {
+                    Some(id) => Ok(Some(id)),
+                    None if create => {
+                        let (id, fresh) = client.create_user(user).await?;
+                        created.store(fresh, Ordering::Relaxed);
+                        Ok(Some(id))
+                    }
+                    None => Ok(None),
+                }
+            })
+            .await?;
+        Ok(found.map(|user_id| JunctionUser { user_id, created: created.load(Ordering::Relaxed) }))
     }
 
-    /// Drops a cached mapping (e.g. after Junction answered 404 for its user).
+    /// Drops a kept mapping (e.g. after Junction answered 404 for its user).
     pub(crate) fn forget(&self, user: &str) {
-        self.cache.remove(user);
+        self.map.forget(user);
     }
 }
 
@@ -131,23 +101,6 @@ pub(crate) fn is_uuid(text: &str) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn cache_is_bounded_fifo() {
-        let cache = UserCache::new(2);
-        cache.insert("a", "1");
-        cache.insert("b", "2");
-        cache.insert("a", "1");
-        cache.insert("c", "3");
-        assert_eq!(cache.len(), 2);
-        assert_eq!(cache.get("a"), None);
-        assert_eq!(cache.get("c").as_deref(), Some("3"));
-        cache.remove("c");
-        assert_eq!(cache.len(), 1);
-        let off = UserCache::new(0);
-        off.insert("a", "1");
-        assert_eq!(off.len(), 0);
-    }
 
     #[test]
     fn uuids() {

@@ -23,7 +23,16 @@ pub(crate) struct LinkTokenExchange<'a> {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub(crate) provider: Option<&'a str>,
     pub(crate) redirect_url: &'a str,
+    /// Always [`REDIRECT`]: the widget's Close button sends the browser back to
+    /// `redirect_url` with `state=error&error_type=user_cancelled`.
+    pub(crate) on_close: &'static str,
+    /// Always [`REDIRECT`]: a failed password/email form sends the browser back with
+    /// `state=error&error_type=..&error=..` (OAuth providers always redirect).
+    pub(crate) on_error: &'static str,
 }
+
+/// The only value `on_close` / `on_error` take (`const "redirect"`).
+pub(crate) const REDIRECT: &str = "redirect";
 
 /// `LinkTokenExchangeResponse`.
 #[derive(Deserialize)]
@@ -37,6 +46,21 @@ pub(crate) struct LinkTokenExchangeResponse {
 pub(crate) struct Source {
     #[serde(default)]
     pub(crate) oauth_url: Option<String>,
+}
+
+/// One `SourceLink` of `GET /v2/link/providers` (a bare array). Only what a target needs;
+/// every field is lenient so one odd entry cannot hide the others.
+#[derive(Debug, Deserialize)]
+pub(crate) struct SourceLink {
+    #[serde(default)]
+    pub(crate) slug: Option<String>,
+    #[serde(default)]
+    pub(crate) name: Option<String>,
+    #[serde(default)]
+    pub(crate) logo: Option<String>,
+    /// Absent or null: the schema's default, `oauth`.
+    #[serde(default)]
+    pub(crate) auth_type: Option<String>,
 }
 
 /// Answer of `GET /v2/user/providers/{user_id}`.

@@ -17,7 +17,7 @@ use oauth_link_core::{
 use oauth_link_junction::{JunctionProvider, KIND};
 use serde_json::json;
 
-const USERS: u32 = 8;
+const USERS: u32 = 10;
 const FAILURES: [u16; 2] = [401, 403];
 
 fn uid(n: u32) -> String {
@@ -149,6 +149,8 @@ impl JunctionDriver {
                 }));
             })
             .await;
+
+        mock_link_providers(&server, catalogue_json()).await;
 
         let codec = StateCodec::new(StateKeys::random()).with_clock(Arc::new(clock.clone()));
         let ctx = LinkContext::new(codec, Arc::new(MemoryReplayGuard::new()));

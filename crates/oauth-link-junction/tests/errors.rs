@@ -18,7 +18,7 @@ fn direct(server: &MockServer) -> JunctionProvider {
 }
 
 #[tokio::test]
-async fn link_token_statuses_are_typed_and_never_retried() {
+async fn link_token_statuses_are_typed_and_only_transient_ones_retried() {
     let server = MockServer::start_async().await;
     let provider = direct(&server);
     let cases: Vec<(u16, serde_json::Value)> = vec![
@@ -56,8 +56,10 @@ async fn link_token_statuses_are_typed_and_never_retried() {
         };
         assert!(ok, "{status}: {err:?}");
         assert_eq!(err.provider(), Some("junction"));
-        // POST /v2/link/token carries no idempotency key: sent once, even on 429/503.
-        mock.assert_calls_async(1).await;
+        // Minting again is harmless (an unused token expires): 429 and 5xx are retried
+        // (max_retries = 2), every other answer is final.
+        let sent = if matches!(status, 429 | 500 | 503) { 3 } else { 1 };
+        mock.assert_calls_async(sent).await;
         mock.delete_async().await;
         messages.push(err.to_string());
     }
@@ -94,7 +96,38 @@ async fn reads_retry_after_a_rate_limit() {
 }
 
 #[tokio::test]
-async fn user_creation_is_retried_because_client_user_id_is_a_natural_key() {
+async fn a_link_token_lost_to_a_transient_fault_is_minted_again() {
+    let server = MockServer::start_async().await;
+    let busy = first_only(&server, "/v2/link/token".into(), 503).await;
+    let (token, captured) = mock_link_token(&server, UID, Some("whoop"), "https://link.tryvital.io/?token=t").await;
+    let link = direct(&server).generate_link(&LinkRequest::new(UID, "whoop")).await.unwrap();
+    busy.assert_calls_async(1).await;
+    token.assert_calls_async(1).await;
+    assert_eq!(captured_state(&captured.lock().unwrap()[0]), link.state.expose());
+}
+
+#[tokio::test]
+async fn user_creation_is_not_retried_on_409_it_carries_no_idempotency_key() {
+    let server = MockServer::start_async().await;
+    server
+        .mock_async(|when, then| {
+            when.method(GET).path("/v2/user/resolve/app-user-9");
+            then.status(404).json_body(json!({"detail": "User not found"}));
+        })
+        .await;
+    let conflict = server
+        .mock_async(|when, then| {
+            when.method(POST).path("/v2/user").header("x-vital-api-key", API_KEY);
+            then.status(409).header("retry-after", "0").json_body(json!({"detail": "in progress"}));
+        })
+        .await;
+    let err = provider(&server).junction_user_id("app-user-9").await.unwrap_err();
+    assert!(matches!(err, Error::Conflict { .. }), "{err:?}");
+    conflict.assert_calls_async(1).await;
+}
+
+#[tokio::test]
+async fn user_creation_is_retried_because_a_conflict_resolves_to_the_existing_user() {
     let server = MockServer::start_async().await;
     server
         .mock_async(|when, then| {

@@ -35,10 +35,19 @@ enum Op {
     Providers,
     Complete,
     Deregister,
+    Targets,
 }
 
-const OPS: [Op; 7] =
-    [Op::ResolveUser, Op::CreateUser, Op::LinkToken, Op::Source, Op::Providers, Op::Complete, Op::Deregister];
+const OPS: [Op; 8] = [
+    Op::ResolveUser,
+    Op::CreateUser,
+    Op::LinkToken,
+    Op::Source,
+    Op::Providers,
+    Op::Complete,
+    Op::Deregister,
+    Op::Targets,
+];
 
 struct Fixture {
     stub: Stub,
@@ -99,6 +108,8 @@ fn shape(op: Op) -> (Value, Vec<&'static str>) {
             (doc, required)
         }
         Op::Deregister => (json!({"success": true}), vec!["/success"]),
+        // Entries that do not decode are skipped: only the array itself must hold.
+        Op::Targets => (catalogue_json(), vec![]),
     }
 }
 
@@ -107,8 +118,10 @@ fn routes(op: Op, status: u16, body: Vec<u8>) -> Vec<Route> {
     let source = to_vec(shape(Op::Source).0);
     let providers = format!("/v2/user/providers/{UID}");
     match op {
+        // A widget link for a user Junction already had reads its providers first.
         Op::ResolveUser => vec![
             route("GET", "/v2/user/resolve/*", status, body),
+            route("GET", &providers, 200, to_vec(json!({"providers": []}))),
             route("POST", "/v2/link/token", 200, to_vec(link_token_doc())),
         ],
         Op::CreateUser => vec![
@@ -126,6 +139,7 @@ fn routes(op: Op, status: u16, body: Vec<u8>) -> Vec<Route> {
         ],
         Op::Providers | Op::Complete => vec![route("GET", &providers, status, body)],
         Op::Deregister => vec![route("DELETE", &format!("/v2/user/{UID}/{SLUG}"), status, body)],
+        Op::Targets => vec![route("GET", "/v2/link/providers", status, body)],
     }
 }
 
@@ -149,6 +163,7 @@ fn call(f: &Fixture, op: Op) -> BoxFut {
             Box::pin(async move { p.complete_callback(&cb).await.map(drop) })
         }
         Op::Deregister => Box::pin(async move { p.disconnect(UID, &format!("{UID}/{SLUG}")).await }),
+        Op::Targets => Box::pin(async move { p.list_targets().await.map(drop) }),
     }
 }
 
@@ -237,7 +252,14 @@ fn oversized_bodies_give_decode_errors() {
     let f = fixture(&rt);
     for op in OPS {
         let (doc, _) = shape(op);
-        let body = huge(&doc);
+        let body = match (op, doc) {
+            // `huge` pads objects; the catalogue is a bare array.
+            (Op::Targets, Value::Array(mut entries)) => {
+                entries.push(json!({"slug": "pad", "name": "Pad", "padding": "p".repeat(1024 * 1024 + 16)}));
+                serde_json::to_vec(&entries).unwrap()
+            }
+            (_, doc) => huge(&doc),
+        };
         assert!(body.len() > 1024 * 1024);
         f.stub.set(routes(op, 200, body));
         match guarded(&rt, &format!("{op:?} huge"), call(&f, op)) {
@@ -293,8 +315,16 @@ fn hostile_callbacks_are_typed_and_send_nothing() {
         assert!(matches!(Callback::from_url(KIND, url), Err(Error::InvalidInput { .. })), "{url}");
     }
 
-    // Without Junction's `state`: InvalidInput, the link state left unused.
-    for query in ["", "?", "oauth_link_state=x", "state=", "state=%FF%FE", "state=maybe", "state=SUCCESS"] {
+    // Without Junction's `state`: Junction reported nothing, so Pending (state released).
+    for query in ["", "?", "error_type=user_cancelled", "foo=bar"] {
+        let cb = Callback::from_query(KIND, query).unwrap().with_state(state());
+        let p = f.provider.clone();
+        let result = guarded(&rt, query, async move { p.complete_callback(&cb).await.map(drop) });
+        assert!(matches!(result, Err(Error::Pending { .. })), "{query}: {result:?}");
+        assert_eq!(f.stub.hits(), 0, "{query}");
+    }
+    // A `state` Junction never sends: InvalidInput, the link state left unused.
+    for query in ["state=", "state=%FF%FE", "state=maybe", "state=SUCCESS"] {
         let cb = Callback::from_query(KIND, query).unwrap().with_state(state());
         let p = f.provider.clone();
         let result = guarded(&rt, query, async move { p.complete_callback(&cb).await.map(drop) });

@@ -97,6 +97,8 @@ async fn request_redirect_uri_wins_over_the_configured_one() {
 async fn password_email_unknown_and_any_provider_use_the_widget_url() {
     let server = MockServer::start_async().await;
     mock_resolve(&server, APP_USER, UID).await;
+    // Only the widget link (no provider named) reads what the user has, for its watermark.
+    let listed = mock_providers(&server, json!([])).await;
     let any_oauth = server
         .mock_async(|when, then| {
             when.path_includes("/v2/link/provider/");
@@ -116,6 +118,7 @@ async fn password_email_unknown_and_any_provider_use_the_widget_url() {
         assert_eq!(captured_state(&captured.lock().unwrap()[0]), link.state.expose());
         token.assert_calls_async(1).await;
         token.delete_async().await;
+        listed.assert_calls_async(usize::from(target == ANY_PROVIDER)).await;
     }
     any_oauth.assert_calls_async(0).await;
 }
@@ -309,18 +312,26 @@ async fn success_redirect_is_confirmed_on_the_platform() {
 }
 
 #[tokio::test]
-async fn success_on_an_errored_connection_reports_the_error() {
+async fn success_never_completes_with_a_record_still_in_error() {
+    // Regression: re-linking a provider listed in error state completed at once with the
+    // stale errored record. Only a `connected` record confirms the link.
     let server = MockServer::start_async().await;
     mock_resolve(&server, APP_USER, UID).await;
     let provider = provider(&server);
     let (_, body) = issue(&server, &provider, "whoop").await;
-    mock_providers(&server, json!([errored("whoop", "2026-03-01T10:00:00+00:00")])).await;
+    let stale = mock_providers(&server, json!([errored("whoop", "2026-03-01T10:00:00+00:00")])).await;
     let callback = Callback::from_url(KIND, &junction_redirect(&body, &[("state", "success")])).unwrap();
-    let connection = provider.complete_callback(&callback).await.unwrap();
-    assert_eq!(
-        connection.status,
-        ConnectionStatus::Error { reason: "token_refresh_failed: The refresh token was revoked by the user.".into() }
-    );
+    let err = provider.complete_callback(&callback).await.unwrap_err();
+    assert!(matches!(err, Error::Pending { .. }), "{err:?}");
+    assert!(err.to_string().contains("still listed as `error`: token_refresh_failed"), "{err}");
+    assert!(stale.calls_async().await >= 2, "polling must look more than once");
+    stale.delete_async().await;
+
+    // Junction replaced the credentials: same record (same created_on), now connected.
+    mock_providers(&server, json!([connected("whoop", "2026-03-01T10:00:00+00:00")])).await;
+    let connection = provider.complete_callback(&callback).await.expect("the released state completes");
+    assert_eq!(connection.status, ConnectionStatus::Connected);
+    assert_eq!(connection.id, format!("{UID}/whoop"));
 }
 
 #[tokio::test]
@@ -343,20 +354,82 @@ async fn unconfirmed_success_is_pending_and_can_be_completed_later() {
     provider.complete_callback(&callback).await.expect("the released state completes");
 }
 
+/// Issues a widget link while Junction lists `before`; returns the link-token body.
+async fn issue_widget(
+    server: &MockServer,
+    provider: &JunctionProvider,
+    before: serde_json::Value,
+) -> serde_json::Value {
+    let listed = mock_providers(server, before).await;
+    let (token, captured) = mock_link_token(server, UID, None, WEB_URL).await;
+    provider.generate_link(&LinkRequest::new(APP_USER, ANY_PROVIDER)).await.unwrap();
+    token.assert_calls_async(1).await;
+    listed.assert_calls_async(1).await;
+    token.delete_async().await;
+    listed.delete_async().await;
+    let body = captured.lock().unwrap()[0].clone();
+    body
+}
+
 #[tokio::test]
 async fn widget_link_completes_with_the_newly_connected_provider() {
     let server = MockServer::start_async().await;
     mock_resolve(&server, APP_USER, UID).await;
     let provider = provider(&server);
-    let (token, captured) = mock_link_token(&server, UID, None, WEB_URL).await;
-    provider.generate_link(&LinkRequest::new(APP_USER, ANY_PROVIDER)).await.unwrap();
-    token.assert_calls_async(1).await;
-    let body = captured.lock().unwrap()[0].clone();
+    // Oura was connected 30 s before the link (inside the old 120 s skew window).
+    let recent = (Utc::now() - chrono::TimeDelta::seconds(30)).to_rfc3339();
+    let body = issue_widget(&server, &provider, json!([connected("oura", &recent)])).await;
     let fresh = (Utc::now() + chrono::TimeDelta::seconds(5)).to_rfc3339();
-    mock_providers(&server, json!([connected("oura", "2025-01-01T00:00:00+00:00"), connected("polar", &fresh)])).await;
+    mock_providers(&server, json!([connected("oura", &recent), connected("polar", &fresh)])).await;
     let callback = Callback::from_url(KIND, &junction_redirect(&body, &[("state", "success")])).unwrap();
     let connection = provider.complete_callback(&callback).await.unwrap();
     assert_eq!(connection.target, "polar");
+}
+
+#[tokio::test]
+async fn widget_link_never_takes_a_provider_listed_before_it() {
+    let server = MockServer::start_async().await;
+    mock_resolve(&server, APP_USER, UID).await;
+    let provider = provider(&server);
+    // Connected seconds before the link: an issue-time skew window would swallow it.
+    let recent = (Utc::now() - chrono::TimeDelta::seconds(2)).to_rfc3339();
+    let body = issue_widget(&server, &provider, json!([connected("oura", &recent)])).await;
+    // The widget reconnected Oura (Junction keeps its record) or nothing new is listed yet.
+    let list = mock_providers(&server, json!([connected("oura", &recent)])).await;
+    let callback = Callback::from_url(KIND, &junction_redirect(&body, &[("state", "success")])).unwrap();
+    let err = provider.complete_callback(&callback).await.unwrap_err();
+    assert!(matches!(err, Error::Pending { .. }), "{err:?}");
+    assert!(err.to_string().contains("no provider created since the link was issued"), "{err}");
+    assert!(list.calls_async().await >= 2);
+}
+
+#[tokio::test]
+async fn widget_link_for_a_user_just_created_reads_nothing_before_the_token() {
+    let server = MockServer::start_async().await;
+    server
+        .mock_async(|when, then| {
+            when.method(GET).path("/v2/user/resolve/brand-new").header("x-vital-api-key", API_KEY);
+            then.status(404).json_body(json!({"detail": "User not found"}));
+        })
+        .await;
+    server
+        .mock_async(|when, then| {
+            when.method(POST).path("/v2/user").json_body(json!({"client_user_id": "brand-new"}));
+            then.status(200).json_body(user_json(UID, "brand-new"));
+        })
+        .await;
+    let provider = provider(&server);
+    let (token, captured) = mock_link_token(&server, UID, None, WEB_URL).await;
+    let list = mock_providers(&server, json!([])).await;
+    provider.generate_link(&LinkRequest::new("brand-new", ANY_PROVIDER)).await.unwrap();
+    token.assert_calls_async(1).await;
+    list.assert_calls_async(0).await;
+    list.delete_async().await;
+    // Any connected provider is new for a user that had none, whatever its created_on says.
+    mock_providers(&server, json!([connected("oura", "2020-01-01T00:00:00+00:00")])).await;
+    let body = captured.lock().unwrap()[0].clone();
+    let callback = Callback::from_url(KIND, &junction_redirect(&body, &[("state", "success")])).unwrap();
+    assert_eq!(provider.complete_callback(&callback).await.unwrap().target, "oura");
 }
 
 #[tokio::test]
@@ -424,17 +497,23 @@ async fn every_error_redirect_is_denied_with_its_code() {
 }
 
 #[tokio::test]
-async fn missing_or_unknown_junction_state_is_invalid_input_and_keeps_the_link_state() {
+async fn missing_junction_state_is_pending_unknown_is_invalid_and_both_keep_the_link_state() {
     let server = MockServer::start_async().await;
     mock_resolve(&server, APP_USER, UID).await;
     let provider = provider(&server);
-    let (_, body) = issue(&server, &provider, "whoop").await;
-    mock_providers(&server, json!([connected("whoop", "2026-03-01T10:00:00+00:00")])).await;
-    for params in [vec![], vec![("state", "maybe")]] {
-        let callback = Callback::from_url(KIND, &junction_redirect(&body, &params)).unwrap();
+    let (link, body) = issue(&server, &provider, "whoop").await;
+    let list = mock_providers(&server, json!([connected("whoop", "2026-03-01T10:00:00+00:00")])).await;
+    // Junction reported nothing: Pending, without looking at the (old) record.
+    for callback in
+        [Callback::from_url(KIND, &junction_redirect(&body, &[])).unwrap(), Callback::from_state(link.state.clone())]
+    {
         let err = provider.complete_callback(&callback).await.unwrap_err();
-        assert!(matches!(err, Error::InvalidInput { ref field, .. } if field == "callback.state"), "{err:?}");
+        assert!(matches!(err, Error::Pending { .. }) && err.is_retryable(), "{err:?}");
     }
+    list.assert_calls_async(0).await;
+    let callback = Callback::from_url(KIND, &junction_redirect(&body, &[("state", "maybe")])).unwrap();
+    let err = provider.complete_callback(&callback).await.unwrap_err();
+    assert!(matches!(err, Error::InvalidInput { ref field, .. } if field == "callback.state"), "{err:?}");
     let callback = Callback::from_url(KIND, &junction_redirect(&body, &[("state", "success")])).unwrap();
     provider.complete_callback(&callback).await.expect("the link state was not consumed");
 }

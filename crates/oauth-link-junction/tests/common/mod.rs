@@ -87,9 +87,10 @@ pub fn errored(slug: &str, created_on: &str) -> Value {
 /// Captures the bodies of `POST /v2/link/token` for later checks.
 pub type Captured = Arc<Mutex<Vec<Value>>>;
 
-/// Mocks `POST /v2/link/token`, matching the API key and the exact body shape: exactly
-/// `user_id`, `provider` (when `provider` is Some) and `redirect_url` = `REDIRECT` +
-/// `?oauth_link_state=<state>`. Bodies are captured.
+/// Mocks `POST /v2/link/token`, matching the API key and the exact body: exactly
+/// `user_id`, `provider` (when `provider` is Some), `redirect_url` = `REDIRECT` +
+/// `?oauth_link_state=<state>`, `on_close` and `on_error` = `"redirect"`. Bodies are
+/// captured.
 pub async fn mock_link_token<'a>(
     server: &'a MockServer,
     user_id: &'static str,
@@ -118,11 +119,11 @@ pub async fn mock_link_token<'a>(
     (mock, captured)
 }
 
-/// True when `body` is exactly `{user_id, provider?, redirect_url}` with our state on the
-/// redirect.
+/// True when `body` is exactly `{user_id, provider?, redirect_url, on_close: "redirect",
+/// on_error: "redirect"}` with our state on the redirect.
 pub fn link_body_ok(body: &Value, user_id: &str, provider: Option<&str>) -> bool {
     let Some(map) = body.as_object() else { return false };
-    let expected_keys = if provider.is_some() { 3 } else { 2 };
+    let expected_keys = if provider.is_some() { 5 } else { 4 };
     let redirect = map.get("redirect_url").and_then(Value::as_str).unwrap_or("");
     let state_ok = redirect
         .strip_prefix(&format!("{REDIRECT}?oauth_link_state="))
@@ -130,6 +131,8 @@ pub fn link_body_ok(body: &Value, user_id: &str, provider: Option<&str>) -> bool
     map.len() == expected_keys
         && map.get("user_id").and_then(Value::as_str) == Some(user_id)
         && map.get("provider").and_then(Value::as_str) == provider
+        && map.get("on_close").and_then(Value::as_str) == Some("redirect")
+        && map.get("on_error").and_then(Value::as_str) == Some("redirect")
         && state_ok
 }
 
@@ -149,4 +152,46 @@ pub fn junction_redirect(body: &Value, params: &[(&str, &str)]) -> String {
         }
     }
     url.to_string()
+}
+
+/// A `GET /v2/link/providers` answer (a bare array of `SourceLink`), one entry per auth kind
+/// plus entries the adapter must skip or fill in.
+pub fn catalogue_json() -> Value {
+    json!([
+        {"id": 1, "name": "Oura", "slug": "oura", "description": "Smart ring",
+         "logo": "https://storage.googleapis.com/vital-assets/oura.png",
+         "oauth_url": null, "auth_type": "oauth", "form_components": {}},
+        {"id": 2, "name": "Withings", "slug": "withings", "description": "Scales",
+         "logo": "https://storage.googleapis.com/vital-assets/withings.png", "auth_type": "team_oauth"},
+        {"id": 3, "name": "Fitbit", "slug": "fitbit", "description": "Trackers",
+         "logo": "https://storage.googleapis.com/vital-assets/fitbit.png"},
+        {"id": 4, "name": "WHOOP", "slug": "whoop", "description": "Strap", "logo": "not a url",
+         "auth_type": "password",
+         "form_components": {"username": {"type": "text"}, "password": {"type": "password"}}},
+        {"id": 5, "name": "FreeStyle Libre", "slug": "freestyle_libre", "description": "CGM",
+         "logo": "https://storage.googleapis.com/vital-assets/libre.png", "auth_type": "email"},
+        {"id": 6, "name": "Apple HealthKit", "slug": "apple_health_kit", "description": "iPhone",
+         "logo": "https://storage.googleapis.com/vital-assets/apple.png", "auth_type": "sdk"},
+        {"id": 7, "name": "Omron", "slug": "omron", "description": "BP", "logo": null, "auth_type": "app"},
+        {"id": 8, "name": "", "slug": "beurer_ble", "description": "BLE", "logo": "", "auth_type": ""},
+        {"id": 9, "name": "Oura again", "slug": "oura", "description": "duplicate", "logo": ""},
+        {"id": 10, "name": "No slug", "description": "skipped", "logo": ""},
+        {"id": 11, "name": "Bad slug", "slug": "  ", "description": "skipped", "logo": ""},
+        {"id": 12, "name": 42, "slug": "odd", "description": "name is not text: skipped", "logo": ""}
+    ])
+}
+
+/// Mocks `GET /v2/link/providers` exactly as the adapter sends it: no API key, no link
+/// token, no body.
+pub async fn mock_link_providers(server: &MockServer, answer: Value) -> httpmock::Mock<'_> {
+    server
+        .mock_async(|when, then| {
+            when.method(GET)
+                .path("/v2/link/providers")
+                .header_missing("x-vital-api-key")
+                .header_missing("x-vital-link-token")
+                .is_true(|req| req.uri().query().is_none() && req.body_ref().is_empty());
+            then.status(200).json_body(answer);
+        })
+        .await
 }
