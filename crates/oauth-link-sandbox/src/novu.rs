@@ -386,8 +386,7 @@ async fn idempotent(
 // ---------------------------------------------------------- integrations
 
 /// `IntegrationResponseDto` (credentials are not shown to API-key callers).
-fn integration_json(s: &Inner, i: &NovuIntegration) -> Value {
-    let _ = s;
+fn integration_json(i: &NovuIntegration) -> Value {
     json!({
         "_id": i.id,
         "_environmentId": NOVU_ENVIRONMENT_ID,
@@ -407,7 +406,7 @@ fn integration_json(s: &Inner, i: &NovuIntegration) -> Value {
 /// ones with OAuth are `slack` and `msteams`).
 async fn list_integrations(State(s): St, headers: HeaderMap, uri: Uri) -> Response {
     guard!(s, headers, uri.path());
-    let list: Vec<Value> = NOVU_INTEGRATIONS.iter().map(|i| integration_json(&s, i)).collect();
+    let list: Vec<Value> = NOVU_INTEGRATIONS.iter().map(integration_json).collect();
     json_response(StatusCode::OK, &envelope(&s, Value::Array(list)))
 }
 

@@ -290,3 +290,24 @@ async fn shutdown_is_graceful_and_frees_the_port() {
     assert_eq!(again.addr(), addr);
     again.shutdown().await.unwrap();
 }
+
+#[tokio::test]
+async fn processing_time_delays_the_answer_after_the_handler_ran() {
+    let t = start(SandboxConfig::default()).await;
+    let faults = json!({"processing_ms": 150, "platforms": ["junction"]});
+    assert_eq!(t.admin("POST", "/faults", Some(&faults)).await.json()["processing_ms"], 150);
+    let started = std::time::Instant::now();
+    assert_eq!(t.alloy("GET", "/users", None).await.status, 200);
+    assert!(started.elapsed() < std::time::Duration::from_millis(150), "out of scope");
+    let started = std::time::Instant::now();
+    let body = json!({"client_user_id": "slow"});
+    let slow = t.junction("POST", "/v2/user", Some(&body));
+    let (r, seen) = tokio::join!(slow, async {
+        tokio::time::sleep(std::time::Duration::from_millis(60)).await;
+        t.sb.sandbox().state()["junction"]["users"].as_array().map(Vec::len)
+    });
+    assert_eq!(r.status, 200);
+    assert!(started.elapsed() >= std::time::Duration::from_millis(150));
+    assert_eq!(seen, Some(1), "the user existed before the answer arrived");
+    t.sb.shutdown().await.unwrap();
+}

@@ -276,3 +276,175 @@ async fn connector_consent_flow_and_callback() {
     assert!(q(&qp, "error_description").is_some());
     t.sb.shutdown().await.unwrap();
 }
+
+async fn new_user(t: &common::T, username: &str) -> String {
+    let r = t.alloy("POST", "/users", Some(&json!({ "username": username }))).await;
+    assert_eq!(r.status, 200, "{}", r.text());
+    r.json()["userId"].as_str().unwrap().to_string()
+}
+
+#[tokio::test]
+async fn only_api_version_2025_09_is_served() {
+    let t = start(SandboxConfig::default()).await;
+    let auth = ("authorization", "Bearer sandbox_alloy_key");
+    let r = t.req("GET", "/alloy/users", &[auth], None).await;
+    assert_eq!(r.status, 400, "missing version");
+    assert!(r.json()["message"].as_str().unwrap().contains("x-api-version"));
+    for wrong in ["2024-03", "2025-9", "latest"] {
+        let r = t.req("GET", "/alloy/users", &[auth, ("x-api-version", wrong)], None).await;
+        assert_eq!(r.status, 400, "{wrong}");
+        let v = r.json();
+        assert_eq!(v.as_object().unwrap().len(), 1, "Alloy's error shape: {v}");
+        assert!(v["message"].as_str().unwrap().contains("2025-09"), "{v}");
+    }
+    assert_eq!(t.req("GET", "/alloy/users", &[auth, ("x-api-version", "2025-09")], None).await.status, 200);
+    t.sb.shutdown().await.unwrap();
+}
+
+#[tokio::test]
+async fn users_resolve_by_id_or_username_and_duplicates_are_refused() {
+    let t = start(SandboxConfig::default()).await;
+    let uid = new_user(&t, "ada@example.com").await;
+    for path in [format!("/users/{uid}"), "/users/ada%40example.com".into(), "/users/ada@example.com".into()] {
+        let r = t.alloy("GET", &path, None).await;
+        assert_eq!(r.status, 200, "{path}");
+        assert_eq!(r.json()["userId"], uid.as_str());
+        assert_eq!(r.json()["username"], "ada@example.com");
+    }
+    let r = t.alloy("GET", "/users/nobody%40example.com", None).await;
+    assert_eq!(r.status, 404);
+    assert_eq!(r.json(), json!({"message": "User not found"}));
+    // The username also works where a userId is expected.
+    assert_eq!(t.alloy("GET", "/credentials/users/ada%40example.com", None).await.json(), json!({"data": []}));
+    // A second create with the same username is refused, not answered with the same user.
+    let r = t.alloy("POST", "/users", Some(&json!({"username": "ada@example.com"}))).await;
+    assert_eq!(r.status, 400);
+    assert!(r.json()["message"].is_string());
+    assert_eq!(t.alloy("POST", "/users", Some(&json!({"username": "x", "fullName": 5}))).await.status, 400);
+    assert_eq!(t.alloy("GET", "/users", None).await.json()["data"].as_array().unwrap().len(), 1);
+    t.sb.shutdown().await.unwrap();
+
+    let t = start(SandboxConfig::default().alloy_duplicate_username_status(409)).await;
+    new_user(&t, "u").await;
+    let r = t.alloy("POST", "/users", Some(&json!({"username": "u"}))).await;
+    assert_eq!((r.status, r.json()["message"].is_string()), (409, true));
+    t.sb.shutdown().await.unwrap();
+}
+
+#[tokio::test]
+async fn old_credential_path_can_be_switched_off_either_way() {
+    let t = start(SandboxConfig::default().alloy_credential_paths(AlloyCredentialPaths::UsersFirstOnly)).await;
+    let uid = new_user(&t, "p").await;
+    assert_eq!(t.alloy("GET", &format!("/credentials/users/{uid}"), None).await.status, 404);
+    assert_eq!(t.alloy("GET", &format!("/users/{uid}/credentials"), None).await.status, 200);
+    t.sb.shutdown().await.unwrap();
+}
+
+#[tokio::test]
+async fn delete_can_answer_success_false() {
+    let t = start(SandboxConfig::default()).await;
+    let uid = new_user(&t, "d").await;
+    let link = t.alloy("GET", &format!("/headless/oauthUrl?userId={uid}&app=slack"), None).await.json()["oauthUrl"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    t.sb.sandbox().approve(&link).unwrap();
+    let cred = t.alloy("GET", &format!("/credentials/users/{uid}"), None).await.json()["data"][0]["credentialId"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let faults = json!({"alloy_delete_success_false": 1});
+    assert_eq!(t.admin("POST", "/faults", Some(&faults)).await.status, 200);
+    let path = format!("/users/{uid}/credentials/{cred}");
+    let r = t.alloy("DELETE", &path, None).await;
+    assert_eq!((r.status, r.json()), (200, json!({"success": false})));
+    assert_eq!(
+        t.alloy("GET", &format!("/credentials/users/{uid}"), None).await.json()["data"][0]["credentialId"],
+        cred
+    );
+    assert_eq!(t.admin("GET", "/faults", None).await.json()["alloy_delete_success_false"], 0);
+    assert_eq!(t.alloy("DELETE", &path, None).await.json(), json!({"success": true}));
+    // Not the user's (or no such) credential: 404 in Alloy's shape.
+    let r = t.alloy("DELETE", &path, None).await;
+    assert_eq!((r.status, r.json()), (404, json!({"message": "Credential not found"})));
+    t.sb.shutdown().await.unwrap();
+}
+
+#[tokio::test]
+async fn target_catalogues() {
+    let t = start(SandboxConfig::default()).await;
+    let uid = new_user(&t, "cat@example.com").await;
+    let r = t.alloy("GET", "/integrations", None).await;
+    assert_eq!(r.status, 400, "userId is required");
+    assert!(r.json()["message"].as_str().unwrap().contains("userId"));
+    assert_eq!(t.alloy("GET", "/integrations?userId=ghost", None).await.status, 404);
+    for user in [uid.as_str(), "cat%40example.com"] {
+        let list = t.alloy("GET", &format!("/integrations?userId={user}"), None).await.json();
+        let shop =
+            list["data"].as_array().unwrap().iter().find(|i| i["primaryConnector"] == "Shopify").unwrap().clone();
+        assert_eq!(shop["icon"], "https://cdn.runalloy.com/icons/shopify.png");
+        let connectors: Vec<&str> = shop["workflows"][0]["connectors"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|c| c["connector"].as_str().unwrap())
+            .collect();
+        assert!(connectors.contains(&"shopify"), "the app name is the connector: {shop}");
+    }
+    // The auth kind of an app comes from its credential metadata.
+    let meta = t.alloy("GET", "/metadata/credentials", None).await.json();
+    let netsuite = meta["data"].as_array().unwrap().iter().find(|m| m["connector"] == "netsuite").unwrap().clone();
+    assert_eq!(netsuite["isOauth"], false);
+
+    let r = t.alloy("GET", "/connectors", None).await;
+    assert_eq!(r.status, 200);
+    let list = r.json();
+    let ids: Vec<&str> = list["connectors"].as_array().unwrap().iter().map(|c| c["id"].as_str().unwrap()).collect();
+    assert_eq!(ids, ["slack", "notion", "hubspot"]);
+    let notion = t.alloy("GET", "/connectors/notion", None).await.json();
+    assert_eq!((notion["name"].as_str(), notion["icon"].is_string()), (Some("Notion"), true));
+    assert_eq!(t.alloy("GET", "/connectors/myspace", None).await.status, 404);
+    t.sb.shutdown().await.unwrap();
+}
+
+#[tokio::test]
+async fn relink_adds_a_credential_and_deny_changes_nothing() {
+    let t = start(SandboxConfig::default()).await;
+    let uid = new_user(&t, "r").await;
+    let link = || async {
+        t.alloy("GET", &format!("/headless/oauthUrl?userId={uid}&app=hubspot"), None).await.json()["oauthUrl"]
+            .as_str()
+            .unwrap()
+            .to_string()
+    };
+    let creds = || async { t.alloy("GET", &format!("/credentials/users/{uid}"), None).await.json()["data"].clone() };
+    t.sb.sandbox().approve(&link().await).unwrap();
+    let first = creds().await;
+    t.sb.sandbox().advance_clock(std::time::Duration::from_secs(5));
+    assert_eq!(t.sb.sandbox().deny(&link().await).unwrap().status, 200);
+    assert_eq!(creds().await, first, "a denied re-link touches nothing");
+    t.sb.sandbox().approve(&link().await).unwrap();
+    let after = creds().await;
+    let after = after.as_array().unwrap();
+    assert_eq!(after.len(), 2, "a re-link is a new credential: {after:?}");
+    assert_eq!(after[0], first[0], "the old one is unchanged");
+    assert_ne!(after[1]["credentialId"], after[0]["credentialId"]);
+    assert!(after[1]["createdAt"].as_str().unwrap() > after[0]["createdAt"].as_str().unwrap());
+    assert_eq!(after[1]["createdAt"], after[1]["updatedAt"]);
+
+    // Connectivity: the same.
+    let body = json!({"userId": uid, "authenticationType": "oauth2", "redirectUri": "https://app.example/cb"});
+    for _ in 0..2 {
+        let url = t.alloy("POST", "/connectors/slack/credentials", Some(&body)).await.json()["oauthUrl"]
+            .as_str()
+            .unwrap()
+            .to_string();
+        t.sb.sandbox().approve(&url).unwrap();
+    }
+    let auth = t.alloy_auth();
+    let mut h: Vec<(&str, &str)> = auth.iter().map(|(k, v)| (*k, v.as_str())).collect();
+    h.push(("x-alloy-userid", &uid));
+    let listed = t.req("GET", "/alloy/connectors/slack/credentials", &h, None).await.json();
+    assert_eq!(listed["credentials"].as_array().unwrap().len(), 2);
+    t.sb.shutdown().await.unwrap();
+}

@@ -165,3 +165,153 @@ async fn password_provider_through_link_web_url() {
     assert_eq!(p["providers"][0]["external_user_id"], "rider@example.com");
     t.sb.shutdown().await.unwrap();
 }
+
+#[tokio::test]
+async fn on_close_decides_whether_close_returns_to_the_app() {
+    let t = start(SandboxConfig::default()).await;
+    let uid = user(&t, "u-close").await;
+    for (field, bad) in [("on_close", json!("yes")), ("on_error", json!(1)), ("on_close", json!(true))] {
+        let r = t.junction("POST", "/v2/link/token", Some(&json!({"user_id": uid, field: bad}))).await;
+        assert_eq!(r.status, 422, "{field}={bad}");
+        let d = &r.json()["detail"][0];
+        assert_eq!((d["type"].as_str(), d["loc"].clone()), (Some("literal_error"), json!(["body", field])));
+    }
+    // Without on_close, Close leaves the user on a Junction page: the app never hears back.
+    let (tok, web) =
+        token(&t, json!({"user_id": uid, "provider": "oura", "redirect_url": "https://app.example/jx"})).await;
+    let r = t.form(&t.action(&web, "deny"), &[]).await;
+    assert_eq!(r.status, 200);
+    assert!(r.header("location").is_none());
+    assert!(r.text().contains("Junction Link"), "{}", r.text());
+    // Closing does not spend the token: only a successful connection does.
+    let r = t.req("GET", "/junction/v2/link/provider/oauth/oura", &[("x-vital-link-token", &tok)], None).await;
+    assert_eq!(r.status, 200);
+    assert_eq!(t.form(&t.action(&web, "approve"), &[]).await.location(), "https://app.example/jx?state=success");
+
+    // With on_close, Close sends the browser back with user_cancelled.
+    let (_, web) = token(
+        &t,
+        json!({"user_id": uid, "provider": "oura", "redirect_url": "https://app.example/jx?s=1", "on_close": "redirect", "on_error": null}),
+    )
+    .await;
+    let r = t.sb.sandbox().deny(&web).unwrap();
+    let loc = r.location.expect("redirect");
+    assert!(loc.starts_with("https://app.example/jx?s=1&state=error&error_type=user_cancelled&error="), "{loc}");
+    t.sb.shutdown().await.unwrap();
+}
+
+#[tokio::test]
+async fn errors_return_per_on_error_and_oauth_always() {
+    let t = start(SandboxConfig::default()).await;
+    let uid = user(&t, "u-err").await;
+    let base = json!({"user_id": uid, "provider": "peloton", "redirect_url": "https://app.example/jx"});
+    // A password provider's error stays in the widget without on_error...
+    let (_, web) = token(&t, base.clone()).await;
+    let r = t.form(&t.action(&web, "approve"), &[("username", "rider"), ("password", "wrong")]).await;
+    assert_eq!(r.status, 200);
+    assert!(r.header("location").is_none());
+    assert!(r.text().contains("Invalid username or password"));
+    // ... and the token is still good for a second try.
+    assert_eq!(t.form(&t.action(&web, "approve"), &[("username", "rider")]).await.status, 303);
+    // With on_error the browser goes back with the error.
+    let mut with = base.clone();
+    with["on_error"] = json!("redirect");
+    let (_, web) = token(&t, with).await;
+    let r = t.form(&t.action(&web, "approve"), &[("username", "rider"), ("password", "wrong")]).await;
+    assert_eq!(r.status, 303);
+    let qp = query_of(&r.location());
+    assert_eq!((q(&qp, "state"), q(&qp, "error_type")), (Some("error"), Some("provider_credential_error")));
+    assert_eq!(q(&qp, "error"), Some("Invalid username or password"));
+    // OAuth providers always redirect their errors (on_error is for the password/email forms).
+    let (_, web) =
+        token(&t, json!({"user_id": uid, "provider": "oura", "redirect_url": "https://app.example/jx"})).await;
+    let form = std::collections::HashMap::from([("error_type".to_string(), "required_scopes_not_granted".to_string())]);
+    let r = t.sb.sandbox().approve_with(&web, &form).unwrap();
+    let qp = query_of(r.location.as_deref().unwrap());
+    assert_eq!(q(&qp, "error_type"), Some("required_scopes_not_granted"));
+    let providers = t.junction("GET", &format!("/v2/user/providers/{uid}"), None).await.json()["providers"].clone();
+    let slugs: Vec<&str> = providers.as_array().unwrap().iter().map(|p| p["slug"].as_str().unwrap()).collect();
+    assert_eq!(slugs, ["peloton"], "failed links connect nothing");
+    t.sb.shutdown().await.unwrap();
+}
+
+#[tokio::test]
+async fn providers_list_needs_no_api_key() {
+    let t = start(SandboxConfig::default()).await;
+    let r = t.req("GET", "/junction/v2/link/providers", &[], None).await;
+    assert_eq!(r.status, 200, "{}", r.text());
+    let list = r.json();
+    let list = list.as_array().expect("a bare array");
+    assert_eq!(list.len(), 18);
+    for p in list {
+        for k in ["id", "name", "slug", "description", "logo", "auth_type", "form_components"] {
+            assert!(!p[k].is_null(), "{k} in {p}");
+        }
+        assert!(p["oauth_url"].is_null(), "no token, no per-user URL: {p}");
+    }
+    let peloton = list.iter().find(|p| p["slug"] == "peloton").unwrap();
+    assert_eq!(peloton["auth_type"], "password");
+    // With a link token, OAuth providers carry the URL for it.
+    let uid = user(&t, "u-prov").await;
+    let (tok, _) = token(&t, json!({"user_id": uid})).await;
+    let list = t.req("GET", "/junction/v2/link/providers", &[("x-vital-link-token", &tok)], None).await.json();
+    let oura = list.as_array().unwrap().iter().find(|p| p["slug"] == "oura").unwrap().clone();
+    assert!(oura["oauth_url"].as_str().unwrap().contains(&format!("/junction/consent/{tok}?provider=oura")));
+    let r = t.req("GET", "/junction/v2/link/providers", &[("x-vital-link-token", "nope")], None).await;
+    assert_eq!((r.status, r.json()["detail"]["error_type"].clone()), (400, json!("invalid_token")));
+    t.sb.shutdown().await.unwrap();
+}
+
+#[tokio::test]
+async fn relink_updates_the_connection_and_close_keeps_it() {
+    let t = start(SandboxConfig::default()).await;
+    let uid = user(&t, "u-relink").await;
+    let body =
+        json!({"user_id": uid, "provider": "oura", "redirect_url": "https://app.example/jx", "on_close": "redirect"});
+    let (_, web) = token(&t, body.clone()).await;
+    t.sb.sandbox().approve(&web).unwrap();
+    let listed =
+        || async { t.junction("GET", &format!("/v2/user/providers/{uid}"), None).await.json()["providers"][0].clone() };
+    let first = listed().await;
+    assert_eq!((first["status"].as_str(), first["error_details"].is_null()), (Some("connected"), true));
+    // The provider fails later: error state with details.
+    assert!(t.sb.sandbox().set_junction_connection_error(&uid, "oura", "token_refresh_failed", "refresh failed"));
+    assert!(!t.sb.sandbox().set_junction_connection_error(&uid, "fitbit", "token_refresh_failed", "x"));
+    let r = t
+        .admin(
+            "POST",
+            "/junction/connection-error",
+            Some(&json!({"user_id": uid, "provider": "oura", "error_type": "user_not_found"})),
+        )
+        .await;
+    assert_eq!(r.status, 200);
+    let errored = listed().await;
+    assert_eq!(errored["status"], "error");
+    assert_eq!(errored["error_details"]["error_type"], "user_not_found");
+    assert!(errored["error_details"]["errored_at"].is_string());
+    // A re-link that is closed leaves it as it was.
+    t.sb.sandbox().advance_clock(Duration::from_secs(5));
+    let (_, web) = token(&t, body.clone()).await;
+    assert!(t.sb.sandbox().deny(&web).unwrap().location.unwrap().contains("user_cancelled"));
+    assert_eq!(listed().await, errored);
+    // An approved re-link repairs it; Junction exposes no updated time, created_on stays.
+    let (_, web) = token(&t, body).await;
+    t.sb.sandbox().approve(&web).unwrap();
+    let repaired = listed().await;
+    assert_eq!((repaired["status"].as_str(), repaired["error_details"].is_null()), (Some("connected"), true));
+    assert_eq!(repaired["created_on"], first["created_on"]);
+    assert_eq!(
+        t.junction("GET", &format!("/v2/user/providers/{uid}"), None).await.json()["providers"]
+            .as_array()
+            .unwrap()
+            .len(),
+        1
+    );
+    assert_eq!(
+        t.admin("POST", "/junction/connection-error", Some(&json!({"user_id": uid, "provider": "fitbit"})))
+            .await
+            .status,
+        404
+    );
+    t.sb.shutdown().await.unwrap();
+}
