@@ -33,7 +33,7 @@ pub const CLAIM_USER_ID: &str = "jid";
 
 /// `LinkState::extra` key of an [`ANY_PROVIDER`] link: the newest `created_on` Junction
 /// listed for the user when the link was issued (Junction's clock, Unix microseconds), or
-/// [`NOTHING_LISTED`]. Only a provider created after it counts at completion.
+/// `-` when none was listed. Only a provider created after it counts at completion.
 pub const CLAIM_WATERMARK: &str = "jw";
 
 /// [`CLAIM_WATERMARK`] of a user with no providers at issue time.

@@ -552,3 +552,86 @@ async fn a_stale_cached_mapping_is_dropped_when_junction_forgets_the_user() {
     resolve.assert_calls_async(2).await;
     gone.assert_calls_async(2).await;
 }
+
+#[tokio::test]
+async fn link_token_body_is_exact() {
+    let server = MockServer::start_async().await;
+    mock_resolve(&server, APP_USER, UID).await;
+    mock_oauth(&server, "oura", Some(OURA_OAUTH)).await;
+    mock_providers(&server, json!([])).await;
+    let provider = provider(&server);
+    for (target, provider_field) in [("oura", Some("oura")), (ANY_PROVIDER, None)] {
+        let (token, captured) = mock_link_token(&server, UID, provider_field, WEB_URL).await;
+        let link = provider.generate_link(&LinkRequest::new(APP_USER, target)).await.unwrap();
+        token.assert_calls_async(1).await;
+        token.delete_async().await;
+        let mut expected = json!({
+            "user_id": UID,
+            "redirect_url": format!("{REDIRECT}?oauth_link_state={}", link.state.expose()),
+            "on_close": "redirect",
+            "on_error": "redirect",
+        });
+        if let Some(slug) = provider_field {
+            expected["provider"] = json!(slug);
+        }
+        assert_eq!(captured.lock().unwrap()[0], expected, "{target}");
+    }
+}
+
+#[tokio::test]
+async fn closing_the_widget_comes_back_denied_with_junctions_reason() {
+    // `on_close: "redirect"`: the Close button sends the browser back with
+    // `state=error&error_type=user_cancelled&error=...`.
+    let server = MockServer::start_async().await;
+    mock_resolve(&server, APP_USER, UID).await;
+    let list = mock_providers(&server, json!([])).await;
+    let provider = provider(&server);
+    let (_, body) = issue(&server, &provider, "whoop").await;
+    let url = junction_redirect(
+        &body,
+        &[("state", "error"), ("error_type", "user_cancelled"), ("error", "User closed Junction Link")],
+    );
+    match provider.complete_callback(&Callback::from_url(KIND, &url).unwrap()).await {
+        Err(Error::Denied { provider, code, reason }) => {
+            assert_eq!(
+                (provider, code.as_str(), reason.as_str()),
+                (KIND, "user_cancelled", "User closed Junction Link")
+            );
+        }
+        other => panic!("expected Denied, got {other:?}"),
+    }
+    list.assert_calls_async(0).await;
+}
+
+#[tokio::test]
+async fn a_refused_or_abandoned_relink_never_completes_with_the_existing_connection() {
+    let server = MockServer::start_async().await;
+    mock_resolve(&server, APP_USER, UID).await;
+    mock_oauth(&server, "oura", Some(OURA_OAUTH)).await;
+    let provider = provider(&server);
+    // Connected, at this very instant, through a first link.
+    let now = Utc::now().to_rfc3339();
+    let list = mock_providers(&server, json!([connected("oura", &now)])).await;
+    let (_, first) = issue(&server, &provider, "oura").await;
+    let callback = Callback::from_url(KIND, &junction_redirect(&first, &[("state", "success")])).unwrap();
+    let existing = provider.complete_callback(&callback).await.unwrap();
+    assert_eq!(existing.id, format!("{UID}/oura"));
+    list.assert_calls_async(1).await;
+
+    // Re-link the same provider for the same user at the same instant, then refuse it
+    // (the provider's consent screen, or Close in the widget)...
+    let (_, again) = issue(&server, &provider, "oura").await;
+    let refused = junction_redirect(
+        &again,
+        &[("state", "error"), ("error_type", "required_scopes_not_granted"), ("error", "access_denied")],
+    );
+    let err = provider.complete_callback(&Callback::from_url(KIND, &refused).unwrap()).await.unwrap_err();
+    assert!(matches!(err, Error::Denied { ref code, .. } if code == "required_scopes_not_granted"), "{err:?}");
+
+    // ...or abandon it: the browser never comes back, the app has only its state.
+    let (link, _) = issue(&server, &provider, "oura").await;
+    let err = provider.complete_callback(&Callback::from_state(link.state)).await.unwrap_err();
+    assert!(matches!(err, Error::Pending { .. }), "{err:?}");
+    // Neither looked at the list: the old record was never a candidate.
+    list.assert_calls_async(1).await;
+}
