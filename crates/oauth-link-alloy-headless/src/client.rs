@@ -16,11 +16,12 @@ use crate::wire::{
 };
 use crate::KIND;
 
-/// Which list path answers: not known yet, `/users/{userId}/credentials` (guide, SDK), or
-/// `/credentials/users/{userId}` (2025-09 reference).
+/// Which list path this Alloy serves: not known yet, `/credentials/users/{userId}` (2025-09
+/// reference, asked first), or `/users/{userId}/credentials` (guide, SDK; asked only when
+/// the reference path answers 404).
 const LIST_UNKNOWN: u8 = 0;
-const LIST_USERS_FIRST: u8 = 1;
-const LIST_CREDENTIALS_FIRST: u8 = 2;
+const LIST_REFERENCE: u8 = 1;
+const LIST_GUIDE: u8 = 2;
 
 #[derive(Debug)]
 pub(crate) struct Client {
@@ -43,10 +44,16 @@ impl Client {
         Ok(Self { api, api_key: config.api_key.clone(), list_path: AtomicU8::new(LIST_UNKNOWN) })
     }
 
-    fn secrets(&self) -> [&str; 1] {
+    pub(crate) fn secrets(&self) -> [&str; 1] {
         [self.api_key.expose()]
     }
 
+    /// The API client (for the shared user lookup).
+    pub(crate) fn api(&self) -> &ApiClient {
+        &self.api
+    }
+
+    /// A read: safe to repeat.
     fn get(&self, operation: &'static str, path_template: &'static str, url: url::Url) -> Call {
         Call { operation, path_template, request: self.api.request(Method::GET, url), replay: Replay::Idempotent }
     }
@@ -59,7 +66,8 @@ impl Client {
         body: &T,
     ) -> Call {
         let request = self.api.json_request(Method::POST, self.api.url(segments), body);
-        // No idempotency key is honoured by Alloy: a POST is sent once.
+        // Every POST here creates something (a user, a credential, an installation) and
+        // Alloy honours no idempotency key: a repeat could duplicate it, so it is sent once.
         Call { operation, path_template, request, replay: Replay::Never }
     }
 
@@ -84,6 +92,7 @@ impl Client {
         let query =
             [("userId", user), ("app", app)].into_iter().chain(params.iter().map(|(k, v)| (k.as_str(), v.as_str())));
         let url = self.api.url_with_query(&["headless", "oauthUrl"], query);
+        // A GET that mints a link: a repeat only leaves an unused link, which expires.
         let call = self.get("generate_link", "/headless/oauthUrl", url);
         let response: OauthUrlResponse =
             send_json(&self.api, call, "an OAuth link {oauthUrl} or {data:{oauthUrl}}", &self.secrets()).await?;
@@ -91,33 +100,36 @@ impl Client {
     }
 
     /// Lists the user's credentials on whichever path this Alloy deployment serves: the
-    /// remembered one, else `/users/{userId}/credentials` then, on 404,
-    /// `/credentials/users/{userId}`.
+    /// remembered one, else `/credentials/users/{userId}` (2025-09 reference) then, on 404,
+    /// `/users/{userId}/credentials`.
+    ///
+    /// A 404 means either "no such path" or "no such user". A path is remembered only once
+    /// it answered 2xx, so a 404 for an unknown user on both paths leaves the choice open
+    /// (and is `NotFound`); once a path is known, its 404 means the user is unknown.
     pub(crate) async fn list_credentials(&self, user: &str) -> Result<Vec<Credential>> {
-        let users_path = || {
-            let url = self.api.url(&["users", user, "credentials"]);
-            self.get("list_credentials", "/users/{userId}/credentials", url)
-        };
-        let credentials_path = || {
+        let reference = || {
             let url = self.api.url(&["credentials", "users", user]);
             self.get("list_credentials", "/credentials/users/{userId}", url)
         };
-        let known = self.list_path.load(Ordering::Relaxed);
-        let response = if known == LIST_CREDENTIALS_FIRST {
-            send(&self.api, credentials_path(), &self.secrets()).await?
-        } else {
-            match send(&self.api, users_path(), &self.secrets()).await {
+        let guide = || {
+            let url = self.api.url(&["users", user, "credentials"]);
+            self.get("list_credentials", "/users/{userId}/credentials", url)
+        };
+        let response = match self.list_path.load(Ordering::Relaxed) {
+            LIST_REFERENCE => send(&self.api, reference(), &self.secrets()).await?,
+            LIST_GUIDE => send(&self.api, guide(), &self.secrets()).await?,
+            _ => match send(&self.api, reference(), &self.secrets()).await {
                 Ok(response) => {
-                    self.list_path.store(LIST_USERS_FIRST, Ordering::Relaxed);
+                    self.list_path.store(LIST_REFERENCE, Ordering::Relaxed);
                     response
                 }
-                Err(Error::NotFound { .. }) if known == LIST_UNKNOWN => {
-                    let response = send(&self.api, credentials_path(), &self.secrets()).await?;
-                    self.list_path.store(LIST_CREDENTIALS_FIRST, Ordering::Relaxed);
+                Err(Error::NotFound { .. }) => {
+                    let response = send(&self.api, guide(), &self.secrets()).await?;
+                    self.list_path.store(LIST_GUIDE, Ordering::Relaxed);
                     response
                 }
                 Err(err) => return Err(err),
-            }
+            },
         };
         Credential::list_from(KIND, &response.body, &self.secrets())
     }
@@ -129,9 +141,11 @@ impl Client {
             operation: "disconnect",
             path_template: "/users/{userId}/credentials/{credentialId}",
             request,
+            // Deleting twice leaves the same state (the second answers 404).
             replay: Replay::Idempotent,
         };
-        send(&self.api, call, &self.secrets()).await.map(|_| ())
+        let response = send(&self.api, call, &self.secrets()).await?;
+        oauth_link_alloy::check_deleted(KIND, &response, credential_id, &self.secrets())
     }
 
     pub(crate) async fn create_user(&self, username: &str, full_name: Option<&str>) -> Result<CreatedUser> {

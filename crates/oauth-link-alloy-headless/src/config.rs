@@ -2,7 +2,7 @@
 
 use std::time::Duration;
 
-use oauth_link_alloy::{DEFAULT_API_VERSION, DEFAULT_CLOCK_SKEW};
+use oauth_link_alloy::{UserIdMode, DEFAULT_API_VERSION, DEFAULT_CLOCK_SKEW};
 use oauth_link_core::config::serialize_millis;
 use oauth_link_core::http::RetryPolicy;
 use oauth_link_core::{ApiKey, CommonConfig, ConfigMap, PollPolicy, Result, Url};
@@ -22,6 +22,9 @@ pub struct AlloyHeadlessConfig {
     pub api_key: ApiKey,
     /// Value of the `x-api-version` header (default `2025-09`).
     pub api_version: String,
+    /// What `LinkRequest::user` is: the app's own id (`app`, default: the adapter finds or
+    /// creates the Alloy user whose `username` it is) or an Alloy `userId` (`platform`).
+    pub user_id_mode: UserIdMode,
     /// Read `GET /metadata/credentials/{app}` before each link to check the app is OAuth
     /// and that every required property was passed (default true).
     pub check_metadata: bool,
@@ -31,7 +34,8 @@ pub struct AlloyHeadlessConfig {
     #[serde(rename = "metadata_ttl_ms", serialize_with = "serialize_millis")]
     pub metadata_ttl: Duration,
     /// How long before the link was issued a credential may have been created and still be
-    /// taken as the one the link produced (default 60 s).
+    /// taken as the one the link produced, for states issued without a watermark (by an
+    /// older version; default 60 s).
     #[serde(rename = "clock_skew_ms", serialize_with = "serialize_millis")]
     pub clock_skew: Duration,
     /// Base URL, timeouts, retries and polling.
@@ -45,6 +49,7 @@ impl AlloyHeadlessConfig {
         Self {
             api_key: api_key.into(),
             api_version: DEFAULT_API_VERSION.to_owned(),
+            user_id_mode: UserIdMode::App,
             check_metadata: true,
             metadata_ttl: DEFAULT_METADATA_TTL,
             clock_skew: DEFAULT_CLOCK_SKEW,
@@ -53,7 +58,7 @@ impl AlloyHeadlessConfig {
     }
 
     /// Reads the settings from a map (env, TOML or key/value): `api_key` (required),
-    /// `api_version`, `check_metadata`, `metadata_ttl_ms`, `clock_skew_ms` and the shared keys of
+    /// `api_version`, `user_id_mode` (`app`/`platform`), `check_metadata`, `metadata_ttl_ms`, `clock_skew_ms` and the shared keys of
     /// [`CommonConfig`]. Unknown keys fail, naming the key.
     pub fn from_config(mut map: ConfigMap) -> Result<Self> {
         let common = CommonConfig::read(&mut map)?;
@@ -61,6 +66,9 @@ impl AlloyHeadlessConfig {
         if let Some(version) = map.string("api_version") {
             oauth_link_alloy::check_api_version(&version)?;
             config.api_version = version;
+        }
+        if let Some(mode) = UserIdMode::read(&mut map)? {
+            config.user_id_mode = mode;
         }
         if let Some(check) = map.bool("check_metadata")? {
             config.check_metadata = check;
@@ -84,6 +92,12 @@ impl AlloyHeadlessConfig {
     /// Sets the API version header value.
     pub fn with_api_version(mut self, version: impl Into<String>) -> Self {
         self.api_version = version.into();
+        self
+    }
+
+    /// Sets what `LinkRequest::user` is (the app's id, or an Alloy `userId`).
+    pub fn with_user_id_mode(mut self, mode: UserIdMode) -> Self {
+        self.user_id_mode = mode;
         self
     }
 
@@ -140,6 +154,7 @@ mod tests {
             ("api_key", "sk_headless_secret"),
             ("base_url", "https://embedded.runalloy.com"),
             ("api_version", "2024-03"),
+            ("user_id_mode", "platform"),
             ("check_metadata", "false"),
             ("metadata_ttl_ms", "0"),
             ("clock_skew_ms", "1500"),
@@ -148,6 +163,7 @@ mod tests {
         .unwrap();
         assert_eq!(c.api_key.expose(), "sk_headless_secret");
         assert_eq!(c.api_version, "2024-03");
+        assert_eq!(c.user_id_mode, UserIdMode::Platform);
         assert!(!c.check_metadata);
         assert_eq!(c.metadata_ttl, Duration::ZERO);
         assert_eq!(c.clock_skew, Duration::from_millis(1500));
@@ -160,6 +176,9 @@ mod tests {
         let c = AlloyHeadlessConfig::from_config(map(&[("api_key", "k")])).unwrap();
         assert_eq!((c.api_version.as_str(), c.check_metadata, c.clock_skew), ("2025-09", true, DEFAULT_CLOCK_SKEW));
         assert_eq!(c.metadata_ttl, DEFAULT_METADATA_TTL);
+        assert_eq!(c.user_id_mode, UserIdMode::App);
+        let err = AlloyHeadlessConfig::from_config(map(&[("api_key", "k"), ("user_id_mode", "alloy")])).unwrap_err();
+        assert!(err.to_string().contains("user_id_mode"), "{err}");
         let err = AlloyHeadlessConfig::from_config(map(&[])).unwrap_err().to_string();
         assert!(err.contains("api_key"), "{err}");
         let err = AlloyHeadlessConfig::from_config(map(&[("api_key", "k"), ("chek_metadata", "1")])).unwrap_err();

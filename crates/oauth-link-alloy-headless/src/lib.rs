@@ -12,6 +12,7 @@ mod wire;
 pub const KIND: &str = "alloy-headless";
 
 pub use config::{AlloyHeadlessConfig, DEFAULT_METADATA_TTL};
+pub use oauth_link_alloy::UserIdMode;
 pub use provider::AlloyHeadlessProvider;
 pub use wire::{
     CompletedInstallation, CreatedCredential, CreatedUser, CredentialMetadata, CredentialProperty, FieldValue,

@@ -3,10 +3,14 @@
 use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex, MutexGuard};
 
-use oauth_link_alloy::{newest_since, since, Credential};
+use oauth_link_alloy::{
+    display_name, join2, newest_since, since, AlloyUser, AlloyUsers, Credential, UserIdMode, Watermark,
+    ALLOY_USER_CLAIM, WATERMARK_CLAIM,
+};
 use oauth_link_core::{
     async_trait, validate_id, Callback, CallbackModel, Capabilities, Connection, ConnectionQuery, ConnectionStatus,
-    Error, ExpiringMap, Link, LinkContext, LinkProvider, LinkRequest, Result, Url,
+    Error, ExpiringMap, Link, LinkContext, LinkProvider, LinkRequest, LinkState, Result, Target, TargetAuth,
+    TargetParam, Url,
 };
 
 use crate::client::Client;
@@ -28,13 +32,16 @@ const MAX_CACHED_METADATA: usize = 512;
 ///
 /// Links come from `GET /headless/oauthUrl`; Alloy hosts the OAuth callback, so the app
 /// keeps [`Link::state`] and completes with [`Callback::from_state`]. `LinkRequest::user` is
-/// the Alloy `userId` (create one with [`AlloyHeadlessProvider::create_user`]) and
-/// `LinkRequest::target` the app name (e.g. `shopify`).
+/// the app's own user id (the Alloy user whose `username` it is is found, or created on the
+/// first link; with `user_id_mode = platform`, an Alloy `userId`) and `LinkRequest::target`
+/// the app name (e.g. `shopify`).
 #[derive(Debug)]
 pub struct AlloyHeadlessProvider {
     config: AlloyHeadlessConfig,
     ctx: LinkContext,
     client: Client,
+    /// The app's user ids to Alloy `userId`s.
+    users: AlloyUsers,
     /// Metadata read for the check before a link, by app, for `metadata_ttl`.
     metadata: Mutex<ExpiringMap<String, Arc<CredentialMetadata>>>,
 }
@@ -43,7 +50,8 @@ impl AlloyHeadlessProvider {
     /// Builds the provider and its one pooled HTTP client.
     pub fn new(config: AlloyHeadlessConfig, ctx: LinkContext) -> Result<Self> {
         let client = Client::new(&config, &ctx)?;
-        Ok(Self { config, ctx, client, metadata: Mutex::new(ExpiringMap::new(MAX_CACHED_METADATA)) })
+        let users = AlloyUsers::new(KIND, config.user_id_mode);
+        Ok(Self { config, ctx, client, users, metadata: Mutex::new(ExpiringMap::new(MAX_CACHED_METADATA)) })
     }
 
     /// The settings in use.
@@ -51,9 +59,10 @@ impl AlloyHeadlessProvider {
         &self.config
     }
 
-    /// Creates an Alloy user (`POST /users`); its `userId` is what `LinkRequest::user`
-    /// takes. Sent once (no idempotency key): on a transport error, list users before
-    /// trying again.
+    /// Creates an Alloy user (`POST /users`), for apps that keep Alloy `userId`s themselves
+    /// (`user_id_mode = platform`; in the default `app` mode the first link creates the
+    /// user). Sent once (no idempotency key): on a transport error, look the user up
+    /// (`GET /users/{username}`) before trying again.
     pub async fn create_user(&self, username: &str, full_name: Option<&str>) -> Result<CreatedUser> {
         validate_id(KIND, "username", username)?;
         if let Some(name) = full_name {
@@ -62,7 +71,13 @@ impl AlloyHeadlessProvider {
         self.client.create_user(username, full_name).await
     }
 
-    /// Lists the integrations available to a user (`GET /integrations?userId=`).
+    /// How many app user ids have their Alloy `userId` kept (app mode).
+    pub fn kept_users(&self) -> usize {
+        self.users.kept()
+    }
+
+    /// Lists the integrations available to a user (`GET /integrations?userId=`; the
+    /// `userId` as given: Alloy also takes a username there).
     pub async fn list_integrations(&self, user: &str) -> Result<Vec<Integration>> {
         validate_id(KIND, "user", user)?;
         self.client.list_integrations(user).await
@@ -185,16 +200,58 @@ impl AlloyHeadlessProvider {
         Ok(())
     }
 
-    /// The credential of `target` the link created, if Alloy shows it yet.
+    /// The Alloy user for a link by `request.user`, and the link's watermark: the
+    /// newest of the user's credentials of `target` (none to read for a user this call
+    /// created).
+    async fn watermark(&self, user: &AlloyUser, target: &str) -> Result<Watermark> {
+        if user.created {
+            return Ok(Watermark::Empty);
+        }
+        let credentials = self.client.list_credentials(&user.id).await?;
+        Ok(Watermark::of(credentials.iter().filter(|c| matches_target(c, target))))
+    }
+
+    /// The Alloy `userId` a state was issued for: the one it carries, else (platform mode,
+    /// or a state from an older version) its user as looked up now.
+    async fn user_of(&self, claims: &LinkState) -> Result<Option<String>> {
+        if let Some(id) = claims.extra.get(ALLOY_USER_CLAIM) {
+            return Ok(Some(id.clone()));
+        }
+        self.users.existing(self.client.api(), &self.client.secrets(), &claims.user).await
+    }
+
+    /// The credential of `target` the link created, if Alloy shows it yet: one created or
+    /// updated after the state's watermark (or, for a state without one, created since
+    /// `not_before`).
     async fn find_new_credential(
         &self,
-        user: &str,
+        alloy_user: &str,
         target: &str,
+        mark: Option<Watermark>,
         not_before: chrono::DateTime<chrono::Utc>,
     ) -> Result<Option<Credential>> {
-        let credentials = self.client.list_credentials(user).await?;
-        Ok(newest_since(&credentials, not_before, |c| matches_target(c, target)).cloned())
+        let credentials = self.client.list_credentials(alloy_user).await?;
+        let keep = |c: &Credential| matches_target(c, target);
+        Ok(match mark {
+            Some(mark) => mark.newest_after(&credentials, None, keep).cloned(),
+            None => newest_since(&credentials, not_before, keep).cloned(),
+        })
     }
+}
+
+/// `app`'s catalogue entry as a target.
+fn target_of(app: CredentialMetadata) -> Target {
+    let name = app.display_name.clone().unwrap_or_else(|| display_name(&app.connector));
+    let auth = if app.is_oauth { TargetAuth::OAuth } else { TargetAuth::Form };
+    let mut target = Target::new(app.connector, name, auth).with_logo(app.icon.as_deref());
+    for property in app.properties {
+        let mut param = TargetParam::new(property.name, true);
+        if let Some(label) = property.display_name {
+            param = param.with_display_name(label);
+        }
+        target = target.with_param(param);
+    }
+    target
 }
 
 fn matches_target(credential: &Credential, target: &str) -> bool {
@@ -246,17 +303,37 @@ impl LinkProvider for AlloyHeadlessProvider {
         if request.redirect_uri.is_some() || !request.scopes.is_empty() {
             tracing::debug!(provider = KIND, "Alloy headless takes no redirect URI or scopes; ignored");
         }
-        if self.config.check_metadata {
-            self.check_metadata(request).await?;
-        }
-        let raw = self.client.oauth_url(&request.user, &request.target, &request.params).await?;
+        // The metadata check and the user lookup are independent: both at once.
+        let check = async {
+            match self.config.check_metadata {
+                true => self.check_metadata(request).await,
+                false => Ok(()),
+            }
+        };
+        let api = self.client.api();
+        let secrets = self.client.secrets();
+        let (checked, user) = join2(check, self.users.for_link(api, &secrets, &request.user)).await;
+        checked?;
+        let user = user?;
+        // The link is minted while the watermark is read: no added latency.
+        let (raw, mark) = join2(
+            self.client.oauth_url(&user.id, &request.target, &request.params),
+            self.watermark(&user, &request.target),
+        )
+        .await;
+        let (raw, mark) = self.users.forget_on_not_found(&request.user, raw.and_then(|raw| Ok((raw, mark?))))?;
         let url =
             Url::parse(&raw).ok().filter(|u| matches!(u.scheme(), "https" | "http")).ok_or_else(|| Error::Decode {
                 provider: KIND,
                 message: "expected `oauthUrl` to be an absolute http(s) URL".into(),
                 body: "(not shown: it may carry tokens)".into(),
             })?;
-        let issued = self.ctx.issue(KIND, &request.user, &request.target, &[]);
+        let mark = mark.to_claim();
+        let extra: &[(&str, &str)] = match self.users.mode() {
+            UserIdMode::App => &[(ALLOY_USER_CLAIM, &user.id), (WATERMARK_CLAIM, &mark)],
+            UserIdMode::Platform => &[(WATERMARK_CLAIM, &mark)],
+        };
+        let issued = self.ctx.issue(KIND, &request.user, &request.target, extra);
         Ok(Link { provider: KIND.into(), url, state: issued.token, expires_at: issued.expires_at })
     }
 
@@ -267,18 +344,33 @@ impl LinkProvider for AlloyHeadlessProvider {
                     return Err(denied);
                 }
                 let not_before = since(claims.issued_at, self.config.clock_skew);
+                let mark = Watermark::from_claims(&claims);
                 let (user, target) = (claims.user.as_str(), claims.target.as_str());
-                let found = self.config.common.poll.poll(|| self.find_new_credential(user, target, not_before)).await?;
-                match found {
+                let pending = |what: &str| Error::Pending {
+                    provider: KIND,
+                    message: format!(
+                        "no `{target}` credential {what} for user `{user}` after {} ms of polling",
+                        self.config.common.poll.timeout.as_millis()
+                    ),
+                };
+                let Some(alloy_user) = self.user_of(&claims).await? else {
+                    return Err(Error::Pending { provider: KIND, message: format!("Alloy has no user `{user}` yet") });
+                };
+                let alloy_user = alloy_user.as_str();
+                let found = self
+                    .config
+                    .common
+                    .poll
+                    .poll(|| self.find_new_credential(alloy_user, target, mark, not_before))
+                    .await;
+                match self.users.forget_on_not_found(user, found)? {
                     Some(credential) => Ok(connection(user, credential)),
-                    None => Err(Error::Pending {
-                        provider: KIND,
-                        message: format!(
-                            "no `{target}` credential created since {} for user `{user}` after {} ms of polling",
-                            not_before.to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
-                            self.config.common.poll.timeout.as_millis()
-                        ),
-                    }),
+                    None => Err(pending(&match mark {
+                        Some(_) => "created or updated since the link was issued".to_owned(),
+                        None => {
+                            format!("created since {}", not_before.to_rfc3339_opts(chrono::SecondsFormat::Secs, true))
+                        }
+                    })),
                 }
             })
             .await
@@ -286,7 +378,20 @@ impl LinkProvider for AlloyHeadlessProvider {
 
     async fn list_connections(&self, query: &ConnectionQuery) -> Result<Vec<Connection>> {
         query.validate(KIND)?;
-        let credentials = self.client.list_credentials(&query.user).await?;
+        let (api, secrets) = (self.client.api(), self.client.secrets());
+        let Some(alloy_user) = self.users.existing(api, &secrets, &query.user).await? else {
+            // Alloy has never seen this user: nothing is connected (and nothing is created).
+            return Ok(Vec::new());
+        };
+        let credentials = match self.client.list_credentials(&alloy_user).await {
+            // A kept userId Alloy no longer knows: the user was deleted, so nothing is
+            // connected (the mapping is dropped; the next link creates the user again).
+            Err(Error::NotFound { .. }) if self.users.mode() == UserIdMode::App => {
+                self.users.forget(&query.user);
+                return Ok(Vec::new());
+            }
+            other => other?,
+        };
         Ok(credentials
             .into_iter()
             .filter(|c| query.target.as_deref().is_none_or(|t| matches_target(c, t)))
@@ -297,6 +402,22 @@ impl LinkProvider for AlloyHeadlessProvider {
     async fn disconnect(&self, user: &str, connection_id: &str) -> Result<()> {
         validate_id(KIND, "user", user)?;
         validate_id(KIND, "connection_id", connection_id)?;
-        self.client.delete_credential(user, connection_id).await
+        let (api, secrets) = (self.client.api(), self.client.secrets());
+        let Some(alloy_user) = self.users.existing(api, &secrets, user).await? else {
+            return Err(Error::NotFound {
+                provider: KIND,
+                message: format!("Alloy has no user `{user}`, so no connection `{connection_id}`"),
+            });
+        };
+        let deleted = self.client.delete_credential(&alloy_user, connection_id).await;
+        self.users.forget_on_not_found(user, deleted)
+    }
+
+    /// Every app Alloy can connect (`GET /metadata/credentials`): the catalogue needs no
+    /// user, unlike `GET /integrations?userId=`, which lists a user's workflow
+    /// integrations rather than the apps a link takes.
+    async fn list_targets(&self) -> Result<Vec<Target>> {
+        let apps = self.client.all_metadata().await?;
+        Ok(apps.into_iter().filter(|app| validate_id(KIND, "target", &app.connector).is_ok()).map(target_of).collect())
     }
 }

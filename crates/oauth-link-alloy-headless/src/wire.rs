@@ -44,6 +44,9 @@ pub struct CredentialMetadata {
     /// The app (connector) name, from `connector` or `name` (`connector` wins when a body
     /// carries both).
     pub connector: String,
+    /// The name to show, when Alloy gives one beside the id (`name` next to `connector`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub display_name: Option<String>,
     /// Icon URL.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub icon: Option<String>,
@@ -65,6 +68,8 @@ struct RawCredentialMetadata {
     #[serde(default)]
     name: Option<String>,
     #[serde(default)]
+    display_name: Option<String>,
+    #[serde(default)]
     icon: Option<String>,
     is_oauth: bool,
     #[serde(default)]
@@ -75,8 +80,13 @@ impl TryFrom<RawCredentialMetadata> for CredentialMetadata {
     type Error = &'static str;
 
     fn try_from(raw: RawCredentialMetadata) -> Result<Self, Self::Error> {
-        let connector = raw.connector.or(raw.name).ok_or("credential metadata has neither `connector` nor `name`")?;
-        Ok(Self { connector, icon: raw.icon, is_oauth: raw.is_oauth, properties: raw.properties })
+        let (connector, display_name) = match (raw.connector, raw.name) {
+            (Some(connector), name) => (connector, raw.display_name.or(name)),
+            (None, Some(name)) => (name, raw.display_name),
+            (None, None) => return Err("credential metadata has neither `connector` nor `name`"),
+        };
+        let display_name = display_name.filter(|n| !n.trim().is_empty() && *n != connector);
+        Ok(Self { connector, display_name, icon: raw.icon, is_oauth: raw.is_oauth, properties: raw.properties })
     }
 }
 
@@ -292,7 +302,13 @@ mod tests {
         ] {
             let m: CredentialMetadata = serde_json::from_str(body).unwrap();
             assert_eq!(m.connector, "slack", "{body}");
+            // Serialized and read back unchanged.
+            let again: CredentialMetadata = serde_json::from_str(&serde_json::to_string(&m).unwrap()).unwrap();
+            assert_eq!(again, m);
         }
+        let both: CredentialMetadata =
+            serde_json::from_str(r#"{"connector":"googleSheets","name":"Google Sheets","isOauth":true}"#).unwrap();
+        assert_eq!(both.display_name.as_deref(), Some("Google Sheets"));
         let err = serde_json::from_str::<CredentialMetadata>(r#"{"isOauth":true}"#).unwrap_err();
         assert!(err.to_string().contains("neither `connector` nor `name`"), "{err}");
     }

@@ -19,22 +19,53 @@ use oauth_link_core::{
 use serde_json::{json, Value};
 use support::*;
 
+/// Users by username (their `userId` is `usr-<n>`), credentials by `userId`.
 #[derive(Default)]
 struct Platform {
+    users: Mutex<HashMap<String, String>>,
     credentials: Mutex<HashMap<String, Vec<Value>>>,
     fail_next: Mutex<Option<u16>>,
     next_id: AtomicUsize,
 }
 
 impl Platform {
+    /// The `userId` of a username or userId, as `GET /users/{userId}` reads its path.
+    fn user_id(&self, name_or_id: &str) -> Option<String> {
+        let users = self.users.lock().unwrap();
+        users.get(name_or_id).cloned().or_else(|| users.values().find(|id| *id == name_or_id).cloned())
+    }
+
     fn injected(&self) -> Option<HttpMockResponse> {
         let status = self.fail_next.lock().unwrap().take()?;
         Some(json_response(status, json!({"message": format!("injected HTTP {status}")})))
     }
 }
 
+/// The request path's segments, percent-decoded.
 fn segments(req: &HttpMockRequest) -> Vec<String> {
-    req.uri().path().trim_start_matches('/').split('/').map(str::to_owned).collect()
+    req.uri().path().trim_start_matches('/').split('/').map(decode).collect()
+}
+
+fn decode(segment: &str) -> String {
+    let bytes = segment.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        match (
+            bytes[i],
+            bytes.get(i + 1..i + 3).and_then(|h| u8::from_str_radix(std::str::from_utf8(h).ok()?, 16).ok()),
+        ) {
+            (b'%', Some(b)) => {
+                out.push(b);
+                i += 3;
+            }
+            (b, _) => {
+                out.push(b);
+                i += 1;
+            }
+        }
+    }
+    String::from_utf8_lossy(&out).into_owned()
 }
 
 struct HeadlessDriver {
@@ -80,12 +111,54 @@ impl HeadlessDriver {
         let p = platform.clone();
         server
             .mock_async(move |when, then| {
-                when.method(GET).path_matches(r"^/users/[^/]+/credentials$").header("authorization", AUTH);
+                when.method(GET).path_matches(r"^/users/[^/]+$").header("authorization", AUTH);
                 then.respond_with(move |req| {
-                    let user = segments(req)[1].clone();
+                    let name = segments(req)[1].clone();
+                    let users = p.users.lock().unwrap();
+                    match users.iter().find(|(u, id)| **u == name || **id == name) {
+                        Some((username, id)) => json_response(200, json!({"userId": id, "username": username})),
+                        None => json_response(404, json!({"message": "User not found"})),
+                    }
+                });
+            })
+            .await;
+        let p = platform.clone();
+        server
+            .mock_async(move |when, then| {
+                when.method(POST).path("/users").header("authorization", AUTH);
+                then.respond_with(move |req| {
+                    let body: Value = serde_json::from_slice(&req.body_vec()).unwrap_or_default();
+                    let username = body["username"].as_str().unwrap_or_default().to_owned();
+                    let mut users = p.users.lock().unwrap();
+                    if users.contains_key(&username) {
+                        return json_response(400, json!({"message": "A user with this username already exists"}));
+                    }
+                    let id = format!("usr-{}", p.next_id.fetch_add(1, Ordering::SeqCst));
+                    users.insert(username, id.clone());
+                    json_response(200, json!({"userId": id}))
+                });
+            })
+            .await;
+        let p = platform.clone();
+        server
+            .mock_async(move |when, then| {
+                when.method(GET).path_matches(r"^/credentials/users/[^/]+$").header("authorization", AUTH);
+                then.respond_with(move |req| {
+                    let Some(user) = p.user_id(&segments(req)[2]) else {
+                        return json_response(404, json!({"message": "User not found"}));
+                    };
                     let list = p.credentials.lock().unwrap().get(&user).cloned().unwrap_or_default();
                     json_response(200, json!({"data": list}))
                 });
+            })
+            .await;
+        server
+            .mock_async(|when, then| {
+                when.method(GET).path("/metadata/credentials").header("authorization", AUTH);
+                then.status(200).json_body(json!({"data": [
+                    {"connector": "slack", "icon": "https://cdn.example/slack.png", "isOauth": true, "properties": []},
+                    {"connector": "shopify", "isOauth": true, "properties": [{"name": "shopSubdomain"}]},
+                    {"connector": "netsuite", "isOauth": false, "properties": [{"name": "realm"}]}]}));
             })
             .await;
         let p = platform.clone();
@@ -109,7 +182,8 @@ impl HeadlessDriver {
         let clock = ManualClock::starting_now();
         let codec = StateCodec::new(StateKeys::random()).with_clock(Arc::new(clock.clone()));
         let ctx = LinkContext::new(codec, Arc::new(MemoryReplayGuard::new()));
-        let provider = Arc::new(provider_with(config(&server), ctx));
+        // The default mode: users are the app's own ids.
+        let provider = Arc::new(provider_with(app_config(&server), ctx));
         Self { _server: server, provider, clock, platform }
     }
 }
@@ -125,13 +199,15 @@ impl Driver for HeadlessDriver {
     }
 
     fn request(&self, n: u32) -> LinkRequest {
-        LinkRequest::new(format!("user-{n}"), "slack")
+        // An app's own id, never seen by Alloy before.
+        LinkRequest::new(format!("ada+{n}@example.com"), "slack")
     }
 
     async fn approve(&self, link: &Link, request: &LinkRequest) -> Callback {
         let n = self.platform.next_id.fetch_add(1, Ordering::SeqCst);
         let now = self.clock.now().to_rfc3339_opts(SecondsFormat::Millis, true);
-        self.platform.credentials.lock().unwrap().entry(request.user.clone()).or_default().push(json!({
+        let user = self.platform.user_id(&request.user).expect("generate_link created the Alloy user");
+        self.platform.credentials.lock().unwrap().entry(user).or_default().push(json!({
             "credentialId": format!("cred-{n}"), "type": request.target, "name": "Slack",
             "createdAt": now, "updatedAt": now
         }));

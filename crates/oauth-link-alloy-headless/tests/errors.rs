@@ -11,7 +11,9 @@ use oauth_link_core::{ConnectionQuery, Error, LinkContext, LinkProvider, LinkReq
 use serde_json::json;
 use support::*;
 
-fn no_metadata(server: &MockServer) -> oauth_link_alloy_headless::AlloyHeadlessProvider {
+/// A provider that skips the metadata check; the watermark read finds no credentials.
+async fn no_metadata(server: &MockServer) -> oauth_link_alloy_headless::AlloyHeadlessProvider {
+    mock_no_credentials(server).await;
     provider_with(config(server).with_check_metadata(false), LinkContext::ephemeral())
 }
 
@@ -38,6 +40,7 @@ async fn each_error_status_maps_to_a_typed_error() {
                 then.status(status).header("retry-after", "3").json_body(body.clone());
             })
             .await;
+        mock_no_credentials(&server).await;
         let p = provider_with(
             config(&server).with_check_metadata(false).with_retry(RetryPolicy::none()),
             LinkContext::ephemeral(),
@@ -80,7 +83,7 @@ async fn rate_limit_honours_retry_after_then_succeeds() {
         })
         .await;
     let started = Instant::now();
-    no_metadata(&server).generate_link(&LinkRequest::new("u-1", "slack")).await.unwrap();
+    no_metadata(&server).await.generate_link(&LinkRequest::new("u-1", "slack")).await.unwrap();
     assert!(started.elapsed() >= Duration::from_millis(950), "Retry-After: 1 must be waited");
     oauth.assert_calls_async(2).await;
 }
@@ -90,7 +93,7 @@ async fn exhausted_retries_return_the_last_answer() {
     let server = MockServer::start_async().await;
     let limited = server
         .mock_async(|when, then| {
-            when.method(GET).path("/users/u-1/credentials");
+            when.method(GET).path("/credentials/users/u-1");
             then.status(429).header("retry-after", "0").json_body(json!({"message": "slow down"}));
         })
         .await;
@@ -127,14 +130,14 @@ async fn unreadable_bodies_are_decode_errors() {
                 then.status(200).body(body);
             })
             .await;
-        let err = no_metadata(&server).generate_link(&LinkRequest::new("u-1", "slack")).await.unwrap_err();
+        let err = no_metadata(&server).await.generate_link(&LinkRequest::new("u-1", "slack")).await.unwrap_err();
         assert!(matches!(err, Error::Decode { .. }), "{name}: {err:?}");
         messages.push(format!("{name}: {err}"));
     }
     let server = MockServer::start_async().await;
     server
         .mock_async(|when, then| {
-            when.method(GET).path("/users/u-1/credentials");
+            when.method(GET).path("/credentials/users/u-1");
             then.status(200).json_body(json!({"data": {"credentialId": "c1"}}));
         })
         .await;
@@ -153,7 +156,7 @@ async fn secrets_never_show() {
             then.status(200).body(format!("<html>key {KEY} rejected"));
         })
         .await;
-    let p = no_metadata(&server);
+    let p = no_metadata(&server).await;
     let err = p.generate_link(&LinkRequest::new("u-1", "slack")).await.unwrap_err();
     for text in [format!("{err}"), format!("{err:?}"), format!("{p:?}"), format!("{:?}", p.config())] {
         assert!(!text.contains(KEY), "{text}");

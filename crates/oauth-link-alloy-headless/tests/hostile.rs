@@ -120,15 +120,18 @@ fn shape(op: Op) -> (Value, Vec<&'static str>) {
 
 fn routes(op: Op, status: u16, body: Vec<u8>) -> Vec<Route> {
     let metadata = serde_json::to_vec(&metadata_doc()).unwrap();
-    let credentials = format!("/users/{USER}/credentials");
+    let credentials = format!("/credentials/users/{USER}");
+    let none = serde_json::to_vec(&json!({"data": []})).unwrap();
     match op {
         Op::Metadata => vec![
             route("GET", "/metadata/credentials/shopify", status, body),
             route("GET", "/headless/oauthUrl", 200, serde_json::to_vec(&json!({"oauthUrl": OAUTH_URL})).unwrap()),
+            route("GET", &credentials, 200, none),
         ],
         Op::Generate => vec![
             route("GET", "/metadata/credentials/shopify", 200, metadata),
             route("GET", "/headless/oauthUrl", status, body),
+            route("GET", &credentials, 200, none),
         ],
         Op::List | Op::Complete => vec![route("GET", &credentials, status, body)],
         Op::Integrations => vec![route("GET", "/integrations", status, body)],

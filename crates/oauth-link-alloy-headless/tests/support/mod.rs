@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use httpmock::prelude::*;
 use httpmock::{HttpMockResponse, Mock};
-use oauth_link_alloy_headless::{AlloyHeadlessConfig, AlloyHeadlessProvider};
+use oauth_link_alloy_headless::{AlloyHeadlessConfig, AlloyHeadlessProvider, UserIdMode};
 use oauth_link_core::http::RetryPolicy;
 use oauth_link_core::{LinkContext, PollPolicy, Url};
 
@@ -32,7 +32,15 @@ pub fn fast_poll() -> PollPolicy {
     }
 }
 
+/// Settings for `server` with users given as Alloy `userId`s (`user_id_mode = platform`):
+/// the tests of the platform calls name Alloy users directly. `tests/users.rs` and the
+/// conformance suite run the default `app` mode.
 pub fn config(server: &MockServer) -> AlloyHeadlessConfig {
+    app_config(server).with_user_id_mode(UserIdMode::Platform)
+}
+
+/// Settings for `server` in the default mode: users are the app's own ids.
+pub fn app_config(server: &MockServer) -> AlloyHeadlessConfig {
     AlloyHeadlessConfig::new(KEY)
         .with_base_url(Url::parse(&server.base_url()).unwrap())
         .with_retry(fast_retry())
@@ -84,6 +92,21 @@ pub async fn mock_metadata<'a>(server: &'a MockServer, app: &str, properties: &[
                 .query_param_count(".*", ".*", 0);
             then.status(200)
                 .json_body(serde_json::json!({"data": {"connector": app, "isOauth": true, "properties": properties}}));
+        })
+        .await
+}
+
+/// Answers every credential list on the 2025-09 path (`GET /credentials/users/{userId}`,
+/// read by `generate_link` for its watermark) with no credentials.
+pub async fn mock_no_credentials(server: &MockServer) -> Mock<'_> {
+    server
+        .mock_async(|when, then| {
+            when.method(GET)
+                .path_prefix("/credentials/users/")
+                .header("authorization", AUTH)
+                .header("x-api-version", VERSION)
+                .query_param_count(".*", ".*", 0);
+            then.status(200).json_body(serde_json::json!({"data": []}));
         })
         .await
 }
