@@ -1,7 +1,9 @@
-//! The shell walkthrough for every provider: the CLI against a running sandbox, with the
-//! consent done by an HTTP form POST as `curl` would (README, "From a shell").
+//! The README's shell walkthrough ("From a shell"), for every provider: the same commands,
+//! only `OAUTH_LINK_PROVIDER` and the platform's keys change. The CLI runs against a
+//! running sandbox; the consent is the form POST `curl -X POST <consent page>/approve` makes.
 
-use oauth_link_tests::sandbox::{create_alloy_users, target, APP, KINDS};
+use oauth_link_cli::DEFAULT_RETURN_URL;
+use oauth_link_tests::sandbox::KINDS;
 use oauth_link_tests::{cli, CliRun, STATE_SECRET};
 
 fn run(args: &[&str], env: &[(String, String)]) -> CliRun {
@@ -13,7 +15,7 @@ fn run(args: &[&str], env: &[(String, String)]) -> CliRun {
 
 /// Opens the consent page (following the platform's own redirects) and submits Approve, as
 /// `curl -X POST <page>/approve` does; returns where the platform sends the browser.
-async fn approve(http: &reqwest::Client, url: &str) -> Option<String> {
+async fn approve(http: &reqwest::Client, url: &str) -> String {
     let mut page = reqwest::Url::parse(url).unwrap();
     for _ in 0..3 {
         let r = http.get(page.clone()).send().await.unwrap();
@@ -25,53 +27,74 @@ async fn approve(http: &reqwest::Client, url: &str) -> Option<String> {
     let target = page.join(&format!("{}/approve", page.path())).unwrap();
     let answer =
         http.post(target).header("content-type", "application/x-www-form-urlencoded").body("").send().await.unwrap();
-    assert!(answer.status().is_redirection() || answer.status().is_success(), "approve: {}", answer.status());
-    answer.headers().get("location").map(|l| l.to_str().unwrap().to_owned())
+    assert!(answer.status().is_redirection(), "approve: {}", answer.status());
+    answer.headers().get("location").expect("the platform sends the browser back").to_str().unwrap().to_owned()
+}
+
+/// The keys a user exports after reading `oauth-link sandbox`'s settings line: the only
+/// thing that differs between providers.
+fn keys(kind: &str, settings: &serde_json::Value) -> Vec<(String, String)> {
+    let prefix = oauth_link::env_var(kind, "");
+    let mut env = vec![
+        ("OAUTH_LINK_PROVIDER".to_owned(), kind.to_owned()),
+        (format!("{prefix}BASE_URL"), settings[kind]["base_url"].as_str().unwrap().to_owned()),
+        (format!("{prefix}API_KEY"), settings[kind]["api_key"].as_str().unwrap().to_owned()),
+    ];
+    match kind {
+        "alloy-connectors" => {
+            env.push((format!("{prefix}REDIRECT_URI"), DEFAULT_RETURN_URL.to_owned()));
+            env.push((format!("{prefix}CONNECTORS"), "slack,notion".to_owned()));
+        }
+        "junction" => env.push((format!("{prefix}REDIRECT_URL"), DEFAULT_RETURN_URL.to_owned())),
+        _ => {}
+    }
+    env
 }
 
 #[test]
-fn link_approve_complete_list_from_a_shell_for_every_provider() {
+fn the_same_shell_commands_link_approve_complete_and_list_on_every_provider() {
     let runtime = tokio::runtime::Runtime::new().unwrap();
+    // `oauth-link sandbox --port 4010 &`: hosted platforms send the browser to the return URL.
     let sandbox = runtime.block_on(async {
-        let config = oauth_link_sandbox::SandboxConfig::default();
+        let mut config = oauth_link_sandbox::SandboxConfig::default().alloy_return_url(DEFAULT_RETURN_URL);
+        for identifier in ["slack", "msteams"] {
+            config = config.novu_redirect_url(identifier, DEFAULT_RETURN_URL);
+        }
         oauth_link_sandbox::Sandbox::start(config).await.expect("sandbox starts")
     });
-    runtime.block_on(create_alloy_users(&sandbox, ["shell-user".to_owned()]));
     let settings = sandbox.settings();
     let http = reqwest::Client::builder().redirect(reqwest::redirect::Policy::none()).build().unwrap();
     let replay_dir = std::env::temp_dir().join(format!("oauth-link-cli-sandbox-{}", std::process::id()));
+    let user = "ada@example.com";
 
     for kind in KINDS {
-        // What a user exports after reading `oauth-link sandbox`'s settings line.
-        let prefix = oauth_link::env_var(kind, "");
-        let mut env = vec![
-            ("OAUTH_LINK_PROVIDER".to_owned(), kind.to_owned()),
-            ("OAUTH_LINK_STATE_SECRET".to_owned(), STATE_SECRET.to_owned()),
-            ("OAUTH_LINK_REPLAY_DIR".to_owned(), replay_dir.display().to_string()),
-            (format!("{prefix}BASE_URL"), settings[kind]["base_url"].as_str().unwrap().to_owned()),
-            (format!("{prefix}API_KEY"), settings[kind]["api_key"].as_str().unwrap().to_owned()),
-        ];
-        let mut link_args = vec!["link", "--user", "shell-user", "--target", target(kind)];
-        if kind == "alloy-connectors" || kind == "junction" {
-            link_args.extend(["--redirect-uri", "https://app.example/oauth/done"]);
-        }
-        if kind == "alloy-connectors" {
-            env.push((format!("{prefix}CONNECTORS"), "slack".to_owned()));
-        }
+        let mut env = keys(kind, &settings);
+        env.push(("OAUTH_LINK_STATE_SECRET".to_owned(), STATE_SECRET.to_owned()));
+        env.push(("OAUTH_LINK_REPLAY_DIR".to_owned(), replay_dir.display().to_string()));
 
-        let link = run(&link_args, &env).json();
+        // TARGET=$(oauth-link targets | jq -r '[.[] | select(.auth == "oauth" and ((.params // []) | all(.required | not)))][0].id')
+        let targets = run(&["targets"], &env).json();
+        let target = targets
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|t| {
+                t["auth"] == "oauth" && t["params"].as_array().is_none_or(|ps| ps.iter().all(|p| p["required"] != true))
+            })
+            .and_then(|t| t["id"].as_str())
+            .unwrap_or_else(|| panic!("{kind}: no OAuth target without parameters: {targets}"))
+            .to_owned();
+        // LINK=$(oauth-link link --user ada@example.com --target "$TARGET")
+        let link = run(&["link", "--user", user, "--target", &target], &env).json();
         let (url, state) = (link["url"].as_str().unwrap(), link["state"].as_str().unwrap());
-        // The user clicks Approve (Junction's link may first redirect to the provider's page).
-        let location = runtime.block_on(approve(&http, url));
-
-        // Back at the app: the redirect URL when the platform sends one, plus the kept state.
-        let mut complete = vec!["complete", "--state", state];
-        if let Some(location) = location.as_deref().filter(|l| l.starts_with(APP)) {
-            complete.extend(["--callback-url", location]);
-        }
-        let connection = run(&complete, &env).json();
+        // BACK=$(curl -s -o /dev/null -w '%{redirect_url}' -X POST "$(echo "$LINK" | jq -r .url)/approve")
+        let back = runtime.block_on(approve(&http, url));
+        assert!(back.starts_with(DEFAULT_RETURN_URL), "{kind}: {back}");
+        // oauth-link complete --state "$(echo "$LINK" | jq -r .state)" --callback-url "$BACK"
+        let connection = run(&["complete", "--state", state, "--callback-url", &back], &env).json();
         assert_eq!(connection["status"], "connected", "{kind}: {connection}");
-        let listed = run(&["connections", "--user", "shell-user"], &env).json();
+        // oauth-link connections --user ada@example.com
+        let listed = run(&["connections", "--user", user], &env).json();
         assert!(listed.as_array().unwrap().iter().any(|c| c["id"] == connection["id"]), "{kind}: {listed}");
     }
     runtime.block_on(sandbox.shutdown()).unwrap();

@@ -140,7 +140,8 @@ pub mod sandbox {
     pub async fn sandbox() -> RunningSandbox {
         let config = SandboxConfig::default()
             .alloy_return_url(format!("{APP}/alloy/back"))
-            .novu_redirect_url("slack", format!("{APP}/novu/back"));
+            .novu_redirect_url("slack", format!("{APP}/novu/back"))
+            .novu_redirect_url("msteams", format!("{APP}/novu/back"));
         Sandbox::start(config).await.expect("sandbox starts")
     }
 

@@ -112,6 +112,9 @@ enum Command {
         #[arg(long)]
         connection: String,
     },
+    /// List what the configured provider can link (its catalogue); prints an array of
+    /// {id, name, logo_url?, auth, params?}. Pass an `id` to `link --target`.
+    Targets,
     /// List the provider kinds compiled in, with their capabilities.
     Providers,
     /// Run the local sandbox of the four platforms; prints one JSON line with each provider
@@ -120,6 +123,10 @@ enum Command {
         /// Port on 127.0.0.1 (0 picks a free one).
         #[arg(long, default_value_t = 0)]
         port: u16,
+        /// Where the hosted platforms (Alloy headless, Novu) send the browser after consent:
+        /// the return address an operator sets in the platform's dashboard.
+        #[arg(long, value_name = "URL", default_value = DEFAULT_RETURN_URL)]
+        return_url: String,
     },
     /// Run the demo web app: connect an account in a browser, see and remove connections.
     /// Uses the in-process sandbox unless a provider is configured (OAUTH_LINK_PROVIDER,
@@ -196,10 +203,21 @@ where
     }
 }
 
+/// The app page the sandbox's hosted platforms send the browser back to by default.
+pub const DEFAULT_RETURN_URL: &str = "http://localhost:3000/oauth/done";
+
 /// Runs the sandbox until Ctrl-C (or SIGTERM): the settings line first, flushed, so a
 /// script can read it and start using the sandbox.
-async fn serve_sandbox(port: u16, out: &mut dyn Write) -> oauth_link::Result<()> {
-    let config = oauth_link_sandbox::SandboxConfig::default().port(port);
+async fn serve_sandbox(port: u16, return_url: &str, out: &mut dyn Write) -> oauth_link::Result<()> {
+    Url::parse(return_url)
+        .map_err(|e| Error::invalid_input("sandbox", "return_url", format!("`{return_url}` is not a URL ({e})")))?;
+    let mut config = oauth_link_sandbox::SandboxConfig::default().port(port).alloy_return_url(return_url);
+    let catalogue = oauth_link_sandbox::Sandbox::catalogue();
+    for integration in catalogue["novu"]["integrations"].as_array().into_iter().flatten() {
+        if let Some(identifier) = integration["integrationIdentifier"].as_str() {
+            config = config.novu_redirect_url(identifier, return_url);
+        }
+    }
     let sandbox = oauth_link_sandbox::Sandbox::start(config).await.map_err(|e| {
         Error::config("port", format!("cannot start the sandbox on port {port}: {e}; pick another --port"))
     })?;
@@ -328,8 +346,8 @@ async fn execute(
         serve_demo(port, settings, out, err).await?;
         return Ok(None);
     }
-    if let Command::Sandbox { port } = cli.command {
-        serve_sandbox(port, out).await?;
+    if let Command::Sandbox { port, return_url } = &cli.command {
+        serve_sandbox(*port, return_url, out).await?;
         return Ok(None);
     }
     let settings = settings(&cli, env)?;
@@ -399,6 +417,7 @@ async fn run_command(command: Command, settings: Settings) -> oauth_link::Result
             query.target = target;
             Ok(serde_json::to_value(provider.list_connections(&query).await?).unwrap_or_default())
         }
+        Command::Targets => Ok(serde_json::to_value(provider(&settings)?.list_targets().await?).unwrap_or_default()),
         Command::Disconnect { user, connection } => {
             provider(&settings)?.disconnect(&user, &connection).await?;
             Ok(json!({ "disconnected": true }))

@@ -157,6 +157,41 @@ const CASES: [(&str, &str, &str); 4] = [
     ("junction", "oura", ""),
 ];
 
+/// The `<select>` options of a provider's target picker, in order: (id, label).
+fn target_options(page: &str, provider: &str) -> Vec<(String, String)> {
+    let start = page
+        .find(&format!("<select name=\"target\" id=\"target-{provider}\">"))
+        .unwrap_or_else(|| panic!("{provider}: no target picker (the catalogue was not read): {page}"));
+    let select = &page[start..start + page[start..].find("</select>").expect("select end")];
+    select
+        .split("<option value=\"")
+        .skip(1)
+        .map(|option| {
+            let (id, rest) = option.split_once('"').expect("option value");
+            let label = rest.trim_start_matches('>').split("</option>").next().unwrap_or("");
+            (id.to_owned(), label.to_owned())
+        })
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_pickers_list_each_platforms_catalogue() {
+    let demo = demo::start(options()).await.expect("demo");
+    let mut browser = Browser::new(&demo);
+    let page = browser.get("/").await;
+    assert_eq!(page.status, StatusCode::OK);
+    for (provider, target, params) in CASES {
+        let options = target_options(&page.body, provider);
+        assert!(options.iter().any(|(id, _)| id == target), "{provider}: {target} not offered: {options:?}");
+        assert!(!options[0].1.contains("needs"), "{provider}: the default target needs no parameter: {options:?}");
+        if let Some((name, _)) = params.split_once('=') {
+            let (_, label) = options.iter().find(|(id, _)| id == target).expect("offered");
+            assert!(label.contains(&format!("needs {name}")), "{provider}: {label}");
+        }
+    }
+    demo.shutdown().await;
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn connect_list_and_disconnect_on_every_provider() {
     let demo = demo::start(options()).await.expect("demo");

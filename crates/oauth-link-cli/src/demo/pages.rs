@@ -83,9 +83,10 @@ pub(crate) struct ProviderCard {
     pub(crate) title: &'static str,
     /// `hosted` or `app redirect`.
     pub(crate) callback: &'static str,
-    /// Suggested targets (a select in sandbox mode, a datalist otherwise).
+    /// The provider's OAuth targets (a select), or none (free text) when the catalogue
+    /// could not be read.
     pub(crate) targets: Vec<TargetHint>,
-    /// True when `targets` is the complete list (sandbox catalogue).
+    /// True when `targets` is the platform's catalogue.
     pub(crate) closed_list: bool,
     /// What the user should know about this provider here.
     pub(crate) notes: Vec<String>,

@@ -220,9 +220,19 @@ pub(super) async fn index(State(app): AppState, OriginalUri(uri): OriginalUri, h
             _ => None,
         }
     });
+    let mut cards = app.cards.clone();
+    for (card, entry) in cards.iter_mut().zip(&app.providers) {
+        match entry.targets().await {
+            Ok(targets) => {
+                card.targets = targets.to_vec();
+                card.closed_list = true;
+            }
+            Err(e) => card.notes.push(format!("The platform's target list could not be read ({e}); type a target.")),
+        }
+    }
     let body = pages::index(&pages::IndexView {
         mode: &app.mode_line,
-        cards: &app.cards,
+        cards: &cards,
         user,
         flash: flash.as_ref(),
         pending: pending.as_ref(),
@@ -267,11 +277,6 @@ pub(super) async fn connect(State(app): AppState, body: Bytes) -> Response {
     }
     if let Err(e) = request.validate(kind) {
         return error_page(&e, None, &[]);
-    }
-    if kind.starts_with("alloy") {
-        if let Some(users) = &app.alloy_users {
-            users.ensure(&request.user).await;
-        }
     }
     match provider.generate_link(&request).await {
         Ok(link) => {
@@ -383,11 +388,6 @@ pub(super) async fn connections(State(app): AppState, OriginalUri(uri): Original
     let q = ConnectionQuery::user(field(&query, "user"));
     if let Err(e) = q.validate(kind) {
         return error_page(&e, None, &[]);
-    }
-    if kind.starts_with("alloy") {
-        if let Some(users) = &app.alloy_users {
-            users.ensure(&q.user).await;
-        }
     }
     let list: Vec<Connection> = match entry.provider.list_connections(&q).await {
         Ok(list) => list,

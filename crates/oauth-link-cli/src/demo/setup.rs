@@ -1,5 +1,5 @@
-//! Building the demo: the providers (over the embedded sandbox, or a real platform), the
-//! targets and notes shown for each, and the Alloy users the sandbox needs.
+//! Building the demo: the providers (over the embedded sandbox, or a real platform), and
+//! the cards shown for each (targets come from each provider's catalogue, at first view).
 
 use super::*;
 
@@ -16,8 +16,6 @@ pub(super) struct App {
     pub(super) link_ttl: Duration,
     /// One line about the mode, for the index page.
     pub(super) mode_line: String,
-    /// Sandbox mode: how to make sure an Alloy user exists (a real app does it at sign-up).
-    pub(super) alloy_users: Option<AlloyUsers>,
 }
 
 #[derive(Debug)]
@@ -26,39 +24,45 @@ pub(super) struct Entry {
     /// Redirect URI to put on each request (real mode, app-redirect platforms without one
     /// configured).
     pub(super) redirect: Option<Url>,
+    /// The provider's OAuth targets, read once through `list_targets` (a failed read is
+    /// tried again on the next view).
+    pub(super) targets: tokio::sync::OnceCell<Vec<TargetHint>>,
+}
+
+impl Entry {
+    fn new(provider: SharedLinkProvider, redirect: Option<Url>) -> Self {
+        Self { provider, redirect, targets: tokio::sync::OnceCell::new() }
+    }
+
+    /// The targets a user can connect through a consent screen, those needing extra
+    /// parameters last (so the default choice works as is).
+    pub(super) async fn targets(&self) -> oauth_link::Result<&[TargetHint]> {
+        let hints = self
+            .targets
+            .get_or_try_init(|| async {
+                let mut hints: Vec<TargetHint> = self
+                    .provider
+                    .list_targets()
+                    .await?
+                    .into_iter()
+                    .filter(Target::is_oauth)
+                    .map(|t| TargetHint {
+                        params: t.params.iter().filter(|p| p.required).map(|p| p.name.clone()).collect(),
+                        id: t.id,
+                        label: t.name,
+                    })
+                    .collect();
+                hints.sort_by_key(|t| !t.params.is_empty());
+                Ok::<_, Error>(hints)
+            })
+            .await?;
+        Ok(hints)
+    }
 }
 
 impl App {
     pub(super) fn find(&self, kind: &str) -> Option<&Entry> {
         self.providers.iter().find(|e| e.provider.kind() == kind)
-    }
-}
-
-/// Creates the sandbox's Alloy users on first use.
-#[derive(Debug)]
-pub(super) struct AlloyUsers {
-    pub(super) transport: ReqwestTransport,
-    pub(super) users_url: Url,
-    pub(super) api_key: String,
-}
-
-impl AlloyUsers {
-    /// `POST /alloy/users {username}`; "already exists" is fine, other failures surface
-    /// later as the adapter's own error.
-    pub(super) async fn ensure(&self, user: &str) {
-        let mut headers = HeaderMap::new();
-        if let Ok(mut auth) = HeaderValue::from_str(&format!("bearer {}", self.api_key)) {
-            auth.set_sensitive(true);
-            headers.insert(header::AUTHORIZATION, auth);
-        }
-        headers.insert(HeaderName::from_static("x-api-version"), HeaderValue::from_static("2025-09"));
-        headers.insert(header::CONTENT_TYPE, HeaderValue::from_static("application/json"));
-        let body = serde_json::to_vec(&serde_json::json!({ "username": user })).unwrap_or_default();
-        let request =
-            HttpRequest { method: Method::POST, url: self.users_url.clone(), headers, body: Some(body.into()) };
-        if let Err(e) = self.transport.send(request, 64 * 1024).await {
-            tracing::warn!(error = %e.message, "could not create the sandbox Alloy user");
-        }
     }
 }
 
@@ -111,24 +115,9 @@ pub(super) fn sandbox_app(
             _ => {}
         }
         let provider = AdapterConfig::parse(kind, ConfigMap::from_map(static_kind(kind), &map))?.build(ctx.clone())?;
-        cards.push(card(&provider, sandbox_targets(&catalogue, kind), true, sandbox_notes(kind)));
-        providers.push(Entry { provider, redirect: None });
+        cards.push(card(&provider, sandbox_notes(kind)));
+        providers.push(Entry::new(provider, None));
     }
-    let alloy_users = match (
-        settings.get("alloy-headless").and_then(|s| s.get("base_url")).and_then(Value::as_str),
-        settings.get("alloy-headless").and_then(|s| s.get("api_key")).and_then(Value::as_str),
-    ) {
-        (Some(base), Some(key)) => Some(AlloyUsers {
-            transport: ReqwestTransport::new(&HttpSettings {
-                connect_timeout: Duration::from_secs(5),
-                request_timeout: Duration::from_secs(10),
-            })?,
-            users_url: Url::parse(&format!("{base}/users"))
-                .map_err(|e| Error::config("base_url", format!("sandbox URL is not valid: {e}")))?,
-            api_key: key.to_owned(),
-        }),
-        _ => None,
-    };
     let app = App {
         root: root.to_owned(),
         providers,
@@ -139,7 +128,6 @@ pub(super) fn sandbox_app(
             "Sandbox mode: Alloy (headless and connectors), Novu and Junction are emulated in this process under {sandbox_root}/. \
 Set OAUTH_LINK_PROVIDER and the platform's keys to use a real platform."
         ),
-        alloy_users,
     };
     Ok((app, Some(sandbox), Vec::new()))
 }
@@ -177,23 +165,21 @@ pub(super) fn real_app(root: &str, settings: &Settings) -> oauth_link::Result<(A
     let mut card_notes = Vec::new();
     match kind {
         "alloy-headless" => card_notes.push(format!(
-            "User is an Alloy userId (POST /users). Alloy hosts the callback: set the return address to {callback}?provider=alloy-headless where your Alloy account allows it."
+            "Alloy hosts the callback: set the return address to {callback}?provider=alloy-headless where your Alloy account allows it."
         )),
         "novu" => card_notes.push(format!(
-            "User is the Novu subscriberId. Set the integration's redirect URL to {callback}?provider=novu. If consent is denied, Novu shows its own error page and does not come back."
+            "Set the integration's redirect URL to {callback}?provider=novu. If consent is denied, Novu shows its own error page and does not come back."
         )),
         _ => card_notes.push(format!("The platform sends the browser back to {callback}.")),
     }
-    let targets = sandbox_targets(&Sandbox::catalogue(), kind);
-    let cards = vec![card(&provider, targets, false, card_notes)];
+    let cards = vec![card(&provider, card_notes)];
     let app = App {
         root: root.to_owned(),
-        providers: vec![Entry { provider, redirect }],
+        providers: vec![Entry::new(provider, redirect)],
         cards,
         cookies: CookieJar::random(),
         link_ttl: settings.state.ttl,
         mode_line: format!("Real platform: {kind} (from {}).", settings.source()),
-        alloy_users: None,
     };
     Ok((app, None, notes))
 }
@@ -215,40 +201,11 @@ pub(super) fn str_at<'a>(v: &'a Value, key: &str) -> Option<&'a str> {
     v.get(key).and_then(Value::as_str)
 }
 
-/// Valid targets per provider, from the sandbox catalogue (the real platforms use the same
-/// names).
-pub(super) fn sandbox_targets(catalogue: &Value, kind: &str) -> Vec<TargetHint> {
-    let hint = |id: &str, label: &str, params: Vec<String>| TargetHint { id: id.into(), label: label.into(), params };
-    let mut out: Vec<TargetHint> = match kind {
-        "alloy-headless" => list(catalogue, &["alloy", "apps"])
-            .filter(|a| a.get("isOauth").and_then(Value::as_bool) == Some(true))
-            .filter_map(|a| {
-                let params = list(a, &["properties"]).filter_map(|p| str_at(p, "name")).map(str::to_owned).collect();
-                Some(hint(str_at(a, "app")?, str_at(a, "displayName")?, params))
-            })
-            .collect(),
-        "alloy-connectors" => list(catalogue, &["alloy", "connectors"])
-            .filter_map(|c| Some(hint(str_at(c, "connectorId")?, str_at(c, "displayName")?, Vec::new())))
-            .collect(),
-        "novu" => list(catalogue, &["novu", "integrations"])
-            .filter_map(|i| Some(hint(str_at(i, "integrationIdentifier")?, str_at(i, "userEndpointType")?, Vec::new())))
-            .collect(),
-        "junction" => list(catalogue, &["junction", "providers"])
-            .filter(|p| str_at(p, "auth_type") == Some("oauth"))
-            .filter_map(|p| Some(hint(str_at(p, "slug")?, str_at(p, "name")?, Vec::new())))
-            .collect(),
-        _ => Vec::new(),
-    };
-    // Targets that need extra parameters go last, so the default choice works as is.
-    out.sort_by_key(|t| !t.params.is_empty());
-    out
-}
-
 pub(super) fn sandbox_notes(kind: &str) -> Vec<String> {
     match kind {
         "alloy-headless" => vec![
             "Hosted by Alloy: the demo keeps the link state in a cookie; the sandbox's return URL brings the browser back to /callback?provider=alloy-headless.".into(),
-            "shopify needs an extra parameter: shopSubdomain=your-shop. The sandbox user is created on first use, as your app would do at sign-up.".into(),
+            "shopify needs an extra parameter: shopSubdomain=your-shop. Any user id works: the adapter finds or creates the Alloy user.".into(),
         ],
         "alloy-connectors" => vec!["App redirect: the browser comes back to /callback with the state on the URL.".into()],
         "novu" => vec![
@@ -260,12 +217,7 @@ pub(super) fn sandbox_notes(kind: &str) -> Vec<String> {
     }
 }
 
-pub(super) fn card(
-    provider: &SharedLinkProvider,
-    targets: Vec<TargetHint>,
-    closed_list: bool,
-    notes: Vec<String>,
-) -> ProviderCard {
+pub(super) fn card(provider: &SharedLinkProvider, notes: Vec<String>) -> ProviderCard {
     let kind = static_kind(provider.kind());
     let title = match kind {
         "alloy-headless" => "Alloy Embedded (headless)",
@@ -278,5 +230,5 @@ pub(super) fn card(
         CallbackModel::Hosted => "hosted",
         CallbackModel::AppRedirect => "app redirect",
     };
-    ProviderCard { kind, title, callback, targets, closed_list, notes }
+    ProviderCard { kind, title, callback, targets: Vec::new(), closed_list: false, notes }
 }
