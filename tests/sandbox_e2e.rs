@@ -14,7 +14,7 @@ use oauth_link::{
     SharedLinkProvider, StateCodec, StateKeys,
 };
 use oauth_link_sandbox::{FaultConfig, RunningSandbox};
-use oauth_link_tests::sandbox::{build, callback_from, create_alloy_users, sandbox, settings, target, APP, KINDS};
+use oauth_link_tests::sandbox::{build, callback_from, sandbox, settings, target, APP, KINDS};
 
 struct SandboxDriver {
     kind: &'static str,
@@ -26,9 +26,6 @@ struct SandboxDriver {
 impl SandboxDriver {
     async fn new(kind: &'static str) -> Self {
         let sb = sandbox().await;
-        if kind.starts_with("alloy") {
-            create_alloy_users(&sb, (1..=8).map(|n| format!("conf-user-{n}"))).await;
-        }
         let clock = ManualClock::starting_now();
         let codec = StateCodec::new(StateKeys::random()).with_clock(Arc::new(clock.clone()));
         let ctx = LinkContext::new(codec, Arc::new(MemoryReplayGuard::new()));
@@ -115,7 +112,6 @@ async fn browse(link: &Link, button: &str) -> (u16, Option<String>, String) {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn full_connect_and_deny_flows_over_http_for_each_provider() {
     let sb = sandbox().await;
-    create_alloy_users(&sb, ["flow-user".to_owned()]).await;
     let ctx = LinkContext::ephemeral();
     for kind in KINDS {
         let provider = build(kind, &settings(&sb, kind), ctx.clone());
@@ -189,7 +185,6 @@ fn drop_json_field(request: &mut HttpRequest, field: &str) {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_sandbox_catches_adapter_mistakes() {
     let sb = sandbox().await;
-    create_alloy_users(&sb, ["strict-user".to_owned()]).await;
     let cases: [(&'static str, SpoilFn, &str); 5] = [
         ("alloy-headless", |r| drop(r.headers.remove("x-api-version")), "missing x-api-version"),
         ("alloy-connectors", |r| drop_json_field(r, "authenticationType"), "missing authenticationType"),

@@ -4,7 +4,7 @@
 
 use oauth_link::{ConnectionQuery, LinkContext, LinkRequest};
 use oauth_link_tests::capture;
-use oauth_link_tests::sandbox::{build, callback_from, create_alloy_users, sandbox, settings, target, KINDS};
+use oauth_link_tests::sandbox::{build, callback_from, sandbox, settings, target, KINDS};
 use oauth_link_tests::{cli, STATE_SECRET};
 
 /// Every secret-looking string the sandbox handed out: link tokens (Junction link ids),
@@ -39,7 +39,6 @@ fn around(haystack: &str, secret: &str) -> String {
 async fn no_secret_reaches_logs_errors_debug_or_cli_output() {
     let captured = capture::install(tracing::Level::TRACE);
     let running = sandbox().await;
-    create_alloy_users(&running, ["hygiene-user".to_owned()]).await;
     let ctx = LinkContext::ephemeral();
     let mut api_keys = Vec::new();
     let mut states = Vec::new();

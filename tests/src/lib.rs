@@ -180,24 +180,6 @@ pub mod sandbox {
         }
     }
 
-    /// Creates the Alloy users the requests name (Alloy only links existing users).
-    pub async fn create_alloy_users(sb: &RunningSandbox, users: impl IntoIterator<Item = String>) {
-        let http = reqwest::Client::new();
-        let key = sb.settings()["alloy-headless"]["api_key"].as_str().unwrap().to_owned();
-        for user in users {
-            let r = http
-                .post(format!("{}/users", sb.settings()["alloy-headless"]["base_url"].as_str().unwrap()))
-                .header("authorization", format!("bearer {key}"))
-                .header("x-api-version", "2025-09")
-                .header("content-type", "application/json")
-                .body(serde_json::to_vec(&serde_json::json!({"username": user})).unwrap())
-                .send()
-                .await
-                .unwrap();
-            assert!(r.status().is_success(), "create user {user}: {}", r.status());
-        }
-    }
-
     /// What the browser brings back to the app after the consent page redirected it.
     /// What the browser brings back: the redirect (when it reached the app) plus the state the
     /// app kept, which app-redirect platforms carry too.
