@@ -14,7 +14,7 @@ use crate::config::NovuConfig;
 use crate::error::{api_error, redact_tokens};
 use crate::wire::{
     ChannelConnection, ChannelEndpoint, GenerateLinkResponse, GenerateUserLinkRequest, GenerateWorkspaceLinkRequest,
-    Page,
+    Integration, IntegrationList, Page, UpsertSubscriberRequest,
 };
 use crate::KIND;
 
@@ -75,8 +75,20 @@ pub(crate) struct Record {
 /// The list filters the adapter uses.
 #[derive(Debug, Clone, Copy)]
 pub(crate) struct ListFilter<'a> {
-    pub(crate) subscriber_id: &'a str,
+    /// `subscriberId`; `None` for shared connections, which belong to a context.
+    pub(crate) subscriber_id: Option<&'a str>,
     pub(crate) integration_identifier: Option<&'a str>,
+    /// `contextKeys` (`type:id`), one query pair each; none when empty.
+    pub(crate) context_keys: &'a [String],
+    /// `connectionMode=shared` (channel connections only).
+    pub(crate) shared: bool,
+}
+
+impl<'a> ListFilter<'a> {
+    /// The records of one subscriber, optionally on one integration.
+    pub(crate) fn subscriber(subscriber_id: &'a str, integration_identifier: Option<&'a str>) -> Self {
+        Self { subscriber_id: Some(subscriber_id), integration_identifier, context_keys: &[], shared: false }
+    }
 }
 
 /// Typed access to the Novu API.
@@ -102,8 +114,50 @@ impl NovuClient {
         [self.api_key.expose()]
     }
 
+    /// `POST /v2/subscribers {subscriberId}`: creates the subscriber, or leaves an existing
+    /// one as it is (an upsert carrying no field but the id). 201 either way.
+    pub(crate) async fn upsert_subscriber(&self, subscriber_id: &str) -> Result<()> {
+        let operation = "upsert_subscriber";
+        let url = self.api.url(&["v2", "subscribers"]);
+        let request = self.api.json_request(Method::POST, url, &UpsertSubscriberRequest { subscriber_id });
+        // Idempotent: an upsert of the id alone; repeating it creates nothing more and changes
+        // no field, so no idempotency key is needed (and none is sent).
+        let call = Call { operation, path_template: "/v2/subscribers", request, replay: Replay::Idempotent };
+        let response = self.api.execute(call).await?;
+        trace_response(operation, &response);
+        if !response.is_success() {
+            return Err(api_error(&response, &self.secrets()));
+        }
+        // `{data: SubscriberResponseDto}` (the server's envelope) or the bare record.
+        let what = "a subscriber object (`SubscriberResponseDto`, bare or under `data`)";
+        let value: serde_json::Value = self.decode(&response, what)?;
+        let record = crate::wire::unwrap_subscriber(value);
+        match record.get("subscriberId") {
+            None | Some(serde_json::Value::Null) => Ok(()),
+            Some(serde_json::Value::String(id)) if id == subscriber_id => Ok(()),
+            Some(_) => Err(self.decode_error(&response, what, "it names another subscriberId")),
+        }
+    }
+
+    /// `GET /v1/integrations` (no query): every integration of the environment.
+    pub(crate) async fn list_integrations(&self) -> Result<Vec<Integration>> {
+        let operation = "list_integrations";
+        let url = self.api.url(&["v1", "integrations"]);
+        let request = self.api.request(Method::GET, url);
+        // Idempotent: a read.
+        let call = Call { operation, path_template: "/v1/integrations", request, replay: Replay::Idempotent };
+        let response = self.api.execute(call).await?;
+        trace_response(operation, &response);
+        if !response.is_success() {
+            return Err(api_error(&response, &self.secrets()));
+        }
+        let list: IntegrationList = self.decode(&response, "an array of integrations (bare or under `data`)")?;
+        // An entry of another shape is skipped, not fatal: the catalogue lists what it can read.
+        Ok(list.into_items().into_iter().filter_map(|item| serde_json::from_value(item).ok()).collect())
+    }
+
     /// `POST /v1/integrations/channel-endpoints/oauth`.
-    pub(crate) async fn generate_user_link(&self, body: &GenerateUserLinkRequest<'_>, key: String) -> Result<Url> {
+    pub(crate) async fn generate_user_link(&self, body: &GenerateUserLinkRequest<'_>, key: &str) -> Result<Url> {
         let url = self.api.url(&["v1", "integrations", "channel-endpoints", "oauth"]);
         self.post_link("generate_link", "/v1/integrations/channel-endpoints/oauth", url, body, key).await
     }
@@ -112,7 +166,7 @@ impl NovuClient {
     pub(crate) async fn generate_workspace_link(
         &self,
         body: &GenerateWorkspaceLinkRequest<'_>,
-        key: String,
+        key: &str,
     ) -> Result<Url> {
         let url = self.api.url(&["v1", "integrations", "channel-connections", "oauth"]);
         self.post_link("generate_workspace_link", "/v1/integrations/channel-connections/oauth", url, body, key).await
@@ -124,15 +178,15 @@ impl NovuClient {
         path_template: &'static str,
         url: Url,
         body: &B,
-        idempotency_key: String,
+        idempotency_key: &str,
     ) -> Result<Url> {
         let mut request = self.api.json_request(Method::POST, url, body);
-        // The key's own bytes become the header value, without a copy.
         let key = HeaderValue::try_from(idempotency_key).map_err(|_| {
             Error::invalid_input(KIND, "idempotency_key", "must be visible ASCII (an HTTP header value)")
         })?;
         request.headers.insert(IDEMPOTENCY_KEY, key);
-        // The same key rides on every retry of this logical request, so Novu replays it safely.
+        // Keyed: the same idempotency key rides on every retry of this logical request, so Novu
+        // replays (or, while the first is in flight, answers 409 + Retry-After to) a repeat.
         let response = self.api.execute(Call { operation, path_template, request, replay: Replay::Keyed }).await?;
         trace_response(operation, &response);
         if !response.is_success() {
@@ -162,14 +216,18 @@ impl NovuClient {
         let mut records = Vec::new();
         let mut cursor: Option<String> = None;
         for _ in 0..MAX_PAGES {
-            let query = [
-                Some(("subscriberId", filter.subscriber_id)),
-                filter.integration_identifier.map(|integration| ("integrationIdentifier", integration)),
-                Some(("limit", PAGE_LIMIT)),
-                cursor.as_deref().map(|after| ("after", after)),
-            ];
-            let url = self.api.url_with_query(&["v1", kind.collection()], query.into_iter().flatten());
+            let mut query: Vec<(&str, &str)> = Vec::with_capacity(5 + filter.context_keys.len());
+            query.extend(filter.subscriber_id.map(|subscriber| ("subscriberId", subscriber)));
+            query.extend(filter.integration_identifier.map(|integration| ("integrationIdentifier", integration)));
+            query.extend(filter.context_keys.iter().map(|key| ("contextKeys", key.as_str())));
+            if filter.shared {
+                query.push(("connectionMode", "shared"));
+            }
+            query.push(("limit", PAGE_LIMIT));
+            query.extend(cursor.as_deref().map(|after| ("after", after)));
+            let url = self.api.url_with_query(&["v1", kind.collection()], query.iter().copied());
             let request = self.api.request(Method::GET, url);
+            // Idempotent: a read.
             let call = Call { operation, path_template: kind.list_template(), request, replay: Replay::Idempotent };
             let response = self.api.execute(call).await?;
             trace_response(operation, &response);
@@ -204,6 +262,7 @@ impl NovuClient {
             RecordKind::Connection => "get_channel_connection",
         };
         let request = self.api.request(Method::GET, url);
+        // Idempotent: a read.
         let call = Call { operation, path_template: kind.item_template(), request, replay: Replay::Idempotent };
         let response = self.api.execute(call).await?;
         trace_response(operation, &response);
@@ -220,7 +279,9 @@ impl NovuClient {
         }
     }
 
-    /// `DELETE /v1/channel-endpoints/{identifier}` or `/v1/channel-connections/{identifier}` (204).
+    /// `DELETE /v1/channel-endpoints/{identifier}` or `/v1/channel-connections/{identifier}`
+    /// (204). A 404 counts as done: the caller has just found the record, so it is gone now
+    /// (deleted by an earlier attempt whose answer was lost, or by someone else).
     pub(crate) async fn delete(&self, kind: RecordKind, identifier: &str) -> Result<()> {
         let url = self.api.url(&["v1", kind.collection(), identifier]);
         let operation = match kind {
@@ -228,10 +289,11 @@ impl NovuClient {
             RecordKind::Connection => "delete_channel_connection",
         };
         let request = self.api.request(Method::DELETE, url);
+        // Idempotent: deleting what is already gone leaves the same state.
         let call = Call { operation, path_template: kind.item_template(), request, replay: Replay::Idempotent };
         let response = self.api.execute(call).await?;
         trace_response(operation, &response);
-        if response.is_success() {
+        if response.is_success() || response.status == 404 {
             Ok(())
         } else {
             Err(api_error(&response, &self.secrets()))

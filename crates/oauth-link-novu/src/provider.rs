@@ -8,7 +8,7 @@ use chrono::{DateTime, Utc};
 use oauth_link_core::http::new_idempotency_key;
 use oauth_link_core::{
     excerpt, validate_id, Callback, CallbackModel, Capabilities, Connection, ConnectionQuery, ConnectionStatus, Error,
-    Link, LinkContext, LinkProvider, LinkRequest, Result, Url,
+    Link, LinkContext, LinkProvider, LinkRequest, Result, Target, TargetAuth, TargetParam, Url, UserMap,
 };
 
 use crate::client::{ListFilter, NovuClient, Record, RecordKind};
@@ -20,6 +20,15 @@ use crate::KIND;
 pub(crate) const NOVU_LINK_LIFETIME: Duration = Duration::from_secs(5 * 60);
 /// The target that stands for the configured `integration_identifier`.
 pub(crate) const DEFAULT_TARGET: &str = "default";
+/// Longest idempotency key Novu accepts (its interceptor answers 400 above it).
+pub(crate) const MAX_IDEMPOTENCY_KEY_LEN: usize = 255;
+/// Most contexts one link may carry (Novu validates context payloads with `maxCount: 5`).
+pub(crate) const MAX_CONTEXTS: usize = 5;
+/// The chat providers Novu's OAuth-URL endpoints accept (`generate-link-user-oauth-url`:
+/// `ChatProviderIdEnum.Slack`, `.Novu` = `novu-slack`, `.MsTeams`).
+pub(crate) const OAUTH_PROVIDERS: [&str; 3] = ["slack", "novu-slack", "msteams"];
+/// Prefix of the connection identifier the adapter gives each workspace link.
+const CONNECTION_ID_PREFIX: &str = "olk-";
 
 /// `LinkRequest::params` keys understood by the adapter.
 const PARAM_LINK_KIND: &str = "link_kind";
@@ -29,9 +38,13 @@ const PARAM_AUTO_LINK_USER: &str = "autoLinkUser";
 const PARAM_CONTEXT_PREFIX: &str = "context.";
 const ACCEPTED_PARAMS: &str = "link_kind, connectionIdentifier, context.<type>, connectionMode, autoLinkUser";
 
-/// `LinkState::extra` keys.
-const EXTRA_KIND: &str = "kind";
+/// `LinkState::extra` keys, in the ascending order they are signed in.
+const EXTRA_CONNECTION_ID: &str = "cid";
+const EXTRA_CONTEXT: &str = "ctx";
 const EXTRA_INTEGRATION: &str = "integration";
+const EXTRA_KIND: &str = "kind";
+const EXTRA_MODE: &str = "mode";
+const EXTRA_WATERMARK: &str = "w";
 
 /// What a link connects.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -68,6 +81,100 @@ struct Plan {
     auto_link_user: Option<bool>,
 }
 
+impl Plan {
+    /// Whether the link makes a shared (context-owned) workspace connection.
+    fn shared(&self) -> bool {
+        self.connection_mode == Some(ConnectionMode::Shared)
+    }
+
+    /// `type:id` of each context, sorted: how Novu keys a record's contexts.
+    fn context_keys(&self) -> Vec<String> {
+        let mut keys: Vec<String> = self.context.iter().map(|(kind, value)| format!("{kind}:{}", value.id())).collect();
+        keys.sort();
+        keys
+    }
+}
+
+/// The body of one OAuth-URL request.
+#[derive(Debug)]
+enum LinkBody<'a> {
+    /// `POST /v1/integrations/channel-endpoints/oauth`.
+    User(GenerateUserLinkRequest<'a>),
+    /// `POST /v1/integrations/channel-connections/oauth`.
+    Workspace(GenerateWorkspaceLinkRequest<'a>),
+}
+
+/// Which records a link may have made, and which of them count as made by it.
+#[derive(Debug, Clone)]
+struct Scope<'a> {
+    kind: LinkKind,
+    user: &'a str,
+    integration: &'a str,
+    /// Sorted `type:id` keys (workspace links only: Novu's upsert matches them exactly).
+    context_keys: Vec<String>,
+    shared: bool,
+}
+
+impl<'a> Scope<'a> {
+    /// The list query that returns the scope's records.
+    fn filter(&self) -> ListFilter<'_> {
+        match self.kind {
+            LinkKind::User => ListFilter::subscriber(self.user, Some(self.integration)),
+            LinkKind::Workspace => ListFilter {
+                subscriber_id: (!self.shared).then_some(self.user),
+                integration_identifier: Some(self.integration),
+                context_keys: &self.context_keys,
+                shared: self.shared,
+            },
+        }
+    }
+
+    /// Defensive: only the scope's records count, whatever the platform sent.
+    fn contains(&self, record: &Record) -> bool {
+        let f = &record.fields;
+        if f.integration_identifier.as_deref() != Some(self.integration) {
+            return false;
+        }
+        let owner_ok = match (self.kind, self.shared) {
+            (LinkKind::Workspace, true) => f.subscriber_id.is_none(),
+            _ => f.subscriber_id.as_deref() == Some(self.user),
+        };
+        owner_ok && (self.kind == LinkKind::User || same_keys(&f.context_keys, &self.context_keys))
+    }
+
+    /// When a record was last made or remade, in ms on Novu's clock: an endpoint is only ever
+    /// created (a new one per link); a connection may be updated in place by a re-install.
+    fn stamp(&self, record: &Record) -> Option<i64> {
+        let f = &record.fields;
+        let created = f.created_at.as_deref().and_then(parse_time).map(|t| t.timestamp_millis());
+        match self.kind {
+            LinkKind::User => created,
+            LinkKind::Workspace => {
+                let updated = f.updated_at.as_deref().and_then(parse_time).map(|t| t.timestamp_millis());
+                created.max(updated)
+            }
+        }
+    }
+}
+
+/// True when both lists hold the same keys (order aside).
+fn same_keys(a: &[String], sorted: &[String]) -> bool {
+    let mut a: Vec<&str> = a.iter().map(String::as_str).collect();
+    a.sort_unstable();
+    a.dedup();
+    a.len() == sorted.len() && a.iter().zip(sorted).all(|(x, y)| *x == y)
+}
+
+/// How completion tells this link's record from older ones.
+#[derive(Debug, Clone, Copy)]
+enum Since {
+    /// Newer than the newest record in scope when the link was issued (ms on Novu's clock;
+    /// 0 when there was none).
+    Watermark(i64),
+    /// A state issued before watermarks: created (or updated) at or after this instant.
+    Legacy(DateTime<Utc>),
+}
+
 /// Links Novu subscribers' chat identities (Slack, MS Teams) and workspace installs through
 /// Novu's hosted chat OAuth. See the crate docs for the flow and the params it reads.
 #[derive(Debug)]
@@ -75,6 +182,8 @@ pub struct NovuProvider {
     config: NovuConfig,
     client: NovuClient,
     ctx: LinkContext,
+    /// App user ids whose Novu subscriber this adapter has ensured (id = subscriberId).
+    subscribers: UserMap,
 }
 
 impl NovuProvider {
@@ -82,7 +191,7 @@ impl NovuProvider {
     pub fn new(config: NovuConfig, ctx: LinkContext) -> Result<Self> {
         let transport = ctx.transport(&(&config.common.http).into())?;
         let client = NovuClient::new(&config, transport)?;
-        Ok(Self { config, client, ctx })
+        Ok(Self { config, client, ctx, subscribers: UserMap::default() })
     }
 
     /// The configuration in use.
@@ -163,7 +272,54 @@ impl NovuProvider {
                 }
             }
         }
+        if plan.context.len() > MAX_CONTEXTS {
+            return Err(Error::invalid_input(
+                KIND,
+                "params.context",
+                format!("at most {MAX_CONTEXTS} `context.<type>` params (Novu's limit), got {}", plan.context.len()),
+            ));
+        }
+        if plan.shared() && plan.context.is_empty() {
+            // Novu answers 400 "context is required when connectionMode is \"shared\"".
+            return Err(bad(PARAM_CONNECTION_MODE, "`shared` needs a context: add a `context.<type>` param".into()));
+        }
         Ok(plan)
+    }
+
+    /// Ensures the subscriber exists before its first link in this adapter's lifetime:
+    /// `POST /v2/subscribers {subscriberId}` once per user (single flight, kept in a bounded,
+    /// expiring [`UserMap`]).
+    async fn ensure_subscriber(&self, user: &str) -> Result<()> {
+        let client = &self.client;
+        self.subscribers
+            .resolve(user, || async move { client.upsert_subscriber(user).await.map(|()| Some(user.to_owned())) })
+            .await
+            .map(|_| ())
+    }
+
+    /// The `contextHash` of `context`: lower-case hex HMAC-SHA256 (key = the API key) of its
+    /// OLPC canonical JSON.
+    fn context_hash(&self, context: &BTreeMap<String, ContextValue>) -> Result<String> {
+        let value = serde_json::to_value(context)
+            .map_err(|e| Error::invalid_input(KIND, "params.context", format!("cannot be hashed: {e}")))?;
+        crate::canonical::context_hash(self.config.api_key.expose(), &value)
+            .map_err(|reason| Error::invalid_input(KIND, "params.context", reason))
+    }
+
+    /// Mints the OAuth URL (`POST .../oauth`, keyed) once the subscriber exists.
+    async fn mint(&self, user: &str, key: &str, body: &LinkBody<'_>) -> Result<Url> {
+        self.ensure_subscriber(user).await?;
+        match body {
+            LinkBody::User(body) => self.client.generate_user_link(body, key).await,
+            LinkBody::Workspace(body) => self.client.generate_workspace_link(body, key).await,
+        }
+    }
+
+    /// The newest stamp among the scope's records now (0 when there is none): what a record
+    /// must be newer than to count as this link's.
+    async fn watermark(&self, scope: &Scope<'_>) -> Result<i64> {
+        let records = self.client.list(scope.kind.record_kind(), scope.filter()).await?;
+        Ok(records.iter().filter(|r| scope.contains(r)).filter_map(|r| scope.stamp(r)).max().unwrap_or(0))
     }
 
     /// Normalises a listed record.
@@ -182,8 +338,7 @@ impl NovuProvider {
     }
 
     async fn list_kind(&self, kind: RecordKind, user: &str, integration: Option<&str>) -> Result<Vec<Connection>> {
-        let filter = ListFilter { subscriber_id: user, integration_identifier: integration };
-        let records = self.client.list(kind, filter).await?;
+        let records = self.client.list(kind, ListFilter::subscriber(user, integration)).await?;
         Ok(records
             .into_iter()
             // Defensive: keep only what the filters asked for, whatever the platform sent.
@@ -198,8 +353,65 @@ fn parse_time(text: &str) -> Option<DateTime<Utc>> {
     DateTime::parse_from_rfc3339(text).ok().map(|t| t.with_timezone(&Utc))
 }
 
+/// The connection identifier of a workspace link: `olk-` and 32 hex digits, random, or, when
+/// the caller gives an idempotency key, derived from it (with the user and integration), so
+/// a retried request sends the same body: Novu answers 422 to a key reused with another body.
+fn connection_identifier_for(user: &str, integration: &str, idempotency_key: Option<&str>) -> String {
+    use sha2::{Digest, Sha256};
+    let Some(key) = idempotency_key else { return format!("{CONNECTION_ID_PREFIX}{}", new_idempotency_key()) };
+    let mut digest = Sha256::new();
+    for part in [user, integration, key] {
+        digest.update((part.len() as u64).to_be_bytes());
+        digest.update(part.as_bytes());
+    }
+    let digest = digest.finalize();
+    let mut id = String::with_capacity(CONNECTION_ID_PREFIX.len() + 32);
+    id.push_str(CONNECTION_ID_PREFIX);
+    for byte in &digest[..16] {
+        id.push_str(&format!("{byte:02x}"));
+    }
+    id
+}
+
+/// True for Novu's 404 "Subscriber not found: <id>" (and not its "Integration not found").
+fn is_missing_subscriber(err: &Error) -> bool {
+    matches!(err, Error::NotFound { message, .. } if message.trim_start().starts_with("Subscriber not found"))
+}
+
+/// What completion looked for and did not find.
+fn pending_message(scope: &Scope<'_>, since: Since) -> String {
+    let (shared, owner) = if scope.shared {
+        ("shared ", format!("for context `{}`", scope.context_keys.join(", ")))
+    } else {
+        ("", format!("for subscriber `{}`", scope.user))
+    };
+    let when = match since {
+        Since::Watermark(_) => "since the link was issued".to_owned(),
+        Since::Legacy(at) => format!("since {}", at.to_rfc3339_opts(chrono::SecondsFormat::Secs, true)),
+    };
+    format!("no new {shared}{} {owner} on integration `{}` {when}", scope.kind.record_kind().noun(), scope.integration)
+}
+
+/// The record this link made: the one carrying the link's own connection identifier, else the
+/// newest in scope that is newer than `since`.
+fn pick(records: Vec<Record>, scope: &Scope<'_>, connection_id: Option<&str>, since: Since) -> Option<Record> {
+    if let Some(id) = connection_id {
+        if let Some(found) = records.iter().find(|r| r.fields.identifier == id) {
+            return Some(found.clone());
+        }
+    }
+    match since {
+        Since::Watermark(mark) => records
+            .into_iter()
+            .filter_map(|r| scope.stamp(&r).filter(|t| *t > mark).map(|t| (t, r)))
+            .max_by_key(|(t, _)| *t)
+            .map(|(_, r)| r),
+        Since::Legacy(at) => newest_since(records, at),
+    }
+}
+
 /// The newest record created at or after `since`; failing that, the newest updated at or
-/// after `since` (an identity linked again may be updated in place rather than created).
+/// after `since` (states issued before watermarks only).
 fn newest_since(records: Vec<Record>, since: DateTime<Utc>) -> Option<Record> {
     let at = |r: &Record, updated: bool| {
         let t = if updated { &r.fields.updated_at } else { &r.fields.created_at };
@@ -231,6 +443,15 @@ impl LinkProvider for NovuProvider {
 
     async fn generate_link(&self, request: &LinkRequest) -> Result<Link> {
         request.validate(KIND)?;
+        if let Some(key) = &request.idempotency_key {
+            if key.len() > MAX_IDEMPOTENCY_KEY_LEN {
+                return Err(Error::invalid_input(
+                    KIND,
+                    "idempotency_key",
+                    format!("must be at most {MAX_IDEMPOTENCY_KEY_LEN} characters for Novu (got {})", key.len()),
+                ));
+            }
+        }
         let plan = Self::plan(request)?;
         let integration = self.integration(&request.target)?;
         if request.redirect_uri.is_some() {
@@ -239,36 +460,78 @@ impl LinkProvider for NovuProvider {
                 "redirect_uri ignored: Novu sends the browser to the integration's configured redirectUrl"
             );
         }
-        // One key per logical request: the caller's, or a fresh one reused by every retry.
-        let idempotency_key = request.idempotency_key.clone().unwrap_or_else(new_idempotency_key);
-        let context = (!plan.context.is_empty()).then_some(plan.context);
+        let context = (!plan.context.is_empty()).then_some(&plan.context);
+        // Sent with every context: Novu checks it only for protected integrations and ignores
+        // it elsewhere, so the caller never has to know which integrations are protected.
+        let context_hash = context.map(|c| self.context_hash(c)).transpose()?;
         let scopes = (!request.scopes.is_empty()).then_some(request.scopes.as_slice());
-        let url = match plan.kind {
-            LinkKind::User => {
-                let body = GenerateUserLinkRequest {
-                    subscriber_id: &request.user,
-                    integration_identifier: integration,
-                    connection_identifier: plan.connection_identifier,
-                    context,
-                    user_scope: scopes,
-                };
-                self.client.generate_user_link(&body, idempotency_key).await?
-            }
-            LinkKind::Workspace => {
-                let body = GenerateWorkspaceLinkRequest {
-                    integration_identifier: integration,
-                    subscriber_id: Some(&request.user),
-                    connection_identifier: plan.connection_identifier,
-                    context,
-                    scope: scopes,
-                    connection_mode: plan.connection_mode,
-                    auto_link_user: plan.auto_link_user,
-                };
-                self.client.generate_workspace_link(&body, idempotency_key).await?
+        // A workspace link names the connection it creates: the caller's identifier, or one of
+        // the adapter's, so completion finds exactly this link's record.
+        let fresh_id = (plan.kind == LinkKind::Workspace && plan.connection_identifier.is_none())
+            .then(|| connection_identifier_for(&request.user, integration, request.idempotency_key.as_deref()));
+        let connection_identifier = plan.connection_identifier.as_deref().or(fresh_id.as_deref());
+        let body = match plan.kind {
+            LinkKind::User => LinkBody::User(GenerateUserLinkRequest {
+                subscriber_id: &request.user,
+                integration_identifier: integration,
+                connection_identifier,
+                context,
+                context_hash: context_hash.as_deref(),
+                user_scope: scopes,
+            }),
+            LinkKind::Workspace => LinkBody::Workspace(GenerateWorkspaceLinkRequest {
+                integration_identifier: integration,
+                subscriber_id: Some(&request.user),
+                connection_identifier,
+                context,
+                context_hash: context_hash.as_deref(),
+                scope: scopes,
+                connection_mode: plan.connection_mode,
+                auto_link_user: plan.auto_link_user,
+            }),
+        };
+        let scope = Scope {
+            kind: plan.kind,
+            user: &request.user,
+            integration,
+            context_keys: if plan.kind == LinkKind::Workspace { plan.context_keys() } else { Vec::new() },
+            shared: plan.shared(),
+        };
+        // One key per logical request: the caller's, or a fresh one reused by every retry.
+        let key = request.idempotency_key.clone().unwrap_or_else(new_idempotency_key);
+        // The watermark is read while the link is minted: no added latency.
+        let minted = async {
+            match self.mint(&request.user, &key, &body).await {
+                // The subscriber was known to this adapter but is gone from Novu (deleted since):
+                // forget it, and when the key is the adapter's own, create it and mint once more
+                // under a new key (Novu keeps an answer, errors too, under its key).
+                Err(err) if is_missing_subscriber(&err) => {
+                    self.subscribers.forget(&request.user);
+                    if request.idempotency_key.is_some() {
+                        return Err(err);
+                    }
+                    let key = new_idempotency_key();
+                    self.mint(&request.user, &key, &body).await
+                }
+                other => other,
             }
         };
-        // Extra claims in key order (`integration` < `kind`), so they are signed as given.
-        let extra = [(EXTRA_INTEGRATION, integration), (EXTRA_KIND, plan.kind.as_str())];
+        let (url, watermark) = futures_util::future::try_join(minted, self.watermark(&scope)).await?;
+
+        let watermark = watermark.to_string();
+        let context_keys = scope.context_keys.join("\n");
+        // Extra claims in ascending key order, so they are signed as given.
+        let mut extra: Vec<(&str, &str)> = Vec::with_capacity(6);
+        extra.extend(fresh_id.as_deref().map(|id| (EXTRA_CONNECTION_ID, id)));
+        if !context_keys.is_empty() {
+            extra.push((EXTRA_CONTEXT, &context_keys));
+        }
+        extra.push((EXTRA_INTEGRATION, integration));
+        extra.push((EXTRA_KIND, plan.kind.as_str()));
+        if scope.shared {
+            extra.push((EXTRA_MODE, "shared"));
+        }
+        extra.push((EXTRA_WATERMARK, &watermark));
         let issued = self.ctx.issue(KIND, &request.user, &request.target, &extra);
         // Novu's URL works for 5 minutes; the state keeps its own (longer) lifetime, so a user
         // who consents at 4:59 can still complete. `Link::expires_at` is when the URL stops working.
@@ -295,40 +558,65 @@ impl LinkProvider for NovuProvider {
                     }
                 };
                 let integration = claims.extra.get(EXTRA_INTEGRATION).cloned().unwrap_or_else(|| claims.target.clone());
-                let skew = chrono::Duration::from_std(self.config.clock_skew).unwrap_or(chrono::Duration::zero());
-                let since = claims.issued_at - skew;
-                let record_kind = kind.record_kind();
+                let since = match claims.extra.get(EXTRA_WATERMARK) {
+                    Some(mark) => Since::Watermark(
+                        mark.parse()
+                            .map_err(|_| Error::state_invalid(KIND, "the state's watermark is not a number"))?,
+                    ),
+                    None => {
+                        let skew =
+                            chrono::Duration::from_std(self.config.clock_skew).unwrap_or(chrono::Duration::zero());
+                        Since::Legacy(claims.issued_at - skew)
+                    }
+                };
+                let scope = Scope {
+                    kind,
+                    user: &claims.user,
+                    integration: &integration,
+                    context_keys: claims
+                        .extra
+                        .get(EXTRA_CONTEXT)
+                        .map(|keys| keys.split('\n').map(str::to_owned).collect())
+                        .unwrap_or_default(),
+                    shared: claims.extra.get(EXTRA_MODE).is_some_and(|m| m == "shared"),
+                };
+                let connection_id = claims.extra.get(EXTRA_CONNECTION_ID).map(String::as_str);
                 let client = &self.client;
-                let filter = ListFilter { subscriber_id: &claims.user, integration_identifier: Some(&integration) };
+                let scope = &scope;
                 let found = self
                     .config
                     .common
                     .poll
                     .poll(move || async move {
-                        let mut records = client.list(record_kind, filter).await?;
-                        // Defensive: only the subscriber's records on this integration count.
-                        records.retain(|r| {
-                            r.fields.subscriber_id.as_deref() == Some(filter.subscriber_id)
-                                && r.fields.integration_identifier.as_deref() == filter.integration_identifier
-                        });
-                        Ok(newest_since(records, since))
+                        let mut records = client.list(scope.kind.record_kind(), scope.filter()).await?;
+                        records.retain(|r| scope.contains(r));
+                        Ok(pick(records, scope, connection_id, since))
                     })
                     .await?;
                 match found {
                     Some(record) => Ok(Self::connection(record, &claims.user)),
-                    None => Err(Error::Pending {
-                        provider: KIND,
-                        message: format!(
-                            "no {} for subscriber `{}` on integration `{}` created since {}",
-                            record_kind.noun(),
-                            claims.user,
-                            integration,
-                            since.to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
-                        ),
-                    }),
+                    None => Err(Error::Pending { provider: KIND, message: pending_message(scope, since) }),
                 }
             })
             .await
+    }
+
+    async fn list_targets(&self) -> Result<Vec<Target>> {
+        let integrations = self.client.list_integrations().await?;
+        Ok(integrations
+            .into_iter()
+            .filter(|i| i.deleted != Some(true))
+            .filter(|i| i.channel.as_deref().is_none_or(|c| c == "chat"))
+            .filter(|i| i.provider_id.as_deref().is_some_and(|p| OAUTH_PROVIDERS.contains(&p)))
+            .filter_map(|i| {
+                let id = i.identifier.filter(|id| validate_id(KIND, "target", id).is_ok())?;
+                let name = i.name.filter(|n| !n.trim().is_empty()).unwrap_or_else(|| id.clone());
+                let link_kind = TargetParam::new(PARAM_LINK_KIND, false).with_display_name(
+                    "user (the subscriber's own identity, the default) or workspace (an app install)",
+                );
+                Some(Target::new(id, name, TargetAuth::OAuth).with_param(link_kind))
+            })
+            .collect())
     }
 
     async fn list_connections(&self, query: &ConnectionQuery) -> Result<Vec<Connection>> {
@@ -348,7 +636,10 @@ impl LinkProvider for NovuProvider {
         // then as a connection, check it belongs to `user`, and delete it where it was found.
         for kind in [RecordKind::Endpoint, RecordKind::Connection] {
             let Some(record) = self.client.get(kind, connection_id).await? else { continue };
-            if record.fields.subscriber_id.as_deref() != Some(user) {
+            // A shared connection belongs to a context, not to a subscriber: its identifier
+            // (which completion returned to the app) is what names it.
+            let shared = kind == RecordKind::Connection && record.fields.subscriber_id.is_none();
+            if !shared && record.fields.subscriber_id.as_deref() != Some(user) {
                 return Err(Error::NotFound {
                     provider: KIND,
                     message: format!("{} `{connection_id}` does not belong to subscriber `{user}`", kind.noun()),
@@ -411,23 +702,98 @@ mod tests {
         }
     }
 
-    #[test]
-    fn newest_record_since_the_link_wins() {
-        let rec = |id: &str, created: &str, updated: &str| Record {
+    fn rec(id: &str, subscriber: Option<&str>, keys: &[&str], created: &str, updated: &str) -> Record {
+        Record {
             fields: serde_json::from_value(serde_json::json!({
-                "identifier": id, "createdAt": created, "updatedAt": updated
+                "identifier": id, "subscriberId": subscriber, "integrationIdentifier": "slack",
+                "contextKeys": keys, "createdAt": created, "updatedAt": updated
             }))
             .unwrap(),
             raw: oauth_link_core::RawRecord::none(),
-        };
+        }
+    }
+
+    fn scope(kind: LinkKind, shared: bool, keys: &[&str]) -> Scope<'static> {
+        Scope {
+            kind,
+            user: "u",
+            integration: "slack",
+            context_keys: keys.iter().map(|k| k.to_string()).collect(),
+            shared,
+        }
+    }
+
+    #[test]
+    fn legacy_states_keep_the_skew_rule() {
         let since = parse_time("2026-01-01T00:00:00Z").unwrap();
-        let old = rec("old", "2025-12-31T00:00:00Z", "2025-12-31T00:00:00Z");
-        let a = rec("a", "2026-01-01T00:00:01Z", "2026-01-01T00:00:01Z");
-        let b = rec("b", "2026-01-01T00:00:05.123Z", "2026-01-01T00:00:05.123Z");
+        let old = rec("old", Some("u"), &[], "2025-12-31T00:00:00Z", "2025-12-31T00:00:00Z");
+        let a = rec("a", Some("u"), &[], "2026-01-01T00:00:01Z", "2026-01-01T00:00:01Z");
+        let b = rec("b", Some("u"), &[], "2026-01-01T00:00:05.123Z", "2026-01-01T00:00:05.123Z");
         let picked = newest_since(vec![old.clone(), b, a], since).unwrap();
         assert_eq!(picked.fields.identifier, "b");
         assert!(newest_since(vec![old.clone()], since).is_none());
-        let relinked = rec("re", "2025-06-01T00:00:00Z", "2026-01-01T00:01:00Z");
+        let relinked = rec("re", Some("u"), &[], "2025-06-01T00:00:00Z", "2026-01-01T00:01:00Z");
         assert_eq!(newest_since(vec![old, relinked], since).unwrap().fields.identifier, "re");
+    }
+
+    #[test]
+    fn only_records_newer_than_the_watermark_count() {
+        let user = scope(LinkKind::User, false, &[]);
+        let mark = parse_time("2026-01-01T00:00:00.500Z").unwrap().timestamp_millis();
+        let at_mark = rec("at", Some("u"), &[], "2026-01-01T00:00:00.500Z", "2026-01-01T00:00:00.500Z");
+        let touched = rec("touched", Some("u"), &[], "2025-01-01T00:00:00Z", "2026-06-01T00:00:00Z");
+        let newer = rec("newer", Some("u"), &[], "2026-01-01T00:00:00.501Z", "2026-01-01T00:00:00.501Z");
+        let since = Since::Watermark(mark);
+        assert!(pick(vec![at_mark.clone(), touched.clone()], &user, None, since).is_none(), "endpoints: created only");
+        let got = pick(vec![at_mark.clone(), newer.clone(), touched.clone()], &user, None, since).unwrap();
+        assert_eq!(got.fields.identifier, "newer");
+        // A workspace connection updated in place by a re-install counts.
+        let ws = scope(LinkKind::Workspace, false, &[]);
+        assert_eq!(pick(vec![at_mark.clone(), touched], &ws, None, since).unwrap().fields.identifier, "touched");
+        // The link's own connection identifier wins, whatever its times say.
+        let own = rec("olk-1", Some("u"), &[], "2020-01-01T00:00:00Z", "2020-01-01T00:00:00Z");
+        assert_eq!(pick(vec![newer, own], &ws, Some("olk-1"), since).unwrap().fields.identifier, "olk-1");
+        assert!(pick(vec![at_mark], &ws, Some("olk-2"), since).is_none());
+    }
+
+    #[test]
+    fn scopes_match_owner_integration_and_exact_context() {
+        let t = "2026-01-01T00:00:00Z";
+        let shared = scope(LinkKind::Workspace, true, &["org:o1", "tenant:acme"]);
+        assert!(shared.contains(&rec("c", None, &["tenant:acme", "org:o1"], t, t)));
+        assert!(!shared.contains(&rec("c", Some("u"), &["tenant:acme", "org:o1"], t, t)), "not shared");
+        assert!(!shared.contains(&rec("c", None, &["tenant:acme"], t, t)), "context differs");
+        let filter = shared.filter();
+        assert_eq!((filter.subscriber_id, filter.shared, filter.context_keys.len()), (None, true, 2));
+        let mine = scope(LinkKind::Workspace, false, &[]);
+        assert!(mine.contains(&rec("c", Some("u"), &[], t, t)));
+        assert!(!mine.contains(&rec("c", Some("u"), &["tenant:acme"], t, t)));
+        assert!(!mine.contains(&rec("c", Some("v"), &[], t, t)));
+        let user = scope(LinkKind::User, false, &[]);
+        assert!(user.contains(&rec("e", Some("u"), &["tenant:acme"], t, t)), "endpoints ignore context");
+        let mut other = rec("e", Some("u"), &[], t, t);
+        other.fields.integration_identifier = Some("teams".into());
+        assert!(!user.contains(&other));
+    }
+
+    #[test]
+    fn shared_needs_a_context_and_contexts_are_bounded() {
+        match plan(&[("link_kind", "workspace"), ("connectionMode", "shared")]) {
+            Err(Error::InvalidInput { field, .. }) => assert_eq!(field, "params.connectionMode"),
+            other => panic!("expected InvalidInput, got {other:?}"),
+        }
+        let many: Vec<(String, String)> = (0..6).map(|i| (format!("context.t{i}"), "x".to_owned())).collect();
+        let many: Vec<(&str, &str)> = many.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
+        assert!(matches!(plan(&many), Err(Error::InvalidInput { .. })));
+        let keys = plan(&[("context.tenant", "acme"), ("context.org", "o1")]).unwrap().context_keys();
+        assert_eq!(keys, ["org:o1", "tenant:acme"]);
+    }
+
+    #[test]
+    fn missing_subscriber_is_told_from_missing_integration() {
+        let nf = |m: &str| Error::NotFound { provider: KIND, message: m.into() };
+        assert!(is_missing_subscriber(&nf("Subscriber not found: user-1")));
+        assert!(!is_missing_subscriber(&nf("Integration not found: slack in environment e1")));
+        assert!(!is_missing_subscriber(&nf("Integration not found: Subscriber not found")));
     }
 }

@@ -23,6 +23,15 @@ pub(crate) enum ContextValue {
     },
 }
 
+impl ContextValue {
+    /// The context's id, whichever form carries it.
+    pub(crate) fn id(&self) -> &str {
+        match self {
+            ContextValue::Id(id) | ContextValue::Rich { id, .. } => id,
+        }
+    }
+}
+
 /// `GenerateLinkUserOauthUrlRequestDto` (`POST /v1/integrations/channel-endpoints/oauth`).
 #[derive(Debug, Clone, Serialize)]
 #[serde(rename_all = "camelCase")]
@@ -30,9 +39,12 @@ pub(crate) struct GenerateUserLinkRequest<'a> {
     pub(crate) subscriber_id: &'a str,
     pub(crate) integration_identifier: &'a str,
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub(crate) connection_identifier: Option<String>,
+    pub(crate) connection_identifier: Option<&'a str>,
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub(crate) context: Option<BTreeMap<String, ContextValue>>,
+    pub(crate) context: Option<&'a BTreeMap<String, ContextValue>>,
+    /// Lower-case hex HMAC-SHA256 of `context` (see `canonical.rs`); sent with every context.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub(crate) context_hash: Option<&'a str>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub(crate) user_scope: Option<&'a [String]>,
 }
@@ -45,15 +57,64 @@ pub(crate) struct GenerateWorkspaceLinkRequest<'a> {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub(crate) subscriber_id: Option<&'a str>,
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub(crate) connection_identifier: Option<String>,
+    pub(crate) connection_identifier: Option<&'a str>,
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub(crate) context: Option<BTreeMap<String, ContextValue>>,
+    pub(crate) context: Option<&'a BTreeMap<String, ContextValue>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub(crate) context_hash: Option<&'a str>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub(crate) scope: Option<&'a [String]>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub(crate) connection_mode: Option<ConnectionMode>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub(crate) auto_link_user: Option<bool>,
+}
+
+/// `CreateSubscriberRequestDto` (`POST /v2/subscribers`) with only the id: on an existing
+/// subscriber Novu's upsert updates only the fields a request carries, so this one changes
+/// nothing (`UpdateSubscriber` sets a field only when it is present).
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub(crate) struct UpsertSubscriberRequest<'a> {
+    pub(crate) subscriber_id: &'a str,
+}
+
+/// The fields of `IntegrationResponseDto` the catalogue reads (`GET /v1/integrations`).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub(crate) struct Integration {
+    #[serde(default)]
+    pub(crate) identifier: Option<String>,
+    #[serde(default)]
+    pub(crate) name: Option<String>,
+    #[serde(default)]
+    pub(crate) provider_id: Option<String>,
+    #[serde(default)]
+    pub(crate) channel: Option<String>,
+    #[serde(default)]
+    pub(crate) deleted: Option<bool>,
+}
+
+/// `GET /v1/integrations` answers an array; Novu's API server wraps it as `{data: [...]}`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(untagged)]
+pub(crate) enum IntegrationList {
+    /// `{"data": [...]}` (what the server sends).
+    Wrapped {
+        /// The integrations.
+        data: Vec<serde_json::Value>,
+    },
+    /// `[...]` (what the OpenAPI shows).
+    Bare(Vec<serde_json::Value>),
+}
+
+impl IntegrationList {
+    /// The listed items, whichever shape carried them.
+    pub(crate) fn into_items(self) -> Vec<serde_json::Value> {
+        match self {
+            IntegrationList::Wrapped { data } | IntegrationList::Bare(data) => data,
+        }
+    }
 }
 
 /// Who a workspace connection serves.
@@ -103,6 +164,19 @@ pub(crate) fn unwrap_record(value: serde_json::Value) -> serde_json::Value {
     }
 }
 
+/// Unwraps Novu's `{data: {...}}` envelope around a subscriber; a bare record (with its
+/// `subscriberId` at the top) is returned as it is.
+pub(crate) fn unwrap_subscriber(value: serde_json::Value) -> serde_json::Value {
+    match value {
+        serde_json::Value::Object(mut map)
+            if !map.contains_key("subscriberId") && map.get("data").is_some_and(|d| d.is_object()) =>
+        {
+            map.remove("data").unwrap_or_default()
+        }
+        other => other,
+    }
+}
+
 /// The cursor envelope of `GET /v1/channel-endpoints` and `GET /v1/channel-connections`.
 /// Records stay raw JSON here; each list decodes them (and strips secrets) itself.
 #[derive(Debug, Clone, Deserialize)]
@@ -131,10 +205,18 @@ pub(crate) struct ChannelEndpoint {
     pub(crate) integration_identifier: Option<String>,
     #[serde(default)]
     pub(crate) subscriber_id: Option<String>,
+    /// `type:id` of each context the record belongs to.
+    #[serde(default, deserialize_with = "nullable_list")]
+    pub(crate) context_keys: Vec<String>,
     #[serde(default)]
     pub(crate) created_at: Option<String>,
     #[serde(default)]
     pub(crate) updated_at: Option<String>,
+}
+
+/// A list that may be `null`.
+fn nullable_list<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Vec<String>, D::Error> {
+    Ok(Option::<Vec<String>>::deserialize(d)?.unwrap_or_default())
 }
 
 /// `GetChannelConnectionResponseDto` (the fields the adapter reads). `auth` holds the
@@ -149,6 +231,8 @@ pub(crate) struct ChannelConnection {
     pub(crate) integration_identifier: Option<String>,
     #[serde(default)]
     pub(crate) subscriber_id: Option<String>,
+    #[serde(default, deserialize_with = "nullable_list")]
+    pub(crate) context_keys: Vec<String>,
     #[serde(default)]
     #[allow(dead_code)]
     pub(crate) workspace: Option<Workspace>,
@@ -169,6 +253,7 @@ impl ChannelConnection {
             provider_id: self.provider_id,
             integration_identifier: self.integration_identifier,
             subscriber_id: self.subscriber_id,
+            context_keys: self.context_keys,
             created_at: self.created_at,
             updated_at: self.updated_at,
         }

@@ -9,13 +9,15 @@ use async_trait::async_trait;
 use common::*;
 use httpmock::prelude::*;
 use oauth_link_core::testing::conformance::{self, Driver};
-use oauth_link_core::{Callback, Clock, Link, LinkRequest, ManualClock, SharedLinkProvider};
+use oauth_link_core::{Callback, Clock, Link, LinkProvider, LinkRequest, ManualClock, SharedLinkProvider};
 use oauth_link_novu::{NovuProvider, KIND};
 use serde_json::{json, Value};
 
 /// What the fake platform knows.
 #[derive(Default)]
 struct Platform {
+    /// Subscribers created through `POST /v2/subscribers`.
+    subscribers: HashSet<String>,
     endpoints: Vec<Value>,
     next_id: u64,
     fail_next: Option<u16>,
@@ -43,6 +45,44 @@ impl NovuDriver {
         let server = MockServer::start_async().await;
         let platform: Shared = Arc::default();
 
+        // POST /v2/subscribers: the upsert, exactly `{subscriberId}`, no idempotency key.
+        let p = platform.clone();
+        server
+            .mock_async(move |when, then| {
+                when.method(POST)
+                    .path(SUBSCRIBERS)
+                    .is_true(no_query())
+                    .header("authorization", AUTH)
+                    .header("content-type", "application/json")
+                    .is_true(no_idempotency_key())
+                    .is_true(|req: &HttpMockRequest| {
+                        let body: Value = serde_json::from_slice(req.body_ref()).unwrap_or_default();
+                        body.as_object().is_some_and(|o| o.len() == 1 && o["subscriberId"].is_string())
+                    });
+                then.respond_with(move |req| {
+                    let body: Value = serde_json::from_slice(req.body_ref()).unwrap_or_default();
+                    let id = body["subscriberId"].as_str().unwrap_or_default().to_owned();
+                    p.lock().unwrap().subscribers.insert(id.clone());
+                    json_response(201, subscriber_response(&id))
+                });
+            })
+            .await;
+
+        // GET /v1/integrations: the environment's integrations, in Novu's envelope.
+        server
+            .mock_async(|when, then| {
+                when.method(GET).path("/v1/integrations").is_true(no_query()).header("authorization", AUTH);
+                then.status(200).json_body(json!({"data": [
+                    {"_id": "i1", "identifier": INTEGRATION, "name": "Slack", "providerId": "slack", "channel": "chat",
+                     "active": true, "deleted": false},
+                    {"_id": "i2", "identifier": "teams-prod", "name": "Microsoft Teams", "providerId": "msteams",
+                     "channel": "chat", "active": true, "deleted": false},
+                    {"_id": "i3", "identifier": "sendgrid", "name": "SendGrid", "providerId": "sendgrid",
+                     "channel": "email", "active": true, "deleted": false}
+                ]}));
+            })
+            .await;
+
         // POST generate link: exact body shape, auth, idempotency key.
         let p = platform.clone();
         server
@@ -61,6 +101,17 @@ impl NovuDriver {
                             && obj.get("subscriberId").and_then(Value::as_str).is_some_and(|s| s.starts_with("user-"))
                     });
                 then.respond_with(move |req| {
+                    let body: Value = serde_json::from_slice(req.body_ref()).unwrap_or_default();
+                    let subscriber = body["subscriberId"].as_str().unwrap_or_default().to_owned();
+                    if !p.lock().unwrap().subscribers.contains(&subscriber) {
+                        // As Novu: the subscriber must exist before a link.
+                        return json_response(
+                            404,
+                            json!({"statusCode": 404, "timestamp": "2026-01-01T00:00:00.000Z",
+                                   "path": "/v1/integrations/channel-endpoints/oauth",
+                                   "message": format!("Subscriber not found: {subscriber}")}),
+                        );
+                    }
                     if let Some(status) = p.lock().unwrap().fail_next.take() {
                         let message = if status == 401 { "API Key not found" } else { "Forbidden resource" };
                         return json_response(
@@ -69,8 +120,6 @@ impl NovuDriver {
                                    "path": "/v1/integrations/channel-endpoints/oauth", "message": message}),
                         );
                     }
-                    let body: Value = serde_json::from_slice(req.body_ref()).unwrap_or_default();
-                    let subscriber = body["subscriberId"].as_str().unwrap_or_default();
                     json_response(
                         201,
                         json!({"url": format!("https://slack.com/oauth/v2/authorize?state=s-{subscriber}")}),
@@ -192,4 +241,7 @@ async fn novu_provider_passes_the_conformance_suite() {
     conformance::run(&driver).await;
     assert!(driver.server.base_url().starts_with("http://"));
     assert!(driver.platform.lock().unwrap().fail_next.is_none(), "injected failures were consumed");
+    let targets = driver.provider.list_targets().await.unwrap();
+    let ids: Vec<&str> = targets.iter().map(|t| t.id.as_str()).collect();
+    assert_eq!(ids, [INTEGRATION, "teams-prod"], "chat integrations with OAuth only");
 }

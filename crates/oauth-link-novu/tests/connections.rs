@@ -133,13 +133,14 @@ async fn channel_connections_are_listed_when_enabled_without_tokens() {
 
 #[tokio::test]
 async fn malformed_connection_pages_never_leak_tokens() {
-    for body in [
+    // (body, attempts): a body cut short is retried (it may have been cut on the way).
+    for (body, attempts) in [
         // Wrong shape: `next` is a number, the token sits in the body excerpt.
-        r#"{"data":[{"identifier":"c","auth":{"accessToken":"xoxb-leak-secret-token"}}],"next":5}"#.to_owned(),
+        (r#"{"data":[{"identifier":"c","auth":{"accessToken":"xoxb-leak-secret-token"}}],"next":5}"#.to_owned(), 1),
         // Truncated inside the token.
-        r#"{"data":[{"identifier":"c","auth":{"accessToken":"xoxb-leak-secret-tok"#.to_owned(),
+        (r#"{"data":[{"identifier":"c","auth":{"accessToken":"xoxb-leak-secret-tok"#.to_owned(), 3),
         // A record whose identifier is missing.
-        r#"{"data":[{"auth":{"accessToken":"xoxb-leak-secret-token"}}],"next":null}"#.to_owned(),
+        (r#"{"data":[{"auth":{"accessToken":"xoxb-leak-secret-token"}}],"next":null}"#.to_owned(), 1),
     ] {
         let server = MockServer::start_async().await;
         server
@@ -156,7 +157,7 @@ async fn malformed_connection_pages_never_leak_tokens() {
             .await;
         let provider = provider(config(&server).with_include_channel_connections(true), &clock());
         let err = provider.list_connections(&ConnectionQuery::user("user-4")).await.unwrap_err();
-        mock.assert_calls_async(1).await;
+        mock.assert_calls_async(attempts).await;
         assert!(matches!(err, Error::Decode { .. }), "{err:?}");
         let printed = format!("{err} {err:?}");
         assert!(!printed.contains("xoxb-leak") && !printed.contains(API_KEY), "{printed}");
@@ -314,4 +315,61 @@ async fn disconnect_refuses_another_subscribers_record_and_unknown_ids() {
     assert!(matches!(gone, Error::NotFound { .. }), "{gone:?}");
     deletes.assert_calls_async(0).await;
     insta::assert_snapshot!("disconnect_errors", format!("{err}\n{gone}"));
+}
+
+#[tokio::test]
+async fn disconnect_removes_a_shared_connection_by_its_identifier() {
+    // A shared connection belongs to a context, not a subscriber: the identifier names it.
+    let server = MockServer::start_async().await;
+    server
+        .mock_async(|when, then| {
+            when.method(GET).path("/v1/channel-endpoints/conn-shared").header("authorization", AUTH);
+            then.status(404).json_body(not_found("/v1/channel-endpoints/conn-shared"));
+        })
+        .await;
+    let mut shared = channel_connection("conn-shared", "x", INTEGRATION, ts("2026-02-01T08:00:00Z"));
+    shared["subscriberId"] = serde_json::Value::Null;
+    shared["contextKeys"] = json!(["tenant:acme"]);
+    let get = server
+        .mock_async(|when, then| {
+            when.method(GET)
+                .path("/v1/channel-connections/conn-shared")
+                .header("authorization", AUTH)
+                .is_true(no_query());
+            then.status(200).json_body(json!({"data": shared}));
+        })
+        .await;
+    let delete = server
+        .mock_async(|when, then| {
+            when.method(DELETE)
+                .path("/v1/channel-connections/conn-shared")
+                .header("authorization", AUTH)
+                .is_true(no_query());
+            then.status(204);
+        })
+        .await;
+    provider(config(&server), &clock()).disconnect("admin-1", "conn-shared").await.unwrap();
+    get.assert_calls_async(1).await;
+    delete.assert_calls_async(1).await;
+}
+
+#[tokio::test]
+async fn a_delete_that_finds_the_record_gone_is_done() {
+    // The first DELETE's 204 was lost and the retry (or someone else) finds nothing: the
+    // record the adapter has just looked up is gone, which is what disconnect asked for.
+    let server = MockServer::start_async().await;
+    server
+        .mock_async(|when, then| {
+            when.method(GET).path("/v1/channel-endpoints/ep-9");
+            then.status(200).json_body(endpoint("ep-9", "user-9", INTEGRATION, ts("2026-02-01T08:00:00Z")));
+        })
+        .await;
+    let delete = server
+        .mock_async(|when, then| {
+            when.method(DELETE).path("/v1/channel-endpoints/ep-9").header("authorization", AUTH);
+            then.status(404).json_body(not_found("/v1/channel-endpoints/ep-9"));
+        })
+        .await;
+    provider(config(&server), &clock()).disconnect("user-9", "ep-9").await.unwrap();
+    delete.assert_calls_async(1).await;
 }

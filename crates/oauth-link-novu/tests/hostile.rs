@@ -31,6 +31,7 @@ enum Op {
     ListConnections,
     Complete,
     Disconnect,
+    Targets,
 }
 
 struct Fixture {
@@ -71,13 +72,23 @@ fn shape(op: Op) -> (Value, Vec<&'static str>) {
             vec!["/data", "/data/0", "/data/0/identifier"],
         ),
         Op::Disconnect => (endpoint("ep-1", USER, INTEGRATION, created()), vec!["/identifier"]),
+        Op::Targets => (
+            json!({"data": [{"_id": "i1", "identifier": INTEGRATION, "name": "Slack", "providerId": "slack",
+                "channel": "chat", "active": true, "deleted": false}]}),
+            vec!["/data"],
+        ),
     }
 }
 
 fn routes(op: Op, status: u16, body: Vec<u8>) -> Vec<Route> {
     let empty = serde_json::to_vec(&page(vec![], None)).unwrap();
     match op {
-        Op::Generate => vec![route("POST", OAUTH_PATH, status, body)],
+        Op::Generate => vec![
+            route("POST", OAUTH_PATH, status, body),
+            route("POST", "/v2/subscribers", 201, serde_json::to_vec(&subscriber_response(USER)).unwrap()),
+            route("GET", ENDPOINTS, 200, empty),
+        ],
+        Op::Targets => vec![route("GET", "/v1/integrations", status, body)],
         Op::List | Op::Complete => vec![route("GET", ENDPOINTS, status, body), route("GET", CONNECTIONS, 200, empty)],
         Op::ListConnections => {
             vec![route("GET", ENDPOINTS, 200, empty), route("GET", CONNECTIONS, status, body)]
@@ -101,6 +112,7 @@ fn call(f: &Fixture, op: Op) -> BoxFut {
             Box::pin(async move { p.complete_callback(&Callback::from_state(state)).await.map(drop) })
         }
         Op::Disconnect => Box::pin(async move { p.disconnect(USER, "ep-1").await }),
+        Op::Targets => Box::pin(async move { p.list_targets().await.map(drop) }),
     }
 }
 
@@ -139,7 +151,7 @@ fn cases(n: u32) -> ProptestConfig {
 fn mutated_success_bodies_give_typed_errors() {
     let rt = runtime();
     let f = fixture(&rt);
-    for op in [Op::Generate, Op::List, Op::ListConnections, Op::Complete, Op::Disconnect] {
+    for op in [Op::Generate, Op::List, Op::ListConnections, Op::Complete, Op::Disconnect, Op::Targets] {
         // The unmutated shapes are accepted (the corpus starts from real documents).
         let (doc, _) = shape(op);
         f.stub.set(routes(op, 200, serde_json::to_vec(&doc).unwrap()));
@@ -179,7 +191,7 @@ fn mutated_error_bodies_give_status_errors() {
 fn oversized_bodies_give_decode_errors() {
     let rt = runtime();
     let f = fixture(&rt);
-    for op in [Op::Generate, Op::List, Op::ListConnections, Op::Complete, Op::Disconnect] {
+    for op in [Op::Generate, Op::List, Op::ListConnections, Op::Complete, Op::Disconnect, Op::Targets] {
         let (doc, _) = shape(op);
         let body = huge(&doc);
         assert!(body.len() > 1024 * 1024);

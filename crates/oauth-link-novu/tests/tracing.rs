@@ -38,6 +38,7 @@ async fn rate_limit_and_replay_headers_reach_traces_without_secrets() {
     let _guard = tracing::subscriber::set_default(subscriber);
 
     let server = MockServer::start_async().await;
+    platform_basics(&server).await;
     let mock = server
         .mock_async(|when, then| {
             when.method(POST)

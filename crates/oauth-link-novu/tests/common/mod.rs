@@ -130,3 +130,102 @@ pub fn page(data: Vec<Value>, next: Option<&str>) -> Value {
     let count = data.len();
     json!({"data": data, "next": next, "previous": null, "totalCount": count, "totalCountCapped": false})
 }
+
+pub const SUBSCRIBERS: &str = "/v2/subscribers";
+pub const ENDPOINTS_PATH: &str = "/v1/channel-endpoints";
+pub const CONNECTIONS_PATH: &str = "/v1/channel-connections";
+
+/// Novu's `{data: SubscriberResponseDto}` answer to the upsert.
+pub fn subscriber_response(subscriber: &str) -> Value {
+    json!({"data": {
+        "_id": "6650f1c2a1b2c3d4e5f6c001", "subscriberId": subscriber, "_organizationId": "org", "_environmentId": "env",
+        "deleted": false, "createdAt": "2026-03-01T12:00:00.000Z", "updatedAt": "2026-03-01T12:00:00.000Z"
+    }})
+}
+
+/// True when the request carries no `idempotency-key` header.
+pub fn no_idempotency_key() -> impl Fn(&HttpMockRequest) -> bool + Send + Sync + 'static {
+    |req: &HttpMockRequest| req.headers().get("idempotency-key").is_none()
+}
+
+/// Pins `POST /v2/subscribers {subscriberId: subscriber}` (exact body, auth, JSON, no query,
+/// no idempotency key) answering 201 in Novu's `{data}` envelope.
+pub async fn subscriber_upsert<'a>(server: &'a MockServer, subscriber: &str) -> httpmock::Mock<'a> {
+    let body = json!({"subscriberId": subscriber});
+    let answer = subscriber_response(subscriber);
+    server
+        .mock_async(move |when, then| {
+            when.method(POST)
+                .path(SUBSCRIBERS)
+                .is_true(no_query())
+                .header("authorization", AUTH)
+                .header("content-type", "application/json")
+                .is_true(no_idempotency_key())
+                .json_body(body);
+            then.status(201).header("content-type", "application/json").json_body(answer);
+        })
+        .await
+}
+
+/// Answers every subscriber upsert (any id) with 201, for tests about other requests.
+pub async fn any_subscriber_upsert(server: &MockServer) -> httpmock::Mock<'_> {
+    server
+        .mock_async(|when, then| {
+            when.method(POST).path(SUBSCRIBERS).header("authorization", AUTH).is_true(|req: &HttpMockRequest| {
+                let body: Value = serde_json::from_slice(req.body_ref()).unwrap_or_default();
+                body.as_object().is_some_and(|o| o.len() == 1 && o.get("subscriberId").is_some_and(Value::is_string))
+            });
+            then.respond_with(|req: &HttpMockRequest| {
+                let body: Value = serde_json::from_slice(req.body_ref()).unwrap_or_default();
+                let id = body["subscriberId"].as_str().unwrap_or_default().to_owned();
+                HttpMockResponse::builder()
+                    .status(201)
+                    .header("content-type", "application/json")
+                    .body(subscriber_response(&id).to_string())
+                    .build()
+            });
+        })
+        .await
+}
+
+/// Answers every endpoint and connection listing with an empty page (the watermark read at
+/// `generate_link`), for tests about other requests.
+pub async fn empty_lists(server: &MockServer) -> httpmock::Mock<'_> {
+    server
+        .mock_async(|when, then| {
+            when.method(GET).path_matches(r"^/v1/channel-(endpoints|connections)$").header("authorization", AUTH);
+            then.status(200).json_body(page(vec![], None));
+        })
+        .await
+}
+
+/// The subscriber upsert and empty watermark lists, for tests about the OAuth-URL POST.
+pub async fn platform_basics(server: &MockServer) {
+    any_subscriber_upsert(server).await;
+    empty_lists(server).await;
+}
+
+/// The `contextHash` Novu expects: lower-case hex HMAC-SHA256 of `canonical` under the test
+/// API key, computed here independently of the adapter.
+pub fn expected_hash(canonical: &str) -> String {
+    use hmac::Mac;
+    let mut mac = hmac::Hmac::<sha2::Sha256>::new_from_slice(API_KEY.as_bytes()).unwrap();
+    mac.update(canonical.as_bytes());
+    mac.finalize().into_bytes().iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// Records the string value of `field` in each JSON body the matcher sees (always matches).
+pub fn body_recorder(
+    field: &'static str,
+) -> (Arc<Mutex<Vec<String>>>, impl Fn(&HttpMockRequest) -> bool + Send + Sync + 'static) {
+    let seen = Arc::new(Mutex::new(Vec::new()));
+    let sink = seen.clone();
+    let matcher = move |req: &HttpMockRequest| {
+        let body: Value = serde_json::from_slice(req.body_ref()).unwrap_or_default();
+        if let Some(v) = body.get(field).and_then(Value::as_str) {
+            sink.lock().unwrap().push(v.to_owned());
+        }
+        true
+    };
+    (seen, matcher)
+}
