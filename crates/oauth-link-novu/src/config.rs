@@ -9,8 +9,8 @@ use serde::Serialize;
 
 use crate::KIND;
 
-/// Default tolerance between Novu's clock and the app's when deciding whether an endpoint
-/// was created after the link was issued.
+/// Default tolerance between Novu's clock and the app's, used only to complete a state issued
+/// before watermarks (an earlier version of the adapter).
 pub const DEFAULT_CLOCK_SKEW: Duration = Duration::from_secs(60);
 
 /// The Novu Cloud region the adapter talks to.
@@ -60,7 +60,9 @@ pub struct NovuConfig {
     pub integration_identifier: Option<String>,
     /// Whether `list_connections` also lists the subscriber's channel connections.
     pub include_channel_connections: bool,
-    /// How much earlier than the link's issue time a new endpoint's `createdAt` may be.
+    /// How much earlier than the link's issue time a new record's `createdAt` may be, for a
+    /// state that carries no watermark (issued by an earlier version); newer states compare
+    /// against Novu's own timestamps only.
     #[serde(rename = "clock_skew_ms", serialize_with = "serialize_millis")]
     pub clock_skew: Duration,
     /// Base URL override, timeouts, retries, polling.
@@ -105,7 +107,7 @@ impl NovuConfig {
         self
     }
 
-    /// Sets the clock skew tolerance used when confirming a link.
+    /// Sets the clock skew tolerance used to confirm a state that carries no watermark.
     pub fn with_clock_skew(mut self, skew: Duration) -> Self {
         self.clock_skew = skew;
         self
