@@ -10,8 +10,8 @@ use oauth_link_core::{ApiKey, AuthCode, LinkContext, Result};
 
 use crate::config::AlloyConnectorsConfig;
 use crate::wire::{
-    ConnectorCredentialMetadata, CreateCredentialBody, CreateCredentialResponse, CreateUserBody, CreatedUser,
-    ExchangeBody, ExchangeResponse, MetadataResponse,
+    Connector, ConnectorCredentialMetadata, ConnectorList, CreateCredentialBody, CreateCredentialResponse,
+    CreateUserBody, CreatedUser, ExchangeBody, ExchangeResponse, MetadataResponse,
 };
 use crate::KIND;
 
@@ -45,11 +45,16 @@ impl Client {
         Ok(Self { api, api_key: config.api_key.clone() })
     }
 
-    fn secrets(&self) -> [&str; 1] {
+    pub(crate) fn secrets(&self) -> [&str; 1] {
         [self.api_key.expose()]
     }
 
-    /// Starts an OAuth credential. Sent once: Alloy honours no idempotency key.
+    /// The API client (for the shared user lookup).
+    pub(crate) fn api(&self) -> &ApiClient {
+        &self.api
+    }
+
+    /// Starts an OAuth credential: mints the `oauthUrl`.
     pub(crate) async fn create_credential(&self, new: &NewCredential<'_>) -> Result<CreateCredentialResponse> {
         let body = CreateCredentialBody {
             user_id: new.user,
@@ -63,7 +68,9 @@ impl Client {
             operation: "generate_link",
             path_template: "/connectors/{connectorId}/credentials",
             request: self.api.json_request(Method::POST, url, &body),
-            replay: Replay::Never,
+            // Mints a link: a repeat leaves only an unused link (and the state it carries
+            // completes once), which expires. Alloy honours no idempotency key.
+            replay: Replay::Idempotent,
         };
         send_json(&self.api, call, "an OAuth link {oauthUrl, credentialId?}", &self.secrets()).await
     }
@@ -77,6 +84,7 @@ impl Client {
             operation: "list_credentials",
             path_template: "/connectors/{connectorId}/credentials",
             request,
+            // A read.
             replay: Replay::Idempotent,
         };
         let response = send(&self.api, call, &self.secrets()).await?;
@@ -97,6 +105,7 @@ impl Client {
             operation: "exchange_code",
             path_template: "/connectors/{connectorId}/credentials/callback",
             request: self.api.json_request(Method::POST, url, &body),
+            // The authorization code is single-use: never repeated.
             replay: Replay::Never,
         };
         let mut secrets = vec![self.api_key.expose(), code.expose()];
@@ -114,9 +123,26 @@ impl Client {
             operation: "disconnect",
             path_template: "/users/{userId}/credentials/{credentialId}",
             request: self.api.request(Method::DELETE, url),
+            // Deleting twice leaves the same state (the second answers 404).
             replay: Replay::Idempotent,
         };
-        send(&self.api, call, &self.secrets()).await.map(|_| ())
+        let response = send(&self.api, call, &self.secrets()).await?;
+        oauth_link_alloy::check_deleted(KIND, &response, credential_id, &self.secrets())
+    }
+
+    /// The connector catalogue (`GET /connectors`, the Connectivity quick start's
+    /// "Discover Connectors" step).
+    pub(crate) async fn connectors(&self) -> Result<Vec<Connector>> {
+        let call = Call {
+            operation: "list_targets",
+            path_template: "/connectors",
+            request: self.api.request(Method::GET, self.api.url(&["connectors"])),
+            // A read.
+            replay: Replay::Idempotent,
+        };
+        let list: ConnectorList =
+            send_json(&self.api, call, "connectors {connectors:[{id, name}]}", &self.secrets()).await?;
+        Ok(list.into_connectors())
     }
 
     pub(crate) async fn metadata(&self, connector: &str) -> Result<Vec<ConnectorCredentialMetadata>> {
@@ -125,6 +151,7 @@ impl Client {
             operation: "credential_metadata",
             path_template: "/connectors/{connectorId}/credentials/metadata",
             request: self.api.request(Method::GET, url),
+            // A read.
             replay: Replay::Idempotent,
         };
         let response: MetadataResponse =
@@ -141,6 +168,8 @@ impl Client {
                 self.api.url(&["users"]),
                 &CreateUserBody { username, full_name },
             ),
+            // Not an upsert: a repeat could fail as a duplicate (or, without a unique
+            // username, make a second user).
             replay: Replay::Never,
         };
         send_json(&self.api, call, "a created user {userId}", &self.secrets()).await

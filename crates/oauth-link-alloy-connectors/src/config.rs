@@ -2,7 +2,7 @@
 
 use std::time::Duration;
 
-use oauth_link_alloy::{DEFAULT_API_VERSION, DEFAULT_CLOCK_SKEW};
+use oauth_link_alloy::{UserIdMode, DEFAULT_API_VERSION, DEFAULT_CLOCK_SKEW};
 use oauth_link_core::config::serialize_millis;
 use oauth_link_core::http::RetryPolicy;
 use oauth_link_core::{
@@ -35,6 +35,9 @@ pub struct AlloyConnectorsConfig {
     pub api_key: ApiKey,
     /// Value of the `x-api-version` header (default `2025-09`).
     pub api_version: String,
+    /// What `LinkRequest::user` is: the app's own id (`app`, default: the adapter finds or
+    /// creates the Alloy user whose `username` it is) or an Alloy `userId` (`platform`).
+    pub user_id_mode: UserIdMode,
     /// Where Alloy sends the browser back when the request names none (absolute https, or
     /// http on a loopback host).
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -47,7 +50,8 @@ pub struct AlloyConnectorsConfig {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub auth_config_id: Option<String>,
     /// How long before the link was issued a credential may have been created and still be
-    /// taken as the one the link produced (default 60 s).
+    /// taken as the one the link produced, for states issued without a watermark (by an
+    /// older version; default 60 s).
     #[serde(rename = "clock_skew_ms", serialize_with = "serialize_millis")]
     pub clock_skew: Duration,
     /// Base URL, timeouts, retries and polling.
@@ -61,6 +65,7 @@ impl AlloyConnectorsConfig {
         Self {
             api_key: api_key.into(),
             api_version: DEFAULT_API_VERSION.to_owned(),
+            user_id_mode: UserIdMode::App,
             redirect_uri: None,
             connectors: Vec::new(),
             callback_mode: CallbackMode::List,
@@ -71,7 +76,7 @@ impl AlloyConnectorsConfig {
     }
 
     /// Reads the settings from a map (env, TOML or key/value): `api_key` (required),
-    /// `api_version`, `redirect_uri`, `connectors` (comma list), `callback_mode`
+    /// `api_version`, `user_id_mode` (`app`/`platform`), `redirect_uri`, `connectors` (comma list), `callback_mode`
     /// (`list`/`exchange`), `auth_config_id`, `clock_skew_ms` and the shared keys of
     /// [`CommonConfig`]. Unknown keys fail, naming the key.
     pub fn from_config(mut map: ConfigMap) -> Result<Self> {
@@ -80,6 +85,9 @@ impl AlloyConnectorsConfig {
         if let Some(version) = map.string("api_version") {
             oauth_link_alloy::check_api_version(&version)?;
             config.api_version = version;
+        }
+        if let Some(mode) = UserIdMode::read(&mut map)? {
+            config.user_id_mode = mode;
         }
         if let Some(raw) = map.string("redirect_uri") {
             let bad = |reason: String| Error::config("redirect_uri", format!("redirect_uri {reason}"));
@@ -116,6 +124,12 @@ impl AlloyConnectorsConfig {
     /// Sets the API version header value.
     pub fn with_api_version(mut self, version: impl Into<String>) -> Self {
         self.api_version = version.into();
+        self
+    }
+
+    /// Sets what `LinkRequest::user` is (the app's id, or an Alloy `userId`).
+    pub fn with_user_id_mode(mut self, mode: UserIdMode) -> Self {
+        self.user_id_mode = mode;
         self
     }
 
@@ -188,6 +202,7 @@ mod tests {
             ("api_key", "sk_connectors_secret"),
             ("base_url", "https://production.runalloy.com"),
             ("api_version", "2025-09"),
+            ("user_id_mode", "platform"),
             ("redirect_uri", "https://app.example.com/oauth/callback?tenant=7"),
             ("connectors", "slack, notion,,hubspot"),
             ("callback_mode", "exchange"),
@@ -197,6 +212,7 @@ mod tests {
         ]))
         .unwrap();
         assert_eq!(c.connectors, ["slack", "notion", "hubspot"]);
+        assert_eq!(c.user_id_mode, UserIdMode::Platform);
         assert_eq!(c.callback_mode, CallbackMode::Exchange);
         assert_eq!(c.redirect_uri.unwrap().query(), Some("tenant=7"));
         assert_eq!(c.auth_config_id.as_deref(), Some("ac-1"));
@@ -209,6 +225,7 @@ mod tests {
             ("redirect_uri", "http://app.example.com/cb"),
             ("redirect_uri", "/relative"),
             ("callback_mode", "poll"),
+            ("user_id_mode", "alloy"),
             ("clock_skew_ms", "-5"),
             ("conectors", "slack"),
         ] {
@@ -220,6 +237,8 @@ mod tests {
             AlloyConnectorsConfig::from_config(map(&[("api_key", "k"), ("redirect_uri", "http://127.0.0.1:3000/cb")]));
         assert!(ok.is_ok());
         assert!(AlloyConnectorsConfig::from_config(map(&[])).unwrap_err().to_string().contains("api_key"));
+        let defaults = AlloyConnectorsConfig::from_config(map(&[("api_key", "k")])).unwrap();
+        assert_eq!(defaults.user_id_mode, UserIdMode::App);
     }
 
     #[test]

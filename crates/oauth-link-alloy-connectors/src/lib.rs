@@ -12,5 +12,6 @@ mod wire;
 pub const KIND: &str = "alloy-connectors";
 
 pub use config::{AlloyConnectorsConfig, CallbackMode};
+pub use oauth_link_alloy::UserIdMode;
 pub use provider::AlloyConnectorsProvider;
-pub use wire::{ConnectorCredentialMetadata, CreatedUser};
+pub use wire::{Connector, ConnectorCredentialMetadata, CreatedUser};

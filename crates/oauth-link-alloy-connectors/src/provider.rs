@@ -4,16 +4,18 @@ use std::collections::BTreeMap;
 use std::sync::Mutex;
 
 use futures_util::{future, stream, StreamExt as _, TryStreamExt as _};
-use oauth_link_alloy::{newest_since, since, Credential};
+use oauth_link_alloy::{
+    display_name, newest_since, since, AlloyUsers, Credential, UserIdMode, Watermark, ALLOY_USER_CLAIM, WATERMARK_CLAIM,
+};
 use oauth_link_core::{
     async_trait, redirect_with_state, validate_id, validate_redirect_uri, AuthCode, Callback, CallbackModel,
     Capabilities, Connection, ConnectionQuery, ConnectionStatus, Error, ExpiringMap, IssuedState, Link, LinkContext,
-    LinkProvider, LinkRequest, LinkState, Nonce, RawRecord, Result, Url, STATE_PARAM,
+    LinkProvider, LinkRequest, LinkState, Nonce, RawRecord, Result, Target, TargetAuth, TargetParam, Url, STATE_PARAM,
 };
 
 use crate::client::{Client, NewCredential};
 use crate::config::{AlloyConnectorsConfig, CallbackMode};
-use crate::wire::{ConnectorCredentialMetadata, CreatedUser, ExchangeResponse};
+use crate::wire::{Connector, ConnectorCredentialMetadata, CreatedUser, ExchangeResponse};
 use crate::{error, KIND};
 
 /// Alloy Automation Connectivity API (connector credentials) behind [`LinkProvider`].
@@ -21,12 +23,16 @@ use crate::{error, KIND};
 /// Links come from `POST /connectors/{connectorId}/credentials`; Alloy sends the browser
 /// back to the redirect URI, which carries oauth-link's state as `oauth_link_state`, so the
 /// app completes with `Callback::from_url(KIND, &full_redirect_url)`. `LinkRequest::user` is
-/// the Alloy `userId` and `LinkRequest::target` the connector id (e.g. `slack`).
+/// the app's own user id (the Alloy user whose `username` it is is found, or created on the
+/// first link; with `user_id_mode = platform`, an Alloy `userId`) and `LinkRequest::target`
+/// the connector id (e.g. `slack`).
 #[derive(Debug)]
 pub struct AlloyConnectorsProvider {
     config: AlloyConnectorsConfig,
     ctx: LinkContext,
     client: Client,
+    /// The app's user ids to Alloy `userId`s.
+    users: AlloyUsers,
     /// The `credentialId` Alloy returned for each outstanding link, by state nonce, until
     /// the link completes or its state expires. Alloy returns it after the state is already
     /// on the redirect URI, so the state cannot carry it.
@@ -43,7 +49,8 @@ impl AlloyConnectorsProvider {
     /// Builds the provider and its one pooled HTTP client.
     pub fn new(config: AlloyConnectorsConfig, ctx: LinkContext) -> Result<Self> {
         let client = Client::new(&config, &ctx)?;
-        Ok(Self { config, ctx, client, hints: Mutex::new(ExpiringMap::new(MAX_HINTS)) })
+        let users = AlloyUsers::new(KIND, config.user_id_mode);
+        Ok(Self { config, ctx, client, users, hints: Mutex::new(ExpiringMap::new(MAX_HINTS)) })
     }
 
     /// The settings in use.
@@ -58,8 +65,14 @@ impl AlloyConnectorsProvider {
         self.client.metadata(connector).await
     }
 
-    /// Creates an Alloy user (`POST /users`); its `userId` is what `LinkRequest::user`
-    /// takes. Sent once (no idempotency key).
+    /// How many app user ids have their Alloy `userId` kept (app mode).
+    pub fn kept_users(&self) -> usize {
+        self.users.kept()
+    }
+
+    /// Creates an Alloy user (`POST /users`), for apps that keep Alloy `userId`s themselves
+    /// (`user_id_mode = platform`; in the default `app` mode the first link creates the
+    /// user). Sent once (no idempotency key).
     pub async fn create_user(&self, username: &str, full_name: Option<&str>) -> Result<CreatedUser> {
         validate_id(KIND, "username", username)?;
         if let Some(name) = full_name {
@@ -77,43 +90,68 @@ impl AlloyConnectorsProvider {
         self.hints().insert(issued.nonce, credential_id, issued.expires_at, now);
     }
 
-    /// `user`'s credentials of one connector, as connections.
-    async fn connections_of(&self, connector: &str, user: &str) -> Result<Vec<Connection>> {
-        let credentials = self.client.list_credentials(connector, user).await?;
+    /// `user`'s credentials of one connector, as connections (`user` the app's id,
+    /// `alloy_user` its Alloy `userId`).
+    async fn connections_of(&self, connector: &str, user: &str, alloy_user: &str) -> Result<Vec<Connection>> {
+        let credentials = self.client.list_credentials(connector, alloy_user).await?;
         Ok(credentials.into_iter().map(|c| connection(user, connector, c)).collect())
+    }
+
+    /// The Alloy `userId` a state was issued for: the one it carries, else (platform mode,
+    /// or a state from an older version) its user as looked up now.
+    async fn user_of(&self, claims: &LinkState) -> Result<Option<String>> {
+        if let Some(id) = claims.extra.get(ALLOY_USER_CLAIM) {
+            return Ok(Some(id.clone()));
+        }
+        self.users.existing(self.client.api(), &self.client.secrets(), &claims.user).await
     }
 
     async fn confirm_by_listing(&self, claims: &LinkState) -> Result<Connection> {
         let now = self.ctx.codec().clock().now();
         let hint = self.hints().get(&claims.nonce, now).cloned();
         let not_before = since(claims.issued_at, self.config.clock_skew);
+        let mark = Watermark::from_claims(claims);
         let (user, connector) = (claims.user.as_str(), claims.target.as_str());
-        let hint_ref = hint.as_deref();
+        let Some(alloy_user) = self.user_of(claims).await? else {
+            return Err(Error::Pending { provider: KIND, message: format!("Alloy has no user `{user}` yet") });
+        };
+        let (hint_ref, alloy_user) = (hint.as_deref(), alloy_user.as_str());
         let found = self
             .config
             .common
             .poll
             .poll(|| async move {
-                let credentials = self.client.list_credentials(connector, user).await?;
-                let picked = match hint_ref {
-                    Some(id) => credentials.iter().find(|c| c.id == id),
-                    None => newest_since(&credentials, not_before, |_| true),
+                let credentials = self.client.list_credentials(connector, alloy_user).await?;
+                let picked = match mark {
+                    // Only a credential created or updated after the link was issued; the
+                    // one Alloy named for this link first.
+                    Some(mark) => mark.newest_after(&credentials, hint_ref, |_| true),
+                    // A state from an older version: the named credential, else the newest
+                    // created within the clock skew.
+                    None => match hint_ref {
+                        Some(id) => credentials.iter().find(|c| c.id == id),
+                        None => newest_since(&credentials, not_before, |_| true),
+                    },
                 };
                 Ok(picked.cloned())
             })
-            .await?;
-        match found {
+            .await;
+        match self.users.forget_on_not_found(user, found)? {
             Some(credential) => {
                 self.hints().remove(&claims.nonce);
                 Ok(connection(user, connector, credential))
             }
             None => Err(Error::Pending {
                 provider: KIND,
-                message: match hint_ref {
-                    Some(id) => {
+                message: match (mark, hint_ref) {
+                    (Some(_), _) => format!(
+                        "no `{connector}` credential created or updated since the link was issued for user `{user}` after {} ms of polling",
+                        self.config.common.poll.timeout.as_millis()
+                    ),
+                    (None, Some(id)) => {
                         format!("credential `{id}` of connector `{connector}` is not listed for user `{user}` yet")
                     }
-                    None => format!(
+                    (None, None) => format!(
                         "no `{connector}` credential created since {} for user `{user}` after {} ms of polling",
                         not_before.to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
                         self.config.common.poll.timeout.as_millis()
@@ -123,19 +161,55 @@ impl AlloyConnectorsProvider {
         }
     }
 
+    /// Posts the redirect's `code`; a redirect without one (the user left, or Alloy adds no
+    /// code) is confirmed by listing instead.
     async fn confirm_by_exchange(&self, claims: &LinkState, callback: &Callback) -> Result<Connection> {
-        let code = callback.param("code").filter(|c| !c.trim().is_empty()).ok_or_else(|| {
-            Error::invalid_input(
-                KIND,
-                "callback",
-                "callback_mode is `exchange` but the redirect carries no `code` parameter; pass the full redirect URL, or use callback_mode `list`",
-            )
-        })?;
+        let Some(code) = callback.param("code").filter(|c| !c.trim().is_empty()) else {
+            return self.confirm_by_listing(claims).await;
+        };
         let code = AuthCode::new(code);
         let (response, raw) = self.client.exchange(&claims.target, &code, callback.param("state")).await?;
         self.hints().remove(&claims.nonce);
         Ok(exchanged_connection(&claims.user, &claims.target, response, raw))
     }
+
+    /// The catalogue entries to describe with their credential metadata: the configured
+    /// `connectors` (their extra fields and auth type), or, when Alloy lists no catalogue,
+    /// the configured connectors alone.
+    async fn describe(&self, connectors: Vec<Connector>) -> Result<Vec<Target>> {
+        let wanted = &self.config.connectors;
+        let requests = connectors.into_iter().map(|connector| async move {
+            let metadata = match wanted.iter().any(|w| w.eq_ignore_ascii_case(&connector.id)) {
+                true => Some(self.client.metadata(&connector.id).await?),
+                false => None,
+            };
+            Ok::<_, Error>(target_of(connector, metadata.as_deref()))
+        });
+        stream::iter(requests).buffered(LIST_CONCURRENCY).try_collect().await
+    }
+}
+
+/// A connector as a target: auth kind from its metadata (when read) or its listed
+/// authentication types, extra fields from the metadata.
+fn target_of(connector: Connector, metadata: Option<&[ConnectorCredentialMetadata]>) -> Target {
+    let oauth = metadata.and_then(|m| m.iter().find(|m| m.is_oauth()));
+    let auth = match (metadata, &connector.authentication_types) {
+        (Some(_), _) if oauth.is_some() => TargetAuth::OAuth,
+        (Some(m), _) if !m.is_empty() => TargetAuth::Form,
+        (_, Some(types)) if types.iter().any(|t| t.eq_ignore_ascii_case("oauth2")) => TargetAuth::OAuth,
+        (_, Some(types)) if !types.is_empty() => TargetAuth::Form,
+        _ => TargetAuth::Other,
+    };
+    let name = connector.name.filter(|n| !n.trim().is_empty()).unwrap_or_else(|| display_name(&connector.id));
+    let mut target = Target::new(connector.id, name, auth).with_logo(connector.icon.as_deref());
+    for (field, label, required) in oauth.map(ConnectorCredentialMetadata::data_fields).unwrap_or_default() {
+        let mut param = TargetParam::new(field, required);
+        if let Some(label) = label {
+            param = param.with_display_name(label);
+        }
+        target = target.with_param(param);
+    }
+    target
 }
 
 fn connection(user: &str, connector: &str, credential: Credential) -> Connection {
@@ -224,11 +298,27 @@ impl LinkProvider for AlloyConnectorsProvider {
         if !request.scopes.is_empty() {
             tracing::debug!(provider = KIND, "Alloy connector credentials take no scopes; ignored");
         }
-        let issued = self.ctx.issue(KIND, &request.user, &request.target, &[]);
+        let (api, secrets) = (self.client.api(), self.client.secrets());
+        let user = self.users.for_link(api, &secrets, &request.user).await?;
+        // The watermark goes in the state, which rides on the redirect URI sent with the
+        // link request: it is read first (a user this call created has nothing to read).
+        let mark = match user.created {
+            true => Watermark::Empty,
+            false => {
+                let listed = self.client.list_credentials(&request.target, &user.id).await;
+                Watermark::of(&self.users.forget_on_not_found(&request.user, listed)?)
+            }
+        }
+        .to_claim();
+        let extra: &[(&str, &str)] = match self.users.mode() {
+            UserIdMode::App => &[(ALLOY_USER_CLAIM, &user.id), (WATERMARK_CLAIM, &mark)],
+            UserIdMode::Platform => &[(WATERMARK_CLAIM, &mark)],
+        };
+        let issued = self.ctx.issue(KIND, &request.user, &request.target, extra);
         let redirect = with_state(redirect, issued.token.expose());
         let new = NewCredential {
             connector: &request.target,
-            user: &request.user,
+            user: &user.id,
             redirect_uri: &redirect,
             auth_config_id: self.config.auth_config_id.as_deref(),
             data: &request.params,
@@ -275,13 +365,67 @@ impl LinkProvider for AlloyConnectorsProvider {
             }
             None => self.config.connectors.iter().map(String::as_str).collect(),
         };
-        if let [connector] = connectors[..] {
-            return self.connections_of(connector, &query.user).await;
+        let (api, secrets) = (self.client.api(), self.client.secrets());
+        let Some(alloy_user) = self.users.existing(api, &secrets, &query.user).await? else {
+            // Alloy has never seen this user: nothing is connected (and nothing is created).
+            return Ok(Vec::new());
+        };
+        match self.list_all(&connectors, &query.user, &alloy_user).await {
+            // A kept userId may belong to a user since deleted at Alloy, or a connector may
+            // be unknown: look the user up again to tell which.
+            Err(err @ Error::NotFound { .. }) if self.users.mode() == UserIdMode::App => {
+                self.users.forget(&query.user);
+                match self.users.existing(api, &secrets, &query.user).await? {
+                    None => Ok(Vec::new()),
+                    Some(_) => Err(err),
+                }
+            }
+            other => other,
         }
-        // One request per connector, up to LIST_CONCURRENCY at once: the wait is the
-        // slowest connector's, not the sum. Results keep the connectors' order; the first
-        // failure (in that order) is the call's.
-        let requests: Vec<_> = connectors.iter().map(|c| self.connections_of(c, &query.user)).collect();
+    }
+
+    async fn disconnect(&self, user: &str, connection_id: &str) -> Result<()> {
+        validate_id(KIND, "user", user)?;
+        validate_id(KIND, "connection_id", connection_id)?;
+        let (api, secrets) = (self.client.api(), self.client.secrets());
+        let Some(alloy_user) = self.users.existing(api, &secrets, user).await? else {
+            return Err(Error::NotFound {
+                provider: KIND,
+                message: format!("Alloy has no user `{user}`, so no connection `{connection_id}`"),
+            });
+        };
+        let deleted = self.client.delete_credential(&alloy_user, connection_id).await;
+        self.users.forget_on_not_found(user, deleted)
+    }
+
+    /// The connector catalogue, `GET /connectors` (each configured connector described by
+    /// its credential metadata); when Alloy answers 404 there, the configured `connectors`
+    /// and their metadata.
+    async fn list_targets(&self) -> Result<Vec<Target>> {
+        let listed = match self.client.connectors().await {
+            Ok(list) => list,
+            Err(Error::NotFound { .. }) if !self.config.connectors.is_empty() => self
+                .config
+                .connectors
+                .iter()
+                .map(|id| Connector { id: id.clone(), name: None, icon: None, authentication_types: None })
+                .collect(),
+            Err(err) => return Err(err),
+        };
+        let listed = listed.into_iter().filter(|c| validate_id(KIND, "target", &c.id).is_ok()).collect();
+        self.describe(listed).await
+    }
+}
+
+impl AlloyConnectorsProvider {
+    /// `user`'s credentials of each connector, up to LIST_CONCURRENCY at once: the wait is
+    /// the slowest connector's, not the sum. Results keep the connectors' order; the first
+    /// failure (in that order) is the call's.
+    async fn list_all(&self, connectors: &[&str], user: &str, alloy_user: &str) -> Result<Vec<Connection>> {
+        if let [connector] = connectors {
+            return self.connections_of(connector, user, alloy_user).await;
+        }
+        let requests: Vec<_> = connectors.iter().map(|c| self.connections_of(c, user, alloy_user)).collect();
         let per_connector: Vec<Vec<Connection>> = if connectors.len() <= LIST_CONCURRENCY {
             future::try_join_all(requests).await?
         } else {
@@ -290,12 +434,6 @@ impl LinkProvider for AlloyConnectorsProvider {
         let mut out = Vec::with_capacity(per_connector.iter().map(Vec::len).sum());
         per_connector.into_iter().for_each(|part| out.extend(part));
         Ok(out)
-    }
-
-    async fn disconnect(&self, user: &str, connection_id: &str) -> Result<()> {
-        validate_id(KIND, "user", user)?;
-        validate_id(KIND, "connection_id", connection_id)?;
-        self.client.delete_credential(user, connection_id).await
     }
 }
 

@@ -88,3 +88,104 @@ pub struct CreatedUser {
     /// The Alloy user id (use it as `LinkRequest::user`).
     pub user_id: String,
 }
+
+/// One connector of `GET /connectors`. Alloy's quick start says to show its name and logo
+/// and to pass its `id` as `connectorId`; the exact field names are unconfirmed, so the
+/// usual spellings are all read.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Connector {
+    /// The connector id (`id`, or `connectorId`).
+    #[serde(alias = "connectorId")]
+    pub id: String,
+    /// The name to show (`name`, `displayName` or `title`).
+    #[serde(default, alias = "displayName", alias = "title", skip_serializing_if = "Option::is_none")]
+    pub name: Option<String>,
+    /// Logo URL (`icon`, `logo`, `logoUrl` or `iconUrl`).
+    #[serde(default, alias = "logo", alias = "logoUrl", alias = "iconUrl", skip_serializing_if = "Option::is_none")]
+    pub icon: Option<String>,
+    /// Authentication types, when listed (`oauth2`, ...).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub authentication_types: Option<Vec<String>>,
+}
+
+/// `GET /connectors` answer: `{connectors:[...]}`, `{data:[...]}` or a bare array.
+#[derive(Debug, Deserialize)]
+#[serde(untagged)]
+pub(crate) enum ConnectorList {
+    Named { connectors: Vec<Connector> },
+    Data { data: Vec<Connector> },
+    Bare(Vec<Connector>),
+}
+
+impl ConnectorList {
+    pub(crate) fn into_connectors(self) -> Vec<Connector> {
+        match self {
+            ConnectorList::Named { connectors }
+            | ConnectorList::Data { data: connectors }
+            | ConnectorList::Bare(connectors) => connectors,
+        }
+    }
+}
+
+impl ConnectorCredentialMetadata {
+    /// True for the OAuth 2 authentication type.
+    pub fn is_oauth(&self) -> bool {
+        self.authentication_type.eq_ignore_ascii_case("oauth2")
+    }
+
+    /// The connector's own fields (`inputSchema.properties.data`): name, label (`title`)
+    /// and whether the schema requires it.
+    pub fn data_fields(&self) -> Vec<(String, Option<String>, bool)> {
+        let data = &self.input_schema["properties"]["data"];
+        let required: Vec<&str> =
+            data["required"].as_array().map(|r| r.iter().filter_map(Value::as_str).collect()).unwrap_or_default();
+        data["properties"]
+            .as_object()
+            .map(|fields| {
+                fields
+                    .iter()
+                    .map(|(name, schema)| {
+                        let label = schema["title"].as_str().map(str::to_owned);
+                        (name.clone(), label, required.contains(&name.as_str()))
+                    })
+                    .collect()
+            })
+            .unwrap_or_default()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn connector_lists_read_every_shape() {
+        for body in [
+            r#"{"connectors":[{"id":"slack","name":"Slack","icon":"https://x/s.png"}]}"#,
+            r#"{"data":[{"connectorId":"slack","displayName":"Slack","logoUrl":"https://x/s.png"}]}"#,
+            r#"[{"id":"slack","title":"Slack","logo":"https://x/s.png","authenticationTypes":["oauth2"]}]"#,
+        ] {
+            let list = serde_json::from_str::<ConnectorList>(body).unwrap().into_connectors();
+            assert_eq!(list[0].id, "slack", "{body}");
+            assert_eq!(list[0].name.as_deref(), Some("Slack"), "{body}");
+            assert_eq!(list[0].icon.as_deref(), Some("https://x/s.png"), "{body}");
+        }
+        assert!(serde_json::from_str::<ConnectorList>(r#"{"connectors":{}}"#).is_err());
+    }
+
+    #[test]
+    fn metadata_lists_the_connector_fields() {
+        let m: ConnectorCredentialMetadata = serde_json::from_value(serde_json::json!({
+            "authenticationType": "oauth2",
+            "inputSchema": {"required": ["userId"], "properties": {"data": {"required": ["shopSubdomain"],
+                "properties": {"shopSubdomain": {"type": "string", "title": "Shop"}, "region": {"type": "string"}}}}}
+        }))
+        .unwrap();
+        assert!(m.is_oauth());
+        assert_eq!(
+            m.data_fields(),
+            vec![("region".to_owned(), None, false), ("shopSubdomain".to_owned(), Some("Shop".to_owned()), true)]
+        );
+    }
+}

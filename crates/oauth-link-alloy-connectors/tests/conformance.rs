@@ -24,14 +24,37 @@ use support::*;
 /// create.
 #[derive(Default)]
 struct Platform {
+    /// Alloy users: username -> userId.
+    users: Mutex<HashMap<String, String>>,
     credentials: Mutex<HashMap<(String, String), Vec<Value>>>,
     codes: Mutex<HashMap<String, Value>>,
     fail_next: Mutex<Option<u16>>,
     next_id: AtomicUsize,
 }
 
+/// The request path's segments, percent-decoded.
 fn segments(req: &HttpMockRequest) -> Vec<String> {
-    req.uri().path().trim_start_matches('/').split('/').map(str::to_owned).collect()
+    req.uri().path().trim_start_matches('/').split('/').map(decode).collect()
+}
+
+fn decode(segment: &str) -> String {
+    let bytes = segment.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        let hex = bytes.get(i + 1..i + 3).and_then(|h| u8::from_str_radix(std::str::from_utf8(h).ok()?, 16).ok());
+        match (bytes[i], hex) {
+            (b'%', Some(b)) => {
+                out.push(b);
+                i += 3;
+            }
+            (b, _) => {
+                out.push(b);
+                i += 1;
+            }
+        }
+    }
+    String::from_utf8_lossy(&out).into_owned()
 }
 
 fn header(req: &HttpMockRequest, name: &str) -> String {
@@ -82,6 +105,53 @@ impl ConnectorsDriver {
         let p = platform.clone();
         server
             .mock_async(move |when, then| {
+                when.method(GET).path_matches(r"^/users/[^/]+$").header("authorization", AUTH);
+                then.respond_with(move |req| {
+                    let name = segments(req)[1].clone();
+                    let users = p.users.lock().unwrap();
+                    match users.iter().find(|(u, id)| **u == name || **id == name) {
+                        Some((username, id)) => {
+                            json_response(200, json!({"userId": id, "username": username, "fullName": null}))
+                        }
+                        None => json_response(404, json!({"message": "User not found"})),
+                    }
+                });
+            })
+            .await;
+        let p = platform.clone();
+        server
+            .mock_async(move |when, then| {
+                when.method(POST).path("/users").header("authorization", AUTH);
+                then.respond_with(move |req| {
+                    let body: Value = serde_json::from_slice(&req.body_vec()).unwrap_or_default();
+                    let username = body["username"].as_str().unwrap_or_default().to_owned();
+                    let mut users = p.users.lock().unwrap();
+                    if users.contains_key(&username) {
+                        return json_response(400, json!({"message": "A user with this username already exists"}));
+                    }
+                    let id = format!("usr-{}", p.next_id.fetch_add(1, Ordering::SeqCst));
+                    users.insert(username, id.clone());
+                    json_response(200, json!({"userId": id}))
+                });
+            })
+            .await;
+        server
+            .mock_async(|when, then| {
+                when.method(GET).path("/connectors").header("authorization", AUTH);
+                then.status(200).json_body(json!({"connectors": [
+                    {"id": "slack", "name": "Slack", "icon": "https://cdn.example/slack.png", "authenticationTypes": ["oauth2"]},
+                    {"id": "notion", "name": "Notion"}]}));
+            })
+            .await;
+        server
+            .mock_async(|when, then| {
+                when.method(GET).path("/connectors/slack/credentials/metadata").header("authorization", AUTH);
+                then.status(200).json_body(json!({"metadata": [{"authenticationType": "oauth2"}]}));
+            })
+            .await;
+        let p = platform.clone();
+        server
+            .mock_async(move |when, then| {
                 when.method(POST).path_matches(r"^/connectors/[^/]+/credentials/callback$");
                 then.respond_with(move |req| {
                     let body: Value = serde_json::from_slice(&req.body_vec()).unwrap_or_default();
@@ -119,9 +189,15 @@ impl ConnectorsDriver {
         let clock = ManualClock::starting_now();
         let codec = StateCodec::new(StateKeys::random()).with_clock(Arc::new(clock.clone()));
         let ctx = LinkContext::new(codec, Arc::new(MemoryReplayGuard::new()));
+        // The default mode: users are the app's own ids.
         let provider =
-            Arc::new(provider_with(config(&server).with_callback_mode(mode).with_connectors(["slack"]), ctx));
+            Arc::new(provider_with(app_config(&server).with_callback_mode(mode).with_connectors(["slack"]), ctx));
         Self { _server: server, provider, clock, platform, mode }
+    }
+
+    /// The Alloy `userId` generate_link made for an app user.
+    fn alloy_user(&self, app_user: &str) -> String {
+        self.platform.users.lock().unwrap().get(app_user).cloned().expect("generate_link created the Alloy user")
     }
 
     /// The redirect URI Alloy was given for `link` (the mock echoes it in the oauthUrl).
@@ -141,7 +217,8 @@ impl Driver for ConnectorsDriver {
     }
 
     fn request(&self, n: u32) -> LinkRequest {
-        LinkRequest::new(format!("user-{n}"), "slack")
+        // An app's own id, never seen by Alloy before.
+        LinkRequest::new(format!("grace+{n}@example.com"), "slack")
     }
 
     async fn approve(&self, link: &Link, request: &LinkRequest) -> Callback {
@@ -153,7 +230,7 @@ impl Driver for ConnectorsDriver {
             .credentials
             .lock()
             .unwrap()
-            .entry((request.user.clone(), request.target.clone()))
+            .entry((self.alloy_user(&request.user), request.target.clone()))
             .or_default()
             .push(credential.clone());
         let mut url = Url::parse(&Self::redirect_of(link)).unwrap();
@@ -169,6 +246,11 @@ impl Driver for ConnectorsDriver {
         let mut url = Url::parse(&Self::redirect_of(link)).unwrap();
         url.query_pairs_mut().append_pair("error", "access_denied").append_pair("error_description", "User refused");
         Some(Callback::from_url(KIND, url.as_str()).unwrap())
+    }
+
+    /// The browser comes back to the redirect URI with no code and no error.
+    async fn abandon(&self, link: &Link, _: &LinkRequest) -> Callback {
+        Callback::from_url(KIND, &Self::redirect_of(link)).unwrap()
     }
 
     async fn fail_next_generate(&self, status: u16) {

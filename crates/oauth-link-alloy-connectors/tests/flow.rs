@@ -27,12 +27,25 @@ fn redirect_with(state: &StateToken) -> String {
     url.to_string()
 }
 
-/// Mocks the create call (recording bodies) and generates a link for `user`/`connector`.
+/// Mocks the create call (recording bodies) and generates a link for `user`/`connector`,
+/// the user having no credential of the connector yet.
 async fn link_for(
     server: &MockServer,
     p: &AlloyConnectorsProvider,
     request: &LinkRequest,
     credential_id: Option<&str>,
+) -> (Link, Value) {
+    link_with(server, p, request, credential_id, &[]).await
+}
+
+/// [`link_for`] with the connector credentials the user has when the link is made (read
+/// once, pinned, for the watermark).
+async fn link_with(
+    server: &MockServer,
+    p: &AlloyConnectorsProvider,
+    request: &LinkRequest,
+    credential_id: Option<&str>,
+    before: &[Value],
 ) -> (Link, Value) {
     let bodies = Arc::new(Mutex::new(Vec::new()));
     let mut answer = json!({"oauthUrl": format!(
@@ -53,9 +66,22 @@ async fn link_for(
             then.respond_with(recording(bodies.clone(), json_response(200, answer.clone())));
         })
         .await;
+    let watermark = server
+        .mock_async(|when, then| {
+            when.method(GET)
+                .path(path.as_str())
+                .header("authorization", AUTH)
+                .header("x-api-version", VERSION)
+                .header("x-alloy-userid", request.user.as_str())
+                .query_param_count(".*", ".*", 0);
+            then.status(200).json_body(json!({"credentials": before}));
+        })
+        .await;
     let link = p.generate_link(request).await.unwrap();
     create.assert_calls_async(1).await;
+    watermark.assert_calls_async(1).await;
     create.delete_async().await;
+    watermark.delete_async().await;
     let body = bodies.lock().unwrap().pop().unwrap();
     (link, body)
 }
@@ -93,6 +119,8 @@ async fn request_redirect_auth_config_and_params_are_sent() {
 #[tokio::test]
 async fn redirect_rule_is_checked_before_anything_is_sent() {
     let server = MockServer::start_async().await;
+    // Created first: httpmock answers with the first mock that matches.
+    let lists = mock_no_credentials(&server).await;
     let any = server
         .mock_async(|when, then| {
             when.path_matches(".*");
@@ -125,21 +153,23 @@ async fn redirect_rule_is_checked_before_anything_is_sent() {
         assert!(matches!(p.generate_link(&request).await, Err(Error::InvalidInput { .. })));
     }
     any.assert_calls_async(0).await;
+    lists.assert_calls_async(0).await;
     for uri in ["http://localhost:8080/cb", "http://127.0.0.1/cb", "http://[::1]:9/cb"] {
         let request = LinkRequest::new("u-1", "slack").with_redirect_uri(Url::parse(uri).unwrap());
         p.generate_link(&request).await.unwrap();
     }
     any.assert_calls_async(3).await;
+    lists.assert_calls_async(3).await;
 }
 
 #[tokio::test]
 async fn list_mode_polls_until_the_new_credential_appears() {
     let server = MockServer::start_async().await;
     let p = provider(&server);
-    let (link, _) = link_for(&server, &p, &LinkRequest::new("u-3", "slack"), None).await;
     let now = Utc::now();
     let old = json!({"credentialId": "cred-old", "name": "Old", "type": "slack-oauth2",
         "createdAt": iso(now - ChronoDuration::days(1)), "updatedAt": iso(now - ChronoDuration::days(1))});
+    let (link, _) = link_with(&server, &p, &LinkRequest::new("u-3", "slack"), None, std::slice::from_ref(&old)).await;
     let new = json!({"credentialId": "cred-new", "name": "Slack", "type": "slack-oauth2",
         "createdAt": iso(now), "updatedAt": iso(now), "token": "xoxb-secret"});
     let list = server
@@ -193,21 +223,20 @@ async fn list_mode_prefers_the_credential_id_from_generate_link() {
 async fn list_mode_times_out_with_pending() {
     let server = MockServer::start_async().await;
     let p = provider(&server);
-    let (link, _) = link_for(&server, &p, &LinkRequest::new("u-5", "slack"), None).await;
+    // Created a moment ago (within any clock skew), but before the link: not the link's.
+    let old = json!({"credentialId": "cred-old", "type": "slack-oauth2", "createdAt": iso(Utc::now())});
+    let (link, _) = link_with(&server, &p, &LinkRequest::new("u-5", "slack"), None, std::slice::from_ref(&old)).await;
     let list = server
         .mock_async(|when, then| {
             when.method(GET).path("/connectors/slack/credentials").header("x-alloy-userid", "u-5");
-            then.status(200).json_body(json!({"credentials": [
-                {"credentialId": "cred-old", "type": "slack-oauth2", "createdAt": iso(Utc::now() - ChronoDuration::hours(1))}]}));
+            then.status(200).json_body(json!({"credentials": [old]}));
         })
         .await;
     let callback = Callback::from_url(KIND, &redirect_with(&link.state)).unwrap();
     let err = p.complete_callback(&callback).await.unwrap_err();
     assert!(matches!(err, Error::Pending { .. }) && err.is_retryable(), "{err:?}");
     assert!(list.calls_async().await >= 2);
-    insta::with_settings!({ filters => vec![(r"\d{4}-\d{2}-\d{2}T[0-9:.]+Z", "[ts]")] }, {
-        insta::assert_snapshot!("pending", err.to_string());
-    });
+    insta::assert_snapshot!("pending", err.to_string());
     // The state was released: the same callback may be completed again (still pending here).
     assert!(matches!(p.complete_callback(&callback).await, Err(Error::Pending { .. })));
 }
@@ -259,19 +288,34 @@ async fn exchange_is_never_retried_even_on_503() {
 }
 
 #[tokio::test]
-async fn exchange_without_code_is_invalid_input() {
+async fn exchange_without_code_confirms_by_listing() {
+    // No `code` on the redirect (the user left, or Alloy adds none): nothing to exchange,
+    // so completion lists like the `list` mode, and never takes an older credential.
     let server = MockServer::start_async().await;
     let p = provider_with(config(&server).with_callback_mode(CallbackMode::Exchange), LinkContext::ephemeral());
-    let (link, _) = link_for(&server, &p, &LinkRequest::new("u-8", "notion"), None).await;
-    let any = server
+    let old = json!({"credentialId": "cred-old", "type": "notion-oauth2", "createdAt": iso(Utc::now())});
+    let (link, _) = link_with(&server, &p, &LinkRequest::new("u-8", "notion"), None, std::slice::from_ref(&old)).await;
+    let exchange = server
         .mock_async(|when, then| {
-            when.path_matches(".*");
-            then.status(200).json_body(json!({}));
+            when.method(POST).path_includes("/callback");
+            then.status(200).json_body(json!({"credentialId": "never"}));
         })
         .await;
-    let err = p.complete_callback(&Callback::from_url(KIND, &redirect_with(&link.state)).unwrap()).await.unwrap_err();
-    assert!(matches!(&err, Error::InvalidInput { field, .. } if field == "callback"), "{err:?}");
-    any.assert_calls_async(0).await;
+    let list = server
+        .mock_async(|when, then| {
+            when.method(GET)
+                .path("/connectors/notion/credentials")
+                .header("authorization", AUTH)
+                .header("x-api-version", VERSION)
+                .header("x-alloy-userid", "u-8");
+            then.status(200).json_body(json!({"credentials": [old]}));
+        })
+        .await;
+    let callback = Callback::from_url(KIND, &redirect_with(&link.state)).unwrap();
+    let err = p.complete_callback(&callback).await.unwrap_err();
+    assert!(matches!(err, Error::Pending { .. }), "{err:?}");
+    assert!(list.calls_async().await >= 2);
+    exchange.assert_calls_async(0).await;
 }
 
 #[tokio::test]

@@ -6,7 +6,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use httpmock::{HttpMockResponse, MockServer};
-use oauth_link_alloy_connectors::{AlloyConnectorsConfig, AlloyConnectorsProvider};
+use oauth_link_alloy_connectors::{AlloyConnectorsConfig, AlloyConnectorsProvider, UserIdMode};
 use oauth_link_core::http::RetryPolicy;
 use oauth_link_core::{LinkContext, PollPolicy, Url};
 
@@ -43,7 +43,15 @@ pub fn fast_poll() -> PollPolicy {
     }
 }
 
+/// Settings for `server` with users given as Alloy `userId`s (`user_id_mode = platform`):
+/// the tests of the platform calls name Alloy users directly. `tests/users.rs` and the
+/// conformance suite run the default `app` mode.
 pub fn config(server: &MockServer) -> AlloyConnectorsConfig {
+    app_config(server).with_user_id_mode(UserIdMode::Platform)
+}
+
+/// Settings for `server` in the default mode: users are the app's own ids.
+pub fn app_config(server: &MockServer) -> AlloyConnectorsConfig {
     AlloyConnectorsConfig::new(KEY)
         .with_base_url(Url::parse(&server.base_url()).unwrap())
         .with_retry(fast_retry())
@@ -71,4 +79,19 @@ pub fn sequence(
 
 pub fn json_response(status: u16, body: serde_json::Value) -> HttpMockResponse {
     HttpMockResponse::builder().status(status).header("content-type", "application/json").body(body.to_string()).build()
+}
+
+/// Answers every connector credential list (`GET /connectors/{id}/credentials`, read by
+/// `generate_link` for its watermark) with no credentials.
+pub async fn mock_no_credentials(server: &MockServer) -> httpmock::Mock<'_> {
+    server
+        .mock_async(|when, then| {
+            when.method(httpmock::Method::GET)
+                .path_matches(r"^/connectors/[^/]+/credentials$")
+                .header("authorization", AUTH)
+                .header("x-api-version", VERSION)
+                .header_exists("x-alloy-userid");
+            then.status(200).json_body(serde_json::json!({"credentials": []}));
+        })
+        .await
 }
