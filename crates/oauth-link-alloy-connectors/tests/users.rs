@@ -144,7 +144,8 @@ async fn a_user_alloy_does_not_know_has_no_connections_and_is_never_created() {
     let p = app_provider(&server);
     assert!(p.list_connections(&ConnectionQuery::user(GRACE).with_target("slack")).await.unwrap().is_empty());
     assert!(matches!(p.disconnect(GRACE, "c1").await, Err(Error::NotFound { .. })));
-    find.assert_calls_async(2).await;
+    assert_eq!(p.alloy_user_id(GRACE).await.unwrap(), None);
+    find.assert_calls_async(3).await;
     create.assert_calls_async(0).await;
 }
 

@@ -71,6 +71,13 @@ impl AlloyHeadlessProvider {
         self.client.create_user(username, full_name).await
     }
 
+    /// The Alloy `userId` of an app user (for the Alloy-specific extras that take one), or
+    /// `None` when Alloy has no such user; never creates it. In platform mode, `user`.
+    pub async fn alloy_user_id(&self, user: &str) -> Result<Option<String>> {
+        validate_id(KIND, "user", user)?;
+        self.users.existing(self.client.api(), &self.client.secrets(), user).await
+    }
+
     /// How many app user ids have their Alloy `userId` kept (app mode).
     pub fn kept_users(&self) -> usize {
         self.users.kept()

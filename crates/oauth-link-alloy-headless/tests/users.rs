@@ -142,6 +142,9 @@ async fn an_existing_user_is_found_not_created() {
     find.assert_calls_async(1).await;
     create.assert_calls_async(0).await;
     list.assert_calls_async(1).await;
+    // Kept: the extras' userId costs nothing.
+    assert_eq!(p.alloy_user_id(ADA).await.unwrap().as_deref(), Some("usr-1"));
+    find.assert_calls_async(1).await;
     // Completion needs no lookup: the state carries the Alloy userId.
     let connection = {
         list.delete_async().await;
@@ -260,7 +263,8 @@ async fn a_user_alloy_does_not_know_has_no_connections_and_is_never_created() {
     assert!(p.list_connections(&ConnectionQuery::user(ADA)).await.unwrap().is_empty());
     let err = p.disconnect(ADA, "c1").await.unwrap_err();
     assert!(matches!(err, Error::NotFound { .. }), "{err:?}");
-    find.assert_calls_async(2).await;
+    assert_eq!(p.alloy_user_id(ADA).await.unwrap(), None);
+    find.assert_calls_async(3).await;
     create.assert_calls_async(0).await;
     assert_eq!(p.kept_users(), 0);
 }
