@@ -71,8 +71,6 @@ enum FoundUser {
 #[serde(rename_all = "camelCase")]
 struct UserRecord {
     user_id: String,
-    #[serde(default)]
-    username: Option<String>,
 }
 
 /// `POST /users` answer: `{userId}`, flat or under `data`.
@@ -214,8 +212,8 @@ fn is_refusal(err: &Error) -> bool {
 }
 
 /// `GET /users/{username}` (the username percent-encoded as one path segment; Alloy takes
-/// a username where the path names a `userId`). `None` on 404, or when the user found has
-/// another username (the id matched some user's `userId`, not a username).
+/// a username where the path names a `userId`, so an app id that is an Alloy `userId`
+/// finds that user, and a username Alloy normalises is still found). `None` on 404.
 async fn find(api: &ApiClient, secrets: &[&str], username: &str) -> Result<Option<String>> {
     let call = Call {
         operation: "find_user",
@@ -226,8 +224,7 @@ async fn find(api: &ApiClient, secrets: &[&str], username: &str) -> Result<Optio
     };
     match send_json::<FoundUser>(api, call, "a user {userId, username}", secrets).await {
         Ok(FoundUser::Flat(user) | FoundUser::Wrapped { data: user }) => {
-            let same = user.username.as_deref().is_none_or(|name| name == username);
-            Ok((same && !user.user_id.trim().is_empty()).then_some(user.user_id))
+            Ok((!user.user_id.trim().is_empty()).then_some(user.user_id))
         }
         Err(Error::NotFound { .. }) => Ok(None),
         Err(err) => Err(err),
