@@ -118,7 +118,14 @@ async fn flow(
     match (&first, &second) {
         (Ok(_), Ok(_)) => tally.lock().unwrap().completed_twice += 1,
         (Ok(_), Err(e)) => assert!(matches!(e, Error::StateReplayed { .. }), "{kind}: replay must be refused: {e:?}"),
-        (Err(_), _) => tally.lock().unwrap().record("complete_callback (app retry)", kind, &second),
+        (Err(_), _) => {
+            // Nothing is lost: a failed completion released the state for this retry.
+            assert!(
+                !matches!(second, Err(Error::StateReplayed { .. })),
+                "{kind}: a failed completion used the state up"
+            );
+            tally.lock().unwrap().record("complete_callback (app retry)", kind, &second)
+        }
     }
     let listed = provider.list_connections(&ConnectionQuery::user(&user)).await;
     tally.lock().unwrap().record("list_connections", kind, &listed);

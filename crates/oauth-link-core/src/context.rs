@@ -75,9 +75,11 @@ impl LinkContext {
     /// Completes a callback safely: verifies the state (signature, provider, expiry),
     /// consumes it in the replay guard, then runs `confirm` with its claims.
     ///
-    /// When `confirm` fails with a retryable error (the platform has not shown the
-    /// connection yet, a network failure), the state is released so the same callback can
-    /// be completed again; any other outcome leaves it consumed.
+    /// Only a confirmed connection or the platform's refusal ([`Error::Denied`]) uses the
+    /// state up. Any other failure (the platform has not shown the connection yet, a
+    /// network failure, an answer that could not be read even after retries) releases it,
+    /// so the same callback can be completed again: a user who consented is never lost to
+    /// a fault on the way back.
     pub async fn complete<T, F, Fut>(&self, provider: &'static str, callback: &Callback, confirm: F) -> Result<T>
     where
         F: FnOnce(LinkState) -> Fut,
@@ -90,9 +92,9 @@ impl LinkContext {
             return Err(Error::StateReplayed { provider });
         }
         match confirm(claims).await {
-            Err(err) if err.is_retryable() => {
+            Err(err) if !matches!(err, Error::Denied { .. }) => {
                 if let Err(release) = self.replay.release(nonce).await {
-                    tracing::warn!(provider, error = %release, "could not release link state after a transient failure");
+                    tracing::warn!(provider, error = %release, "could not release link state after a failed confirmation");
                 }
                 Err(err)
             }
@@ -125,7 +127,18 @@ mod tests {
     }
 
     #[tokio::test]
-    async fn permanent_failures_keep_the_state_consumed() {
+    async fn an_unreadable_answer_releases_the_state_too() {
+        let ctx = LinkContext::ephemeral();
+        let cb = Callback::from_state(ctx.sign(&ctx.claims("novu", "u", "slack")));
+        let garbled = || async {
+            Err::<(), _>(Error::Decode { provider: "novu", message: "truncated".into(), body: "{".into() })
+        };
+        assert!(matches!(ctx.complete("novu", &cb, |_| garbled()).await, Err(Error::Decode { .. })));
+        assert_eq!(ctx.complete("novu", &cb, |c| async move { Ok(c.user) }).await.unwrap(), "u");
+    }
+
+    #[tokio::test]
+    async fn a_denial_keeps_the_state_consumed() {
         let ctx = LinkContext::ephemeral();
         let cb = Callback::from_state(ctx.sign(&ctx.claims("novu", "u", "slack")));
         let denied = || async {

@@ -53,8 +53,8 @@ pub trait LinkProvider: std::fmt::Debug + Send + Sync {
     ///
     /// Errors: [`Error::StateInvalid`], [`Error::StateExpired`], [`Error::StateReplayed`]
     /// (a state completes once), [`Error::Denied`] (consent refused or link failed),
-    /// [`Error::Pending`] (not confirmed in time). On a retryable error the state is
-    /// released, so the same callback may be completed again; otherwise it stays used.
+    /// [`Error::Pending`] (not confirmed in time). Only a connection or a denial uses the
+    /// state up: after any other error the same callback may be completed again.
     async fn complete_callback(&self, callback: &Callback) -> Result<Connection>;
 
     /// Lists the user's connections (every page), optionally only those to one target.
