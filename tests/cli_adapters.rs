@@ -42,10 +42,25 @@ fn ok(run: CliRun) -> Value {
     run.json()
 }
 
+/// Novu's subscriber upsert, which the adapter sends before a user's first link.
+fn novu_subscribers(server: &MockServer) -> httpmock::Mock<'_> {
+    server.mock(|when, then| {
+        when.method(POST).path("/v2/subscribers").header("authorization", format!("ApiKey {API_KEY}"));
+        then.status(201).json_body(json!({"data": {"_id": "s1", "subscriberId": "sub-1"}}));
+    })
+}
+
+/// A paginated Novu list of `records`.
+fn novu_page(records: Vec<Value>) -> Value {
+    let total = records.len();
+    json!({"data": records, "next": null, "previous": null, "totalCount": total, "totalCountCapped": false})
+}
+
 #[test]
 fn novu_link_complete_list_disconnect() {
     let server = MockServer::start();
     let auth = format!("ApiKey {API_KEY}");
+    let subscribers = novu_subscribers(&server);
     let generate = server.mock(|when, then| {
         when.method(POST)
             .path("/v1/integrations/channel-endpoints/oauth")
@@ -59,13 +74,11 @@ fn novu_link_complete_list_disconnect() {
         "connectionIdentifier": null, "subscriberId": "sub-1", "contextKeys": [], "type": "slack_user",
         "endpoint": {"userId": "U1"}, "createdAt": now_iso(), "updatedAt": now_iso()
     });
-    let list = server
-        .mock(|when, then| {
-            when.method(GET).path("/v1/channel-endpoints").query_param("subscriberId", "sub-1");
-            then.status(200).json_body(
-                json!({"data": [endpoint.clone()], "next": null, "previous": null, "totalCount": 1, "totalCountCapped": false}),
-            );
-        });
+    // Before the link the user has no endpoint: what exists then is not this link's.
+    let mut before = server.mock(|when, then| {
+        when.method(GET).path("/v1/channel-endpoints").query_param("subscriberId", "sub-1");
+        then.status(200).json_body(novu_page(Vec::new()));
+    });
     let get = server.mock(|when, then| {
         when.method(GET).path("/v1/channel-endpoints/ep-1");
         then.status(200).json_body(endpoint.clone());
@@ -80,6 +93,12 @@ fn novu_link_complete_list_disconnect() {
     assert_eq!(link["provider"], "novu");
     assert_eq!(link["url"], "https://slack.com/oauth/v2/authorize?state=novu");
     generate.assert_calls(1);
+    subscribers.assert_calls(1);
+    before.delete();
+    let list = server.mock(|when, then| {
+        when.method(GET).path("/v1/channel-endpoints").query_param("subscriberId", "sub-1");
+        then.status(200).json_body(novu_page(vec![endpoint.clone()]));
+    });
 
     // Novu redirects with no query: the app hands back the state it kept.
     let state = link["state"].as_str().unwrap();
@@ -102,6 +121,11 @@ fn novu_link_complete_list_disconnect() {
 #[test]
 fn novu_platform_errors_map_to_exit_codes() {
     let server = MockServer::start();
+    novu_subscribers(&server);
+    server.mock(|when, then| {
+        when.method(GET).path("/v1/channel-endpoints");
+        then.status(200).json_body(novu_page(Vec::new()));
+    });
     let mut unauthorized = server.mock(|when, then| {
         when.method(POST).path("/v1/integrations/channel-endpoints/oauth");
         then.status(401)
@@ -234,12 +258,15 @@ fn alloy_headless_link_complete_list() {
         then.status(200)
             .json_body(json!({"oauthUrl": "https://api.runalloy.com/api/strategy/shopify/authorize?userId=u-1"}));
     });
-    server.mock(|when, then| {
-        when.method(GET).path("/users/u-1/credentials");
-        then.status(200).json_body(json!({"data": [{"credentialId": "cred-1", "type": "shopify", "name": "Acme shop",
-                "createdAt": now_iso(), "updatedAt": now_iso()}]}));
-    });
-    let env = env("alloy-headless", &server, &[]);
+    // The app stores Alloy userIds itself (`user_id_mode = platform`).
+    let env = env("alloy-headless", &server, &[("USER_ID_MODE", "platform")]);
+    let credentials = |records: Value| {
+        server.mock(move |when, then| {
+            when.method(GET).path("/credentials/users/u-1").header("x-api-version", "2025-09");
+            then.status(200).json_body(json!({ "data": records }));
+        })
+    };
+    let mut before = credentials(json!([]));
 
     // A missing required property is an input error, and nothing but metadata is asked.
     let missing = run(&["link", "--user", "u-1", "--target", "shopify"], &env);
@@ -249,6 +276,9 @@ fn alloy_headless_link_complete_list() {
 
     let link = ok(run(&["link", "--user", "u-1", "--target", "shopify", "--param", "shopSubdomain=acme"], &env));
     assert!(link["url"].as_str().unwrap().starts_with("https://api.runalloy.com/api/strategy/shopify/authorize"));
+    before.delete();
+    credentials(json!([{"credentialId": "cred-1", "type": "shopify", "name": "Acme shop",
+        "createdAt": now_iso(), "updatedAt": now_iso()}]));
     let connection = ok(run(&["complete", "--state", link["state"].as_str().unwrap()], &env));
     assert_eq!(connection["id"], "cred-1");
     assert_eq!(ok(run(&["connections", "--user", "u-1"], &env))[0]["target"], "shopify");
@@ -268,20 +298,24 @@ fn alloy_connectors_link_and_complete_through_the_redirect() {
         then.status(200)
             .json_body(json!({"oauthUrl": "https://api.runalloy.com/api/strategy/connector/slack/authorize?token=t"}));
     });
-    server.mock(|when, then| {
-        when.method(GET).path("/connectors/slack/credentials").header("x-alloy-userid", "u-7");
-        then.status(200)
-            .json_body(json!({"credentials": [{"credentialId": "cred-slack", "name": "Slack", "type": "slack-oauth2",
-                "createdAt": now_iso(), "updatedAt": now_iso()}]}));
-    });
+    let credentials = |records: Value| {
+        server.mock(move |when, then| {
+            when.method(GET).path("/connectors/slack/credentials").header("x-alloy-userid", "u-7");
+            then.status(200).json_body(json!({ "credentials": records }));
+        })
+    };
+    let mut before = credentials(json!([]));
     let env = env(
         "alloy-connectors",
         &server,
-        &[("REDIRECT_URI", "https://app.example/alloy/done"), ("CONNECTORS", "slack")],
+        &[("REDIRECT_URI", "https://app.example/alloy/done"), ("CONNECTORS", "slack"), ("USER_ID_MODE", "platform")],
     );
 
     let link = ok(run(&["link", "--user", "u-7", "--target", "slack"], &env));
     create.assert_calls(1);
+    before.delete();
+    credentials(json!([{"credentialId": "cred-slack", "name": "Slack", "type": "slack-oauth2",
+        "createdAt": now_iso(), "updatedAt": now_iso()}]));
     let state = link["state"].as_str().unwrap();
     let back = format!("https://app.example/alloy/done?oauth_link_state={state}");
     let connection = ok(run(&["complete", "--callback-url", &back], &env));

@@ -16,7 +16,10 @@ use oauth_link_tests::STATE_SECRET;
 /// platform sent it to (the app's return page).
 async fn browser_approves(sb: &RunningSandbox, url: &Url) -> String {
     let answer = sb.sandbox().approve(url.as_str()).expect("the platform knows the link");
-    answer.location.unwrap_or_else(|| panic!("the platform did not send the browser back: {answer:?}"))
+    match answer.location {
+        Some(location) => location,
+        None => panic!("the platform did not send the browser back (HTTP {})", answer.status),
+    }
 }
 
 /// Application code. It knows nothing about the platform behind `provider`: it keeps the

@@ -45,13 +45,13 @@ async fn web_connect(
     provider: &SharedLinkProvider,
     user: &str,
     target: &str,
-    browser: impl FnOnce(&Link) -> String,
+    browser: impl AsyncFnOnce(&Link) -> String,
 ) -> Connection {
     let request =
         LinkRequest::new(user, target).with_redirect_uri(Url::parse("https://app.example/oauth/done").unwrap());
     let link = provider.generate_link(&request).await.expect("generate_link");
     let cookie = link.state.clone();
-    let landed = browser(&link);
+    let landed = browser(&link).await;
     let callback = Callback::from_url(provider.kind(), &landed).expect("callback URL").with_state(cookie);
     provider.complete_callback(&callback).await.expect("complete_callback")
 }
@@ -65,18 +65,22 @@ async fn same_web_app_code_runs_on_novu_from_env_and_junction_from_a_file() {
     // Novu hosts the OAuth callback, then sends the browser to a fixed page with no query.
     let novu = MockServer::start_async().await;
     novu.mock_async(|when, then| {
+        when.method(POST).path("/v2/subscribers");
+        then.status(201).json_body(json!({"data": {"_id": "s1", "subscriberId": "user-1"}}));
+    })
+    .await;
+    novu.mock_async(|when, then| {
         when.method(POST).path("/v1/integrations/channel-endpoints/oauth");
         then.status(201).json_body(json!({"url": "https://slack.com/oauth/v2/authorize?x=1"}));
     })
     .await;
-    novu.mock_async(|when, then| {
-        when.method(GET).path("/v1/channel-endpoints");
-        then.status(200).json_body(json!({"data": [{"identifier": "ep-9", "channel": "chat", "providerId": "slack",
-            "integrationIdentifier": "slack", "connectionIdentifier": null, "subscriberId": "user-1", "contextKeys": [],
-            "type": "slack_user", "endpoint": {"userId": "U9"}, "createdAt": now_iso(), "updatedAt": now_iso()}],
-            "next": null, "previous": null, "totalCount": 1, "totalCountCapped": false}));
-    })
-    .await;
+    let page = |records: serde_json::Value| json!({"data": records, "next": null, "previous": null, "totalCount": 1, "totalCountCapped": false});
+    let mut before = novu
+        .mock_async(|when, then| {
+            when.method(GET).path("/v1/channel-endpoints");
+            then.status(200).json_body(page(json!([])));
+        })
+        .await;
     let env = [
         ("OAUTH_LINK_PROVIDER", "novu".to_owned()),
         ("OAUTH_LINK_STATE_SECRET", STATE_SECRET.to_owned()),
@@ -85,8 +89,20 @@ async fn same_web_app_code_runs_on_novu_from_env_and_junction_from_a_file() {
     ];
     let provider =
         oauth_link::from_settings(&Settings::from_env_vars(env.map(|(k, v)| (k.to_owned(), v))).unwrap()).unwrap();
-    let connection =
-        web_connect(&provider, "user-1", "slack", |_| "https://app.example/chat-connected".to_owned()).await;
+    let connection = web_connect(&provider, "user-1", "slack", async |_| {
+        // The user approves: Novu's callback creates the endpoint.
+        before.delete_async().await;
+        novu.mock_async(|when, then| {
+            when.method(GET).path("/v1/channel-endpoints");
+            then.status(200).json_body(page(json!([{"identifier": "ep-9", "channel": "chat", "providerId": "slack",
+                "integrationIdentifier": "slack", "connectionIdentifier": null, "subscriberId": "user-1",
+                "contextKeys": [], "type": "slack_user", "endpoint": {"userId": "U9"}, "createdAt": now_iso(),
+                "updatedAt": now_iso()}])));
+        })
+        .await;
+        "https://app.example/chat-connected".to_owned()
+    })
+    .await;
     assert_eq!((connection.provider.as_str(), connection.id.as_str()), ("novu", "ep-9"));
 
     // Junction redirects back to redirect_url with our state and its own state=success.
@@ -125,7 +141,7 @@ async fn same_web_app_code_runs_on_novu_from_env_and_junction_from_a_file() {
         junction.base_url()
     );
     let provider = oauth_link::from_settings(&Settings::from_toml_str(&toml, "app.toml").unwrap()).unwrap();
-    let connection = web_connect(&provider, "user-1", "oura", |link| {
+    let connection = web_connect(&provider, "user-1", "oura", async |link| {
         // The platform appends its own parameters to the redirect the adapter registered.
         let state = link.state.expose();
         format!("https://app.example/oauth/done?oauth_link_state={state}&state=success")
