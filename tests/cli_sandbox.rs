@@ -13,20 +13,12 @@ fn run(args: &[&str], env: &[(String, String)]) -> CliRun {
     run
 }
 
-/// Opens the consent page (following the platform's own redirects) and submits Approve, as
-/// `curl -X POST <page>/approve` does; returns where the platform sends the browser.
+/// The user clicks Approve on the consent page, as
+/// `curl -s -o /dev/null -w '%{redirect_url}' -X POST "${URL%%\?*}/approve"` does; returns
+/// where the platform sends the browser.
 async fn approve(http: &reqwest::Client, url: &str) -> String {
-    let mut page = reqwest::Url::parse(url).unwrap();
-    for _ in 0..3 {
-        let r = http.get(page.clone()).send().await.unwrap();
-        match r.headers().get("location") {
-            Some(next) if r.status().is_redirection() => page = page.join(next.to_str().unwrap()).unwrap(),
-            _ => break,
-        }
-    }
-    let target = page.join(&format!("{}/approve", page.path())).unwrap();
-    let answer =
-        http.post(target).header("content-type", "application/x-www-form-urlencoded").body("").send().await.unwrap();
+    let page = url.split('?').next().unwrap_or(url);
+    let answer = http.post(format!("{page}/approve")).send().await.unwrap();
     assert!(answer.status().is_redirection(), "approve: {}", answer.status());
     answer.headers().get("location").expect("the platform sends the browser back").to_str().unwrap().to_owned()
 }
@@ -87,7 +79,7 @@ fn the_same_shell_commands_link_approve_complete_and_list_on_every_provider() {
         // LINK=$(oauth-link link --user ada@example.com --target "$TARGET")
         let link = run(&["link", "--user", user, "--target", &target], &env).json();
         let (url, state) = (link["url"].as_str().unwrap(), link["state"].as_str().unwrap());
-        // BACK=$(curl -s -o /dev/null -w '%{redirect_url}' -X POST "$(echo "$LINK" | jq -r .url)/approve")
+        // URL=$(echo "$LINK" | jq -r .url); BACK=$(curl ... -X POST "${URL%%\?*}/approve")
         let back = runtime.block_on(approve(&http, url));
         assert!(back.starts_with(DEFAULT_RETURN_URL), "{kind}: {back}");
         // oauth-link complete --state "$(echo "$LINK" | jq -r .state)" --callback-url "$BACK"

@@ -75,7 +75,7 @@ async fn same_web_app_code_runs_on_novu_from_env_and_junction_from_a_file() {
     })
     .await;
     let page = |records: serde_json::Value| json!({"data": records, "next": null, "previous": null, "totalCount": 1, "totalCountCapped": false});
-    let mut before = novu
+    let before = novu
         .mock_async(|when, then| {
             when.method(GET).path("/v1/channel-endpoints");
             then.status(200).json_body(page(json!([])));
