@@ -98,7 +98,7 @@ impl JunctionClient {
             200..=299 => {
                 let user: ClientFacingUser =
                     self.api.decode(&response, "a ClientFacingUser", &[self.api_key.expose()])?;
-                Ok(Some(user.user_id))
+                Ok(Some(checked_user_id(user.user_id, &response)?))
             }
             404 => Ok(None),
             _ => Err(self.fail(&response, None)),
@@ -129,13 +129,13 @@ impl JunctionClient {
             .await?;
         if response.is_success() {
             let user: ClientFacingUser = self.api.decode(&response, "a ClientFacingUser", &[self.api_key.expose()])?;
-            return Ok((user.user_id, true));
+            return Ok((checked_user_id(user.user_id, &response)?, true));
         }
         if response.status == 400 {
             if let Ok(ErrorResponse { detail: Some(Detail::Object(detail)), .. }) =
                 serde_json::from_slice::<ErrorResponse>(&response.body)
             {
-                if let Some(user_id) = detail.user_id.filter(|id| !id.is_empty()) {
+                if let Some(user_id) = detail.user_id.filter(|id| crate::users::is_uuid(id)) {
                     tracing::debug!("client_user_id already registered at Junction; reusing its user_id");
                     return Ok((user_id, false));
                 }
@@ -319,4 +319,14 @@ fn serde_error_kind(e: &serde_json::Error) -> String {
         serde_json::error::Category::Eof => "truncated JSON",
     };
     format!("{kind} at line {} column {}", e.line(), e.column())
+}
+
+/// A Junction `user_id` as Junction answered it: a UUID, or a decode error (it goes into
+/// request paths and bodies, where anything else would address something else).
+fn checked_user_id(user_id: String, response: &HttpResponse) -> Result<String> {
+    if crate::users::is_uuid(&user_id) {
+        Ok(user_id)
+    } else {
+        Err(Error::decode(KIND, "expected a ClientFacingUser whose user_id is a UUID", &response.body))
+    }
 }

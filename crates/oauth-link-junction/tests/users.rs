@@ -172,3 +172,20 @@ async fn requests_per_generate_link() {
     create_widget.assert_calls_async(1).await;
     listed.assert_calls_async(2).await;
 }
+
+#[tokio::test]
+async fn a_user_id_that_is_no_uuid_is_a_decode_error_and_goes_nowhere() {
+    // Found by the hostile corpus: a mutated `user_id` went on into the link-token body.
+    let server = MockServer::start_async().await;
+    let resolve = server
+        .mock_async(|when, then| {
+            when.method(GET).path("/v2/user/resolve/ada@example.com");
+            then.status(200).json_body(user_json("../v2/user/other", "ada@example.com"));
+        })
+        .await;
+    let provider = provider(&server);
+    let err = provider.generate_link(&LinkRequest::new("ada@example.com", "whoop")).await.unwrap_err();
+    assert!(matches!(err, oauth_link_core::Error::Decode { .. }), "{err:?}");
+    resolve.assert_calls_async(1).await;
+    assert_eq!(provider.cached_user_mappings(), 0, "nothing unusable is kept");
+}
