@@ -53,9 +53,9 @@ impl Nonce {
 }
 
 impl std::fmt::Display for Nonce {
+    /// The nonce as base64url text (22 characters), as it appears in a token.
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        let (text, len) = self.encode();
-        f.write_str(std::str::from_utf8(&text[..len]).unwrap_or_default())
+        f.write_str(&B64.encode(self.0))
     }
 }
 
@@ -65,43 +65,18 @@ impl std::fmt::Debug for Nonce {
     }
 }
 
-impl Nonce {
-    /// The base64url text of the nonce, on the stack (22 characters).
-    fn encode(&self) -> ([u8; 22], usize) {
-        let mut text = [0u8; 22];
-        let len = B64.encode_slice(self.0, &mut text).unwrap_or(0);
-        (text, len)
-    }
-}
-
 impl Serialize for Nonce {
     fn serialize<S: serde::Serializer>(&self, s: S) -> std::result::Result<S::Ok, S::Error> {
-        let (text, len) = self.encode();
-        s.serialize_str(std::str::from_utf8(&text[..len]).unwrap_or_default())
+        s.collect_str(self)
     }
 }
 
 impl<'de> Deserialize<'de> for Nonce {
     fn deserialize<D: serde::Deserializer<'de>>(d: D) -> std::result::Result<Self, D::Error> {
-        struct NonceText;
-        impl serde::de::Visitor<'_> for NonceText {
-            type Value = Nonce;
-            fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-                f.write_str("a base64url nonce of 16 bytes")
-            }
-            fn visit_str<E: serde::de::Error>(self, text: &str) -> std::result::Result<Nonce, E> {
-                // 18 bytes of room: a longer text fails here instead of being truncated.
-                let mut bytes = [0u8; 18];
-                match B64.decode_slice(text.as_bytes(), &mut bytes) {
-                    Ok(16) => Ok(Nonce(bytes[..16].try_into().expect("16 bytes"))),
-                    Ok(_) | Err(base64::DecodeSliceError::OutputSliceTooSmall) => {
-                        Err(E::custom("nonce must be 16 bytes"))
-                    }
-                    Err(base64::DecodeSliceError::DecodeError(e)) => Err(E::custom(e)),
-                }
-            }
-        }
-        d.deserialize_str(NonceText)
+        let text = String::deserialize(d)?;
+        let bytes = B64.decode(text).map_err(serde::de::Error::custom)?;
+        let bytes = <[u8; 16]>::try_from(bytes).map_err(|_| serde::de::Error::custom("nonce must be 16 bytes"))?;
+        Ok(Nonce(bytes))
     }
 }
 
@@ -144,31 +119,6 @@ pub struct IssuedState {
     pub issued_at: DateTime<Utc>,
     /// Expiry time.
     pub expires_at: DateTime<Utc>,
-}
-
-/// The claims of [`LinkState`], borrowed: serializes to the same bytes (same keys, same
-/// order, `extra` sorted by key), so a state can be signed without copying its strings.
-#[derive(Serialize)]
-struct BorrowedClaims<'a> {
-    #[serde(rename = "p")]
-    provider: &'a str,
-    #[serde(rename = "u")]
-    user: &'a str,
-    #[serde(rename = "t")]
-    target: &'a str,
-    #[serde(rename = "n")]
-    nonce: Nonce,
-    #[serde(rename = "i", with = "chrono::serde::ts_milliseconds")]
-    issued_at: DateTime<Utc>,
-    #[serde(rename = "e", with = "chrono::serde::ts_milliseconds")]
-    expires_at: DateTime<Utc>,
-    #[serde(rename = "x", skip_serializing_if = "<[_]>::is_empty", serialize_with = "serialize_pairs")]
-    extra: &'a [(&'a str, &'a str)],
-}
-
-/// Pairs with distinct keys in ascending order, as a map (as a `BTreeMap` serializes).
-fn serialize_pairs<S: serde::Serializer>(pairs: &&[(&str, &str)], s: S) -> std::result::Result<S::Ok, S::Error> {
-    s.collect_map(pairs.iter().map(|(k, v)| (k, v)))
 }
 
 /// Signing and verify keys for link state; supports rotation.
@@ -259,7 +209,8 @@ impl StateCodec {
 
     /// New claims for a link, expiring after the codec's lifetime.
     pub fn claims(&self, provider: &str, user: &str, target: &str) -> LinkState {
-        let (issued_at, expires_at) = self.lifetime();
+        let issued_at = self.clock.now();
+        let expires_at = issued_at + chrono::Duration::from_std(self.ttl).unwrap_or(chrono::Duration::MAX);
         LinkState {
             provider: provider.to_owned(),
             user: user.to_owned(),
@@ -271,64 +222,23 @@ impl StateCodec {
         }
     }
 
-    /// Issue and expiry times of a state issued now.
-    fn lifetime(&self) -> (DateTime<Utc>, DateTime<Utc>) {
-        let now = self.clock.now();
-        (now, now + chrono::Duration::from_std(self.ttl).unwrap_or(chrono::Duration::MAX))
-    }
-
-    /// Issues a signed state in one step: the token [`StateCodec::sign`] gives for
-    /// [`StateCodec::claims`] with `extra` added, built from the borrowed strings (no owned
-    /// claims). `extra` pairs are best given with distinct keys in ascending order; others
-    /// are sorted first (the last value of a repeated key wins, as in a map).
+    /// Issues a signed state in one step: [`StateCodec::claims`] with `extra` added (the
+    /// last value of a repeated key wins, as in a map), signed by [`StateCodec::sign`].
     pub fn issue(&self, provider: &str, user: &str, target: &str, extra: &[(&str, &str)]) -> IssuedState {
-        let (issued_at, expires_at) = self.lifetime();
-        let nonce = Nonce::random();
-        let token = if extra.windows(2).all(|w| w[0].0 < w[1].0) {
-            let claims = BorrowedClaims { provider, user, target, nonce, issued_at, expires_at, extra };
-            let extra_len: usize = extra.iter().map(|(k, v)| k.len() + v.len()).sum();
-            self.sign_serialized(&claims, provider.len() + user.len() + target.len() + extra_len)
-        } else {
-            let extra = extra.iter().map(|(k, v)| ((*k).to_owned(), (*v).to_owned())).collect();
-            let claims = LinkState {
-                provider: provider.to_owned(),
-                user: user.to_owned(),
-                target: target.to_owned(),
-                nonce,
-                issued_at,
-                expires_at,
-                extra,
-            };
-            self.sign(&claims)
-        };
-        IssuedState { token, nonce, issued_at, expires_at }
+        let mut claims = self.claims(provider, user, target);
+        claims.extra.extend(extra.iter().map(|(k, v)| ((*k).to_owned(), (*v).to_owned())));
+        let token = self.sign(&claims);
+        IssuedState { token, nonce: claims.nonce, issued_at: claims.issued_at, expires_at: claims.expires_at }
     }
 
-    /// Signs claims into a token.
+    /// Signs claims into a token: `v1.<base64url of the claims' JSON>.<base64url of the mac>`.
     pub fn sign(&self, claims: &LinkState) -> StateToken {
-        let extra_len: usize = claims.extra.iter().map(|(k, v)| k.len() + v.len()).sum();
-        self.sign_serialized(claims, claims.provider.len() + claims.user.len() + claims.target.len() + extra_len)
-    }
-
-    /// Signs claims serialized as [`LinkState`] serializes; `strings_len` is the length of
-    /// their strings, to size the buffer.
-    fn sign_serialized(&self, claims: &impl Serialize, strings_len: usize) -> StateToken {
-        // Sized for the claims up front: fixed keys, two timestamps and the nonce take
-        // under 128 bytes, each extra pair a few bytes of quotes beside its strings.
-        let mut json = Vec::with_capacity(160 + strings_len + strings_len / 8);
-        serde_json::to_writer(&mut json, claims).expect("state claims always serialize");
-        // Exactly the token's length (`v1.` payload `.` 43-character tag): the token is then
-        // kept as a boxed str without a shrinking reallocation.
-        let encoded = |n: usize| base64::encoded_len(n, false).unwrap_or(0);
-        let mut token = String::with_capacity(VERSION.len() + 2 + encoded(json.len()) + encoded(32));
-        token.push_str(VERSION);
-        token.push('.');
-        B64.encode_string(&json, &mut token);
+        let json = serde_json::to_vec(claims).expect("state claims always serialize");
+        let mut token = format!("{VERSION}.{}", B64.encode(json));
         let mut mac = self.keys.signing.clone();
         mac.update(token.as_bytes());
-        let tag = mac.finalize().into_bytes();
         token.push('.');
-        B64.encode_string(tag, &mut token);
+        B64.encode_string(mac.finalize().into_bytes(), &mut token);
         StateToken::new(token)
     }
 
@@ -364,20 +274,9 @@ impl StateCodec {
                 "signature does not match (tampered, or signed with an unknown key)",
             ));
         }
-        // Decoded on the stack when it fits (every state this codec signs with ids of
-        // ordinary length), on the heap otherwise.
-        let mut small = [0u8; 512];
-        let mut large = Vec::new();
-        let buffer: &mut [u8] = match base64::decoded_len_estimate(payload.len()) {
-            n if n <= small.len() => &mut small,
-            n => {
-                large.resize(n, 0);
-                &mut large
-            }
-        };
         let malformed = || Error::state_invalid(provider, "state payload is malformed");
-        let len = B64.decode_slice(payload, buffer).map_err(|_| malformed())?;
-        let claims: LinkState = serde_json::from_slice(&buffer[..len]).map_err(|_| malformed())?;
+        let json = B64.decode(payload).map_err(|_| malformed())?;
+        let claims: LinkState = serde_json::from_slice(&json).map_err(|_| malformed())?;
         if claims.provider != provider {
             return Err(Error::state_invalid(provider, format!("state was issued by provider `{}`", claims.provider)));
         }
@@ -434,6 +333,38 @@ mod tests {
         }
     }
 
+    /// Tokens signed by earlier builds (the first two through `sign`, the third through
+    /// `issue`) still verify, and `sign` reproduces them byte for byte: the format is stable.
+    #[test]
+    fn tokens_of_earlier_builds_verify_and_are_reproduced() {
+        let keys = || StateKeys::new(&key("golden"), &[]).unwrap();
+        let at = |ms: i64| DateTime::from_timestamp_millis(ms).unwrap();
+        let codec_at = |ms: i64| StateCodec::new(keys()).with_clock(Arc::new(ManualClock::new(at(ms))));
+        let issued_at = 1_767_225_600_123;
+        let mut claims = LinkState {
+            provider: "novu".into(),
+            user: "user \"1\" é".into(),
+            target: "slack".into(),
+            nonce: Nonce([7; 16]),
+            issued_at: at(issued_at),
+            expires_at: at(issued_at + 600_000),
+            extra: BTreeMap::new(),
+        };
+        let plain = "v1.eyJwIjoibm92dSIsInUiOiJ1c2VyIFwiMVwiIMOpIiwidCI6InNsYWNrIiwibiI6IkJ3Y0hCd2NIQndjSEJ3Y0hCd2NIQnciLCJpIjoxNzY3MjI1NjAwMTIzLCJlIjoxNzY3MjI2MjAwMTIzfQ.AuvBl0dqv5XZEDoYrV3zUAn9tyJY5NE5sHdMnkLcONE";
+        assert_eq!(codec_at(issued_at).sign(&claims).expose(), plain);
+        assert_eq!(codec_at(issued_at).verify("novu", &plain.into()).unwrap(), claims);
+        claims.extra.insert("kind".into(), "user".into());
+        claims.extra.insert("integration".into(), "slack\u{1}".into());
+        let with_extra = "v1.eyJwIjoibm92dSIsInUiOiJ1c2VyIFwiMVwiIMOpIiwidCI6InNsYWNrIiwibiI6IkJ3Y0hCd2NIQndjSEJ3Y0hCd2NIQnciLCJpIjoxNzY3MjI1NjAwMTIzLCJlIjoxNzY3MjI2MjAwMTIzLCJ4Ijp7ImludGVncmF0aW9uIjoic2xhY2tcdTAwMDEiLCJraW5kIjoidXNlciJ9fQ.rMM1UYSt7D8GBEkbMrRtHIrATNIJAwb0gn9N-umzjCI";
+        assert_eq!(codec_at(issued_at).sign(&claims).expose(), with_extra);
+        assert_eq!(codec_at(issued_at).verify("novu", &with_extra.into()).unwrap(), claims);
+        let issued = "v1.eyJwIjoibm92dSIsInUiOiJ1IiwidCI6InQiLCJuIjoiaXZPYW1qbjBTUWt2YTNDVFRYamlUQSIsImkiOjE3OTYxODczMzMyMjIsImUiOjE3OTYxODc5MzMyMjIsIngiOnsiYSI6IjEiLCJiIjoieFwieSJ9fQ.753I-c6AtG-4gWuZNH8CvztuMZBXD9WZjTJkrAJSa8w";
+        let back = codec_at(1_796_187_333_222).verify("novu", &issued.into()).unwrap();
+        let extra: Vec<_> = back.extra.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
+        assert_eq!((back.user.as_str(), back.target.as_str(), extra), ("u", "t", vec![("a", "1"), ("b", "x\"y")]));
+        assert_eq!(codec_at(1_796_187_333_222).sign(&back).expose(), issued);
+    }
+
     #[test]
     fn issue_sorts_extra_pairs_given_out_of_order() {
         let clock = ManualClock::starting_now();
@@ -462,7 +393,7 @@ mod tests {
     }
 
     #[test]
-    fn long_claims_roundtrip_through_the_heap_buffer() {
+    fn long_claims_roundtrip() {
         let clock = ManualClock::starting_now();
         let codec = codec(&clock);
         let mut claims = codec.claims("novu", &"u".repeat(900), "slack");
