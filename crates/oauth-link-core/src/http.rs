@@ -8,8 +8,6 @@
 //!   `Retry-After`, caps response bodies, and records one `tracing` span per call with no
 //!   secret in any field.
 
-use std::future::Future;
-use std::pin::Pin;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -170,19 +168,8 @@ impl HttpTransport for ReqwestTransport {
         let mut response = builder.send().await.map_err(transport_failure)?;
         let status = response.status().as_u16();
         let headers = std::mem::take(response.headers_mut());
-        match response.content_length() {
-            Some(len) if len > max_body as u64 => {
-                return Ok(HttpResponse { status, headers, body: body_too_large(max_body) });
-            }
-            // The announced length is within the cap and hyper never reads past it: take
-            // the body in one piece, without copying it chunk by chunk.
-            Some(_) => {
-                // Boxed apart: this future then stays under the 1 KiB that allocators serve
-                // from their per-thread caches (see `ApiClient::execute`).
-                let body = Box::pin(response.bytes()).await.map_err(transport_failure)?;
-                return Ok(HttpResponse { status, headers, body });
-            }
-            None => {}
+        if response.content_length().is_some_and(|len| len > max_body as u64) {
+            return Ok(HttpResponse { status, headers, body: body_too_large(max_body) });
         }
         let mut body = BytesMut::new();
         while let Some(chunk) = response.chunk().await.map_err(transport_failure)? {
@@ -193,28 +180,6 @@ impl HttpTransport for ReqwestTransport {
         }
         Ok(HttpResponse { status, headers, body: body.freeze() })
     }
-}
-
-/// Appends `segment` to `text`, escaping what a URL parser would read as structure (`/`,
-/// `\\`, `?`, `#`), as an escape (`%`), or trim from the ends of a URL (controls, space),
-/// as `PathSegmentsMut::push` escapes them. Tabs and newlines are left for the parser,
-/// which drops them as `push` does.
-fn push_segment(text: &mut String, segment: &str) {
-    const HEX: &[u8; 16] = b"0123456789ABCDEF";
-    let escaped = |b: u8| {
-        matches!(b, b'/' | b'\\' | b'%' | b'?' | b'#' | b' ' | 0x7f)
-            || (b < 0x20 && !matches!(b, b'\t' | b'\n' | b'\r'))
-    };
-    let mut rest = segment;
-    while let Some(at) = rest.bytes().position(escaped) {
-        let b = rest.as_bytes()[at];
-        text.push_str(&rest[..at]);
-        text.push('%');
-        text.push(char::from(HEX[usize::from(b >> 4)]));
-        text.push(char::from(HEX[usize::from(b & 0xf)]));
-        rest = &rest[at + 1..];
-    }
-    text.push_str(rest);
 }
 
 /// Marker body for an oversized response: not JSON, so decoding fails with a clear excerpt.
@@ -356,58 +321,11 @@ impl ApiClient {
         self.url_with_query(segments, [])
     }
 
-    /// [`ApiClient::url`] with `query` pairs, form-encoded as `Url::query_pairs_mut` encodes
-    /// them.
+    /// [`ApiClient::url`] with `query` pairs appended, form-encoded by `Url::query_pairs_mut`.
     pub fn url_with_query<'q, Q>(&self, segments: &[&str], query: Q) -> Url
     where
         Q: IntoIterator<Item = (&'q str, &'q str)>,
-        Q::IntoIter: Clone,
     {
-        let query = query.into_iter();
-        // Path and query written out at their full length, then joined to the base once: no
-        // clone of the base grown segment by segment (each growth a reallocation). What the
-        // parser would read as structure is escaped first (`/`, `\\`, `?`, `#`, `%`, as `push`
-        // escapes them); it percent-encodes the rest as `push` does (same URL, tested).
-        if self.base_url.query().is_none() && self.base_url.fragment().is_none() && !self.base_url.cannot_be_a_base() {
-            let base = self.base_url.path();
-            let base = base.strip_suffix('/').unwrap_or(base);
-            let room = segments.iter().map(|s| s.len() + 8).sum::<usize>()
-                + query.clone().map(|(k, v)| k.len() + v.len() * 3 / 2 + 2).sum::<usize>();
-            let mut text = String::with_capacity(base.len() + room);
-            text.push_str(base);
-            for segment in segments {
-                text.push('/');
-                match *segment {
-                    "." => text.push_str("%252E"),
-                    ".." => text.push_str("%252E%252E"),
-                    other => push_segment(&mut text, other),
-                }
-            }
-            for (i, (name, value)) in query.clone().enumerate() {
-                text.push(if i == 0 { '?' } else { '&' });
-                text.extend(url::form_urlencoded::byte_serialize(name.as_bytes()));
-                text.push('=');
-                text.extend(url::form_urlencoded::byte_serialize(value.as_bytes()));
-            }
-            // Joined to the base as an absolute path: scheme and host are copied from the
-            // base, not parsed again. (`//` would start an authority: not taken this way.)
-            if !text.starts_with("//") {
-                if let Ok(url) = self.base_url.join(&text) {
-                    return url;
-                }
-            }
-        }
-        let mut url = self.url_by_push(segments);
-        let mut pairs = query.peekable();
-        if pairs.peek().is_some() {
-            url.query_pairs_mut().extend_pairs(pairs);
-        }
-        url
-    }
-
-    /// [`ApiClient::url`] the plain way, one `PathSegmentsMut::push` per segment: for bases
-    /// with a query or fragment, and the reference the written-out URL is tested against.
-    fn url_by_push(&self, segments: &[&str]) -> Url {
         let mut url = self.base_url.clone();
         if let Ok(mut path) = url.path_segments_mut() {
             path.pop_if_empty();
@@ -418,60 +336,44 @@ impl ApiClient {
                 };
             }
         }
+        let mut query = query.into_iter().peekable();
+        if query.peek().is_some() {
+            url.query_pairs_mut().extend_pairs(query);
+        }
         url
     }
 
     /// A request with no body, carrying the client's headers.
     pub fn request(&self, method: Method, url: Url) -> HttpRequest {
-        HttpRequest { method, url, headers: self.headers_with_room(), body: None }
+        HttpRequest { method, url, headers: self.headers.clone(), body: None }
     }
 
     /// A request with a JSON body.
     pub fn json_request<T: serde::Serialize + ?Sized>(&self, method: Method, url: Url, body: &T) -> HttpRequest {
-        // Sized for the usual request body, so it is not grown three times on the way.
-        let mut bytes = Vec::with_capacity(512);
-        serde_json::to_writer(&mut bytes, body).expect("request bodies always serialize");
-        let mut headers = self.headers_with_room();
+        let bytes = serde_json::to_vec(body).expect("request bodies always serialize");
+        let mut headers = self.headers.clone();
         headers.insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
         HttpRequest { method, url, headers, body: Some(Bytes::from(bytes)) }
     }
 
-    /// The client's headers, with room for the few a request adds (content type, an
-    /// idempotency key, a user id): a clone has none, so each insert would grow it.
-    fn headers_with_room(&self) -> HeaderMap {
-        let mut headers = HeaderMap::with_capacity(self.headers.len() + 3);
-        headers.extend(self.headers.iter().map(|(name, value)| (name.clone(), value.clone())));
-        headers
-    }
-
     /// Sends a call, retrying transient failures as its [`Replay`] allows, and returns the
     /// last response whatever its status. Fails only with [`Error::Transport`].
-    ///
-    /// The future is boxed here, once: an adapter's own futures stay small, and no
-    /// allocation per call grows past the size general-purpose allocators serve from their
-    /// per-thread caches (glibc: 1 KiB; a larger one made every call sweep its free lists).
-    pub fn execute(&self, call: Call) -> Pin<Box<dyn Future<Output = Result<HttpResponse>> + Send + '_>> {
-        let Call { operation, path_template, request, replay } = call;
+    pub async fn execute(&self, call: Call) -> Result<HttpResponse> {
         let span = tracing::info_span!(
             "oauth_link.http",
             provider = self.provider,
-            operation,
-            method = %request.method,
-            path = path_template,
+            operation = call.operation,
+            method = %call.request.method,
+            path = call.path_template,
             status = tracing::field::Empty,
             attempt = tracing::field::Empty,
             latency_ms = tracing::field::Empty,
         );
-        Box::pin(self.execute_inner(operation, path_template, request, replay).instrument(span))
+        self.send_with_retries(call).instrument(span).await
     }
 
-    async fn execute_inner(
-        &self,
-        operation: &'static str,
-        path_template: &'static str,
-        mut request: HttpRequest,
-        replay: Replay,
-    ) -> Result<HttpResponse> {
+    async fn send_with_retries(&self, call: Call) -> Result<HttpResponse> {
+        let Call { operation, path_template, mut request, replay } = call;
         // Requests from `request` / `json_request` have the client's headers already; one
         // built by hand gets those it does not set itself.
         for (name, value) in &self.headers {
@@ -480,10 +382,9 @@ impl ApiClient {
             }
         }
         let started = Instant::now();
-        let max_retries = self.retry.max_retries;
-        // Attempts that may be followed by another send a copy; the last sends the request
-        // itself.
-        for attempt in 1..=max_retries {
+        let mut attempt = 0;
+        loop {
+            attempt += 1;
             let sent_at = Instant::now();
             let outcome = self.transport.send(request.clone(), self.max_body).await;
             self.observe(&outcome, attempt, sent_at.elapsed());
@@ -491,14 +392,8 @@ impl ApiClient {
                 return self.finish(outcome, operation, path_template);
             };
             tracing::debug!(wait_ms = wait.as_millis() as u64, attempt, "retrying");
-            // Boxed: only a retry pays for the timer's room.
-            Box::pin(tokio::time::sleep(wait)).await;
+            tokio::time::sleep(wait).await;
         }
-        let attempt = max_retries + 1;
-        let sent_at = Instant::now();
-        let outcome = self.transport.send(request, self.max_body).await;
-        self.observe(&outcome, attempt, sent_at.elapsed());
-        self.finish(outcome, operation, path_template)
     }
 
     /// Records one attempt on the call's span and in the debug log.
@@ -516,8 +411,8 @@ impl ApiClient {
     }
 
     /// How long to wait before the next attempt, or `None` when this outcome ends the call:
-    /// an answer that is not retried (see [`Replay`]), or a wait that would overrun the
-    /// retry budget.
+    /// the last attempt the policy allows, an answer that is not retried (see [`Replay`]), or
+    /// a wait that would overrun the retry budget.
     fn retry_wait(
         &self,
         outcome: &std::result::Result<HttpResponse, TransportFailure>,
@@ -525,6 +420,9 @@ impl ApiClient {
         attempt: u32,
         started: Instant,
     ) -> Option<Duration> {
+        if attempt > self.retry.max_retries {
+            return None;
+        }
         let retry_after = match (outcome, replay) {
             (Err(failure), Replay::Never) if failure.kind != TransportKind::Connect => return None,
             (Err(_), _) => None,
