@@ -58,7 +58,7 @@ pub use error::{
 };
 pub use expiring::ExpiringMap;
 pub use provider::{DynLinkProvider, LinkProvider, SharedLinkProvider};
-pub use raw::{remove_fields, scan_record, RawRecord, RecordScan};
+pub use raw::{scan_record, RawRecord, RecordScan};
 pub use replay::{MemoryReplayGuard, ReplayGuard, DEFAULT_MEMORY_CAPACITY};
 pub use replay_file::FileReplayGuard;
 pub use secret::{AccessToken, ApiKey, AuthCode, LinkToken, SecretUrl, SigningKey, StateToken};

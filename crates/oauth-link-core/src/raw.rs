@@ -1,16 +1,18 @@
 //! The platform's own record behind a [`Connection`](crate::Connection), kept as JSON text.
 //!
-//! Listing connections is a hot path: building a `serde_json::Value` tree for every record
-//! (a map node and a `String` per key) cost more than the rest of the adapter's work. A
-//! [`RawRecord`] holds the record's bytes instead, copied once from the response, with
-//! secret-looking fields already removed; it is parsed only when someone reads it.
+//! A [`RawRecord`] holds the record's text, copied from the response with secret-looking
+//! fields removed (rule 3 of the [redaction policy](crate::secret)); it is parsed only when
+//! someone reads it.
 
+use std::collections::BTreeMap;
 use std::fmt;
 
-use serde::de::{self, DeserializeOwned, DeserializeSeed, Deserializer, MapAccess, SeqAccess, Visitor};
+use serde::de::{DeserializeOwned, Deserializer};
 use serde::{Deserialize, Serialize, Serializer};
 use serde_json::value::RawValue;
 use serde_json::Value;
+
+use crate::secret::{has_secret_key, remove_secret_fields};
 
 /// The platform's record for a connection, as JSON text (the platform's own bytes, or
 /// compact JSON when secret-looking fields had to be removed), or nothing (`null`).
@@ -37,22 +39,15 @@ impl RawRecord {
         Self::from(record.to_owned())
     }
 
-    /// Keeps `record` minus every field, at any depth, whose name `is_secret` accepts.
-    ///
-    /// The common case (no such field) costs one scan of the keys, without allocating,
-    /// and one copy of the text; a record with secrets is parsed, cleaned and re-encoded.
+    /// Keeps `record` minus every field, at any depth, whose name `is_secret` accepts: as it
+    /// is when there is none, else parsed, cleaned and re-encoded.
     pub fn scrubbed(record: &RawValue, is_secret: impl Fn(&str) -> bool) -> Self {
-        let mut scan = serde_json::Deserializer::from_str(record.get());
-        match (KeyScan { is_secret: &is_secret }).deserialize(&mut scan) {
-            Ok(false) => Self::verbatim(record),
-            // A secret-looking key (or text the scan could not read, which `RawValue`
-            // rules out): take the slow, certain path.
-            _ => {
-                let mut value: Value = serde_json::from_str(record.get()).unwrap_or(Value::Null);
-                remove_fields(&mut value, &is_secret);
-                Self::from_value(&value)
-            }
+        if !has_secret_key(record.get(), &is_secret) {
+            return Self::verbatim(record);
         }
+        let mut value: Value = serde_json::from_str(record.get()).unwrap_or(Value::Null);
+        remove_secret_fields(&mut value, &is_secret);
+        Self::from_value(&value)
     }
 
     /// Keeps a record already read by [`scan_record`]: as it is when the scan found no
@@ -155,168 +150,19 @@ pub struct RecordScan<'a, const N: usize> {
     pub has_secret: bool,
 }
 
-/// Reads a record in one pass: the top-level fields named in `wanted`, borrowed as raw JSON
-/// (parse the small ones you need), and whether any key at any depth is secret-looking.
-/// `None` when the record is not a JSON object. Nothing is allocated; only an object or
-/// array value of a wanted field is walked a second time, for its keys.
+/// Reads a record: the top-level fields named in `wanted`, borrowed as raw JSON (parse the
+/// small ones you need), and whether any key at any depth is secret-looking. `None` when
+/// the record is not a JSON object.
 pub fn scan_record<'a, const N: usize>(
     record: &'a RawValue,
     wanted: [&str; N],
     is_secret: impl Fn(&str) -> bool,
 ) -> Option<RecordScan<'a, N>> {
-    let mut de = serde_json::Deserializer::from_str(record.get());
-    let (fields, has_secret) = de.deserialize_map(TopScan { wanted: &wanted, is_secret: &is_secret }).ok()?;
+    // A repeated key keeps its last value, as in any JSON map.
+    let top: BTreeMap<String, &'a RawValue> = serde_json::from_str(record.get()).ok()?;
+    let has_secret = has_secret_key(record.get(), &is_secret);
+    let fields = wanted.map(|name| top.get(name).copied());
     Some(RecordScan { record, fields, has_secret })
-}
-
-/// The top level of a record: captures wanted fields, scans everything for secret keys.
-struct TopScan<'w, 'f, F, const N: usize> {
-    wanted: &'w [&'w str; N],
-    is_secret: &'f F,
-}
-
-impl<'de, F: Fn(&str) -> bool, const N: usize> Visitor<'de> for TopScan<'_, '_, F, N> {
-    type Value = ([Option<&'de RawValue>; N], bool);
-
-    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("a JSON object")
-    }
-
-    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
-        let mut fields = [None; N];
-        let mut found = false;
-        let scan = KeyScan { is_secret: self.is_secret };
-        while let Some((index, secret_key)) =
-            map.next_key_seed(KeyMatch { wanted: self.wanted, is_secret: self.is_secret })?
-        {
-            found |= secret_key;
-            match index {
-                Some(i) => {
-                    let value: &'de RawValue = map.next_value()?;
-                    if value.get().starts_with(['{', '[']) {
-                        let mut nested = serde_json::Deserializer::from_str(value.get());
-                        found |= scan.deserialize(&mut nested).map_err(de::Error::custom)?;
-                    }
-                    fields[i] = Some(value);
-                }
-                None => found |= map.next_value_seed(scan)?,
-            }
-        }
-        Ok((fields, found))
-    }
-}
-
-/// One top-level key: its index among the wanted fields, and whether it is secret-looking.
-struct KeyMatch<'w, 'f, F, const N: usize> {
-    wanted: &'w [&'w str; N],
-    is_secret: &'f F,
-}
-
-impl<'de, F: Fn(&str) -> bool, const N: usize> DeserializeSeed<'de> for KeyMatch<'_, '_, F, N> {
-    type Value = (Option<usize>, bool);
-
-    fn deserialize<D: Deserializer<'de>>(self, deserializer: D) -> Result<Self::Value, D::Error> {
-        deserializer.deserialize_str(self)
-    }
-}
-
-impl<F: Fn(&str) -> bool, const N: usize> Visitor<'_> for KeyMatch<'_, '_, F, N> {
-    type Value = (Option<usize>, bool);
-
-    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("a map key")
-    }
-
-    fn visit_str<E: de::Error>(self, key: &str) -> Result<Self::Value, E> {
-        Ok((self.wanted.iter().position(|w| *w == key), (self.is_secret)(key)))
-    }
-}
-
-/// Removes every field whose name `is_secret` accepts, at any depth.
-pub fn remove_fields(value: &mut Value, is_secret: &impl Fn(&str) -> bool) {
-    match value {
-        Value::Object(map) => {
-            map.retain(|k, _| !is_secret(k));
-            map.values_mut().for_each(|v| remove_fields(v, is_secret));
-        }
-        Value::Array(items) => items.iter_mut().for_each(|v| remove_fields(v, is_secret)),
-        _ => {}
-    }
-}
-
-/// Walks a JSON value and answers whether any key, at any depth, is secret-looking.
-/// Keys are seen as borrowed `&str` (or serde_json's scratch buffer): nothing allocates.
-struct KeyScan<'f, F> {
-    is_secret: &'f F,
-}
-
-impl<F> Clone for KeyScan<'_, F> {
-    fn clone(&self) -> Self {
-        *self
-    }
-}
-
-impl<F> Copy for KeyScan<'_, F> {}
-
-impl<'de, F: Fn(&str) -> bool> DeserializeSeed<'de> for KeyScan<'_, F> {
-    type Value = bool;
-
-    fn deserialize<D: Deserializer<'de>>(self, deserializer: D) -> Result<bool, D::Error> {
-        deserializer.deserialize_any(self)
-    }
-}
-
-impl<'de, F: Fn(&str) -> bool> Visitor<'de> for KeyScan<'_, F> {
-    type Value = bool;
-
-    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("any JSON value")
-    }
-
-    fn visit_bool<E>(self, _: bool) -> Result<bool, E> {
-        Ok(false)
-    }
-
-    fn visit_i64<E>(self, _: i64) -> Result<bool, E> {
-        Ok(false)
-    }
-
-    fn visit_u64<E>(self, _: u64) -> Result<bool, E> {
-        Ok(false)
-    }
-
-    fn visit_f64<E>(self, _: f64) -> Result<bool, E> {
-        Ok(false)
-    }
-
-    fn visit_str<E>(self, _: &str) -> Result<bool, E> {
-        Ok(false)
-    }
-
-    fn visit_unit<E>(self) -> Result<bool, E> {
-        Ok(false)
-    }
-
-    fn visit_none<E>(self) -> Result<bool, E> {
-        Ok(false)
-    }
-
-    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<bool, A::Error> {
-        let mut found = false;
-        while let Some(inner) = seq.next_element_seed(self)? {
-            found |= inner;
-        }
-        Ok(found)
-    }
-
-    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<bool, A::Error> {
-        let mut found = false;
-        while let Some((_, secret_key)) = map.next_key_seed(KeyMatch { wanted: &[], is_secret: self.is_secret })? {
-            found |= secret_key;
-            found |= map.next_value_seed(self)?;
-        }
-        Ok(found)
-    }
 }
 
 #[cfg(test)]
@@ -353,7 +199,7 @@ mod tests {
     }
 
     #[test]
-    fn one_pass_scan_captures_fields_and_finds_secrets() {
+    fn scan_captures_fields_and_finds_secrets() {
         let text = r#"{"id":"c1","n":2,"data":{"token":"t-1"},"id":"c2","list":[{"x":1}]}"#;
         let record = raw(text);
         let scan = scan_record(&record, ["id", "data", "missing"], secret).unwrap();
@@ -378,6 +224,19 @@ mod tests {
         for not_object in ["[1]", "\"x\"", "null", "3"] {
             assert!(scan_record(&raw(not_object), ["id"], secret).is_none(), "{not_object}");
         }
+    }
+
+    /// A parsed map keeps only the last value of a repeated key: the secret under the first
+    /// must still be seen in the text as written.
+    #[test]
+    fn a_secret_under_a_repeated_key_is_seen() {
+        let text = r#"{"id":"c1","a":{"token":"t-1"},"a":1}"#;
+        assert!(!RawRecord::scrubbed(&raw(text), secret).to_string().contains("t-1"));
+        let record = raw(text);
+        let scan = scan_record(&record, ["a"], secret).unwrap();
+        assert!(scan.has_secret);
+        assert_eq!(scan.fields[0].map(RawValue::get), Some("1"));
+        assert!(!RawRecord::from_scan(&scan, secret).to_string().contains("t-1"));
     }
 
     #[test]

@@ -1,13 +1,34 @@
-//! Redacting wrappers for every secret oauth-link handles.
+//! Secrets, and the one redaction policy of oauth-link.
 //!
 //! API keys, link tokens, authorization codes, link state and signing keys are each a
 //! distinct type so they cannot be mixed up. None of them implements `Display` or
 //! `PartialEq`; `Debug` prints `Name([redacted])`; the value is reachable only through
 //! [`expose`](ApiKey::expose), which makes every place that reveals a secret easy to find.
 //! The inner string is zeroed on drop (via `secrecy`).
+//!
+//! # Redaction policy
+//!
+//! No secret reaches `Debug`, `Display`, an error, a log or a kept record. Four rules, one
+//! implementation each, all masking with [`REDACTED`]:
+//!
+//! 1. **Values oauth-link holds** are the types of this module: `Debug` prints
+//!    `Name([redacted])`, `Serialize` writes `"[redacted]"` (a field that hands a secret to its
+//!    owner opts in with [`serialize_exposed`]).
+//! 2. **Text that may echo a value the caller knows** (a platform's message, a body excerpt):
+//!    [`scrub`] replaces every occurrence of each such value.
+//! 3. **Records kept from a platform** lose every field, at any depth, whose *name* marks it
+//!    secret, before anything else sees them: [`RawRecord::scrubbed`](crate::RawRecord::scrubbed)
+//!    and [`RawRecord::from_scan`](crate::RawRecord::from_scan), given the adapter's predicate
+//!    for those names.
+//! 4. **URLs in logs** keep scheme, host and port only
+//!    ([`redacted_url`](crate::redacted_url)): a link URL is a bearer credential.
+//!
+//! Inside a URL the mask must stay URL-safe: the Redis crate prints a connection URL's
+//! password as `***`.
 
 use secrecy::{ExposeSecret, SecretString};
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
+use serde_json::Value;
 
 /// What a secret prints as.
 pub const REDACTED: &str = "[redacted]";
@@ -38,7 +59,7 @@ macro_rules! secret_type {
 
         impl std::fmt::Debug for $name {
             fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-                f.write_str(concat!(stringify!($name), "([redacted])"))
+                write!(f, "{}({REDACTED})", stringify!($name))
             }
         }
 
@@ -106,18 +127,105 @@ pub fn serialize_exposed<S: Serializer>(secret: &StateToken, serializer: S) -> R
     serializer.serialize_str(secret.expose())
 }
 
-/// Replaces every occurrence of each secret in `text` with `[redacted]`.
+/// Replaces every occurrence of each secret in `text` with [`REDACTED`] (rule 2).
 ///
 /// Used to scrub provider response bodies before they are kept in an error, since some
-/// platforms echo request data back.
+/// platforms echo request data back. Secrets shorter than 4 characters are left alone: they
+/// would garble the text and are no real key.
 pub fn scrub(text: &str, secrets: &[&str]) -> String {
     let mut out = text.to_owned();
     for secret in secrets.iter().filter(|s| s.len() >= 4) {
         if out.contains(secret) {
-            out = out.replace(secret, "[redacted]");
+            out = out.replace(secret, REDACTED);
         }
     }
     out
+}
+
+/// Whether a key at any depth of the JSON `text` is one `is_secret` accepts (rule 3).
+///
+/// Every occurrence counts, a repeated key's too: a `Value` keeps only the last of them, so
+/// it cannot tell whether the text as written is clean. Text that is not JSON counts as
+/// holding a secret.
+pub(crate) fn has_secret_key(text: &str, is_secret: &impl Fn(&str) -> bool) -> bool {
+    use serde::de::DeserializeSeed as _;
+    let mut json = serde_json::Deserializer::from_str(text);
+    KeyScan { is_secret, key: false }.deserialize(&mut json).unwrap_or(true)
+}
+
+/// Walks a JSON value: `true` when a map key is secret-looking. `key` marks the seed that
+/// reads a map key (a string that counts) rather than a value (a string that does not).
+struct KeyScan<'f, F> {
+    is_secret: &'f F,
+    key: bool,
+}
+
+impl<'de, F: Fn(&str) -> bool> serde::de::DeserializeSeed<'de> for KeyScan<'_, F> {
+    type Value = bool;
+
+    fn deserialize<D: Deserializer<'de>>(self, deserializer: D) -> Result<bool, D::Error> {
+        deserializer.deserialize_any(self)
+    }
+}
+
+impl<'de, F: Fn(&str) -> bool> serde::de::Visitor<'de> for KeyScan<'_, F> {
+    type Value = bool;
+
+    fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("any JSON value")
+    }
+
+    fn visit_str<E>(self, text: &str) -> Result<bool, E> {
+        Ok(self.key && (self.is_secret)(text))
+    }
+
+    fn visit_bool<E>(self, _: bool) -> Result<bool, E> {
+        Ok(false)
+    }
+
+    fn visit_i64<E>(self, _: i64) -> Result<bool, E> {
+        Ok(false)
+    }
+
+    fn visit_u64<E>(self, _: u64) -> Result<bool, E> {
+        Ok(false)
+    }
+
+    fn visit_f64<E>(self, _: f64) -> Result<bool, E> {
+        Ok(false)
+    }
+
+    fn visit_unit<E>(self) -> Result<bool, E> {
+        Ok(false)
+    }
+
+    fn visit_seq<A: serde::de::SeqAccess<'de>>(self, mut items: A) -> Result<bool, A::Error> {
+        let mut found = false;
+        while let Some(inner) = items.next_element_seed(KeyScan { key: false, ..self })? {
+            found |= inner;
+        }
+        Ok(found)
+    }
+
+    fn visit_map<A: serde::de::MapAccess<'de>>(self, mut map: A) -> Result<bool, A::Error> {
+        let mut found = false;
+        while let Some(secret_key) = map.next_key_seed(KeyScan { key: true, ..self })? {
+            found |= secret_key | map.next_value_seed(KeyScan { key: false, ..self })?;
+        }
+        Ok(found)
+    }
+}
+
+/// Removes every field whose name `is_secret` accepts, at any depth (rule 3).
+pub(crate) fn remove_secret_fields(value: &mut Value, is_secret: &impl Fn(&str) -> bool) {
+    match value {
+        Value::Object(map) => {
+            map.retain(|k, _| !is_secret(k));
+            map.values_mut().for_each(|v| remove_secret_fields(v, is_secret));
+        }
+        Value::Array(items) => items.iter_mut().for_each(|v| remove_secret_fields(v, is_secret)),
+        _ => {}
+    }
 }
 
 #[cfg(test)]
