@@ -524,11 +524,7 @@ pub fn status_error(provider: &'static str, response: &HttpResponse, body: Error
 
 /// A fresh random idempotency key (32 hex characters).
 pub fn new_idempotency_key() -> String {
-    use std::fmt::Write as _;
-    let value: u128 = rand::rng().random();
-    let mut key = String::with_capacity(32);
-    write!(key, "{value:032x}").expect("formatting into a String cannot fail");
-    key
+    format!("{:032x}", rand::rng().random::<u128>())
 }
 
 #[cfg(test)]
