@@ -1,23 +1,21 @@
-//! Hostile input corpus: mutated response bodies, hostile callbacks, invalid link requests
-//! and bad `base_url` schemes. Every case must end in a typed error (or `Ok` for a body that
-//! is still a valid document), never a panic, and invalid input must send no request.
+//! The shared hostile-input and configuration suites (`oauth_link_testkit`), driven by the
+//! Alloy Connectivity shapes in both callback modes, plus the cases particular to this
+//! adapter.
 
 mod support;
 
 use std::sync::Arc;
-use std::time::Duration;
 
-use oauth_link_alloy_connectors::{AlloyConnectorsConfig, AlloyConnectorsProvider, CallbackMode, KIND};
-use oauth_link_core::{Callback, ConnectionQuery, Error, LinkContext, LinkProvider, LinkRequest, PollPolicy, Url};
-use oauth_link_testkit::*;
-use proptest::prelude::*;
+use oauth_link_alloy_connectors::{AlloyConnectorsConfig, AlloyConnectorsProvider, CallbackMode, UserIdMode, KIND};
+use oauth_link_core::{
+    Callback, ConfigMap, ConnectionQuery, Error, LinkContext, LinkProvider, LinkRequest, SharedLinkProvider, Url,
+};
+use oauth_link_testkit::mock::hasty_poll;
+use oauth_link_testkit::{
+    config_suite, hostile, hostile_suite, route, BoxFut, Driver, Fixture, Route, Settings, BAD_URLS,
+};
 use serde_json::{json, Value};
 use support::*;
-use tokio::runtime::Runtime;
-
-// ---------------------------------------------------------------------------------------
-// The Alloy Connectivity shapes and the operation that parses each.
-// ---------------------------------------------------------------------------------------
 
 const USER: &str = "alloy-user-1";
 const CONNECTOR: &str = "slack";
@@ -34,438 +32,191 @@ enum Op {
     CreateUser,
 }
 
-const OPS: [Op; 6] = [Op::Generate, Op::List, Op::Complete, Op::Exchange, Op::Metadata, Op::CreateUser];
-
-struct Fixture {
-    stub: Stub,
+/// The providers under test, one per callback mode; users are Alloy `userId`s.
+struct Connectors {
     provider: Arc<AlloyConnectorsProvider>,
     exchanging: Arc<AlloyConnectorsProvider>,
     ctx: LinkContext,
-}
-
-fn fixture(rt: &Runtime) -> Fixture {
-    let stub = Stub::start();
-    let _entered = rt.enter();
-    let ctx = LinkContext::ephemeral();
-    let config = config(&stub.server).with_connectors([CONNECTOR]).with_poll(PollPolicy {
-        timeout: Duration::from_millis(20),
-        interval: Duration::from_millis(5),
-        max_interval: Duration::from_millis(10),
-    });
-    let provider = Arc::new(provider_with(config.clone(), ctx.clone()));
-    let exchanging = Arc::new(provider_with(config.with_callback_mode(CallbackMode::Exchange), ctx.clone()));
-    Fixture { stub, provider, exchanging, ctx }
 }
 
 fn iso_later() -> String {
     (chrono::Utc::now() + chrono::Duration::hours(1)).to_rfc3339_opts(chrono::SecondsFormat::Millis, true)
 }
 
-/// The valid document of `op` and the pointers whose type must hold.
-fn shape(op: Op) -> (Value, Vec<&'static str>) {
-    match op {
-        Op::Generate => (json!({"oauthUrl": OAUTH_URL, "credentialId": "cred-1"}), vec!["/oauthUrl"]),
-        Op::List | Op::Complete => (
-            json!({"data": [{"credentialId": "cred-1", "name": "Acme Slack", "type": "slack-oauth2",
-                "createdAt": iso_later(), "updatedAt": iso_later(), "refreshToken": "rt-secret"}]}),
-            vec!["/data/0", "/data/0/credentialId"],
-        ),
-        Op::Exchange => {
-            (json!({"connectionId": "conn-1", "credentialId": "cred-1", "status": "active"}), vec!["/credentialId"])
+impl Settings for Connectors {
+    const KIND: &'static str = KIND;
+    const API_KEY: &'static str = KEY;
+    type Config = AlloyConnectorsConfig;
+
+    fn parse(map: ConfigMap) -> oauth_link_core::Result<AlloyConnectorsConfig> {
+        AlloyConnectorsConfig::from_config(map)
+    }
+
+    fn url_settings() -> Vec<(&'static str, Vec<&'static str>)> {
+        // The configured redirect URI is held to the same rules as a request's.
+        let bad_redirects =
+            ["javascript:alert(1)", "data:text/html,x", "ftp://h/cb", "http://public.example/cb", "file:///etc/passwd"];
+        vec![("base_url", BAD_URLS.to_vec()), ("redirect_uri", bad_redirects.to_vec())]
+    }
+}
+
+impl Driver for Connectors {
+    type Op = Op;
+    const OPS: &'static [Op] = &[Op::Generate, Op::List, Op::Complete, Op::Exchange, Op::Metadata, Op::CreateUser];
+    const ERROR_OP: Op = Op::Generate;
+    const PARAM: &'static str = "workspace";
+
+    fn start(base_url: Url) -> Self {
+        let ctx = LinkContext::ephemeral();
+        let config = config_at(base_url)
+            .with_user_id_mode(UserIdMode::Platform)
+            .with_connectors([CONNECTOR])
+            .with_poll(hasty_poll());
+        let provider = Arc::new(provider_with(config.clone(), ctx.clone()));
+        let exchanging = Arc::new(provider_with(config.with_callback_mode(CallbackMode::Exchange), ctx.clone()));
+        Self { provider, exchanging, ctx }
+    }
+
+    fn offline() -> SharedLinkProvider {
+        let config = AlloyConnectorsConfig::new(KEY)
+            .with_base_url(Url::parse("http://127.0.0.1:9/").unwrap())
+            .with_redirect_uri(Url::parse(REDIRECT).unwrap())
+            .with_retry(fast_retry());
+        Arc::new(provider_with(config, LinkContext::ephemeral()))
+    }
+
+    fn providers(&self) -> Vec<SharedLinkProvider> {
+        vec![self.provider.clone(), self.exchanging.clone()]
+    }
+
+    fn shape(op: Op) -> (Value, Vec<&'static str>) {
+        match op {
+            Op::Generate => (json!({"oauthUrl": OAUTH_URL, "credentialId": "cred-1"}), vec!["/oauthUrl"]),
+            Op::List | Op::Complete => (
+                json!({"data": [{"credentialId": "cred-1", "name": "Acme Slack", "type": "slack-oauth2",
+                    "createdAt": iso_later(), "updatedAt": iso_later(), "refreshToken": "rt-secret"}]}),
+                vec!["/data/0", "/data/0/credentialId"],
+            ),
+            Op::Exchange => {
+                (json!({"connectionId": "conn-1", "credentialId": "cred-1", "status": "active"}), vec!["/credentialId"])
+            }
+            Op::Metadata => (
+                json!({"metadata": [{"authenticationType": "oauth2", "authConfigRequired": false,
+                    "inputSchema": {"type": "object", "properties": {"data": {"type": "object"}}},
+                    "sampleInput": {"authenticationType": "oauth2", "redirectUri": "https://app.example/cb"}}]}),
+                vec!["/metadata", "/metadata/0", "/metadata/0/authenticationType", "/metadata/0/authConfigRequired"],
+            ),
+            Op::CreateUser => (json!({"userId": "alloy-user-2"}), vec!["/userId"]),
         }
-        Op::Metadata => (
-            json!({"metadata": [{"authenticationType": "oauth2", "authConfigRequired": false,
-                "inputSchema": {"type": "object", "properties": {"data": {"type": "object"}}},
-                "sampleInput": {"authenticationType": "oauth2", "redirectUri": "https://app.example/cb"}}]}),
-            vec!["/metadata", "/metadata/0", "/metadata/0/authenticationType", "/metadata/0/authConfigRequired"],
-        ),
-        Op::CreateUser => (json!({"userId": "alloy-user-2"}), vec!["/userId"]),
     }
-}
 
-fn routes(op: Op, status: u16, body: Vec<u8>) -> Vec<Route> {
-    match op {
-        Op::Generate => vec![
-            route("POST", CREDENTIALS, status, body),
-            route("GET", CREDENTIALS, 200, serde_json::to_vec(&serde_json::json!({"credentials": []})).unwrap()),
-        ],
-        Op::List | Op::Complete => vec![route("GET", CREDENTIALS, status, body)],
-        Op::Exchange => vec![route("POST", "/connectors/slack/credentials/callback", status, body)],
-        Op::Metadata => vec![route("GET", "/connectors/slack/credentials/metadata", status, body)],
-        Op::CreateUser => vec![route("POST", "/users", status, body)],
-    }
-}
-
-fn link_request() -> LinkRequest {
-    LinkRequest::new(USER, CONNECTOR)
-}
-
-fn call(f: &Fixture, op: Op) -> BoxFut {
-    let p = f.provider.clone();
-    match op {
-        Op::Generate => Box::pin(async move { p.generate_link(&link_request()).await.map(drop) }),
-        Op::List => Box::pin(async move { p.list_connections(&ConnectionQuery::user(USER)).await.map(drop) }),
-        Op::Complete => {
-            let state = f.ctx.sign(&f.ctx.claims(KIND, USER, CONNECTOR));
-            Box::pin(async move { p.complete_callback(&Callback::from_state(state)).await.map(drop) })
+    fn routes(op: Op, status: u16, body: Vec<u8>) -> Vec<Route> {
+        match op {
+            Op::Generate => vec![
+                route("POST", CREDENTIALS, status, body),
+                route("GET", CREDENTIALS, 200, serde_json::to_vec(&json!({"credentials": []})).unwrap()),
+            ],
+            Op::List | Op::Complete => vec![route("GET", CREDENTIALS, status, body)],
+            Op::Exchange => vec![route("POST", "/connectors/slack/credentials/callback", status, body)],
+            Op::Metadata => vec![route("GET", "/connectors/slack/credentials/metadata", status, body)],
+            Op::CreateUser => vec![route("POST", "/users", status, body)],
         }
-        Op::Exchange => {
-            let p = f.exchanging.clone();
-            let state = f.ctx.sign(&f.ctx.claims(KIND, USER, CONNECTOR));
-            let query = format!("code=auth-code-1&state=slack-state&oauth_link_state={}", state.expose());
-            let cb = Callback::from_query(KIND, &query).unwrap();
-            Box::pin(async move { p.complete_callback(&cb).await.map(drop) })
+    }
+
+    fn call(&self, op: Op) -> BoxFut {
+        let p = self.provider.clone();
+        match op {
+            Op::Generate => Box::pin(async move { p.generate_link(&Self::request()).await.map(drop) }),
+            Op::List => Box::pin(async move { p.list_connections(&ConnectionQuery::user(USER)).await.map(drop) }),
+            Op::Complete => {
+                let cb = self.sign(Callback::from_query(KIND, "").unwrap());
+                Box::pin(async move { p.complete_callback(&cb).await.map(drop) })
+            }
+            Op::Exchange => {
+                let p = self.exchanging.clone();
+                let state = self.ctx.sign(&self.ctx.claims(KIND, USER, CONNECTOR));
+                let query = format!("code=auth-code-1&state=slack-state&oauth_link_state={}", state.expose());
+                let cb = Callback::from_query(KIND, &query).unwrap();
+                Box::pin(async move { p.complete_callback(&cb).await.map(drop) })
+            }
+            Op::Metadata => Box::pin(async move { p.credential_metadata(CONNECTOR).await.map(drop) }),
+            Op::CreateUser => Box::pin(async move { p.create_user("new-user", Some("New User")).await.map(drop) }),
         }
-        Op::Metadata => Box::pin(async move { p.credential_metadata(CONNECTOR).await.map(drop) }),
-        Op::CreateUser => Box::pin(async move { p.create_user("new-user", Some("New User")).await.map(drop) }),
+    }
+
+    fn acceptable_2xx(op: Op, err: &Error) -> bool {
+        matches!(err, Error::Pending { .. }) && matches!(op, Op::Complete)
+    }
+
+    fn error_docs() -> Vec<Value> {
+        vec![json!({"message": "Validation failed", "code": 4221, "error": {"message": "bad redirectUri"},
+            "fields": [{"path": "redirectUri"}, {"property": "userId"}]})]
+    }
+
+    fn request() -> LinkRequest {
+        LinkRequest::new(USER, CONNECTOR)
+    }
+
+    fn bad_requests() -> Vec<(&'static str, LinkRequest)> {
+        vec![("too many params", (0..33).fold(Self::request(), |r, i| r.with_param(format!("p{i}"), "v")))]
+    }
+
+    fn invalid_calls(&self) -> Vec<(&'static str, BoxFut)> {
+        let p = || self.provider.clone();
+        let (a, b, c) = (p(), p(), p());
+        let control_user = ConnectionQuery::user("u\r\nx-evil: 1");
+        vec![
+            ("create_user blank", Box::pin(async move { a.create_user(" ", None).await.map(drop) })),
+            (
+                "metadata long connector",
+                Box::pin(async move { b.credential_metadata(&"a".repeat(257)).await.map(drop) }),
+            ),
+            ("list control user", Box::pin(async move { c.list_connections(&control_user).await.map(drop) })),
+        ]
+    }
+
+    fn sign(&self, callback: Callback) -> Callback {
+        callback.with_state(self.ctx.sign(&self.ctx.claims(KIND, USER, CONNECTOR)))
+    }
+
+    /// Consent returns a code (exchanged in exchange mode).
+    fn returned(state: &str) -> String {
+        format!("oauth_link_state={state}&code=c")
+    }
+
+    /// A refusal that still carries a code: nothing is exchanged.
+    fn denial(code: &str, description: &str) -> String {
+        format!("error={code}&error_description={description}&code=abc")
+    }
+
+    fn stateless_queries() -> Vec<&'static str> {
+        vec!["oauth_link_state=garbage&code=x"]
     }
 }
 
-/// The typed errors a 2xx answer with a hostile body may produce for `op`.
-fn acceptable_2xx(op: Op, err: &Error) -> bool {
-    match err {
-        Error::Decode { provider, .. } => *provider == KIND,
-        Error::Pending { .. } => matches!(op, Op::Complete),
-        _ => false,
-    }
-}
-
-fn check_body(f: &Fixture, rt: &Runtime, op: Op, m: &Mutation) -> std::result::Result<(), TestCaseError> {
-    let (doc, required) = shape(op);
-    let (body, must_fail) = apply(&doc, &required, m);
-    let what = format!("{op:?} {m:?} body={:?}", String::from_utf8_lossy(&body[..body.len().min(200)]));
-    f.stub.set(routes(op, 200, body.clone()));
-    match guarded(rt, &what, call(f, op)) {
-        Ok(()) => {
-            prop_assert!(!must_fail, "accepted a body it must refuse: {what}");
-            // The deep nest is valid JSON that only a depth-limited parser refuses.
-            let json = is_json(&body) || matches!(m, Mutation::DeepNest);
-            prop_assert!(json, "accepted a body that is not JSON: {what}");
-        }
-        Err(err) => prop_assert!(acceptable_2xx(op, &err), "untyped error {err:?} for {what}"),
-    }
-    Ok(())
-}
-
-/// `n` cases from a fixed seed: the same inputs on every run.
-fn cases(n: u32) -> ProptestConfig {
-    ProptestConfig {
-        cases: n,
-        failure_persistence: None,
-        rng_seed: proptest::test_runner::RngSeed::Fixed(2026),
-        ..ProptestConfig::default()
-    }
-}
-
-#[test]
-fn mutated_success_bodies_give_typed_errors() {
-    let rt = runtime();
-    let f = fixture(&rt);
-    for op in OPS {
-        // The unmutated shapes are accepted (the corpus starts from real documents).
-        let (doc, _) = shape(op);
-        f.stub.set(routes(op, 200, serde_json::to_vec(&doc).unwrap()));
-        guarded(&rt, &format!("{op:?} valid"), call(&f, op)).unwrap_or_else(|e| panic!("{op:?}: {e:?}"));
-        proptest!(cases(40), |(m in mutation())| { check_body(&f, &rt, op, &m)?; });
-    }
-}
+hostile_suite!(Connectors);
+config_suite!(Connectors);
 
 #[test]
 fn extreme_timestamps_do_not_panic() {
     // Regression: `createdAt: i64::MIN` overflowed `i64::abs` in the shared `parse_timestamp`.
-    let rt = runtime();
-    let f = fixture(&rt);
-    for created in
-        [json!(i64::MIN), json!(i64::MAX), json!(u64::MAX), json!(-1.5e300), json!("+275760-09-13T00:00:00Z")]
-    {
-        let doc = json!({"data": [{"credentialId": "cred-1", "type": "slack-oauth2", "createdAt": created}]});
-        f.stub.set(routes(Op::List, 200, serde_json::to_vec(&doc).unwrap()));
-        let result = guarded(&rt, &format!("createdAt {created}"), call(&f, Op::List));
-        assert!(result.is_ok(), "{created}: {result:?}");
-        let result = guarded(&rt, &format!("complete createdAt {created}"), call(&f, Op::Complete));
-        assert!(matches!(result, Err(Error::Pending { .. })), "{created}: {result:?}");
-    }
+    hostile::extreme_timestamps::<Connectors>(
+        Op::List,
+        Op::Complete,
+        |created| json!({"data": [{"credentialId": "cred-1", "type": "slack-oauth2", "createdAt": created}]}),
+    );
 }
 
 #[test]
-fn mutated_error_bodies_give_status_errors() {
-    let rt = runtime();
-    let f = fixture(&rt);
-    let doc = json!({"message": "Validation failed", "code": 4221, "error": {"message": "bad redirectUri"},
-        "fields": [{"path": "redirectUri"}, {"property": "userId"}]});
-    let statuses = [400u16, 401, 403, 404, 409, 422, 429, 500, 503];
-    proptest!(cases(64), |(m in mutation(), s in prop::sample::select(statuses.to_vec()))| {
-        let (body, _) = apply(&doc, &[], &m);
-        let what = format!("HTTP {s} {m:?}");
-        f.stub.set(routes(Op::Generate, s, body));
-        let result = guarded(&rt, &what, call(&f, Op::Generate));
-        let typed = match (&result, s) {
-            (Err(Error::Unauthenticated { .. }), 401)
-            | (Err(Error::Forbidden { .. }), 403)
-            | (Err(Error::NotFound { .. }), 404)
-            | (Err(Error::Conflict { .. }), 409)
-            | (Err(Error::RateLimited { .. }), 429)
-            | (Err(Error::InvalidInput { .. }), 422) => true,
-            (Err(Error::Provider { status, .. }), _) => *status == s,
-            _ => false,
-        };
-        prop_assert!(typed, "{what}: {result:?}");
-    });
-}
-
-#[test]
-fn oversized_bodies_give_decode_errors() {
-    let rt = runtime();
-    let f = fixture(&rt);
-    for op in OPS {
-        let (doc, _) = shape(op);
-        let body = huge(&doc);
-        assert!(body.len() > 1024 * 1024);
-        f.stub.set(routes(op, 200, body));
-        match guarded(&rt, &format!("{op:?} huge"), call(&f, op)) {
-            Err(Error::Decode { body, .. }) => assert!(body.contains("larger than"), "{op:?}: {body}"),
-            other => panic!("{op:?}: expected Decode for a body over the cap, got {other:?}"),
-        }
-    }
-    f.stub.set(routes(Op::Generate, 500, vec![b'x'; 2 * 1024 * 1024]));
-    assert!(matches!(guarded(&rt, "huge 500", call(&f, Op::Generate)), Err(Error::Provider { status: 500, .. })));
-}
-
-// ---------------------------------------------------------------------------------------
-// Hostile callbacks: no state, duplicated or oversized queries, bad encodings.
-// ---------------------------------------------------------------------------------------
-
-#[test]
-fn hostile_callbacks_are_typed_and_send_nothing() {
-    let rt = runtime();
-    let f = fixture(&rt);
-    f.stub.set(routes(Op::Complete, 200, serde_json::to_vec(&shape(Op::Complete).0).unwrap()));
-    let state = || f.ctx.sign(&f.ctx.claims(KIND, USER, CONNECTOR));
-
-    let long = format!("code=c&oauth_link_state={}", "a".repeat(17 * 1024));
-    for query in ["a=1&a=2", "code=1&code=2", "oauth_link_state=x&oauth_link_state=y", long.as_str()] {
-        assert!(matches!(Callback::from_query(KIND, query), Err(Error::InvalidInput { .. })), "{query:.60}");
-    }
-    for url in ["not a url", "", "://missing-scheme", "http://[::1"] {
-        assert!(matches!(Callback::from_url(KIND, url), Err(Error::InvalidInput { .. })), "{url}");
-    }
-
-    let stateless = ["", "?", "code=abc", "error=access_denied", "oauth_link_state=", "oauth_link_state=%FF%FE"];
-    let garbage = ["oauth_link_state=garbage&code=x", "oauth_link_state=v1.%00%01.x", "oauth_link_state=%C3%28%A0%A1"];
-    for provider in [&f.provider, &f.exchanging] {
-        for query in stateless.iter().chain(&garbage) {
-            let cb = Callback::from_query(KIND, query).unwrap();
-            let p = provider.clone();
-            let result = guarded(&rt, query, async move { p.complete_callback(&cb).await.map(drop) });
-            assert!(matches!(result, Err(Error::StateInvalid { .. })), "{query}: {result:?}");
-            assert_eq!(f.stub.hits(), 0, "{query}: a request was sent for an invalid state");
-        }
-    }
-
-    // The full redirect URL works as a callback; a kept state that differs is refused.
-    let url = "https://app.example.com/oauth/alloy?tenant=7&oauth_link_state=other&code=c";
-    let cb = Callback::from_url(KIND, url).unwrap().with_state(state());
-    let p = f.provider.clone();
-    let result = guarded(&rt, "mismatch", async move { p.complete_callback(&cb).await.map(drop) });
-    assert!(matches!(result, Err(Error::StateInvalid { .. })), "{result:?}");
-
-    // Exchange mode without a usable code: nothing is exchanged; completion lists the
-    // credentials instead (the stub serves only the list: an exchange would be a 404).
+fn exchange_mode_without_a_usable_code_lists_instead() {
+    // Nothing is exchanged; completion lists the credentials instead (the stub serves only
+    // the list: an exchange would be a 404).
+    let f = Fixture::<Connectors>::start();
+    f.serve_doc(Op::Complete, &Connectors::shape(Op::Complete).0);
     for query in ["", "code=", "code=%20%20"] {
-        let cb = Callback::from_query(KIND, query).unwrap().with_state(state());
-        let p = f.exchanging.clone();
-        let result = guarded(&rt, query, async move { p.complete_callback(&cb).await.map(drop) });
+        let (cb, p) = (f.driver.sign(Callback::from_query(KIND, query).unwrap()), f.driver.exchanging.clone());
+        let result = f.run(query, async move { p.complete_callback(&cb).await.map(drop) });
         assert!(matches!(result, Ok(()) | Err(Error::Pending { .. })), "{query}: {result:?}");
     }
     assert!(f.stub.hits() >= 3);
-    f.stub.set(routes(Op::Complete, 200, serde_json::to_vec(&shape(Op::Complete).0).unwrap()));
-
-    let huge_code = "e".repeat(12 * 1024);
-    for query in [
-        format!("error={huge_code}&error_description=%FF%FE%00"),
-        "error=%00%0A%0D&error_description=".to_owned(),
-        "error=&error_description=x&code=abc".to_owned(),
-        format!("error=access_denied&error_description={}", "%E2%80%AE".repeat(1000)),
-    ] {
-        for provider in [&f.provider, &f.exchanging] {
-            let cb = Callback::from_query(KIND, &query).unwrap().with_state(state());
-            let p = provider.clone();
-            match guarded(&rt, &query, async move { p.complete_callback(&cb).await.map(drop) }) {
-                Err(Error::Denied { code, reason, .. }) => {
-                    assert!(code.len() < 1024 && reason.len() < 2048, "{query:.40}: unbounded Denied");
-                    assert!(!code.chars().chain(reason.chars()).any(char::is_control), "{query:.40}");
-                }
-                other => panic!("{query:.40}: expected Denied, got {other:?}"),
-            }
-            assert_eq!(f.stub.hits(), 0, "{query:.40}");
-        }
-    }
-}
-
-fn offline(rt: &Runtime) -> Arc<AlloyConnectorsProvider> {
-    let _entered = rt.enter();
-    // Nothing listens there: a request would end in Transport, which the assertions reject.
-    let config = AlloyConnectorsConfig::new(KEY)
-        .with_base_url(Url::parse("http://127.0.0.1:9/").unwrap())
-        .with_redirect_uri(Url::parse(REDIRECT).unwrap())
-        .with_retry(fast_retry());
-    Arc::new(provider_with(config, LinkContext::ephemeral()))
-}
-
-proptest! {
-    #![proptest_config(cases(64))]
-
-    #[test]
-    fn arbitrary_callback_queries_never_panic(query in prop_oneof![
-        "\\PC{0,200}",
-        prop::collection::vec(any::<u8>(), 0..120).prop_map(|b| b.iter().map(|x| format!("%{x:02X}")).collect::<String>()),
-        ("[a-z_]{1,16}", "[ -~]{0,64}").prop_map(|(k, v)| format!("{k}={v}&{k}={v}")),
-        "[ -~]{0,40}".prop_map(|v| format!("oauth_link_state={v}&code=x&error=x")),
-    ]) {
-        let rt = runtime();
-        let provider = offline(&rt);
-        match Callback::from_query(KIND, &query) {
-            Err(e) => prop_assert!(matches!(e, Error::InvalidInput { .. }), "{e:?}"),
-            Ok(cb) => {
-                let result = guarded(&rt, &query, async move { provider.complete_callback(&cb).await.map(drop) });
-                prop_assert!(matches!(result, Err(Error::StateInvalid { .. })), "{query:?}: {result:?}");
-            }
-        }
-    }
-}
-
-// ---------------------------------------------------------------------------------------
-// Invalid link requests: refused before anything is sent.
-// ---------------------------------------------------------------------------------------
-
-fn bad_requests() -> Vec<(&'static str, LinkRequest)> {
-    let ok = link_request;
-    let uri = |s: &str| Url::parse(s).unwrap();
-    let long = "u".repeat(257);
-    let many = (0..33).fold(ok(), |r, i| r.with_param(format!("p{i}"), "v"));
-    vec![
-        ("empty user", LinkRequest::new("", CONNECTOR)),
-        ("dot user", LinkRequest::new(".", CONNECTOR)),
-        ("dot-dot target", LinkRequest::new(USER, "..")),
-        ("blank user", LinkRequest::new(" \t ", CONNECTOR)),
-        ("long user", LinkRequest::new(long.clone(), CONNECTOR)),
-        ("empty target", LinkRequest::new(USER, "")),
-        ("blank target", LinkRequest::new(USER, "\u{3000}")),
-        ("long target", LinkRequest::new(USER, long.clone())),
-        ("newline user", LinkRequest::new("user\n7", CONNECTOR)),
-        ("nul user", LinkRequest::new("user\u{0}7", CONNECTOR)),
-        ("del target", LinkRequest::new(USER, "slack\u{7f}")),
-        ("javascript redirect", ok().with_redirect_uri(uri("javascript:alert(1)"))),
-        ("data redirect", ok().with_redirect_uri(uri("data:text/html,<script>1</script>"))),
-        ("ftp redirect", ok().with_redirect_uri(uri("ftp://files.example/cb"))),
-        ("public http redirect", ok().with_redirect_uri(uri("http://public.example/cb"))),
-        ("file redirect", ok().with_redirect_uri(uri("file:///etc/passwd"))),
-        ("fragment redirect", ok().with_redirect_uri(uri("https://app.example/cb#frag"))),
-        ("long idempotency key", ok().with_idempotency_key(long.clone())),
-        ("spaced idempotency key", ok().with_idempotency_key("a b")),
-        ("control scope", ok().with_scope("read\r\nx")),
-        ("long param value", ok().with_param("workspace", "c".repeat(2049))),
-        ("control param value", ok().with_param("workspace", "acme\u{0}")),
-        ("long param key", ok().with_param(long, "v")),
-        ("too many params", many),
-        ("33 scopes", (0..33).fold(ok(), |r, i| r.with_scope(format!("s{i}")))),
-    ]
-}
-
-#[test]
-fn invalid_link_requests_send_nothing() {
-    let rt = runtime();
-    let f = fixture(&rt);
-    f.stub.set(routes(Op::Generate, 200, serde_json::to_vec(&shape(Op::Generate).0).unwrap()));
-    for (name, request) in bad_requests() {
-        let p = f.provider.clone();
-        let result = guarded(&rt, name, async move { p.generate_link(&request).await.map(drop) });
-        assert!(matches!(result, Err(Error::InvalidInput { provider: KIND, .. })), "{name}: {result:?}");
-        assert_eq!(f.stub.hits(), 0, "{name}: a request was sent");
-    }
-    let p = f.provider.clone();
-    let extras: Vec<(&str, BoxFut)> = vec![
-        (
-            "create_user blank",
-            Box::pin({
-                let p = p.clone();
-                async move { p.create_user(" ", None).await.map(drop) }
-            }),
-        ),
-        (
-            "metadata long connector",
-            Box::pin({
-                let p = p.clone();
-                async move { p.credential_metadata(&"a".repeat(257)).await.map(drop) }
-            }),
-        ),
-        (
-            "list control user",
-            Box::pin({
-                let p = p.clone();
-                async move { p.list_connections(&ConnectionQuery::user("u\r\nx-evil: 1")).await.map(drop) }
-            }),
-        ),
-        ("disconnect blank id", Box::pin(async move { p.disconnect(USER, "  ").await })),
-    ];
-    for (name, fut) in extras {
-        let result = guarded(&rt, name, fut);
-        assert!(matches!(result, Err(Error::InvalidInput { provider: KIND, .. })), "{name}: {result:?}");
-        assert_eq!(f.stub.hits(), 0, "{name}: a request was sent");
-    }
-}
-
-proptest! {
-    #![proptest_config(cases(64))]
-
-    #[test]
-    fn ids_with_control_characters_send_nothing(
-        prefix in "[a-z0-9-]{0,20}",
-        ctl in prop::sample::select(vec!['\n', '\r', '\0', '\u{7f}', '\u{1b}', '\u{85}', '\t']),
-        suffix in "[a-z0-9-]{0,20}",
-        field in 0..3usize,
-    ) {
-        let rt = runtime();
-        let bad = format!("{prefix}{ctl}{suffix}");
-        let request = match field {
-            0 => LinkRequest::new(bad, CONNECTOR),
-            1 => LinkRequest::new(USER, bad),
-            _ => link_request().with_param("workspace", bad),
-        };
-        let provider = offline(&rt);
-        let result = guarded(&rt, "control id", async move { provider.generate_link(&request).await.map(drop) });
-        prop_assert!(matches!(result, Err(Error::InvalidInput { .. })), "{result:?}");
-    }
-}
-
-#[test]
-fn hostile_disconnect_ids_send_nothing() {
-    // Regression: `..` / `.` dropped out of the request path (`path_segments_mut` skips
-    // them), so `disconnect(user, "..")` addressed the parent resource.
-    let rt = runtime();
-    let f = fixture(&rt);
-    let (doc, _) = shape(Op::List);
-    f.stub.set(routes(Op::List, 200, serde_json::to_vec(&doc).unwrap()));
-    let cases = hostile_disconnects(USER);
-    for (user, id) in cases {
-        let p = f.provider.clone();
-        let what = format!("disconnect({user:?}, {id:.40?})");
-        let result = guarded(&rt, &what, async move { p.disconnect(&user, &id).await });
-        assert!(matches!(result, Err(Error::InvalidInput { provider: KIND, .. })), "{what}: {result:?}");
-        assert_eq!(f.stub.hits(), 0, "{what}: a request was sent");
-    }
-}
-
-// ---------------------------------------------------------------------------------------
-// base_url schemes other than http(s) are refused at config time.
-// ---------------------------------------------------------------------------------------
-
-#[test]
-fn bad_base_urls_are_config_errors() {
-    let parse = |m| AlloyConnectorsConfig::from_config(m).map(drop);
-    assert_config_rejects(KIND, &[("api_key", KEY)], "base_url", &BAD_URLS, parse);
-    // The configured redirect URI is held to the same rules as a request's.
-    let bad_redirects =
-        ["javascript:alert(1)", "data:text/html,x", "ftp://h/cb", "http://public.example/cb", "file:///etc/passwd"];
-    assert_config_rejects(KIND, &[("api_key", KEY)], "redirect_uri", &bad_redirects, parse);
 }

@@ -13,43 +13,12 @@ use oauth_link_core::{
     Callback, Clock, ConnectionQuery, Error, LinkContext, LinkProvider, LinkRequest, ManualClock, MemoryReplayGuard,
     StateCodec, StateKeys, Url,
 };
+use oauth_link_testkit::alloy::{mock_create_user, mock_find_user, mock_unversioned};
 use serde_json::{json, Value};
 use support::*;
 
 const GRACE: &str = "grace@example.com";
 const GRACE_PATH: &str = "/users/grace%40example.com";
-
-/// `GET /users/grace%40example.com`, pinned, answering 404 or Grace's record.
-async fn mock_find(server: &MockServer, found: bool) -> Mock<'_> {
-    server
-        .mock_async(|when, then| {
-            when.method(GET)
-                .path(GRACE_PATH)
-                .header("authorization", AUTH)
-                .header("x-api-version", VERSION)
-                .query_param_count(".*", ".*", 0);
-            match found {
-                true => then.status(200).json_body(json!({"userId": "usr-1", "username": GRACE, "fullName": null})),
-                false => then.status(404).json_body(json!({"message": "User not found"})),
-            };
-        })
-        .await
-}
-
-/// `POST /users {"username":"grace@example.com"}`, pinned (exact body).
-async fn mock_create(server: &MockServer) -> Mock<'_> {
-    server
-        .mock_async(|when, then| {
-            when.method(POST)
-                .path("/users")
-                .header("authorization", AUTH)
-                .header("x-api-version", VERSION)
-                .header("content-type", "application/json")
-                .body(r#"{"username":"grace@example.com"}"#);
-            then.status(200).json_body(json!({"userId": "usr-1"}));
-        })
-        .await
-}
 
 /// `GET /connectors/slack/credentials` for `usr-1`, pinned, answering `body`.
 async fn mock_list(server: &MockServer, body: Value) -> Mock<'_> {
@@ -88,16 +57,6 @@ async fn mock_link(server: &MockServer, bodies: Arc<Mutex<Vec<Value>>>) -> Mock<
         .await
 }
 
-/// Every request without `x-api-version` (none may reach it).
-async fn mock_unversioned(server: &MockServer) -> Mock<'_> {
-    server
-        .mock_async(|when, then| {
-            when.header_missing("x-api-version");
-            then.status(400).json_body(json!({"message": "x-api-version is required"}));
-        })
-        .await
-}
-
 fn app_provider(server: &MockServer) -> AlloyConnectorsProvider {
     provider_with(app_config(server), LinkContext::ephemeral())
 }
@@ -110,8 +69,8 @@ fn redirect_of(body: &Value) -> String {
 async fn a_first_link_creates_the_user_once_and_a_known_user_costs_two_requests() {
     let server = MockServer::start_async().await;
     let unversioned = mock_unversioned(&server).await;
-    let find = mock_find(&server, false).await;
-    let create = mock_create(&server).await;
+    let find = mock_find_user(&server, AUTH, GRACE, false).await;
+    let create = mock_create_user(&server, AUTH, GRACE, 200).await;
     let list = mock_list(&server, json!({"credentials": []})).await;
     let bodies = Arc::new(Mutex::new(Vec::new()));
     let link = mock_link(&server, bodies.clone()).await;
@@ -139,8 +98,8 @@ async fn a_first_link_creates_the_user_once_and_a_known_user_costs_two_requests(
 #[tokio::test]
 async fn a_user_alloy_does_not_know_has_no_connections_and_is_never_created() {
     let server = MockServer::start_async().await;
-    let find = mock_find(&server, false).await;
-    let create = mock_create(&server).await;
+    let find = mock_find_user(&server, AUTH, GRACE, false).await;
+    let create = mock_create_user(&server, AUTH, GRACE, 200).await;
     let p = app_provider(&server);
     assert!(p.list_connections(&ConnectionQuery::user(GRACE).with_target("slack")).await.unwrap().is_empty());
     assert!(matches!(p.disconnect(GRACE, "c1").await, Err(Error::NotFound { .. })));
@@ -177,7 +136,7 @@ async fn a_user_deleted_at_alloy_is_forgotten_and_an_unknown_connector_still_fai
 
     // The user exists but the connector does not: the 404 stands.
     let server = MockServer::start_async().await;
-    let find = mock_find(&server, true).await;
+    let find = mock_find_user(&server, AUTH, GRACE, true).await;
     server
         .mock_async(|when, then| {
             when.method(GET).path("/connectors/slackk/credentials");
@@ -194,7 +153,7 @@ async fn a_user_deleted_at_alloy_is_forgotten_and_an_unknown_connector_still_fai
 async fn a_relink_refused_or_abandoned_never_completes_with_the_old_credential() {
     for mode in [CallbackMode::List, CallbackMode::Exchange] {
         let server = MockServer::start_async().await;
-        mock_find(&server, true).await;
+        mock_find_user(&server, AUTH, GRACE, true).await;
         let bodies = Arc::new(Mutex::new(Vec::new()));
         mock_link(&server, bodies.clone()).await;
         let clock = ManualClock::starting_now();
@@ -294,7 +253,7 @@ async fn without_a_catalogue_the_configured_connectors_are_the_targets() {
 #[tokio::test]
 async fn a_delete_answering_success_false_is_an_error() {
     let server = MockServer::start_async().await;
-    mock_find(&server, true).await;
+    mock_find_user(&server, AUTH, GRACE, true).await;
     let delete = server
         .mock_async(|when, then| {
             when.method(DELETE)

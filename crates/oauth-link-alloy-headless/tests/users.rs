@@ -13,47 +13,11 @@ use oauth_link_core::{
     Callback, Clock, ConnectionQuery, Error, LinkContext, LinkProvider, LinkRequest, ManualClock, MemoryReplayGuard,
     StateCodec, StateKeys,
 };
+use oauth_link_testkit::alloy::{mock_create_user, mock_find_user, mock_find_user_after, mock_unversioned};
 use serde_json::json;
 use support::*;
 
 const ADA: &str = "ada@example.com";
-const ADA_PATH: &str = "/users/ada%40example.com";
-
-/// `GET /users/ada%40example.com`, pinned, answering `status` (404 or Ada's record).
-async fn mock_find<'a>(server: &'a MockServer, found: bool) -> Mock<'a> {
-    server
-        .mock_async(|when, then| {
-            when.method(GET)
-                .path(ADA_PATH)
-                .header("authorization", AUTH)
-                .header("x-api-version", VERSION)
-                .query_param_count(".*", ".*", 0);
-            match found {
-                true => then.status(200).json_body(json!({"userId": "usr-1", "username": ADA, "fullName": null})),
-                false => then.status(404).json_body(json!({"message": "User not found"})),
-            };
-        })
-        .await
-}
-
-/// `POST /users {"username":"ada@example.com"}`, pinned (exact body), answering `status`.
-async fn mock_create(server: &MockServer, status: u16) -> Mock<'_> {
-    server
-        .mock_async(|when, then| {
-            when.method(POST)
-                .path("/users")
-                .header("authorization", AUTH)
-                .header("x-api-version", VERSION)
-                .header("content-type", "application/json")
-                .body(r#"{"username":"ada@example.com"}"#);
-            match status {
-                200 => then.status(200).json_body(json!({"userId": "usr-1"})),
-                400 => then.status(400).json_body(json!({"message": "A user with this username already exists"})),
-                s => then.status(s).json_body(json!({"message": "unavailable"})),
-            };
-        })
-        .await
-}
 
 /// `GET /headless/oauthUrl?userId=usr-1&app=slack`, pinned.
 async fn mock_link(server: &MockServer) -> Mock<'_> {
@@ -85,16 +49,6 @@ async fn mock_list(server: &MockServer, body: serde_json::Value) -> Mock<'_> {
         .await
 }
 
-/// Every request without `x-api-version` (none may reach it).
-async fn mock_unversioned(server: &MockServer) -> Mock<'_> {
-    server
-        .mock_async(|when, then| {
-            when.header_missing("x-api-version");
-            then.status(400).json_body(json!({"message": "x-api-version is required"}));
-        })
-        .await
-}
-
 fn app_provider(server: &MockServer) -> AlloyHeadlessProvider {
     provider_with(app_config(server).with_check_metadata(false), LinkContext::ephemeral())
 }
@@ -103,8 +57,8 @@ fn app_provider(server: &MockServer) -> AlloyHeadlessProvider {
 async fn a_first_link_creates_the_user_once_and_a_known_user_costs_two_requests() {
     let server = MockServer::start_async().await;
     let unversioned = mock_unversioned(&server).await;
-    let find = mock_find(&server, false).await;
-    let create = mock_create(&server, 200).await;
+    let find = mock_find_user(&server, AUTH, ADA, false).await;
+    let create = mock_create_user(&server, AUTH, ADA, 200).await;
     let link = mock_link(&server).await;
     let list = mock_list(&server, json!({"data": []})).await;
     let metadata = mock_metadata(&server, "slack", &[]).await;
@@ -133,8 +87,8 @@ async fn a_first_link_creates_the_user_once_and_a_known_user_costs_two_requests(
 #[tokio::test]
 async fn an_existing_user_is_found_not_created() {
     let server = MockServer::start_async().await;
-    let find = mock_find(&server, true).await;
-    let create = mock_create(&server, 200).await;
+    let find = mock_find_user(&server, AUTH, ADA, true).await;
+    let create = mock_create_user(&server, AUTH, ADA, 200).await;
     mock_link(&server).await;
     let list = mock_list(&server, json!({"data": []})).await;
     let p = app_provider(&server);
@@ -165,8 +119,8 @@ async fn an_existing_user_is_found_not_created() {
 #[tokio::test]
 async fn concurrent_first_links_create_the_user_once() {
     let server = MockServer::start_async().await;
-    let find = mock_find(&server, false).await;
-    let create = mock_create(&server, 200).await;
+    let find = mock_find_user(&server, AUTH, ADA, false).await;
+    let create = mock_create_user(&server, AUTH, ADA, 200).await;
     let link = mock_link(&server).await;
     mock_list(&server, json!({"data": []})).await;
     let p = Arc::new(app_provider(&server));
@@ -189,17 +143,8 @@ async fn a_lost_create_answer_is_settled_by_looking_again() {
     // POST /users reached Alloy but the answer was a 502: sent once, then the user is
     // looked up and found. No second user.
     let server = MockServer::start_async().await;
-    let find = server
-        .mock_async(|when, then| {
-            when.method(GET).path(ADA_PATH).header("x-api-version", VERSION);
-            then.respond_with(sequence(
-                1,
-                json_response(404, json!({"message": "User not found"})),
-                json_response(200, json!({"userId": "usr-1", "username": ADA})),
-            ));
-        })
-        .await;
-    let create = mock_create(&server, 502).await;
+    let find = mock_find_user_after(&server, ADA, 1).await;
+    let create = mock_create_user(&server, AUTH, ADA, 502).await;
     mock_link(&server).await;
     mock_list(&server, json!({"data": []})).await;
     app_provider(&server).generate_link(&LinkRequest::new(ADA, "slack")).await.unwrap();
@@ -212,17 +157,8 @@ async fn a_lost_race_resolves_to_the_existing_user() {
     // Another app instance created Ada between our lookup and our create: Alloy refuses the
     // duplicate, and the lookup finds the user it made.
     let server = MockServer::start_async().await;
-    let find = server
-        .mock_async(|when, then| {
-            when.method(GET).path(ADA_PATH);
-            then.respond_with(sequence(
-                1,
-                json_response(404, json!({"message": "User not found"})),
-                json_response(200, json!({"userId": "usr-1", "username": ADA})),
-            ));
-        })
-        .await;
-    let create = mock_create(&server, 400).await;
+    let find = mock_find_user_after(&server, ADA, 1).await;
+    let create = mock_create_user(&server, AUTH, ADA, 400).await;
     mock_link(&server).await;
     let list = mock_list(&server, json!({"data": []})).await;
     app_provider(&server).generate_link(&LinkRequest::new(ADA, "slack")).await.unwrap();
@@ -235,8 +171,8 @@ async fn a_lost_race_resolves_to_the_existing_user() {
 #[tokio::test]
 async fn a_create_that_did_not_land_is_sent_again_a_bounded_number_of_times() {
     let server = MockServer::start_async().await;
-    let find = mock_find(&server, false).await;
-    let create = mock_create(&server, 503).await;
+    let find = mock_find_user(&server, AUTH, ADA, false).await;
+    let create = mock_create_user(&server, AUTH, ADA, 503).await;
     let err = app_provider(&server).generate_link(&LinkRequest::new(ADA, "slack")).await.unwrap_err();
     assert!(matches!(err, Error::Provider { status: 503, .. }), "{err:?}");
     // Never retried by the client (Replay::Never); sent again only after a lookup showed it
@@ -246,8 +182,8 @@ async fn a_create_that_did_not_land_is_sent_again_a_bounded_number_of_times() {
 
     // A refusal that is not a duplicate (the user is still missing) is final.
     let server = MockServer::start_async().await;
-    let find = mock_find(&server, false).await;
-    let create = mock_create(&server, 400).await;
+    let find = mock_find_user(&server, AUTH, ADA, false).await;
+    let create = mock_create_user(&server, AUTH, ADA, 400).await;
     let err = app_provider(&server).generate_link(&LinkRequest::new(ADA, "slack")).await.unwrap_err();
     assert!(matches!(err, Error::Provider { status: 400, .. }), "{err:?}");
     create.assert_calls_async(1).await;
@@ -257,8 +193,8 @@ async fn a_create_that_did_not_land_is_sent_again_a_bounded_number_of_times() {
 #[tokio::test]
 async fn a_user_alloy_does_not_know_has_no_connections_and_is_never_created() {
     let server = MockServer::start_async().await;
-    let find = mock_find(&server, false).await;
-    let create = mock_create(&server, 200).await;
+    let find = mock_find_user(&server, AUTH, ADA, false).await;
+    let create = mock_create_user(&server, AUTH, ADA, 200).await;
     let p = app_provider(&server);
     assert!(p.list_connections(&ConnectionQuery::user(ADA)).await.unwrap().is_empty());
     let err = p.disconnect(ADA, "c1").await.unwrap_err();
@@ -272,7 +208,7 @@ async fn a_user_alloy_does_not_know_has_no_connections_and_is_never_created() {
 #[tokio::test]
 async fn a_user_deleted_at_alloy_is_forgotten() {
     let server = MockServer::start_async().await;
-    let find = mock_find(&server, true).await;
+    let find = mock_find_user(&server, AUTH, ADA, true).await;
     let gone = server
         .mock_async(|when, then| {
             when.method(GET).path_includes("usr-1");
@@ -292,7 +228,7 @@ async fn a_user_deleted_at_alloy_is_forgotten() {
 #[tokio::test]
 async fn a_relink_refused_or_abandoned_never_completes_with_the_old_credential() {
     let server = MockServer::start_async().await;
-    mock_find(&server, true).await;
+    mock_find_user(&server, AUTH, ADA, true).await;
     mock_link(&server).await;
     let clock = ManualClock::starting_now();
     let codec = StateCodec::new(StateKeys::random()).with_clock(Arc::new(clock.clone()));

@@ -1,47 +1,15 @@
 //! Shared test helpers.
-#![allow(dead_code)]
+#![allow(dead_code, unused_imports)]
 
-use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::Arc;
-use std::time::Duration;
-
-use httpmock::{HttpMockResponse, MockServer};
+use httpmock::MockServer;
 use oauth_link_alloy_connectors::{AlloyConnectorsConfig, AlloyConnectorsProvider, UserIdMode};
-use oauth_link_core::http::RetryPolicy;
-use oauth_link_core::{LinkContext, PollPolicy, Url};
+use oauth_link_core::{LinkContext, Url};
+pub use oauth_link_testkit::alloy::VERSION;
+pub use oauth_link_testkit::{fast_poll, fast_retry, json_response, recording, sequence};
 
 pub const KEY: &str = "sk_test_alloy_connectors_0123456789";
 pub const AUTH: &str = "bearer sk_test_alloy_connectors_0123456789";
-pub const VERSION: &str = "2025-09";
 pub const REDIRECT: &str = "https://app.example.com/oauth/alloy?tenant=7";
-
-/// A responder that records each JSON body it receives and answers `response`.
-pub fn recording(
-    bodies: Arc<std::sync::Mutex<Vec<serde_json::Value>>>,
-    response: HttpMockResponse,
-) -> impl Fn(&httpmock::HttpMockRequest) -> HttpMockResponse + Send + Sync + 'static {
-    move |req| {
-        bodies.lock().unwrap().push(serde_json::from_slice(&req.body_vec()).unwrap_or_default());
-        response.clone()
-    }
-}
-
-pub fn fast_retry() -> RetryPolicy {
-    RetryPolicy {
-        max_retries: 2,
-        initial_backoff: Duration::from_millis(5),
-        max_backoff: Duration::from_millis(20),
-        max_elapsed: Duration::from_secs(5),
-    }
-}
-
-pub fn fast_poll() -> PollPolicy {
-    PollPolicy {
-        timeout: Duration::from_millis(150),
-        interval: Duration::from_millis(10),
-        max_interval: Duration::from_millis(40),
-    }
-}
 
 /// Settings for `server` with users given as Alloy `userId`s (`user_id_mode = platform`):
 /// the tests of the platform calls name Alloy users directly. `tests/users.rs` and the
@@ -52,8 +20,13 @@ pub fn config(server: &MockServer) -> AlloyConnectorsConfig {
 
 /// Settings for `server` in the default mode: users are the app's own ids.
 pub fn app_config(server: &MockServer) -> AlloyConnectorsConfig {
+    config_at(Url::parse(&server.base_url()).unwrap())
+}
+
+/// Settings for Alloy at `base_url`, fast retries and polling, the default mode.
+pub fn config_at(base_url: Url) -> AlloyConnectorsConfig {
     AlloyConnectorsConfig::new(KEY)
-        .with_base_url(Url::parse(&server.base_url()).unwrap())
+        .with_base_url(base_url)
         .with_retry(fast_retry())
         .with_poll(fast_poll())
         .with_redirect_uri(Url::parse(REDIRECT).unwrap())
@@ -65,20 +38,6 @@ pub fn provider(server: &MockServer) -> AlloyConnectorsProvider {
 
 pub fn provider_with(config: AlloyConnectorsConfig, ctx: LinkContext) -> AlloyConnectorsProvider {
     AlloyConnectorsProvider::new(config, ctx).unwrap()
-}
-
-/// A responder that answers `first` to the first `n` calls and `then` afterwards.
-pub fn sequence(
-    n: usize,
-    first: HttpMockResponse,
-    then: HttpMockResponse,
-) -> impl Fn(&httpmock::HttpMockRequest) -> HttpMockResponse + Send + Sync + 'static {
-    let calls = Arc::new(AtomicUsize::new(0));
-    move |_| if calls.fetch_add(1, Ordering::SeqCst) < n { first.clone() } else { then.clone() }
-}
-
-pub fn json_response(status: u16, body: serde_json::Value) -> HttpMockResponse {
-    HttpMockResponse::builder().status(status).header("content-type", "application/json").body(body.to_string()).build()
 }
 
 /// Answers every connector credential list (`GET /connectors/{id}/credentials`, read by
