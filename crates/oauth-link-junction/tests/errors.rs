@@ -9,6 +9,7 @@ use common::*;
 use httpmock::prelude::*;
 use oauth_link_core::{ConnectionQuery, Error, LinkContext, LinkProvider, LinkRequest};
 use oauth_link_junction::{Environment, JunctionConfig, JunctionProvider, Region, UserMapping};
+use oauth_link_testkit::hostile::{assert_hidden, is_typed_status};
 use serde_json::json;
 
 /// A provider addressing Junction users directly, so each test pins only its call.
@@ -46,13 +47,8 @@ async fn link_token_statuses_are_typed_and_only_transient_ones_retried() {
         let err = provider.generate_link(&LinkRequest::new(UID, "oura")).await.unwrap_err();
         let ok = match status {
             400 => matches!(&err, Error::Provider { status: 400, code: Some(c), .. } if c == "INVALID_REQUEST"),
-            401 => matches!(err, Error::Unauthenticated { .. }),
-            403 => matches!(err, Error::Forbidden { .. }),
-            404 => matches!(err, Error::NotFound { .. }),
-            409 => matches!(err, Error::Conflict { .. }),
             422 => matches!(&err, Error::InvalidInput { field, .. } if field == "body.redirect_url"),
-            429 => matches!(err, Error::RateLimited { .. }),
-            _ => matches!(err, Error::Provider { status: s, .. } if s == status),
+            s => is_typed_status(s, &err, &[]),
         };
         assert!(ok, "{status}: {err:?}");
         assert_eq!(err.provider(), Some("junction"));
@@ -231,9 +227,7 @@ async fn no_secret_in_debug_errors_or_snapshots() {
         serde_json::to_string(provider.config()).unwrap(),
         errors.iter().map(|e| format!("{e} {e:?}")).collect::<Vec<_>>().join(" ")
     );
-    for secret in [API_KEY, LINK_TOKEN] {
-        assert!(!printed.contains(secret), "{secret} leaked: {printed}");
-    }
+    assert_hidden(&[API_KEY, LINK_TOKEN], &printed);
     insta::assert_json_snapshot!("scrubbed_errors", errors.iter().map(|e| e.to_string()).collect::<Vec<_>>());
 }
 
