@@ -1,6 +1,5 @@
 //! The `LinkProvider` implementation and the typed extras.
 
-use std::collections::BTreeMap;
 use std::sync::Mutex;
 
 use futures_util::{future, stream, StreamExt as _, TryStreamExt as _};
@@ -8,9 +7,9 @@ use oauth_link_alloy::{
     display_name, newest_since, since, AlloyUsers, Credential, UserIdMode, Watermark, ALLOY_USER_CLAIM, WATERMARK_CLAIM,
 };
 use oauth_link_core::{
-    async_trait, redirect_with_state, validate_id, validate_redirect_uri, AuthCode, Callback, CallbackModel,
-    Capabilities, Connection, ConnectionQuery, ConnectionStatus, Error, ExpiringMap, IssuedState, Link, LinkContext,
-    LinkProvider, LinkRequest, LinkState, Nonce, RawRecord, Result, Target, TargetAuth, TargetParam, Url, STATE_PARAM,
+    async_trait, redirect_with_state, validate_id, validate_redirect_uri, AuthCode, Callback, Capabilities, Connection,
+    ConnectionQuery, ConnectionStatus, Error, ExpiringMap, IssuedState, Link, LinkContext, LinkProvider, LinkRequest,
+    LinkState, Nonce, RawRecord, Result, Target, TargetAuth, TargetParam, Url, STATE_PARAM,
 };
 
 use crate::client::{Client, NewCredential};
@@ -279,17 +278,7 @@ impl LinkProvider for AlloyConnectorsProvider {
     }
 
     fn capabilities(&self) -> Capabilities {
-        Capabilities {
-            callback: CallbackModel::AppRedirect,
-            state_in_redirect: true,
-            requires_redirect_uri: true,
-            disconnect: true,
-            // Alloy documents no lifetime for oauthUrl: the state's lifetime bounds the link.
-            link_lifetime: Some(self.ctx.codec().ttl()),
-            idempotency: false,
-            regions: Vec::new(),
-            target_params: BTreeMap::new(),
-        }
+        crate::capabilities(self.ctx.codec().ttl())
     }
 
     async fn generate_link(&self, request: &LinkRequest) -> Result<Link> {

@@ -95,7 +95,7 @@ async fn generate_link_posts_the_documented_body_with_the_state_on_the_redirect(
         body,
         json!({"userId": "u-1", "authenticationType": "oauth2", "redirectUri": redirect_with(&link.state)})
     );
-    assert!(p.capabilities().state_in_redirect);
+    assert!(p.capabilities().state_in_redirect());
     insta::assert_json_snapshot!("link", link, { ".state" => "[state]", ".expires_at" => "[ts]" });
 }
 

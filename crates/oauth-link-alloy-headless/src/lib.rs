@@ -8,6 +8,11 @@ mod error;
 mod provider;
 mod wire;
 
+use std::sync::Arc;
+use std::time::Duration;
+
+use oauth_link_core::{CallbackModel, Capabilities, Descriptor, DEFAULT_STATE_TTL};
+
 /// Provider kind of this adapter.
 pub const KIND: &str = "alloy-headless";
 
@@ -18,3 +23,17 @@ pub use wire::{
     CompletedInstallation, CreatedCredential, CreatedUser, CredentialMetadata, CredentialProperty, FieldValue,
     Installation, InstallationBlock, InstallationField, InstallationInput, Integration, StartInstallation,
 };
+
+/// How the `oauth-link` facade finds, configures and builds this adapter.
+pub const DESCRIPTOR: Descriptor<AlloyHeadlessConfig> = Descriptor::new(
+    KIND,
+    || capabilities(DEFAULT_STATE_TTL),
+    AlloyHeadlessConfig::from_config,
+    |config, ctx| Ok(Arc::new(AlloyHeadlessProvider::new(config, ctx)?)),
+);
+
+/// What this adapter can do; links live as long as their state (Alloy documents no lifetime
+/// for `oauthUrl`).
+fn capabilities(state_ttl: Duration) -> Capabilities {
+    Capabilities::new(CallbackModel::Hosted).with_link_lifetime(state_ttl)
+}

@@ -8,9 +8,8 @@ use oauth_link_alloy::{
     ALLOY_USER_CLAIM, WATERMARK_CLAIM,
 };
 use oauth_link_core::{
-    async_trait, validate_id, Callback, CallbackModel, Capabilities, Connection, ConnectionQuery, ConnectionStatus,
-    Error, ExpiringMap, Link, LinkContext, LinkProvider, LinkRequest, LinkState, Result, Target, TargetAuth,
-    TargetParam, Url,
+    async_trait, validate_id, Callback, Capabilities, Connection, ConnectionQuery, ConnectionStatus, Error,
+    ExpiringMap, Link, LinkContext, LinkProvider, LinkRequest, LinkState, Result, Target, TargetAuth, TargetParam, Url,
 };
 
 use crate::client::Client;
@@ -285,17 +284,7 @@ impl LinkProvider for AlloyHeadlessProvider {
     }
 
     fn capabilities(&self) -> Capabilities {
-        Capabilities {
-            callback: CallbackModel::Hosted,
-            state_in_redirect: false,
-            requires_redirect_uri: false,
-            disconnect: true,
-            // Alloy documents no lifetime for oauthUrl: the state's lifetime bounds the link.
-            link_lifetime: Some(self.ctx.codec().ttl()),
-            idempotency: false,
-            regions: Vec::new(),
-            target_params: BTreeMap::new(),
-        }
+        crate::capabilities(self.ctx.codec().ttl())
     }
 
     async fn generate_link(&self, request: &LinkRequest) -> Result<Link> {

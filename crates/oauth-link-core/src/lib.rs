@@ -34,6 +34,7 @@
 pub mod clock;
 pub mod config;
 mod context;
+mod descriptor;
 mod error;
 mod expiring;
 pub mod http;
@@ -53,6 +54,7 @@ pub mod testing;
 pub use clock::{Clock, ManualClock, SystemClock};
 pub use config::{CommonConfig, ConfigMap, PollPolicy};
 pub use context::LinkContext;
+pub use descriptor::Descriptor;
 pub use error::{
     env_var, excerpt, is_retryable_status, BoxError, Error, ErrorClass, Result, TransportKind, BODY_EXCERPT_CHARS,
 };

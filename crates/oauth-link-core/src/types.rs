@@ -429,19 +429,20 @@ pub enum CallbackModel {
 }
 
 /// What a provider can do, as data.
+///
+/// Apps read it; adapters build it with [`Capabilities::new`] and the `with_*` setters.
+/// Whether the state rides on the redirect and whether a `redirect_uri` is needed follow
+/// from the [`CallbackModel`] ([`Capabilities::state_in_redirect`],
+/// [`Capabilities::requires_redirect_uri`]); the JSON form still carries both as fields.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(into = "CapabilitiesJson", from = "CapabilitiesJson")]
+#[non_exhaustive]
 pub struct Capabilities {
     /// Who receives the platform's OAuth redirect.
     pub callback: CallbackModel,
-    /// True when the state rides on the redirect back to the app (as [`STATE_PARAM`]);
-    /// false when the app must keep [`Link::state`] and pass it to the callback.
-    pub state_in_redirect: bool,
-    /// True when a `redirect_uri` (from the request or the configuration) is required.
-    pub requires_redirect_uri: bool,
     /// True when [`disconnect`](crate::LinkProvider::disconnect) works.
     pub disconnect: bool,
     /// How long a generated link works, when the platform documents it.
-    #[serde(with = "opt_secs", default)]
     pub link_lifetime: Option<Duration>,
     /// True when the platform honours idempotency keys.
     pub idempotency: bool,
@@ -449,8 +450,111 @@ pub struct Capabilities {
     pub regions: Vec<String>,
     /// Extra parameters some targets need (e.g. Shopify's `shopSubdomain`), when known
     /// without a platform call; `target -> [param]`.
-    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub target_params: BTreeMap<String, Vec<String>>,
+}
+
+impl Capabilities {
+    /// A provider with this callback model that can disconnect, with no documented link
+    /// lifetime, no idempotency keys, no regions and no known target parameters.
+    pub fn new(callback: CallbackModel) -> Self {
+        Self {
+            callback,
+            disconnect: true,
+            link_lifetime: None,
+            idempotency: false,
+            regions: Vec::new(),
+            target_params: BTreeMap::new(),
+        }
+    }
+
+    /// Whether [`disconnect`](crate::LinkProvider::disconnect) works.
+    pub fn with_disconnect(mut self, disconnect: bool) -> Self {
+        self.disconnect = disconnect;
+        self
+    }
+
+    /// How long a generated link works.
+    pub fn with_link_lifetime(mut self, lifetime: Duration) -> Self {
+        self.link_lifetime = Some(lifetime);
+        self
+    }
+
+    /// Whether the platform honours idempotency keys.
+    pub fn with_idempotency(mut self, idempotency: bool) -> Self {
+        self.idempotency = idempotency;
+        self
+    }
+
+    /// The regions the adapter can address.
+    pub fn with_regions<I: IntoIterator<Item = impl Into<String>>>(mut self, regions: I) -> Self {
+        self.regions = regions.into_iter().map(Into::into).collect();
+        self
+    }
+
+    /// The extra parameters some targets need, `target -> [param]`.
+    pub fn with_target_params(mut self, target_params: BTreeMap<String, Vec<String>>) -> Self {
+        self.target_params = target_params;
+        self
+    }
+
+    /// True when the state rides on the redirect back to the app (as [`STATE_PARAM`]);
+    /// false when the app must keep [`Link::state`] and pass it to the callback. Follows
+    /// from [`CallbackModel::AppRedirect`].
+    pub fn state_in_redirect(&self) -> bool {
+        self.callback == CallbackModel::AppRedirect
+    }
+
+    /// True when a `redirect_uri` (from the request or the configuration) is required.
+    /// Follows from [`CallbackModel::AppRedirect`].
+    pub fn requires_redirect_uri(&self) -> bool {
+        self.callback == CallbackModel::AppRedirect
+    }
+}
+
+/// The JSON form of [`Capabilities`]: the derived booleans are written out (in the order
+/// the CLI has always printed them) and ignored when read back.
+#[derive(Serialize, Deserialize)]
+struct CapabilitiesJson {
+    callback: CallbackModel,
+    #[serde(default)]
+    state_in_redirect: bool,
+    #[serde(default)]
+    requires_redirect_uri: bool,
+    disconnect: bool,
+    #[serde(with = "opt_secs", default)]
+    link_lifetime: Option<Duration>,
+    idempotency: bool,
+    regions: Vec<String>,
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    target_params: BTreeMap<String, Vec<String>>,
+}
+
+impl From<Capabilities> for CapabilitiesJson {
+    fn from(c: Capabilities) -> Self {
+        Self {
+            callback: c.callback,
+            state_in_redirect: c.state_in_redirect(),
+            requires_redirect_uri: c.requires_redirect_uri(),
+            disconnect: c.disconnect,
+            link_lifetime: c.link_lifetime,
+            idempotency: c.idempotency,
+            regions: c.regions,
+            target_params: c.target_params,
+        }
+    }
+}
+
+impl From<CapabilitiesJson> for Capabilities {
+    fn from(c: CapabilitiesJson) -> Self {
+        Self {
+            callback: c.callback,
+            disconnect: c.disconnect,
+            link_lifetime: c.link_lifetime,
+            idempotency: c.idempotency,
+            regions: c.regions,
+            target_params: c.target_params,
+        }
+    }
 }
 
 mod opt_secs {
@@ -602,5 +706,21 @@ mod tests {
         );
         let back: Connection = serde_json::from_value(json).unwrap();
         assert_eq!(back, c);
+    }
+
+    #[test]
+    fn capabilities_derive_the_redirect_booleans_and_keep_their_json() {
+        let hosted = Capabilities::new(CallbackModel::Hosted).with_link_lifetime(Duration::from_secs(300));
+        assert!(!hosted.state_in_redirect() && !hosted.requires_redirect_uri());
+        let app = Capabilities::new(CallbackModel::AppRedirect).with_regions(["us", "eu"]).with_idempotency(true);
+        assert!(app.state_in_redirect() && app.requires_redirect_uri());
+        let json = serde_json::to_string(&app).unwrap();
+        assert_eq!(
+            json,
+            r#"{"callback":"app_redirect","state_in_redirect":true,"requires_redirect_uri":true,"disconnect":true,"link_lifetime":null,"idempotency":true,"regions":["us","eu"]}"#
+        );
+        assert_eq!(serde_json::from_str::<Capabilities>(&json).unwrap(), app);
+        let read: Capabilities = serde_json::from_value(serde_json::to_value(&hosted).unwrap()).unwrap();
+        assert_eq!(read, hosted);
     }
 }

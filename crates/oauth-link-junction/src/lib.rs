@@ -12,6 +12,11 @@ mod users;
 pub mod webhook;
 mod wire;
 
+use std::sync::Arc;
+use std::time::Duration;
+
+use oauth_link_core::{CallbackModel, Capabilities, Descriptor, DEFAULT_STATE_TTL};
+
 /// Provider kind of this adapter.
 pub const KIND: &str = "junction";
 
@@ -20,3 +25,19 @@ pub use provider::{JunctionProvider, ANY_PROVIDER, LINK_TOKEN_LIFETIME};
 pub use redirect::LinkErrorType;
 pub use slug::{AuthKind, ProviderSlug};
 pub use webhook::{JunctionEvent, WebhookVerifier};
+
+/// How the `oauth-link` facade finds, configures and builds this adapter.
+pub const DESCRIPTOR: Descriptor<JunctionConfig> = Descriptor::new(
+    KIND,
+    || capabilities(DEFAULT_STATE_TTL),
+    JunctionConfig::from_config,
+    |config, ctx| Ok(Arc::new(JunctionProvider::new(config, ctx)?)),
+);
+
+/// What this adapter can do; a link token lives as long as Junction allows, or less when
+/// the state does.
+fn capabilities(state_ttl: Duration) -> Capabilities {
+    Capabilities::new(CallbackModel::AppRedirect)
+        .with_link_lifetime(LINK_TOKEN_LIFETIME.min(state_ttl))
+        .with_regions(["us", "eu"])
+}

@@ -5,9 +5,9 @@ use std::time::Duration;
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use oauth_link_core::{
-    redirect_with_state, validate_id, validate_redirect_uri, Callback, CallbackModel, Capabilities, Connection,
-    ConnectionQuery, ConnectionStatus, Error, Link, LinkContext, LinkProvider, LinkRequest, Result, Target, TargetAuth,
-    Url, STATE_PARAM,
+    redirect_with_state, validate_id, validate_redirect_uri, Callback, Capabilities, Connection, ConnectionQuery,
+    ConnectionStatus, Error, Link, LinkContext, LinkProvider, LinkRequest, Result, Target, TargetAuth, Url,
+    STATE_PARAM,
 };
 use serde_json::value::RawValue;
 
@@ -273,16 +273,7 @@ impl LinkProvider for JunctionProvider {
     }
 
     fn capabilities(&self) -> Capabilities {
-        Capabilities {
-            callback: CallbackModel::AppRedirect,
-            state_in_redirect: true,
-            requires_redirect_uri: true,
-            disconnect: true,
-            link_lifetime: Some(LINK_TOKEN_LIFETIME.min(self.ctx.codec().ttl())),
-            idempotency: false,
-            regions: vec!["us".into(), "eu".into()],
-            target_params: Default::default(),
-        }
+        crate::capabilities(self.ctx.codec().ttl())
     }
 
     async fn generate_link(&self, request: &LinkRequest) -> Result<Link> {

@@ -7,8 +7,8 @@ use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use oauth_link_core::http::new_idempotency_key;
 use oauth_link_core::{
-    excerpt, validate_id, Callback, CallbackModel, Capabilities, Connection, ConnectionQuery, ConnectionStatus, Error,
-    Link, LinkContext, LinkProvider, LinkRequest, Result, Target, TargetAuth, TargetParam, Url, UserMap,
+    excerpt, validate_id, Callback, Capabilities, Connection, ConnectionQuery, ConnectionStatus, Error, Link,
+    LinkContext, LinkProvider, LinkRequest, Result, Target, TargetAuth, TargetParam, Url, UserMap,
 };
 
 use crate::client::{ListFilter, NovuClient, Record, RecordKind};
@@ -429,16 +429,7 @@ impl LinkProvider for NovuProvider {
     }
 
     fn capabilities(&self) -> Capabilities {
-        Capabilities {
-            callback: CallbackModel::Hosted,
-            state_in_redirect: false,
-            requires_redirect_uri: false,
-            disconnect: true,
-            link_lifetime: Some(NOVU_LINK_LIFETIME.min(self.ctx.codec().ttl())),
-            idempotency: true,
-            regions: vec!["us".into(), "eu".into()],
-            target_params: BTreeMap::new(),
-        }
+        crate::capabilities(self.ctx.codec().ttl())
     }
 
     async fn generate_link(&self, request: &LinkRequest) -> Result<Link> {

@@ -213,7 +213,7 @@ pub(super) async fn index(State(app): AppState, OriginalUri(uri): OriginalUri, h
         Read::Absent => None,
     };
     let pending_note = pending.as_ref().and_then(|p| {
-        let hosted = app.find(&p.provider).is_some_and(|e| !e.provider.capabilities().state_in_redirect);
+        let hosted = app.find(&p.provider).is_some_and(|e| !e.provider.capabilities().state_in_redirect());
         match p.provider.as_str() {
             "novu" => Some("Novu sends the browser back here only after Approve. If you denied consent, Novu showed its own error page (\"OAuth error: access_denied\") and will not come back: cancel this link."),
             _ if hosted => Some("The platform hosts the callback. If you approved and were not sent back, finish the link; if you denied, cancel it."),
@@ -353,7 +353,7 @@ pub(super) async fn callback(State(app): AppState, OriginalUri(uri): OriginalUri
     };
     match &pending {
         Some(p) => cb = cb.with_state(StateToken::new(p.state.clone())),
-        None if !provider.capabilities().state_in_redirect => {
+        None if !provider.capabilities().state_in_redirect() => {
             return page(
                 StatusCode::BAD_REQUEST,
                 "no_state",

@@ -5,24 +5,61 @@
 //! which play the user at the consent screen.
 
 use std::collections::HashMap;
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
 
 use async_trait::async_trait;
 use chrono::Utc;
+use serde::Serialize;
 use url::Url;
 
+use crate::config::ConfigMap;
 use crate::context::LinkContext;
+use crate::descriptor::Descriptor;
 use crate::error::{Error, Result};
 use crate::http::{status_error, ErrorBody, HttpResponse};
-use crate::provider::LinkProvider;
+use crate::provider::{LinkProvider, SharedLinkProvider};
 use crate::state::Nonce;
 use crate::target::{Target, TargetAuth, TargetParam};
 use crate::types::{
     Callback, CallbackModel, Capabilities, Connection, ConnectionQuery, ConnectionStatus, Link, LinkRequest,
 };
+use crate::DEFAULT_STATE_TTL;
 
 /// Provider kind of [`MemoryProvider`].
 pub const KIND: &str = "memory";
+
+/// How the facade finds, configures and builds the in-memory provider (kind `memory`,
+/// facade feature `memory`).
+pub const DESCRIPTOR: Descriptor<MemorySettings> =
+    Descriptor::new(KIND, || capabilities(DEFAULT_STATE_TTL), MemorySettings::from_config, MemorySettings::build);
+
+/// Settings of the in-memory provider.
+#[derive(Debug, Clone, Serialize)]
+#[non_exhaustive]
+pub struct MemorySettings {
+    /// Complete every link as if the user approved (default true: no browser plays the user).
+    pub auto_approve: bool,
+}
+
+impl MemorySettings {
+    /// Reads `auto_approve` (default true); any other key is an error naming it.
+    pub fn from_config(mut map: ConfigMap) -> Result<Self> {
+        let auto_approve = map.bool("auto_approve")?.unwrap_or(true);
+        map.finish()?;
+        Ok(Self { auto_approve })
+    }
+
+    /// Builds the provider these settings describe.
+    pub fn build(self, ctx: LinkContext) -> Result<SharedLinkProvider> {
+        let provider = MemoryProvider::new(ctx);
+        Ok(Arc::new(if self.auto_approve { provider.auto_approving() } else { provider }))
+    }
+}
+
+fn capabilities(state_ttl: Duration) -> Capabilities {
+    Capabilities::new(CallbackModel::Hosted).with_link_lifetime(state_ttl)
+}
 
 /// What the in-memory platform knows.
 #[derive(Debug, Default)]
@@ -133,16 +170,7 @@ impl LinkProvider for MemoryProvider {
     }
 
     fn capabilities(&self) -> Capabilities {
-        Capabilities {
-            callback: CallbackModel::Hosted,
-            state_in_redirect: false,
-            requires_redirect_uri: false,
-            disconnect: true,
-            link_lifetime: Some(self.ctx.codec().ttl()),
-            idempotency: false,
-            regions: Vec::new(),
-            target_params: Default::default(),
-        }
+        capabilities(self.ctx.codec().ttl())
     }
 
     async fn generate_link(&self, request: &LinkRequest) -> Result<Link> {
