@@ -23,6 +23,8 @@
 //! | `redis` | Redis replay guard (`redis_url`): single-use state across app instances | |
 //!
 //! A kind whose feature is off fails with [`Error::ProviderNotCompiled`] naming the feature.
+//! An app adds its own adapter (an [`oauth_link_core::Descriptor`]) with
+//! [`Registry::with`]; it is then configured exactly as the built-in ones are.
 //!
 //! # Configuration
 //!
@@ -48,9 +50,7 @@ use std::collections::HashMap;
 use std::path::Path;
 
 pub use oauth_link_core::*;
-#[cfg(feature = "memory")]
-pub use registry::MemorySettings;
-pub use registry::{available_providers, AdapterConfig, KnownKind, ProviderInfo, KNOWN};
+pub use registry::{available_providers, AdapterConfig, KnownKind, ProviderInfo, Registry, KNOWN};
 pub use settings::{
     Settings, StateSettings, PROVIDER_ENV, REDIS_URL_ENV, REPLAY_DIR_ENV, STATE_PREVIOUS_SECRETS_ENV, STATE_SECRET_ENV,
     STATE_TTL_ENV,
@@ -71,68 +71,16 @@ pub fn from_config_file(path: impl AsRef<Path>) -> Result<SharedLinkProvider> {
 
 /// Builds a provider of `kind` from a flat map of its settings (plus `state_secret`).
 pub fn from_map(kind: &str, map: &HashMap<String, String>) -> Result<SharedLinkProvider> {
-    from_settings(&Settings::from_map(kind, map)?)
+    Registry::builtin().from_map(kind, map)
 }
 
 /// Builds the provider `settings` name, with a state context from its state settings.
 pub fn from_settings(settings: &Settings) -> Result<SharedLinkProvider> {
-    let config = configure(settings, None)?;
-    config.build(settings.state.context()?)
+    Registry::builtin().from_settings(settings)
 }
 
 /// Parses and validates the settings of the chosen provider (or of `kind` when given)
 /// without building it.
 pub fn configure(settings: &Settings, kind: Option<&str>) -> Result<AdapterConfig> {
-    let kind = match kind {
-        Some(kind) => kind,
-        None => settings.provider_kind()?,
-    };
-    let known = KNOWN.iter().find(|k| k.kind == kind).ok_or_else(|| Error::UnknownProvider {
-        kind: kind.to_owned(),
-        available: KNOWN.iter().map(|k| k.kind).collect(),
-    })?;
-    AdapterConfig::parse(known.kind, settings.adapter(known.kind))
-}
-
-#[cfg(all(test, feature = "memory"))]
-mod tests {
-    use super::*;
-
-    fn secret() -> String {
-        "0123456789abcdef0123456789abcdef".into()
-    }
-
-    #[test]
-    fn unknown_kind_lists_the_valid_ones() {
-        let err = from_map("nope", &HashMap::new()).unwrap_err();
-        assert!(matches!(err, Error::UnknownProvider { .. }));
-        let text = err.to_string();
-        assert!(text.contains("alloy-headless, alloy-connectors, novu, junction, memory"), "{text}");
-    }
-
-    #[test]
-    fn unknown_adapter_key_is_named() {
-        let map = HashMap::from([("state_secret".to_owned(), secret()), ("auto_aprove".to_owned(), "true".to_owned())]);
-        let err = from_map("memory", &map).unwrap_err();
-        assert!(err.to_string().contains("`auto_aprove`"), "{err}");
-    }
-
-    #[tokio::test]
-    async fn from_map_builds_a_working_provider() {
-        let map = HashMap::from([("state_secret".to_owned(), secret())]);
-        let provider = from_map("memory", &map).unwrap();
-        assert_eq!(provider.kind(), "memory");
-        let link = provider.generate_link(&LinkRequest::new("u", "slack")).await.unwrap();
-        let connection = provider.complete_callback(&Callback::from_state(link.state)).await.unwrap();
-        assert_eq!(connection.user, "u");
-    }
-
-    #[test]
-    fn available_providers_lists_compiled_kinds() {
-        let kinds: Vec<&str> = available_providers().iter().map(|p| p.kind).collect();
-        assert!(kinds.contains(&"memory"));
-        for known in KNOWN {
-            assert_eq!(kinds.contains(&known.kind), known.compiled, "{}", known.kind);
-        }
-    }
+    Registry::builtin().configure(settings, kind)
 }

@@ -1,8 +1,44 @@
-//! The provider kinds oauth-link knows, which are compiled in, and how each is configured
-//! and built. One `match` arm per adapter, each behind its cargo feature.
+//! The platforms oauth-link knows: one table line per platform, each behind the cargo
+//! feature named after its kind, and a [`Registry`] an app may extend with its own
+//! adapters. Everything else here is generic over the adapters' [`Descriptor`]s.
 
-use oauth_link_core::{Capabilities, ConfigMap, Error, LinkContext, Result, SharedLinkProvider};
+use std::collections::HashMap;
+use std::fmt;
+
+use oauth_link_core::{Capabilities, ConfigMap, Descriptor, Error, LinkContext, Result, SharedLinkProvider};
 use serde::Serialize;
+
+use crate::settings::Settings;
+
+/// Declares the built-in platforms, `"kind" => path::to::DESCRIPTOR`: the kind is also the
+/// name of the `oauth-link` cargo feature that compiles the adapter in.
+macro_rules! platforms {
+    ($($kind:literal => $descriptor:path),* $(,)?) => {
+        /// Every kind oauth-link knows, compiled in or not.
+        pub const KNOWN: &[KnownKind] =
+            &[$(KnownKind { kind: $kind, feature: $kind, compiled: cfg!(feature = $kind) }),*];
+
+        /// The descriptors of the compiled-in kinds, in table order.
+        #[allow(unused_mut, clippy::vec_init_then_push)]
+        fn compiled() -> Vec<&'static dyn Platform> {
+            let mut platforms: Vec<&'static dyn Platform> = Vec::new();
+            $(
+                #[cfg(feature = $kind)]
+                platforms.push(&$descriptor);
+            )*
+            platforms
+        }
+    };
+}
+
+// The one place that names each platform (see docs/adding-a-platform.md).
+platforms! {
+    "alloy-headless" => oauth_link_alloy_headless::DESCRIPTOR,
+    "alloy-connectors" => oauth_link_alloy_connectors::DESCRIPTOR,
+    "novu" => oauth_link_novu::DESCRIPTOR,
+    "junction" => oauth_link_junction::DESCRIPTOR,
+    "memory" => oauth_link_core::testing::memory::DESCRIPTOR,
+}
 
 /// A provider kind and the facade feature that compiles it in.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -15,28 +51,6 @@ pub struct KnownKind {
     pub compiled: bool,
 }
 
-/// Every kind oauth-link knows, compiled in or not.
-pub const KNOWN: &[KnownKind] = &[
-    KnownKind { kind: "alloy-headless", feature: "alloy-headless", compiled: cfg!(feature = "alloy-headless") },
-    KnownKind { kind: "alloy-connectors", feature: "alloy-connectors", compiled: cfg!(feature = "alloy-connectors") },
-    KnownKind { kind: "novu", feature: "novu", compiled: cfg!(feature = "novu") },
-    KnownKind { kind: "junction", feature: "junction", compiled: cfg!(feature = "junction") },
-    KnownKind { kind: "memory", feature: "memory", compiled: cfg!(feature = "memory") },
-];
-
-/// Finds a known kind by name.
-pub(crate) fn lookup(kind: &str) -> Option<&'static KnownKind> {
-    KNOWN.iter().find(|k| k.kind == kind)
-}
-
-pub(crate) fn unknown_provider(kind: &str) -> Error {
-    Error::UnknownProvider { kind: kind.to_owned(), available: KNOWN.iter().map(|k| k.kind).collect() }
-}
-
-/// Key used to build providers only to read their capabilities.
-#[allow(dead_code)]
-const PLACEHOLDER_KEY: &str = "placeholder-key-for-capabilities";
-
 /// A compiled-in kind with what it can do.
 #[derive(Debug, Clone, Serialize)]
 pub struct ProviderInfo {
@@ -46,169 +60,232 @@ pub struct ProviderInfo {
     pub capabilities: Capabilities,
 }
 
-/// Settings of the in-memory provider.
-#[cfg(feature = "memory")]
-#[derive(Debug, Clone, Serialize)]
-pub struct MemorySettings {
-    /// Complete every link as if the user approved (default true: no browser plays the user).
-    pub auto_approve: bool,
+/// A descriptor with its settings type erased, so one table holds them all.
+trait Platform: Send + Sync {
+    fn kind(&self) -> &'static str;
+    fn capabilities(&self) -> Capabilities;
+    fn parse(&'static self, map: ConfigMap) -> Result<Box<dyn Parsed>>;
 }
 
-/// A parsed, validated adapter configuration.
-// Built once at start-up: boxing the larger configs would buy nothing.
-#[allow(clippy::large_enum_variant)]
-#[derive(Debug, Clone)]
-#[non_exhaustive]
-pub enum AdapterConfig {
-    /// Alloy headless.
-    #[cfg(feature = "alloy-headless")]
-    AlloyHeadless(oauth_link_alloy_headless::AlloyHeadlessConfig),
-    /// Alloy connectors.
-    #[cfg(feature = "alloy-connectors")]
-    AlloyConnectors(oauth_link_alloy_connectors::AlloyConnectorsConfig),
-    /// Novu.
-    #[cfg(feature = "novu")]
-    Novu(oauth_link_novu::NovuConfig),
-    /// Junction.
-    #[cfg(feature = "junction")]
-    Junction(oauth_link_junction::JunctionConfig),
-    /// The in-memory provider.
-    #[cfg(feature = "memory")]
-    Memory(MemorySettings),
-    /// Never constructed: keeps the enum inhabited-by-type when no adapter feature is on.
-    #[doc(hidden)]
-    Uninhabited(std::convert::Infallible),
+impl<S> Platform for Descriptor<S>
+where
+    S: Serialize + fmt::Debug + Clone + Send + Sync + 'static,
+{
+    fn kind(&self) -> &'static str {
+        self.kind
+    }
+
+    fn capabilities(&self) -> Capabilities {
+        (self.capabilities)()
+    }
+
+    fn parse(&'static self, map: ConfigMap) -> Result<Box<dyn Parsed>> {
+        Ok(Box::new(Typed { descriptor: self, settings: (self.parse)(map)? }))
+    }
 }
+
+/// Settings one descriptor parsed, with their type erased.
+trait Parsed: fmt::Debug + Send + Sync {
+    fn kind(&self) -> &'static str;
+    fn to_json(&self) -> serde_json::Value;
+    fn build(self: Box<Self>, ctx: LinkContext) -> Result<SharedLinkProvider>;
+    fn clone_box(&self) -> Box<dyn Parsed>;
+}
+
+struct Typed<S: 'static> {
+    descriptor: &'static Descriptor<S>,
+    settings: S,
+}
+
+impl<S: fmt::Debug> fmt::Debug for Typed<S> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        self.settings.fmt(f)
+    }
+}
+
+impl<S> Parsed for Typed<S>
+where
+    S: Serialize + fmt::Debug + Clone + Send + Sync + 'static,
+{
+    fn kind(&self) -> &'static str {
+        self.descriptor.kind
+    }
+
+    fn to_json(&self) -> serde_json::Value {
+        serde_json::to_value(&self.settings).unwrap_or_default()
+    }
+
+    fn build(self: Box<Self>, ctx: LinkContext) -> Result<SharedLinkProvider> {
+        (self.descriptor.build)(self.settings, ctx)
+    }
+
+    fn clone_box(&self) -> Box<dyn Parsed> {
+        Box::new(Typed { descriptor: self.descriptor, settings: self.settings.clone() })
+    }
+}
+
+/// A parsed, validated adapter configuration, ready to build.
+pub struct AdapterConfig(Box<dyn Parsed>);
 
 impl AdapterConfig {
-    /// Parses the settings of `kind`; unknown keys and bad values fail naming the key.
+    /// Parses the settings of a built-in `kind`; unknown keys and bad values fail naming
+    /// the key. [`Registry::parse`] does the same for a registry with extra adapters.
     pub fn parse(kind: &str, map: ConfigMap) -> Result<Self> {
-        let known = lookup(kind).ok_or_else(|| unknown_provider(kind))?;
-        #[allow(unused_mut, unused_variables)]
-        let mut map = map;
-        match known.kind {
-            #[cfg(feature = "alloy-headless")]
-            oauth_link_alloy_headless::KIND => {
-                Ok(AdapterConfig::AlloyHeadless(oauth_link_alloy_headless::AlloyHeadlessConfig::from_config(map)?))
-            }
-            #[cfg(feature = "alloy-connectors")]
-            oauth_link_alloy_connectors::KIND => Ok(AdapterConfig::AlloyConnectors(
-                oauth_link_alloy_connectors::AlloyConnectorsConfig::from_config(map)?,
-            )),
-            #[cfg(feature = "novu")]
-            oauth_link_novu::KIND => Ok(AdapterConfig::Novu(oauth_link_novu::NovuConfig::from_config(map)?)),
-            #[cfg(feature = "junction")]
-            oauth_link_junction::KIND => {
-                Ok(AdapterConfig::Junction(oauth_link_junction::JunctionConfig::from_config(map)?))
-            }
-            #[cfg(feature = "memory")]
-            "memory" => {
-                let auto_approve = map.bool("auto_approve")?.unwrap_or(true);
-                map.finish()?;
-                Ok(AdapterConfig::Memory(MemorySettings { auto_approve }))
-            }
-            _ => Err(Error::ProviderNotCompiled { kind: known.kind, feature: known.feature }),
-        }
+        Registry::builtin().parse(kind, map)
     }
 
     /// The provider kind.
     pub fn kind(&self) -> &'static str {
-        match *self {
-            #[cfg(feature = "alloy-headless")]
-            AdapterConfig::AlloyHeadless(_) => oauth_link_alloy_headless::KIND,
-            #[cfg(feature = "alloy-connectors")]
-            AdapterConfig::AlloyConnectors(_) => oauth_link_alloy_connectors::KIND,
-            #[cfg(feature = "novu")]
-            AdapterConfig::Novu(_) => oauth_link_novu::KIND,
-            #[cfg(feature = "junction")]
-            AdapterConfig::Junction(_) => oauth_link_junction::KIND,
-            #[cfg(feature = "memory")]
-            AdapterConfig::Memory(_) => "memory",
-            AdapterConfig::Uninhabited(never) => match never {},
-        }
+        self.0.kind()
     }
 
     /// The resolved settings as JSON, secrets shown as `[redacted]`.
     pub fn to_json(&self) -> serde_json::Value {
-        match *self {
-            #[cfg(feature = "alloy-headless")]
-            AdapterConfig::AlloyHeadless(ref c) => serde_json::to_value(c).unwrap_or_default(),
-            #[cfg(feature = "alloy-connectors")]
-            AdapterConfig::AlloyConnectors(ref c) => serde_json::to_value(c).unwrap_or_default(),
-            #[cfg(feature = "novu")]
-            AdapterConfig::Novu(ref c) => serde_json::to_value(c).unwrap_or_default(),
-            #[cfg(feature = "junction")]
-            AdapterConfig::Junction(ref c) => serde_json::to_value(c).unwrap_or_default(),
-            #[cfg(feature = "memory")]
-            AdapterConfig::Memory(ref s) => serde_json::to_value(s).unwrap_or_default(),
-            AdapterConfig::Uninhabited(never) => match never {},
-        }
+        self.0.to_json()
     }
 
-    /// Builds the provider.
-    #[cfg_attr(
-        not(any(
-            feature = "alloy-headless",
-            feature = "alloy-connectors",
-            feature = "novu",
-            feature = "junction",
-            feature = "memory"
-        )),
-        allow(unused_variables)
-    )]
+    /// Builds the provider (no request is sent).
     pub fn build(self, ctx: LinkContext) -> Result<SharedLinkProvider> {
-        match self {
-            #[cfg(feature = "alloy-headless")]
-            AdapterConfig::AlloyHeadless(c) => {
-                Ok(std::sync::Arc::new(oauth_link_alloy_headless::AlloyHeadlessProvider::new(c, ctx)?))
-            }
-            #[cfg(feature = "alloy-connectors")]
-            AdapterConfig::AlloyConnectors(c) => {
-                Ok(std::sync::Arc::new(oauth_link_alloy_connectors::AlloyConnectorsProvider::new(c, ctx)?))
-            }
-            #[cfg(feature = "novu")]
-            AdapterConfig::Novu(c) => Ok(std::sync::Arc::new(oauth_link_novu::NovuProvider::new(c, ctx)?)),
-            #[cfg(feature = "junction")]
-            AdapterConfig::Junction(c) => Ok(std::sync::Arc::new(oauth_link_junction::JunctionProvider::new(c, ctx)?)),
-            #[cfg(feature = "memory")]
-            AdapterConfig::Memory(s) => {
-                let provider = oauth_link_core::testing::MemoryProvider::new(ctx);
-                Ok(std::sync::Arc::new(if s.auto_approve { provider.auto_approving() } else { provider }))
-            }
-            AdapterConfig::Uninhabited(never) => match never {},
-        }
+        self.0.build(ctx)
     }
 }
 
-/// The compiled-in kinds with their default capabilities.
+impl Clone for AdapterConfig {
+    fn clone(&self) -> Self {
+        Self(self.0.clone_box())
+    }
+}
+
+impl fmt::Debug for AdapterConfig {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_tuple("AdapterConfig").field(&self.0).finish()
+    }
+}
+
+/// The adapters a process can choose from by configuration: the built-in ones of this
+/// build, plus any the app adds with [`Registry::with`]. The crate-level functions
+/// ([`from_env`](crate::from_env), [`from_settings`](crate::from_settings), ...) use
+/// [`Registry::builtin`].
 ///
-/// Builds each with a placeholder key (no request is sent) to read what it can do.
-pub fn available_providers() -> Vec<ProviderInfo> {
-    let mut out = Vec::new();
-    let mut push = |provider: Result<SharedLinkProvider>| {
-        if let Ok(p) = provider {
-            out.push(ProviderInfo { kind: p.kind(), capabilities: p.capabilities() });
+/// ```
+/// # #[cfg(feature = "memory")] {
+/// use std::collections::HashMap;
+///
+/// let registry = oauth_link::Registry::builtin(); // .with(&my_adapter::DESCRIPTOR)
+/// let map = HashMap::from([("state_secret".to_owned(), "0123456789abcdef0123456789abcdef".to_owned())]);
+/// let provider = registry.from_map("memory", &map)?;
+/// assert_eq!(provider.kind(), "memory");
+/// # }
+/// # Ok::<(), oauth_link::Error>(())
+/// ```
+#[derive(Clone)]
+pub struct Registry {
+    platforms: Vec<&'static dyn Platform>,
+}
+
+impl Registry {
+    /// The adapters compiled into this build.
+    pub fn builtin() -> Self {
+        Self { platforms: compiled() }
+    }
+
+    /// Adds an adapter, configured and built exactly as the built-in ones are. One with the
+    /// kind of an adapter already here replaces it.
+    pub fn with<S>(mut self, descriptor: &'static Descriptor<S>) -> Self
+    where
+        S: Serialize + fmt::Debug + Clone + Send + Sync + 'static,
+    {
+        match self.platforms.iter_mut().find(|p| p.kind() == descriptor.kind) {
+            Some(slot) => *slot = descriptor,
+            None => self.platforms.push(descriptor),
         }
-    };
-    #[cfg(feature = "alloy-headless")]
-    push(
-        AdapterConfig::AlloyHeadless(oauth_link_alloy_headless::AlloyHeadlessConfig::new(PLACEHOLDER_KEY))
-            .build(LinkContext::ephemeral()),
-    );
-    #[cfg(feature = "alloy-connectors")]
-    push(
-        AdapterConfig::AlloyConnectors(oauth_link_alloy_connectors::AlloyConnectorsConfig::new(PLACEHOLDER_KEY))
-            .build(LinkContext::ephemeral()),
-    );
-    #[cfg(feature = "novu")]
-    push(AdapterConfig::Novu(oauth_link_novu::NovuConfig::new(PLACEHOLDER_KEY)).build(LinkContext::ephemeral()));
-    #[cfg(feature = "junction")]
-    push(
-        AdapterConfig::Junction(oauth_link_junction::JunctionConfig::new(PLACEHOLDER_KEY))
-            .build(LinkContext::ephemeral()),
-    );
-    #[cfg(feature = "memory")]
-    push(AdapterConfig::Memory(MemorySettings { auto_approve: false }).build(LinkContext::ephemeral()));
-    let _ = &mut push;
-    out
+        self
+    }
+
+    /// Every kind this registry knows: the built-in ones (compiled in or not), then the
+    /// added ones.
+    pub fn kinds(&self) -> Vec<&'static str> {
+        let mut kinds: Vec<&'static str> = KNOWN.iter().map(|k| k.kind).collect();
+        kinds.extend(self.platforms.iter().map(|p| p.kind()).filter(|kind| !kinds.contains(kind)).collect::<Vec<_>>());
+        kinds
+    }
+
+    /// The usable kinds with their capabilities under default settings. Builds nothing.
+    pub fn available_providers(&self) -> Vec<ProviderInfo> {
+        self.platforms.iter().map(|p| ProviderInfo { kind: p.kind(), capabilities: p.capabilities() }).collect()
+    }
+
+    /// Parses the settings of `kind`; unknown keys and bad values fail naming the key.
+    pub fn parse(&self, kind: &str, map: ConfigMap) -> Result<AdapterConfig> {
+        Ok(AdapterConfig(self.platform(kind)?.parse(map)?))
+    }
+
+    /// Parses and validates the settings of the chosen provider (or of `kind` when given)
+    /// without building it.
+    pub fn configure(&self, settings: &Settings, kind: Option<&str>) -> Result<AdapterConfig> {
+        let kinds = self.kinds();
+        // Every table of a file must name a known kind and hold readable values.
+        for name in settings.table_names() {
+            let kind = kinds.iter().find(|k| **k == name).ok_or_else(|| settings.unknown_table(name, &kinds))?;
+            settings.adapter(kind)?;
+        }
+        let kind = match kind {
+            Some(kind) => kind,
+            None => settings.provider_kind_in(&kinds)?,
+        };
+        let platform = self.platform(kind)?;
+        Ok(AdapterConfig(platform.parse(settings.adapter(platform.kind())?)?))
+    }
+
+    /// Builds the provider `settings` name, with a state context from its state settings.
+    pub fn from_settings(&self, settings: &Settings) -> Result<SharedLinkProvider> {
+        let config = self.configure(settings, None)?;
+        config.build(settings.state.context()?)
+    }
+
+    /// Builds a provider of `kind` from a flat map of its settings (plus `state_secret`).
+    pub fn from_map(&self, kind: &str, map: &HashMap<String, String>) -> Result<SharedLinkProvider> {
+        self.from_settings(&Settings::from_map(kind, map)?)
+    }
+
+    fn platform(&self, kind: &str) -> Result<&'static dyn Platform> {
+        if let Some(platform) = self.platforms.iter().find(|p| p.kind() == kind) {
+            return Ok(*platform);
+        }
+        Err(match KNOWN.iter().find(|k| k.kind == kind) {
+            Some(known) => Error::ProviderNotCompiled { kind: known.kind, feature: known.feature },
+            None => Error::UnknownProvider { kind: kind.to_owned(), available: self.kinds() },
+        })
+    }
+}
+
+impl Default for Registry {
+    fn default() -> Self {
+        Self::builtin()
+    }
+}
+
+impl fmt::Debug for Registry {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Registry").field("kinds", &self.platforms.iter().map(|p| p.kind()).collect::<Vec<_>>()).finish()
+    }
+}
+
+/// The compiled-in kinds with their default capabilities (builds nothing).
+pub fn available_providers() -> Vec<ProviderInfo> {
+    Registry::builtin().available_providers()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn each_table_line_names_its_descriptor_s_kind() {
+        let platforms = compiled();
+        assert_eq!(platforms.len(), KNOWN.iter().filter(|k| k.compiled).count());
+        for (platform, known) in platforms.iter().zip(KNOWN.iter().filter(|k| k.compiled)) {
+            assert_eq!(platform.kind(), known.kind);
+        }
+    }
 }

@@ -11,7 +11,7 @@ use oauth_link_core::{
 };
 use serde::Serialize;
 
-use crate::registry::{lookup, KNOWN};
+use crate::registry::KNOWN;
 
 /// Env var naming the provider kind.
 pub const PROVIDER_ENV: &str = "OAUTH_LINK_PROVIDER";
@@ -121,6 +121,9 @@ impl StateSettings {
 }
 
 /// The provider choice and every setting, as read from one source.
+///
+/// Reading a source does not interpret the adapters' settings: which kinds exist is the
+/// [`Registry`](crate::Registry)'s business, when it configures a provider from them.
 #[derive(Debug, Clone)]
 pub struct Settings {
     /// The chosen provider kind, when the source names one.
@@ -128,7 +131,36 @@ pub struct Settings {
     /// Link state signing.
     pub state: StateSettings,
     source: String,
-    adapters: BTreeMap<&'static str, ConfigMap>,
+    adapters: AdapterSource,
+}
+
+/// The adapters' settings as the source holds them.
+#[derive(Clone)]
+enum AdapterSource {
+    /// `OAUTH_LINK_*` variables: each kind reads its own `OAUTH_LINK_<KIND>_*`.
+    Env(Vec<(String, String)>),
+    /// The file's tables, by name.
+    Toml(BTreeMap<String, toml::Table>),
+    /// The keys of one kind.
+    Map(String, HashMap<String, String>),
+}
+
+impl std::fmt::Debug for AdapterSource {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        // Values may be secrets: names only.
+        match self {
+            AdapterSource::Env(vars) => {
+                f.debug_tuple("Env").field(&vars.iter().map(|(k, _)| k).collect::<Vec<_>>()).finish()
+            }
+            AdapterSource::Toml(tables) => f
+                .debug_map()
+                .entries(tables.iter().map(|(name, table)| (name, table.keys().collect::<Vec<_>>())))
+                .finish(),
+            AdapterSource::Map(kind, map) => {
+                f.debug_tuple("Map").field(kind).field(&map.keys().collect::<Vec<_>>()).finish()
+            }
+        }
+    }
 }
 
 impl Settings {
@@ -153,11 +185,9 @@ impl Settings {
             redis_url: get(REDIS_URL_ENV).map(SecretUrl::new),
             origin: "env",
         };
-        let adapters = KNOWN
-            .iter()
-            .map(|k| (k.kind, ConfigMap::from_env_vars(k.kind, vars.iter().map(|(a, b)| (a.clone(), b.clone())))))
-            .collect();
-        Ok(Self { provider: get(PROVIDER_ENV), state, source: "environment".into(), adapters })
+        let provider = get(PROVIDER_ENV);
+        let adapters = AdapterSource::Env(vars.into_iter().collect());
+        Ok(Self { provider, state, source: "environment".into(), adapters })
     }
 
     /// Reads a TOML file: top-level `provider`, `state_secret`, `state_previous_secrets`,
@@ -205,10 +235,7 @@ impl Settings {
                     return Err(Error::config(key, format!("`state_ttl_secs` in {label} must be an integer")))
                 }
                 (name, toml::Value::Table(adapter)) => {
-                    let Some(known) = lookup(name) else {
-                        return Err(unknown_table(name, label));
-                    };
-                    adapters.insert(known.kind, ConfigMap::from_toml(known.kind, adapter, label)?);
+                    adapters.insert(name.to_owned(), adapter.clone());
                 }
                 (name, _) => {
                     return Err(Error::config(
@@ -221,13 +248,12 @@ impl Settings {
                 }
             }
         }
-        Ok(Self { provider, state, source: label.to_owned(), adapters })
+        Ok(Self { provider, state, source: label.to_owned(), adapters: AdapterSource::Toml(adapters) })
     }
 
     /// Settings for `kind` from a flat map: the adapter's keys plus the optional
     /// `state_secret`, `state_previous_secrets` and `state_ttl_secs`.
     pub fn from_map(kind: &str, map: &HashMap<String, String>) -> Result<Self> {
-        let known = lookup(kind).ok_or_else(|| crate::registry::unknown_provider(kind))?;
         let mut adapter_map = map.clone();
         let mut state = StateSettings::empty("map");
         if let Some(secret) = adapter_map.remove("state_secret") {
@@ -242,9 +268,8 @@ impl Settings {
         }
         state.redis_url = adapter_map.remove("redis_url").map(SecretUrl::new);
         adapter_map.remove("provider");
-        let mut adapters = BTreeMap::new();
-        adapters.insert(known.kind, ConfigMap::from_map(known.kind, &adapter_map));
-        Ok(Self { provider: Some(known.kind.to_owned()), state, source: "settings map".into(), adapters })
+        let adapters = AdapterSource::Map(kind.to_owned(), adapter_map);
+        Ok(Self { provider: Some(kind.to_owned()), state, source: "settings map".into(), adapters })
     }
 
     /// Where the settings came from (for messages).
@@ -254,8 +279,12 @@ impl Settings {
 
     /// The chosen kind, or an error saying how to choose one.
     pub fn provider_kind(&self) -> Result<&str> {
+        self.provider_kind_in(&KNOWN.iter().map(|k| k.kind).collect::<Vec<_>>())
+    }
+
+    /// The chosen kind, or an error saying how to choose one of `kinds`.
+    pub(crate) fn provider_kind_in(&self, kinds: &[&str]) -> Result<&str> {
         self.provider.as_deref().ok_or_else(|| {
-            let kinds: Vec<&str> = KNOWN.iter().map(|k| k.kind).collect();
             Error::config(
                 PROVIDER_ENV,
                 format!(
@@ -267,9 +296,40 @@ impl Settings {
         })
     }
 
-    /// The settings of `kind` (empty when the source has none).
-    pub fn adapter(&self, kind: &'static str) -> ConfigMap {
-        self.adapters.get(kind).cloned().unwrap_or_else(|| ConfigMap::from_map(kind, &HashMap::new()))
+    /// The settings of `kind` (empty when the source has none). Fails when its table in a
+    /// file holds a value that is not a string, number, boolean or array of strings.
+    pub fn adapter(&self, kind: &'static str) -> Result<ConfigMap> {
+        let empty = || ConfigMap::from_map(kind, &HashMap::new());
+        match &self.adapters {
+            AdapterSource::Env(vars) => Ok(ConfigMap::from_env_vars(kind, vars.iter().cloned())),
+            AdapterSource::Toml(tables) => match tables.get(kind) {
+                Some(table) => ConfigMap::from_toml(kind, table, &self.source),
+                None => Ok(empty()),
+            },
+            AdapterSource::Map(name, map) if name == kind => Ok(ConfigMap::from_map(kind, map)),
+            AdapterSource::Map(..) => Ok(empty()),
+        }
+    }
+
+    /// The names of the file's tables (none for other sources).
+    pub(crate) fn table_names(&self) -> impl Iterator<Item = &str> {
+        let tables = match &self.adapters {
+            AdapterSource::Toml(tables) => Some(tables.keys().map(String::as_str)),
+            _ => None,
+        };
+        tables.into_iter().flatten()
+    }
+
+    /// The error for a table no kind of `kinds` reads.
+    pub(crate) fn unknown_table(&self, name: &str, kinds: &[&str]) -> Error {
+        Error::config(
+            name,
+            format!(
+                "unknown table [{name}] in {}; tables are named by provider kind: {}",
+                self.source,
+                kinds.join(", ")
+            ),
+        )
     }
 }
 
@@ -281,14 +341,6 @@ fn redis_guard(url: &SecretUrl) -> Result<Arc<dyn ReplayGuard>> {
 #[cfg(not(feature = "redis"))]
 fn redis_guard(_: &SecretUrl) -> Result<Arc<dyn ReplayGuard>> {
     Err(Error::config("redis_url", "redis_url is set but this build has no Redis support; enable the cargo feature `redis` of the `oauth-link` crate"))
-}
-
-fn unknown_table(name: &str, label: &str) -> Error {
-    let kinds: Vec<&str> = KNOWN.iter().map(|k| k.kind).collect();
-    Error::config(
-        name,
-        format!("unknown table [{name}] in {label}; tables are named by provider kind: {}", kinds.join(", ")),
-    )
 }
 
 fn split_secrets(value: Option<String>) -> Vec<SigningKey> {
@@ -311,13 +363,16 @@ mod tests {
     #[test]
     fn env_settings() {
         let s = Settings::from_env_vars([
-            ("OAUTH_LINK_PROVIDER".to_owned(), "memory".to_owned()),
+            ("OAUTH_LINK_PROVIDER".to_owned(), "example".to_owned()),
             ("OAUTH_LINK_STATE_SECRET".to_owned(), "x".repeat(40)),
             ("OAUTH_LINK_STATE_TTL_SECS".to_owned(), "60".to_owned()),
+            ("OAUTH_LINK_EXAMPLE_API_KEY".to_owned(), "sk_hidden_value".to_owned()),
             ("HOME".to_owned(), "/root".to_owned()),
         ])
         .unwrap();
-        assert_eq!(s.provider_kind().unwrap(), "memory");
+        assert_eq!(s.provider_kind().unwrap(), "example");
+        assert!(s.adapter("example").unwrap().contains("api_key"));
+        assert!(!format!("{s:?}").contains("sk_hidden_value"), "{s:?}");
         assert_eq!(s.state.ttl, Duration::from_secs(60));
         s.state.context().unwrap();
         assert!(!format!("{s:?}").contains("xxxx"), "{s:?}");
@@ -335,23 +390,28 @@ mod tests {
     #[test]
     fn toml_settings_and_errors() {
         let text = format!(
-            "provider = \"memory\"\nstate_secret = \"{}\"\nstate_ttl_secs = 30\n[memory]\nauto_approve = true\n",
+            "provider = \"example\"\nstate_secret = \"{}\"\nstate_ttl_secs = 30\n[example]\nauto_approve = true\n",
             "k".repeat(32)
         );
         let s = Settings::from_toml_str(&text, "app.toml").unwrap();
-        assert_eq!(s.provider.as_deref(), Some("memory"));
+        assert_eq!(s.provider.as_deref(), Some("example"));
         assert_eq!(s.state.ttl, Duration::from_secs(30));
-        assert!(s.adapter("memory").contains("auto_approve"));
+        assert!(s.adapter("example").unwrap().contains("auto_approve"));
 
-        let err = Settings::from_toml_str("provider = \"memory\"\nstat_secret = \"x\"", "app.toml").unwrap_err();
+        let err = Settings::from_toml_str("provider = \"example\"\nstat_secret = \"x\"", "app.toml").unwrap_err();
         assert!(err.to_string().contains("unknown top-level key `stat_secret` in app.toml"), "{err}");
-        let err = Settings::from_toml_str("[nvou]\napi_key = \"x\"", "app.toml").unwrap_err();
-        assert!(err.to_string().contains("unknown table [nvou]"), "{err}");
+        // Which tables are known is the registry's business: reading the file keeps them all.
+        let typo = Settings::from_toml_str("[nvou]\napi_key = \"x\"", "app.toml").unwrap();
+        let err = crate::configure(&typo, None).unwrap_err();
+        assert!(err.to_string().contains("unknown table [nvou] in app.toml"), "{err}");
+        let bad_value = Settings::from_toml_str("[example]\nkey = { inline = 1 }", "app.toml").unwrap();
+        let err = bad_value.adapter("example").unwrap_err();
+        assert!(err.to_string().contains("`key` under [example] in app.toml"), "{err}");
         let err = Settings::from_toml_str("provider = ", "app.toml").unwrap_err();
         assert!(err.to_string().contains("app.toml is not valid TOML"), "{err}");
         let err = Settings::from_toml_str("provider = 3", "app.toml").unwrap_err();
         assert!(err.to_string().contains("must be a string"), "{err}");
-        let no_secret = Settings::from_toml_str("provider = \"memory\"", "app.toml").unwrap();
+        let no_secret = Settings::from_toml_str("provider = \"example\"", "app.toml").unwrap();
         assert!(no_secret.state.context().unwrap_err().to_string().contains("state_secret"));
     }
 
@@ -395,9 +455,10 @@ mod tests {
         let mut map = HashMap::new();
         map.insert("state_secret".to_owned(), "s".repeat(32));
         map.insert("auto_approve".to_owned(), "true".to_owned());
-        let s = Settings::from_map("memory", &map).unwrap();
-        let adapter = s.adapter("memory");
+        let s = Settings::from_map("example", &map).unwrap();
+        let adapter = s.adapter("example").unwrap();
         assert!(adapter.contains("auto_approve") && !adapter.contains("state_secret"));
-        assert!(Settings::from_map("nope", &map).is_err());
+        assert!(!s.adapter("other").unwrap().contains("auto_approve"));
+        assert!(matches!(crate::from_map("nope", &map).unwrap_err(), Error::UnknownProvider { .. }));
     }
 }

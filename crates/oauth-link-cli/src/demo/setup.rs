@@ -155,7 +155,7 @@ pub(super) fn real_app(root: &str, settings: &Settings) -> oauth_link::Result<(A
     };
     let provider = config.build(ctx)?;
     let callback = format!("{root}/callback");
-    let adapter = settings.adapter(kind);
+    let adapter = settings.adapter(kind)?;
     let configured = adapter.contains("redirect_uri") || adapter.contains("redirect_url");
     let redirect = if provider.capabilities().callback == CallbackModel::AppRedirect && !configured {
         Some(Url::parse(&callback).map_err(|e| Error::config("port", format!("bad callback URL: {e}")))?)
