@@ -5,10 +5,10 @@ mod support;
 use std::time::{Duration, Instant};
 
 use httpmock::prelude::*;
-use httpmock::HttpMockResponse;
 use oauth_link_core::http::RetryPolicy;
 use oauth_link_core::{ConnectionQuery, Error, LinkContext, LinkProvider, LinkRequest};
 use oauth_link_testkit::hostile::{assert_hidden, is_typed_status};
+use oauth_link_testkit::mock::limited_once_then;
 use serde_json::json;
 use support::*;
 
@@ -68,15 +68,7 @@ async fn rate_limit_honours_retry_after_then_succeeds() {
     let oauth = server
         .mock_async(|when, then| {
             when.method(GET).path("/headless/oauthUrl").header("authorization", AUTH);
-            then.respond_with(sequence(
-                1,
-                HttpMockResponse::builder()
-                    .status(429)
-                    .header("retry-after", "1")
-                    .body(r#"{"message":"Too many requests"}"#)
-                    .build(),
-                json_response(200, json!({"oauthUrl": "https://api.runalloy.com/a"})),
-            ));
+            then.respond_with(limited_once_then(json!({"oauthUrl": "https://api.runalloy.com/a"})));
         })
         .await;
     let started = Instant::now();

@@ -269,6 +269,36 @@ pub fn oversized_bodies<D: Driver>() {
     assert!(matches!(result, Err(Error::Provider { status: 500, .. })), "{result:?}");
 }
 
+/// An answer echoing the API key back (an error page, a validation message) under any
+/// status never puts it in an error, and no provider shows a secret in its Debug output.
+/// (Tokens are covered where the adapter holds them: [`Driver::secrets`] in the mutated
+/// bodies of [`mutated_success_bodies`].)
+pub fn echoed_secrets<D: Driver>() {
+    let f = Fixture::<D>::start();
+    for p in f.driver.providers() {
+        assert_hidden(&D::secrets(), &format!("{p:?}"));
+    }
+    let key = D::API_KEY;
+    let bodies = [
+        format!("<html><body>key {key} rejected</body></html>"),
+        json!({"message": format!("Invalid API key {key}"), "detail": format!("token {key}"), "errors": [key]})
+            .to_string(),
+    ];
+    for &op in D::OPS {
+        for status in [200u16, 401, 422, 500] {
+            for body in &bodies {
+                f.serve(op, status, body.clone().into_bytes());
+                if let Err(err) = f.run(&format!("{op:?} HTTP {status} echo"), f.driver.call(op)) {
+                    assert_hidden(&[key], &format!("{op:?} HTTP {status}: {err} {err:?}"));
+                }
+            }
+        }
+    }
+    f.serve(D::ERROR_OP, 500, bodies[0].clone().into_bytes());
+    let result = f.run("echo", f.driver.call(D::ERROR_OP));
+    assert!(matches!(result, Err(Error::Provider { status: 500, .. })), "{result:?}");
+}
+
 /// Timestamps at and beyond the ends of every range neither panic nor fail a listing; a
 /// completion reading them stays pending. `doc` is a listing whose records were created at
 /// the given value. (Regression: `createdAt: i64::MIN` overflowed `i64::abs`.)
@@ -514,6 +544,11 @@ macro_rules! hostile_suite {
         #[test]
         fn oversized_bodies_give_decode_errors() {
             $crate::hostile::oversized_bodies::<$driver>();
+        }
+
+        #[test]
+        fn echoed_secrets_never_show() {
+            $crate::hostile::echoed_secrets::<$driver>();
         }
 
         #[test]

@@ -25,6 +25,16 @@ pub fn sequence(
     move |_| if calls.fetch_add(1, Ordering::SeqCst) < n { first.clone() } else { then.clone() }
 }
 
+/// A responder that answers 429 with `Retry-After: 1` once, then `body`.
+pub fn limited_once_then(body: Value) -> impl Fn(&HttpMockRequest) -> HttpMockResponse + Send + Sync + 'static {
+    let limited = HttpMockResponse::builder()
+        .status(429)
+        .header("retry-after", "1")
+        .body(r#"{"message":"Too many requests"}"#)
+        .build();
+    sequence(1, limited, json_response(200, body))
+}
+
 /// A responder that records each JSON body it receives and answers `response`.
 pub fn recording(
     bodies: Arc<Mutex<Vec<Value>>>,
