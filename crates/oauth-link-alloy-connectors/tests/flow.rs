@@ -14,6 +14,7 @@ use oauth_link_core::http::{
 use oauth_link_core::{
     Callback, ConnectionQuery, Error, Link, LinkContext, LinkProvider, LinkRequest, StateToken, Url,
 };
+use oauth_link_testkit::alloy::mock_delete;
 use serde_json::{json, Value};
 use support::*;
 
@@ -413,16 +414,7 @@ async fn list_connections_per_target_or_configured_connectors() {
 #[tokio::test]
 async fn disconnect_deletes_the_credential() {
     let server = MockServer::start_async().await;
-    let delete = server
-        .mock_async(|when, then| {
-            when.method(DELETE)
-                .path("/users/u-12/credentials/c-s")
-                .header("authorization", AUTH)
-                .header("x-api-version", VERSION)
-                .query_param_count(".*", ".*", 0);
-            then.status(200).json_body(json!({"success": true}));
-        })
-        .await;
+    let delete = mock_delete(&server, AUTH, "/users/u-12/credentials/c-s", json!({"success": true})).await;
     let p = provider(&server);
     p.disconnect("u-12", "c-s").await.unwrap();
     delete.assert_calls_async(1).await;

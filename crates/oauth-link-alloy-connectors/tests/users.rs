@@ -13,7 +13,7 @@ use oauth_link_core::{
     Callback, Clock, ConnectionQuery, Error, LinkContext, LinkProvider, LinkRequest, ManualClock, MemoryReplayGuard,
     StateCodec, StateKeys, Url,
 };
-use oauth_link_testkit::alloy::{mock_create_user, mock_find_user, mock_unversioned};
+use oauth_link_testkit::alloy::{mock_create_user, mock_delete, mock_find_user, mock_unversioned};
 use serde_json::{json, Value};
 use support::*;
 
@@ -254,16 +254,7 @@ async fn without_a_catalogue_the_configured_connectors_are_the_targets() {
 async fn a_delete_answering_success_false_is_an_error() {
     let server = MockServer::start_async().await;
     mock_find_user(&server, AUTH, GRACE, true).await;
-    let delete = server
-        .mock_async(|when, then| {
-            when.method(DELETE)
-                .path("/users/usr-1/credentials/c1")
-                .header("authorization", AUTH)
-                .header("x-api-version", VERSION)
-                .query_param_count(".*", ".*", 0);
-            then.status(200).json_body(json!({"success": false}));
-        })
-        .await;
+    let delete = mock_delete(&server, AUTH, "/users/usr-1/credentials/c1", json!({"success": false})).await;
     let err = app_provider(&server).disconnect(GRACE, "c1").await.unwrap_err();
     assert!(matches!(&err, Error::Provider { code: Some(code), .. } if code == "success_false"), "{err:?}");
     assert!(err.to_string().contains("disconnect again"), "{err}");

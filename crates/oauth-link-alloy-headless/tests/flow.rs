@@ -10,6 +10,7 @@ use oauth_link_core::{
     Callback, ConnectionQuery, Error, LinkContext, LinkProvider, LinkRequest, ManualClock, MemoryReplayGuard,
     StateCodec, StateKeys, Url,
 };
+use oauth_link_testkit::alloy::mock_delete;
 use serde_json::json;
 use support::*;
 
@@ -464,16 +465,7 @@ async fn a_user_unknown_on_both_paths_does_not_decide_the_path() {
 #[tokio::test]
 async fn disconnect_deletes_the_credential() {
     let server = MockServer::start_async().await;
-    let delete = server
-        .mock_async(|when, then| {
-            when.method(DELETE)
-                .path("/users/u-1/credentials/cred%2F1")
-                .header("authorization", AUTH)
-                .header("x-api-version", VERSION)
-                .query_param_count(".*", ".*", 0);
-            then.status(200).json_body(json!({"success": true}));
-        })
-        .await;
+    let delete = mock_delete(&server, AUTH, "/users/u-1/credentials/cred%2F1", json!({"success": true})).await;
     provider(&server).disconnect("u-1", "cred/1").await.unwrap();
     delete.assert_calls_async(1).await;
 }
@@ -481,16 +473,13 @@ async fn disconnect_deletes_the_credential() {
 #[tokio::test]
 async fn a_delete_answering_success_false_is_an_error() {
     let server = MockServer::start_async().await;
-    let delete = server
-        .mock_async(|when, then| {
-            when.method(DELETE)
-                .path("/users/u-1/credentials/c1")
-                .header("authorization", AUTH)
-                .header("x-api-version", VERSION)
-                .query_param_count(".*", ".*", 0);
-            then.status(200).json_body(json!({"success": false, "message": "Credential is in use"}));
-        })
-        .await;
+    let delete = mock_delete(
+        &server,
+        AUTH,
+        "/users/u-1/credentials/c1",
+        json!({"success": false, "message": "Credential is in use"}),
+    )
+    .await;
     let err = provider(&server).disconnect("u-1", "c1").await.unwrap_err();
     assert!(
         matches!(&err, Error::Provider { status: 200, code: Some(code), .. } if code == "success_false"),

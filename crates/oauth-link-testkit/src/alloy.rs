@@ -79,6 +79,21 @@ pub async fn mock_create_user<'a>(server: &'a MockServer, auth: &str, username: 
         .await
 }
 
+/// `DELETE {path}` (a credential), pinned (auth and version headers, no query), answering
+/// 200 with `answer` (`{"success": true}`, or a refusal in a 200).
+pub async fn mock_delete<'a>(server: &'a MockServer, auth: &str, path: &str, answer: Value) -> Mock<'a> {
+    server
+        .mock_async(|when, then| {
+            when.method(DELETE)
+                .path(path)
+                .header("authorization", auth)
+                .header("x-api-version", VERSION)
+                .query_param_count(".*", ".*", 0);
+            then.status(200).json_body(answer);
+        })
+        .await
+}
+
 /// Every request without `x-api-version` (none may reach it).
 pub async fn mock_unversioned(server: &MockServer) -> Mock<'_> {
     server
