@@ -1,5 +1,11 @@
 //! Test support (feature `testing`): the conformance suite every provider must pass, and an
 //! in-memory provider that passes it.
+//!
+//! The suites an HTTP adapter also runs, the hostile-input suite (mutated, oversized and
+//! echoing answers, hostile callbacks, invalid requests and ids) and the configuration suite,
+//! are written once in the `oauth-link-testkit` crate and driven per adapter by a small
+//! driver that supplies its shapes. They need an HTTP mock and proptest, which this feature
+//! must not bring to apps (the facade's `memory` feature turns it on).
 
 pub mod conformance;
 pub mod memory;
