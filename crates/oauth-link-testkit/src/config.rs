@@ -218,3 +218,15 @@ macro_rules! config_suite {
         }
     };
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn environment_names_follow_the_kind() {
+        assert_eq!(env_name("alloy-headless", "max_retries"), "OAUTH_LINK_ALLOY_HEADLESS_MAX_RETRIES");
+        let from_env = Source::Env.map("novu", &[("region", "eu")]);
+        assert!(from_env.contains("region"));
+    }
+}

@@ -577,3 +577,27 @@ macro_rules! hostile_suite {
         }
     };
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_status_with_its_own_error_needs_that_error() {
+        let invalid = Error::invalid_input("x", "field", "bad");
+        assert!(is_typed_status(422, &invalid, &[422]));
+        assert!(!is_typed_status(400, &invalid, &[422]));
+        assert!(!is_typed_status(401, &invalid, &[401]), "401 is Unauthenticated");
+        assert!(!is_typed_status(500, &Error::decode("x", "not JSON", b"<html>"), &[]));
+    }
+
+    #[test]
+    fn the_common_corpus_is_built_from_the_valid_request() {
+        let ok = LinkRequest::new("u-1", "slack");
+        let bad = bad_link_requests(&ok, "workspace");
+        assert_eq!(bad.len(), 25);
+        let newline = &bad.iter().find(|(name, _)| *name == "newline user").unwrap().1;
+        assert_eq!((newline.user.as_str(), newline.target.as_str()), ("u-1\n7", "slack"));
+        assert!(hostile_disconnects("u-1").iter().any(|(user, id)| user == "u-1" && id == ".."));
+    }
+}

@@ -211,3 +211,23 @@ pub fn huge(doc: &Value) -> Vec<u8> {
 pub fn is_json(body: &[u8]) -> bool {
     serde_json::from_str::<Value>(&String::from_utf8_lossy(body)).is_ok()
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn huge_pads_objects_and_arrays() {
+        for doc in [json!({"a": 1}), json!([{"a": 1}])] {
+            let body = huge(&doc);
+            assert!(body.len() > 1024 * 1024 && is_json(&body));
+        }
+    }
+
+    #[test]
+    fn every_pointer_below_the_root() {
+        let mut all = Vec::new();
+        pointers(&json!({"data": [{"a/b": 1}]}), String::new(), &mut all);
+        assert_eq!(all, ["/data", "/data/0", "/data/0/a~1b"]);
+    }
+}
