@@ -8,6 +8,8 @@
 //!   `Retry-After`, caps response bodies, and records one `tracing` span per call with no
 //!   secret in any field.
 
+use std::future::Future;
+use std::pin::Pin;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -358,7 +360,10 @@ impl ApiClient {
 
     /// Sends a call, retrying transient failures as its [`Replay`] allows, and returns the
     /// last response whatever its status. Fails only with [`Error::Transport`].
-    pub async fn execute(&self, call: Call) -> Result<HttpResponse> {
+    ///
+    /// The future is boxed, as `async_trait` methods are: an adapter's future then holds a
+    /// pointer to the call, not the whole retry loop, which it would copy at every move.
+    pub fn execute(&self, call: Call) -> Pin<Box<dyn Future<Output = Result<HttpResponse>> + Send + '_>> {
         let span = tracing::info_span!(
             "oauth_link.http",
             provider = self.provider,
@@ -369,7 +374,7 @@ impl ApiClient {
             attempt = tracing::field::Empty,
             latency_ms = tracing::field::Empty,
         );
-        self.send_with_retries(call).instrument(span).await
+        Box::pin(self.send_with_retries(call).instrument(span))
     }
 
     async fn send_with_retries(&self, call: Call) -> Result<HttpResponse> {
