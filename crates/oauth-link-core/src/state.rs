@@ -234,7 +234,11 @@ impl StateCodec {
     /// Signs claims into a token: `v1.<base64url of the claims' JSON>.<base64url of the mac>`.
     pub fn sign(&self, claims: &LinkState) -> StateToken {
         let json = serde_json::to_vec(claims).expect("state claims always serialize");
-        let mut token = format!("{VERSION}.{}", B64.encode(json));
+        let encoded = |len: usize| len.div_ceil(3) * 4;
+        let mut token = String::with_capacity(VERSION.len() + 2 + encoded(json.len()) + encoded(32));
+        token.push_str(VERSION);
+        token.push('.');
+        B64.encode_string(&json, &mut token);
         let mut mac = self.keys.signing.clone();
         mac.update(token.as_bytes());
         token.push('.');
