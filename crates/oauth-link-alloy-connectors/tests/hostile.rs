@@ -66,6 +66,11 @@ impl Driver for Connectors {
     const ERROR_OP: Op = Op::Generate;
     const PARAM: &'static str = "workspace";
 
+    fn secrets() -> Vec<&'static str> {
+        // The token in the listed credential: masked even when the body is cut short.
+        vec![Self::API_KEY, "rt-secret"]
+    }
+
     fn start(base_url: Url) -> Self {
         let ctx = LinkContext::ephemeral();
         let config = config_at(base_url)

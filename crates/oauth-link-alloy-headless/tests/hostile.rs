@@ -60,6 +60,11 @@ impl Driver for Headless {
     const ERROR_OP: Op = Op::CreateUser;
     const PARAM: &'static str = "shopSubdomain";
 
+    fn secrets() -> Vec<&'static str> {
+        // The token in the listed credential: masked even when the body is cut short.
+        vec![Self::API_KEY, "at-secret"]
+    }
+
     fn start(base_url: Url) -> Self {
         let ctx = LinkContext::ephemeral();
         // Every call reads the stub's current body: nothing is reused from an earlier answer.

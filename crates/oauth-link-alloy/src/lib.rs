@@ -212,31 +212,11 @@ pub fn parse_timestamp(value: &Value) -> Option<DateTime<Utc>> {
     }
 }
 
-/// Field names (compared case-insensitively, `_`/`-` ignored) removed from raw records
-/// before they are kept: any name ending in one of [`SECRET_SUFFIXES`] (`token`,
-/// `accessToken`, `refresh_token`, `id-token`, `clientSecret`, `consumer_secret`...) and
-/// these exact names.
-const SECRET_FIELDS: &[&str] = &["password", "apikey", "privatekey", "code", "authorization"];
-/// Name endings that mark a field secret.
-const SECRET_SUFFIXES: &[&str] = &["secret", "token"];
-
+/// Field names removed from raw records before they are kept: core's
+/// [`is_secret_field_name`](oauth_link_core::secret::is_secret_field_name) (names ending in
+/// `token` or `secret`, and `password`, `apikey`, `privatekey`, `code`, `authorization`).
 fn is_secret_field(name: &str) -> bool {
-    // Runs for every key of every listed record: the name's last 16 significant bytes,
-    // lower-cased without `_` and `-`, on the stack (every exact name is shorter).
-    const TAIL: usize = 16;
-    let mut tail = [0u8; TAIL];
-    let mut len = 0;
-    for b in name.bytes().rev().filter(|b| *b != b'_' && *b != b'-') {
-        if len == TAIL {
-            len += 1; // longer than any exact name: only the suffixes can match
-            break;
-        }
-        tail[TAIL - 1 - len] = b.to_ascii_lowercase();
-        len += 1;
-    }
-    let kept = &tail[TAIL - len.min(TAIL)..];
-    SECRET_SUFFIXES.iter().any(|s| kept.ends_with(s.as_bytes()))
-        || (len <= TAIL && SECRET_FIELDS.iter().any(|f| kept == f.as_bytes()))
+    oauth_link_core::secret::is_secret_field_name(name)
 }
 
 /// Keeps a record minus its secret-looking fields (tokens, secrets, passwords, keys) at

@@ -355,9 +355,10 @@ pub fn env_var(kind: &str, key: &str) -> String {
 }
 
 /// The first [`BODY_EXCERPT_CHARS`] characters of a body, lossily decoded, control
-/// characters replaced.
+/// characters replaced, the values of secret-named fields masked (even in a body cut
+/// short: see [`mask_secret_values`](crate::secret::mask_secret_values)).
 pub fn excerpt(body: &[u8]) -> String {
-    let text = String::from_utf8_lossy(body);
+    let text = crate::secret::mask_secret_values(&String::from_utf8_lossy(body), crate::secret::is_secret_field_name);
     let mut out: String = text.chars().take(BODY_EXCERPT_CHARS).map(|c| if c.is_control() { ' ' } else { c }).collect();
     if text.chars().count() > BODY_EXCERPT_CHARS {
         out.push('…');

@@ -22,6 +22,10 @@
 //!    for those names.
 //! 4. **URLs in logs** keep scheme, host and port only
 //!    ([`redacted_url`](crate::redacted_url)): a link URL is a bearer credential.
+//! 5. **Body text kept in an error** ([`excerpt`](crate::excerpt)) loses the value of every
+//!    secret-named field ([`is_secret_field_name`]) by [`mask_secret_values`], which reads the
+//!    text as written: a body cut short or garbled is no JSON, but its `"accessToken":"...`
+//!    is still masked.
 //!
 //! Inside a URL the mask must stay URL-safe: the Redis crate prints a connection URL's
 //! password as `***`.
@@ -142,6 +146,56 @@ pub fn scrub(text: &str, secrets: &[&str]) -> String {
     out
 }
 
+/// Field names that mark a secret, compared case-insensitively with `_` and `-` ignored:
+/// any name ending in `token` or `secret` (`accessToken`, `refresh_token`, `id-token`,
+/// `clientSecret`...) and the exact names `password`, `apikey`, `privatekey`, `code`,
+/// `authorization`.
+pub fn is_secret_field_name(name: &str) -> bool {
+    let folded: String = name.chars().filter(|c| *c != '_' && *c != '-').map(|c| c.to_ascii_lowercase()).collect();
+    ["token", "secret"].iter().any(|end| folded.ends_with(end))
+        || ["password", "apikey", "privatekey", "code", "authorization"].contains(&folded.as_str())
+}
+
+/// `text` with the string value of every field whose name `is_secret` accepts replaced by
+/// `"[redacted]"` (rule 5), at any depth, read as written: text cut short, garbled or not
+/// JSON at all is masked as far as it goes, and a value cut off runs to the end.
+pub fn mask_secret_values(text: &str, is_secret: impl Fn(&str) -> bool) -> String {
+    let mut out = String::with_capacity(text.len());
+    let mut rest = text;
+    while let Some(open) = rest.find('"') {
+        out.push_str(&rest[..=open]);
+        rest = &rest[open + 1..];
+        let (key, after) = split_string(rest);
+        out.push_str(&rest[..rest.len() - after.len()]);
+        rest = after;
+        let Some(value) = rest.trim_start().strip_prefix(':').map(str::trim_start) else { continue };
+        if !value.starts_with('"') || !is_secret(key.trim_end_matches('"')) {
+            continue;
+        }
+        out.push_str(&rest[..rest.len() - value.len()]);
+        out.push('"');
+        out.push_str(REDACTED);
+        out.push('"');
+        rest = split_string(&value[1..]).1;
+    }
+    out.push_str(rest);
+    out
+}
+
+/// Splits the text after an opening quote at the end of its JSON string: (the string with
+/// its closing quote, what follows). Escapes are honoured; an unclosed string takes it all.
+fn split_string(text: &str) -> (&str, &str) {
+    let mut escaped = false;
+    for (i, c) in text.char_indices() {
+        match c {
+            '\\' if !escaped => escaped = true,
+            '"' if !escaped => return text.split_at(i + 1),
+            _ => escaped = false,
+        }
+    }
+    (text, "")
+}
+
 /// Whether a key at any depth of the JSON `text` is one `is_secret` accepts (rule 3).
 ///
 /// Every occurrence counts, a repeated key's too: a `Value` keeps only the last of them, so
@@ -231,6 +285,27 @@ pub(crate) fn remove_secret_fields(value: &mut Value, is_secret: &impl Fn(&str) 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn secret_values_are_masked_in_text_cut_short_or_garbled() {
+        let mask = |text: &str| mask_secret_values(text, is_secret_field_name);
+        assert_eq!(
+            mask(r#"{"auth":{"accessToken":"xoxb-1\"2","refresh_token" : "r-9"},"a":"token"}"#),
+            r#"{"auth":{"accessToken":"[redacted]","refresh_token" : "[redacted]"},"a":"token"}"#
+        );
+        assert_eq!(
+            mask(r#"{"data":[{"credentialId":"c1","accessToken":"at-secr"#),
+            r#"{"data":[{"credentialId":"c1","accessToken":"[redacted]""#
+        );
+        assert_eq!(mask(r#"<html>"clientSecret": "cs-1" x</html>"#), r#"<html>"clientSecret": "[redacted]" x</html>"#);
+        for untouched in
+            [r#""accessToken" is missing"#, r#"{"accessToken":null}"#, r#"{"statusCode":401,"message":"no"}"#, "\"", ""]
+        {
+            assert_eq!(mask(untouched), untouched);
+        }
+        assert!(is_secret_field_name("id-token") && is_secret_field_name("API_KEY") && is_secret_field_name("code"));
+        assert!(!is_secret_field_name("credentialId") && !is_secret_field_name("statusCode"));
+    }
 
     #[test]
     fn debug_never_shows_the_value() {
