@@ -17,6 +17,7 @@ use crate::wire::{
     Integration, IntegrationList, Page, UpsertSubscriberRequest,
 };
 use crate::KIND;
+use oauth_link_core::secret::is_secret_field_name;
 
 /// Records asked per page (Novu's maximum), as the query sends it.
 const PAGE_LIMIT: &str = "100";
@@ -314,7 +315,9 @@ impl NovuClient {
                 }
             },
             RecordKind::Connection => match serde_json::from_str::<ChannelConnection>(text.get()) {
-                Ok(typed) => Ok(Record { fields: typed.into_fields(), raw: RawRecord::scrubbed(text, is_token_field) }),
+                Ok(typed) => {
+                    Ok(Record { fields: typed.into_fields(), raw: RawRecord::scrubbed(text, is_secret_field_name) })
+                }
                 Err(e) => Err(self.connection_error(text, &e)),
             },
         }
@@ -346,11 +349,6 @@ impl NovuClient {
         let body = scrub(&excerpt(text.as_bytes()), &self.secrets());
         Error::Decode { provider: KIND, message: format!("expected {what} (HTTP {}): {why}", response.status), body }
     }
-}
-
-/// The token fields of a channel connection's `auth`, never kept in a record.
-fn is_token_field(key: &str) -> bool {
-    matches!(key, "accessToken" | "refreshToken")
 }
 
 /// Surfaces Novu's idempotency and rate-limit headers in traces (no secret among them).

@@ -86,45 +86,11 @@ fn validation_error(dto: &ErrorDto, clean: &dyn Fn(&str) -> String) -> Option<Er
     Some(Error::invalid_input(KIND, clean(&fields.join(", ")), excerpt(clean(&reason).as_bytes())))
 }
 
-/// Masks the values of `accessToken` / `refreshToken` keys in JSON text, even when the text
-/// is truncated or not valid JSON (used before any channel-connection body is kept).
+/// Masks the values of secret-named keys (`accessToken`, `refreshToken`...) in JSON text,
+/// even when the text is truncated or not valid JSON (used before any channel-connection
+/// body is kept): core's redaction rule for text.
 pub(crate) fn redact_tokens(text: &str) -> String {
-    let mut out = text.to_owned();
-    for key in ["\"accessToken\"", "\"refreshToken\""] {
-        let mut from = 0;
-        while let Some(found) = out[from..].find(key) {
-            let after_key = from + found + key.len();
-            let rest = &out[after_key..];
-            let trimmed = rest.trim_start();
-            let Some(colon_rest) = trimmed.strip_prefix(':') else {
-                from = after_key;
-                continue;
-            };
-            let value = colon_rest.trim_start();
-            let value_start = out.len() - value.len();
-            let Some(inner) = value.strip_prefix('"') else {
-                from = after_key;
-                continue;
-            };
-            // Find the closing quote, honouring backslash escapes; a truncated value runs to the end.
-            let mut end = inner.len();
-            let mut escaped = false;
-            for (i, c) in inner.char_indices() {
-                match c {
-                    '\\' if !escaped => escaped = true,
-                    '"' if !escaped => {
-                        end = i;
-                        break;
-                    }
-                    _ => escaped = false,
-                }
-            }
-            let value_end = (value_start + 1 + end + 1).min(out.len());
-            out.replace_range(value_start..value_end, "\"[redacted]\"");
-            from = value_start + "\"[redacted]\"".len();
-        }
-    }
-    out
+    oauth_link_core::secret::mask_secret_values(text, oauth_link_core::secret::is_secret_field_name)
 }
 
 #[cfg(test)]
