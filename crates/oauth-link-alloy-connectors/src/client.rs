@@ -5,7 +5,7 @@ use std::collections::BTreeMap;
 use http::header::HeaderName;
 use http::Method;
 use oauth_link_alloy::{send, send_json, user_header, Credential, USER_ID_HEADER};
-use oauth_link_core::http::{ApiClient, Call, Replay};
+use oauth_link_core::http::{ApiClient, Call, Idempotency};
 use oauth_link_core::{ApiKey, AuthCode, LinkContext, Result};
 
 use crate::config::AlloyConnectorsConfig;
@@ -70,7 +70,7 @@ impl Client {
             request: self.api.json_request(Method::POST, url, &body),
             // Mints a link: a repeat leaves only an unused link (and the state it carries
             // completes once), which expires. Alloy honours no idempotency key.
-            replay: Replay::Idempotent,
+            idempotency: Idempotency::Idempotent,
         };
         send_json(&self.api, call, "an OAuth link {oauthUrl, credentialId?}", &self.secrets()).await
     }
@@ -85,7 +85,7 @@ impl Client {
             path_template: "/connectors/{connectorId}/credentials",
             request,
             // A read.
-            replay: Replay::Idempotent,
+            idempotency: Idempotency::Idempotent,
         };
         let response = send(&self.api, call, &self.secrets()).await?;
         Credential::list_from(KIND, &response.body, &self.secrets())
@@ -106,7 +106,7 @@ impl Client {
             path_template: "/connectors/{connectorId}/credentials/callback",
             request: self.api.json_request(Method::POST, url, &body),
             // The authorization code is single-use: never repeated.
-            replay: Replay::Never,
+            idempotency: Idempotency::SendOnce,
         };
         let mut secrets = vec![self.api_key.expose(), code.expose()];
         secrets.extend(state);
@@ -124,7 +124,7 @@ impl Client {
             path_template: "/users/{userId}/credentials/{credentialId}",
             request: self.api.request(Method::DELETE, url),
             // Deleting twice leaves the same state (the second answers 404).
-            replay: Replay::Idempotent,
+            idempotency: Idempotency::Idempotent,
         };
         let response = send(&self.api, call, &self.secrets()).await?;
         oauth_link_alloy::check_deleted(KIND, &response, credential_id, &self.secrets())
@@ -138,7 +138,7 @@ impl Client {
             path_template: "/connectors",
             request: self.api.request(Method::GET, self.api.url(&["connectors"])),
             // A read.
-            replay: Replay::Idempotent,
+            idempotency: Idempotency::Idempotent,
         };
         let list: ConnectorList =
             send_json(&self.api, call, "connectors {connectors:[{id, name}]}", &self.secrets()).await?;
@@ -152,7 +152,7 @@ impl Client {
             path_template: "/connectors/{connectorId}/credentials/metadata",
             request: self.api.request(Method::GET, url),
             // A read.
-            replay: Replay::Idempotent,
+            idempotency: Idempotency::Idempotent,
         };
         let response: MetadataResponse =
             send_json(&self.api, call, "credential metadata {metadata:[...]}", &self.secrets()).await?;
@@ -170,7 +170,7 @@ impl Client {
             ),
             // Not an upsert: a repeat could fail as a duplicate (or, without a unique
             // username, make a second user).
-            replay: Replay::Never,
+            idempotency: Idempotency::SendOnce,
         };
         send_json(&self.api, call, "a created user {userId}", &self.secrets()).await
     }

@@ -5,7 +5,7 @@ use std::sync::atomic::{AtomicU8, Ordering};
 
 use http::Method;
 use oauth_link_alloy::{send, send_json, Credential};
-use oauth_link_core::http::{ApiClient, Call, Replay};
+use oauth_link_core::http::{ApiClient, Call, Idempotency};
 use oauth_link_core::{Error, LinkContext, Result};
 
 use crate::config::AlloyHeadlessConfig;
@@ -55,7 +55,12 @@ impl Client {
 
     /// A read: safe to repeat.
     fn get(&self, operation: &'static str, path_template: &'static str, url: url::Url) -> Call {
-        Call { operation, path_template, request: self.api.request(Method::GET, url), replay: Replay::Idempotent }
+        Call {
+            operation,
+            path_template,
+            request: self.api.request(Method::GET, url),
+            idempotency: Idempotency::Idempotent,
+        }
     }
 
     fn post<T: serde::Serialize>(
@@ -68,7 +73,7 @@ impl Client {
         let request = self.api.json_request(Method::POST, self.api.url(segments), body);
         // Every POST here creates something (a user, a credential, an installation) and
         // Alloy honours no idempotency key: a repeat could duplicate it, so it is sent once.
-        Call { operation, path_template, request, replay: Replay::Never }
+        Call { operation, path_template, request, idempotency: Idempotency::SendOnce }
     }
 
     pub(crate) async fn metadata(&self, app: &str) -> Result<CredentialMetadata> {
@@ -142,7 +147,7 @@ impl Client {
             path_template: "/users/{userId}/credentials/{credentialId}",
             request,
             // Deleting twice leaves the same state (the second answers 404).
-            replay: Replay::Idempotent,
+            idempotency: Idempotency::Idempotent,
         };
         let response = send(&self.api, call, &self.secrets()).await?;
         oauth_link_alloy::check_deleted(KIND, &response, credential_id, &self.secrets())

@@ -175,7 +175,7 @@ async fn a_create_that_did_not_land_is_sent_again_a_bounded_number_of_times() {
     let create = mock_create_user(&server, AUTH, ADA, 503).await;
     let err = app_provider(&server).generate_link(&LinkRequest::new(ADA, "slack")).await.unwrap_err();
     assert!(matches!(err, Error::Provider { status: 503, .. }), "{err:?}");
-    // Never retried by the client (Replay::Never); sent again only after a lookup showed it
+    // Never retried by the client (Idempotency::SendOnce); sent again only after a lookup showed it
     // did not land: 2 creates, 3 lookups.
     create.assert_calls_async(2).await;
     find.assert_calls_async(3).await;

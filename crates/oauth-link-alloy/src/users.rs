@@ -3,7 +3,7 @@
 use std::sync::atomic::{AtomicBool, Ordering};
 
 use http::Method;
-use oauth_link_core::http::{ApiClient, Call, Replay};
+use oauth_link_core::http::{ApiClient, Call, Idempotency};
 use oauth_link_core::{ConfigMap, Error, Result, Url, UserMap};
 use serde::{Deserialize, Serialize};
 
@@ -220,7 +220,7 @@ async fn find(api: &ApiClient, secrets: &[&str], username: &str) -> Result<Optio
         path_template: "/users/{username}",
         request: api.request(Method::GET, user_url(api, username)),
         // A read.
-        replay: Replay::Idempotent,
+        idempotency: Idempotency::Idempotent,
     };
     match send_json::<FoundUser>(api, call, "a user {userId, username}", secrets).await {
         Ok(FoundUser::Flat(user) | FoundUser::Wrapped { data: user }) => {
@@ -239,7 +239,7 @@ async fn create(api: &ApiClient, secrets: &[&str], username: &str) -> Result<Str
         request: api.json_request(Method::POST, api.url(&["users"]), &CreateUserBody { username }),
         // Not an upsert: a repeat could fail as a duplicate; an answer lost on the way is
         // settled by looking the user up again (find_or_create).
-        replay: Replay::Never,
+        idempotency: Idempotency::SendOnce,
     };
     let body: CreatedUserBody = send_json(api, call, "a created user {userId}", secrets).await?;
     let (CreatedUserBody::Flat { user_id } | CreatedUserBody::Wrapped { data: CreatedUserData { user_id } }) = body;

@@ -230,25 +230,26 @@ impl RetryPolicy {
     }
 }
 
-/// Whether a request may be sent again. Each adapter call says which, with the reason
-/// beside it.
+/// Whether a request may be sent again (not to be confused with the
+/// [`ReplayGuard`](crate::ReplayGuard), which makes a link state single-use). Each adapter
+/// call says which, with the reason beside it.
 ///
 /// A call that may be repeated is retried on the statuses of
 /// [`is_retryable_status`](crate::is_retryable_status), on any transport failure, and on a
 /// 2xx answer whose body is not complete JSON (truncated or garbled on the way). A
-/// [`Replay::Keyed`] call is also retried on 409, which platforms answer while a request
-/// with the same key is still in progress. A [`Replay::Never`] call is sent again only
+/// [`Idempotency::Keyed`] call is also retried on 409, which platforms answer while a request
+/// with the same key is still in progress. A [`Idempotency::SendOnce`] call is sent again only
 /// when the connection could not even be opened: then it never left.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Replay {
+pub enum Idempotency {
     /// Safe to repeat: reads, deletes, upserts, and POSTs whose repetition is harmless
     /// (one that mints a fresh platform link: an unused link simply expires).
     Idempotent,
     /// A POST carrying an idempotency key the platform honours: safe to repeat.
     Keyed,
-    /// Never repeat once it may have reached the server (a single-use code exchange, a
-    /// create that would duplicate).
-    Never,
+    /// Sent once: never repeated once it may have reached the server (a single-use code
+    /// exchange, a create that would duplicate).
+    SendOnce,
 }
 
 /// One logical call: operation name and path template for traces, the request, and
@@ -262,7 +263,7 @@ pub struct Call {
     /// The request.
     pub request: HttpRequest,
     /// Whether it may be repeated.
-    pub replay: Replay,
+    pub idempotency: Idempotency,
 }
 
 /// What an adapter holds to talk to its platform.
@@ -358,7 +359,7 @@ impl ApiClient {
         HttpRequest { method, url, headers, body: Some(Bytes::from(bytes)) }
     }
 
-    /// Sends a call, retrying transient failures as its [`Replay`] allows, and returns the
+    /// Sends a call, retrying transient failures as its [`Idempotency`] allows, and returns the
     /// last response whatever its status. Fails only with [`Error::Transport`].
     ///
     /// The future is boxed, as `async_trait` methods are: an adapter's future then holds a
@@ -378,7 +379,7 @@ impl ApiClient {
     }
 
     async fn send_with_retries(&self, call: Call) -> Result<HttpResponse> {
-        let Call { operation, path_template, mut request, replay } = call;
+        let Call { operation, path_template, mut request, idempotency } = call;
         // Requests from `request` / `json_request` have the client's headers already; one
         // built by hand gets those it does not set itself.
         for (name, value) in &self.headers {
@@ -393,7 +394,7 @@ impl ApiClient {
             let sent_at = Instant::now();
             let outcome = self.transport.send(request.clone(), self.max_body).await;
             self.observe(&outcome, attempt, sent_at.elapsed());
-            let Some(wait) = self.retry_wait(&outcome, replay, attempt, started) else {
+            let Some(wait) = self.retry_wait(&outcome, idempotency, attempt, started) else {
                 return self.finish(outcome, operation, path_template);
             };
             tracing::debug!(wait_ms = wait.as_millis() as u64, attempt, "retrying");
@@ -416,22 +417,22 @@ impl ApiClient {
     }
 
     /// How long to wait before the next attempt, or `None` when this outcome ends the call:
-    /// the last attempt the policy allows, an answer that is not retried (see [`Replay`]), or
+    /// the last attempt the policy allows, an answer that is not retried (see [`Idempotency`]), or
     /// a wait that would overrun the retry budget.
     fn retry_wait(
         &self,
         outcome: &std::result::Result<HttpResponse, TransportFailure>,
-        replay: Replay,
+        idempotency: Idempotency,
         attempt: u32,
         started: Instant,
     ) -> Option<Duration> {
         if attempt > self.retry.max_retries {
             return None;
         }
-        let retry_after = match (outcome, replay) {
-            (Err(failure), Replay::Never) if failure.kind != TransportKind::Connect => return None,
+        let retry_after = match (outcome, idempotency) {
+            (Err(failure), Idempotency::SendOnce) if failure.kind != TransportKind::Connect => return None,
             (Err(_), _) => None,
-            (Ok(_), Replay::Never) => return None,
+            (Ok(_), Idempotency::SendOnce) => return None,
             (Ok(response), _) if response.is_success() => {
                 if is_complete_json(&response.body) {
                     return None;
@@ -439,7 +440,7 @@ impl ApiClient {
                 tracing::debug!(status = response.status, "2xx body is not complete JSON");
                 None
             }
-            (Ok(response), Replay::Keyed) if response.status == 409 => response.retry_after(),
+            (Ok(response), Idempotency::Keyed) if response.status == 409 => response.retry_after(),
             (Ok(response), _) if !crate::error::is_retryable_status(response.status) => return None,
             (Ok(response), _) => response.retry_after(),
         };

@@ -4,7 +4,7 @@ use std::sync::Arc;
 
 use http::header::HeaderMap;
 use http::Method;
-use oauth_link_core::http::{header_name, secret_header, ApiClient, Call, HttpResponse, HttpTransport, Replay};
+use oauth_link_core::http::{header_name, secret_header, ApiClient, Call, HttpResponse, HttpTransport, Idempotency};
 use oauth_link_core::{ApiKey, Error, LinkToken, Result, Url};
 use serde_json::value::RawValue;
 
@@ -91,7 +91,7 @@ impl JunctionClient {
                 path_template: "/v2/user/resolve/{client_user_id}",
                 request: self.api.request(Method::GET, url),
                 // A read.
-                replay: Replay::Idempotent,
+                idempotency: Idempotency::Idempotent,
             })
             .await?;
         match response.status {
@@ -108,9 +108,9 @@ impl JunctionClient {
     /// `POST /v2/user {client_user_id}`: the new `user_id`, or the existing one from the
     /// 400 "already exists" answer (`detail.user_id`).
     ///
-    /// Sent as [`Replay::Idempotent`]: a repeat (after a lost answer) is answered 400
+    /// Sent as [`Idempotency::Idempotent`]: a repeat (after a lost answer) is answered 400
     /// "already exists" with the existing `user_id`, which is taken, so it never duplicates.
-    /// Not [`Replay::Keyed`]: no idempotency key travels, and a 409 is no "in progress".
+    /// Not [`Idempotency::Keyed`]: no idempotency key travels, and a 409 is no "in progress".
     ///
     /// The flag is true when this call registered the user (200): a brand-new user has no
     /// providers. The "already exists" answer gives `false`.
@@ -124,7 +124,7 @@ impl JunctionClient {
                 path_template: "/v2/user",
                 request: self.api.json_request(Method::POST, url, &body),
                 // Safe to repeat: a conflict resolves to the existing user (see above).
-                replay: Replay::Idempotent,
+                idempotency: Idempotency::Idempotent,
             })
             .await?;
         if response.is_success() {
@@ -164,7 +164,7 @@ impl JunctionClient {
                 path_template: "/v2/link/token",
                 request: self.api.json_request(Method::POST, url, &body),
                 // Safe to repeat: a repeat mints another token; the unused one expires.
-                replay: Replay::Idempotent,
+                idempotency: Idempotency::Idempotent,
             })
             .await?;
         if !response.is_success() {
@@ -211,7 +211,7 @@ impl JunctionClient {
                 path_template: "/v2/link/provider/oauth/{oauth_provider}",
                 request,
                 // A read of the provider's OAuth URL for this token.
-                replay: Replay::Idempotent,
+                idempotency: Idempotency::Idempotent,
             })
             .await?;
         if !response.is_success() {
@@ -238,7 +238,7 @@ impl JunctionClient {
                 path_template: "/v2/user/providers/{user_id}",
                 request: self.api.request(Method::GET, url),
                 // A read.
-                replay: Replay::Idempotent,
+                idempotency: Idempotency::Idempotent,
             })
             .await?;
         if !response.is_success() {
@@ -259,7 +259,7 @@ impl JunctionClient {
                 path_template: "/v2/user/{user_id}/{provider}",
                 request: self.api.request(Method::DELETE, url),
                 // A DELETE: deregistering twice leaves the same state.
-                replay: Replay::Idempotent,
+                idempotency: Idempotency::Idempotent,
             })
             .await?;
         if !response.is_success() {
@@ -291,7 +291,7 @@ impl JunctionClient {
                 path_template: "/v2/link/providers",
                 request: self.public.request(Method::GET, url),
                 // A read.
-                replay: Replay::Idempotent,
+                idempotency: Idempotency::Idempotent,
             })
             .await?;
         if !response.is_success() {

@@ -4,7 +4,7 @@ use std::sync::Arc;
 
 use http::header::AUTHORIZATION;
 use http::{HeaderMap, HeaderName, HeaderValue, Method};
-use oauth_link_core::http::{secret_header, ApiClient, Call, HttpResponse, HttpTransport, Replay};
+use oauth_link_core::http::{secret_header, ApiClient, Call, HttpResponse, HttpTransport, Idempotency};
 use oauth_link_core::secret::scrub;
 use oauth_link_core::{excerpt, ApiKey, Error, RawRecord, Result, Url};
 use serde::{Deserialize, Serialize};
@@ -123,7 +123,7 @@ impl NovuClient {
         let request = self.api.json_request(Method::POST, url, &UpsertSubscriberRequest { subscriber_id });
         // Idempotent: an upsert of the id alone; repeating it creates nothing more and changes
         // no field, so no idempotency key is needed (and none is sent).
-        let call = Call { operation, path_template: "/v2/subscribers", request, replay: Replay::Idempotent };
+        let call = Call { operation, path_template: "/v2/subscribers", request, idempotency: Idempotency::Idempotent };
         let response = self.api.execute(call).await?;
         trace_response(operation, &response);
         if !response.is_success() {
@@ -146,7 +146,7 @@ impl NovuClient {
         let url = self.api.url(&["v1", "integrations"]);
         let request = self.api.request(Method::GET, url);
         // Idempotent: a read.
-        let call = Call { operation, path_template: "/v1/integrations", request, replay: Replay::Idempotent };
+        let call = Call { operation, path_template: "/v1/integrations", request, idempotency: Idempotency::Idempotent };
         let response = self.api.execute(call).await?;
         trace_response(operation, &response);
         if !response.is_success() {
@@ -188,7 +188,8 @@ impl NovuClient {
         request.headers.insert(IDEMPOTENCY_KEY, key);
         // Keyed: the same idempotency key rides on every retry of this logical request, so Novu
         // replays (or, while the first is in flight, answers 409 + Retry-After to) a repeat.
-        let response = self.api.execute(Call { operation, path_template, request, replay: Replay::Keyed }).await?;
+        let response =
+            self.api.execute(Call { operation, path_template, request, idempotency: Idempotency::Keyed }).await?;
         trace_response(operation, &response);
         if !response.is_success() {
             return Err(api_error(&response, &self.secrets()));
@@ -229,7 +230,8 @@ impl NovuClient {
             let url = self.api.url_with_query(&["v1", kind.collection()], query.iter().copied());
             let request = self.api.request(Method::GET, url);
             // Idempotent: a read.
-            let call = Call { operation, path_template: kind.list_template(), request, replay: Replay::Idempotent };
+            let call =
+                Call { operation, path_template: kind.list_template(), request, idempotency: Idempotency::Idempotent };
             let response = self.api.execute(call).await?;
             trace_response(operation, &response);
             if !response.is_success() {
@@ -264,7 +266,8 @@ impl NovuClient {
         };
         let request = self.api.request(Method::GET, url);
         // Idempotent: a read.
-        let call = Call { operation, path_template: kind.item_template(), request, replay: Replay::Idempotent };
+        let call =
+            Call { operation, path_template: kind.item_template(), request, idempotency: Idempotency::Idempotent };
         let response = self.api.execute(call).await?;
         trace_response(operation, &response);
         match response.status {
@@ -291,7 +294,8 @@ impl NovuClient {
         };
         let request = self.api.request(Method::DELETE, url);
         // Idempotent: deleting what is already gone leaves the same state.
-        let call = Call { operation, path_template: kind.item_template(), request, replay: Replay::Idempotent };
+        let call =
+            Call { operation, path_template: kind.item_template(), request, idempotency: Idempotency::Idempotent };
         let response = self.api.execute(call).await?;
         trace_response(operation, &response);
         if response.is_success() || response.status == 404 {

@@ -58,16 +58,16 @@ fn get(c: &ApiClient) -> Call {
         operation: "op",
         path_template: "/x",
         request: c.request(Method::GET, c.url(&["x"])),
-        replay: Replay::Idempotent,
+        idempotency: Idempotency::Idempotent,
     }
 }
 
-fn post(c: &ApiClient, replay: Replay) -> Call {
+fn post(c: &ApiClient, idempotency: Idempotency) -> Call {
     Call {
         operation: "op",
         path_template: "/x",
         request: c.json_request(Method::POST, c.url(&["x"]), &serde_json::json!({"a": 1})),
-        replay,
+        idempotency,
     }
 }
 
@@ -102,17 +102,17 @@ async fn a_never_call_is_repeated_only_when_it_never_left() {
     {
         let t = Scripted::new(vec![failure, status(200)]);
         let c = client(t.clone());
-        let _ = c.execute(post(&c, Replay::Never)).await;
+        let _ = c.execute(post(&c, Idempotency::SendOnce)).await;
         assert_eq!(t.calls(), 1);
     }
     let garbled = Scripted::new(vec![Ok((200, vec![("body", "{\"url\":\"htt".into())])), status(200)]);
     let c = client(garbled.clone());
-    assert_eq!(c.execute(post(&c, Replay::Never)).await.unwrap().body.as_ref(), b"{\"url\":\"htt");
+    assert_eq!(c.execute(post(&c, Idempotency::SendOnce)).await.unwrap().body.as_ref(), b"{\"url\":\"htt");
     assert_eq!(garbled.calls(), 1, "a single-use call's answer is never thrown away");
     // A refused connection: the request never reached the platform.
     let t = Scripted::new(vec![Err(TransportKind::Connect), status(200)]);
     let c = client(t.clone());
-    assert_eq!(c.execute(post(&c, Replay::Never)).await.unwrap().status, 200);
+    assert_eq!(c.execute(post(&c, Idempotency::SendOnce)).await.unwrap().status, 200);
     assert_eq!(t.calls(), 2);
 }
 
@@ -155,14 +155,14 @@ async fn conflict_is_retried_only_for_keyed_calls() {
     let t = Scripted::new(vec![in_progress(), status(201)]);
     let c = client(t.clone());
     let start = tokio::time::Instant::now();
-    assert_eq!(c.execute(post(&c, Replay::Keyed)).await.unwrap().status, 201);
+    assert_eq!(c.execute(post(&c, Idempotency::Keyed)).await.unwrap().status, 201);
     assert_eq!(t.calls(), 2);
     assert!(start.elapsed() >= Duration::from_secs(1), "Retry-After is honoured");
-    for replay in [Replay::Idempotent, Replay::Never] {
+    for idempotency in [Idempotency::Idempotent, Idempotency::SendOnce] {
         let t = Scripted::new(vec![in_progress(), status(201)]);
         let c = client(t.clone());
-        assert_eq!(c.execute(post(&c, replay)).await.unwrap().status, 409);
-        assert_eq!(t.calls(), 1, "{replay:?}");
+        assert_eq!(c.execute(post(&c, idempotency)).await.unwrap().status, 409);
+        assert_eq!(t.calls(), 1, "{idempotency:?}");
     }
 }
 
@@ -170,7 +170,7 @@ async fn conflict_is_retried_only_for_keyed_calls() {
 async fn keyed_post_is_retried_and_keeps_its_body() {
     let t = Scripted::new(vec![status(503), status(201)]);
     let c = client(t.clone());
-    assert_eq!(c.execute(post(&c, Replay::Keyed)).await.unwrap().status, 201);
+    assert_eq!(c.execute(post(&c, Idempotency::Keyed)).await.unwrap().status, 201);
     let calls = t.calls.lock().unwrap();
     assert_eq!(calls.len(), 2);
     assert_eq!(calls[0].body, calls[1].body);
