@@ -139,6 +139,18 @@ impl ReqwestTransport {
             .map_err(|e| Error::config("http", format!("cannot build the HTTP client: {e}")))?;
         Ok(Self { client })
     }
+
+    /// Sends through the app's own `reqwest` client (a proxy, extra TLS roots, its own
+    /// pool), reqwest 0.12. The client's own timeouts apply instead of the adapter's
+    /// `connect_timeout_ms` / `request_timeout_ms`. Build it with
+    /// `.redirect(reqwest::redirect::Policy::none())`: an OAuth client must not follow a
+    /// platform's redirects (an answer could send it, with its API key, anywhere).
+    ///
+    /// Hand it to every adapter with
+    /// [`LinkContext::with_transport`](crate::LinkContext::with_transport).
+    pub fn from_client(client: reqwest::Client) -> Self {
+        Self { client }
+    }
 }
 
 fn transport_failure(err: reqwest::Error) -> TransportFailure {

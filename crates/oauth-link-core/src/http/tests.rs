@@ -497,3 +497,30 @@ mod reqwest_transport {
         assert!(!err.to_string().contains("127.0.0.1"), "no URL in the message: {err}");
     }
 }
+
+#[tokio::test]
+async fn the_apps_own_reqwest_client_carries_the_calls() {
+    let server = httpmock::MockServer::start_async().await;
+    let hit = server
+        .mock_async(|when, then| {
+            when.method("GET")
+                .path("/x")
+                .header("user-agent", "the-app/1")
+                .header("authorization", "ApiKey sk_test_secret");
+            then.status(200).body("{}");
+        })
+        .await;
+    let own =
+        reqwest::Client::builder().user_agent("the-app/1").redirect(reqwest::redirect::Policy::none()).build().unwrap();
+    let mut headers = HeaderMap::new();
+    headers.insert("authorization", secret_header("ApiKey sk_test_secret").unwrap());
+    let c = ApiClient::new(
+        "novu",
+        Url::parse(&server.base_url()).unwrap(),
+        headers,
+        Arc::new(ReqwestTransport::from_client(own)),
+        RetryPolicy::none(),
+    );
+    assert_eq!(c.execute(get(&c)).await.unwrap().status, 200);
+    hit.assert_calls_async(1).await;
+}
