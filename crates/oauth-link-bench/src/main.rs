@@ -663,6 +663,10 @@ async fn main() {
         Some(root) => {
             let root = root.trim_end_matches('/').to_owned();
             let http = reqwest::Client::new();
+            // A clean sandbox for every run: the seeded connections of a previous run would
+            // add to this run's (and its request log to the request check).
+            let reset = http.post(format!("{root}/__sandbox/reset")).send().await.expect("sandbox reachable");
+            assert!(reset.status().is_success(), "POST /__sandbox/reset: HTTP {}", reset.status());
             let response = http.get(format!("{root}/__sandbox/settings")).send().await.expect("sandbox reachable");
             let settings: Value =
                 serde_json::from_slice(&response.bytes().await.expect("settings body")).expect("sandbox settings");
