@@ -144,6 +144,10 @@ struct Step {
     fresh_idempotency_key: bool,
     /// Carries Junction's `x-vital-link-token`: the one the previous answer gave.
     link_token: bool,
+    /// Carries the signed state (in its URL or body), which holds what the earlier answers
+    /// gave (Alloy connectors' credential-list watermark rides on the redirect URI of its
+    /// link request): it waits for the steps before it, as the adapter must.
+    carries_state: bool,
 }
 
 impl Step {
@@ -155,18 +159,23 @@ impl Step {
             body: request.body.clone(),
             fresh_idempotency_key: request.headers.contains_key("idempotency-key"),
             link_token: request.headers.contains_key("x-vital-link-token"),
+            carries_state: request.url.as_str().contains("oauth_link_state")
+                || request.body.as_ref().is_some_and(|b| String::from_utf8_lossy(b).contains("oauth_link_state")),
         }
     }
 }
 
 /// The floor: the same requests through one plain reqwest client, bodies read in full. Steps
 /// that need nothing from an earlier answer are sent at once, as the adapter sends them
-/// (Alloy connectors' one list per connector); a chain (Junction's link token, then its
-/// OAuth URL) is sent in turn.
+/// (Alloy connectors' one list per connector, Novu's watermark list beside its link POST);
+/// a chain (Junction's link token, then its OAuth URL; a watermark read, then the link
+/// request whose redirect URI carries the state made from it) is sent in turn.
 async fn raw_call(client: &reqwest::Client, steps: &[Step]) -> Result<(), String> {
     if steps.len() > 1 && !steps.iter().any(|s| s.link_token) {
-        let sends = steps.iter().map(|step| raw_send(client, step, None));
-        futures_util::future::try_join_all(sends).await?;
+        let (after, first): (Vec<&Step>, Vec<&Step>) = steps.iter().partition(|s| s.carries_state);
+        let (first, after) = if first.is_empty() { (after, Vec::new()) } else { (first, after) };
+        futures_util::future::try_join_all(first.into_iter().map(|step| raw_send(client, step, None))).await?;
+        futures_util::future::try_join_all(after.into_iter().map(|step| raw_send(client, step, None))).await?;
         return Ok(());
     }
     let mut link_token: Option<String> = None;
