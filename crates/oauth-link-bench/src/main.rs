@@ -13,6 +13,12 @@
 //! answer). Before timing, one adapter call and one raw call are compared in the sandbox
 //! request log (method, path, query, headers, body) and the run stops if they differ.
 //!
+//! Every user is known to the platform before timing: seeding links each one through the
+//! adapter (Novu's subscriber upsert, Alloy's user lookup or creation, Junction's user) and
+//! the calibration calls repeat it, so both sides measure the steady state of a known user,
+//! and the first-link requests are not in the floor. A sandbox reached by `--sandbox-url` is
+//! reset first (`POST /__sandbox/reset`), so runs can follow each other against one sandbox.
+//!
 //! Two more columns: `paired`, the median over rounds of adapter round i / raw round i
 //! (adjacent in time, so slow drifts of a shared machine cancel), and `own us`, the
 //! adapter's mean time per call when every answer is served from memory by a transport
