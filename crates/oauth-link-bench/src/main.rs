@@ -176,12 +176,17 @@ impl Step {
 /// (Alloy connectors' one list per connector, Novu's watermark list beside its link POST);
 /// a chain (Junction's link token, then its OAuth URL; a watermark read, then the link
 /// request whose redirect URI carries the state made from it) is sent in turn.
-async fn raw_call(client: &reqwest::Client, steps: &[Step]) -> Result<(), String> {
+async fn raw_call(client: &reqwest::Client, steps: &[Step], decode: bool) -> Result<(), String> {
     if steps.len() > 1 && !steps.iter().any(|s| s.link_token) {
         let (after, first): (Vec<&Step>, Vec<&Step>) = steps.iter().partition(|s| s.carries_state);
         let (first, after) = if first.is_empty() { (after, Vec::new()) } else { (first, after) };
-        futures_util::future::try_join_all(first.into_iter().map(|step| raw_send(client, step, None))).await?;
-        futures_util::future::try_join_all(after.into_iter().map(|step| raw_send(client, step, None))).await?;
+        for group in [first, after] {
+            let bodies =
+                futures_util::future::try_join_all(group.into_iter().map(|s| raw_send(client, s, None))).await?;
+            if decode {
+                bodies.iter().try_for_each(|b| decoded(b).map(drop))?;
+            }
+        }
         return Ok(());
     }
     let mut link_token: Option<String> = None;
@@ -195,9 +200,35 @@ async fn raw_call(client: &reqwest::Client, steps: &[Step]) -> Result<(), String
         if steps.get(k + 1).is_some_and(|next| next.link_token) {
             let v: Value = serde_json::from_slice(&body).map_err(|e| e.to_string())?;
             link_token = v["link_token"].as_str().map(str::to_owned);
+        } else if decode {
+            decoded(&body)?;
         }
     }
     Ok(())
+}
+
+/// The careful floor's decoding: the answer parsed as JSON (an empty body is no answer).
+fn decoded(body: &[u8]) -> Result<Value, String> {
+    if body.is_empty() {
+        return Ok(Value::Null);
+    }
+    serde_json::from_slice(body).map_err(|e| format!("answer is not JSON: {e}"))
+}
+
+/// The careful floor's state: claims (user, target, a 16-byte nonce, expiry) as JSON, signed
+/// with HMAC-SHA256, both halves base64url, as a hand-written client would issue it.
+fn signed_state(key: &[u8], user: &str, target: &str) -> Result<String, String> {
+    use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+    use base64::Engine;
+    use hmac::Mac;
+    let nonce: [u8; 16] = rand::random();
+    let exp =
+        std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_err(|e| e.to_string())?.as_secs() + 600;
+    let claims = json!({ "u": user, "t": target, "n": URL_SAFE_NO_PAD.encode(nonce), "e": exp });
+    let payload = URL_SAFE_NO_PAD.encode(serde_json::to_vec(&claims).map_err(|e| e.to_string())?);
+    let mut mac = hmac::Hmac::<sha2::Sha256>::new_from_slice(key).map_err(|e| e.to_string())?;
+    mac.update(payload.as_bytes());
+    Ok(format!("{payload}.{}", URL_SAFE_NO_PAD.encode(mac.finalize().into_bytes())))
 }
 
 /// Sends one recorded request (with a fresh idempotency key, and `link_token` when given)
@@ -239,7 +270,23 @@ fn new_raw_client() -> reqwest::Client {
 fn raw_loop(client: reqwest::Client, steps: Arc<Vec<Vec<Step>>>) -> CallFn {
     Arc::new(move |i| {
         let (client, steps) = (client.clone(), steps.clone());
-        Box::pin(async move { raw_call(&client, &steps[i % steps.len()]).await })
+        Box::pin(async move { raw_call(&client, &steps[i % steps.len()], false).await })
+    })
+}
+
+/// The second floor, what a careful hand-written client does: the same requests, every
+/// answer decoded with serde_json, and for a link an HMAC-signed state issued first.
+fn careful_loop(client: reqwest::Client, steps: Arc<Vec<Vec<Step>>>, link_target: Option<&'static str>) -> CallFn {
+    const KEY: [u8; 32] = [7; 32];
+    Arc::new(move |i| {
+        let (client, steps) = (client.clone(), steps.clone());
+        Box::pin(async move {
+            let n = i % steps.len();
+            if let Some(target) = link_target {
+                std::hint::black_box(signed_state(&KEY, &user(n), target)?);
+            }
+            raw_call(&client, &steps[n], true).await
+        })
     })
 }
 
@@ -477,6 +524,8 @@ struct OpResult {
     http_requests_per_call: usize,
     adapter: Vec<RunStats>,
     raw: Vec<RunStats>,
+    /// The second floor (decoding, signed state), round by round beside `raw`.
+    careful: Vec<RunStats>,
     /// The adapter's mean time per call with every answer served from memory.
     own: Duration,
 }
@@ -571,6 +620,7 @@ async fn bench_provider(sb: &Sb, kind: &'static str, args: &Args) -> Vec<OpResul
             })
         };
         let raw_fn = raw_loop(raw_client.clone(), steps.clone());
+        let careful_fn = careful_loop(new_raw_client(), steps.clone(), (operation == GENERATE).then_some(target));
 
         // The raw loop must send what the adapter sends: compare both in the request log,
         // as sets (requests the adapter sends at once, such as Alloy connectors' one list
@@ -587,6 +637,10 @@ async fn bench_provider(sb: &Sb, kind: &'static str, args: &Args) -> Vec<OpResul
         let before = last_seq(sb).await;
         raw_fn(0).await.expect("raw call");
         let raw_log = logged(sb.requests_since(before).await);
+        let before = last_seq(sb).await;
+        careful_fn(0).await.expect("careful raw call");
+        let careful_log = logged(sb.requests_since(before).await);
+        assert_eq!(adapter_log, careful_log, "{kind} {operation}: the careful floor must send the adapter's requests");
         assert!(!adapter_log.is_empty(), "{kind} {operation}: nothing logged");
         assert_eq!(adapter_log, raw_log, "{kind} {operation}: the raw loop must send the adapter's requests");
 
@@ -597,14 +651,16 @@ async fn bench_provider(sb: &Sb, kind: &'static str, args: &Args) -> Vec<OpResul
         let c = args.concurrency.max(1);
         if !args.no_raw {
             timed(warmup, c, &raw_fn).await;
+            timed(warmup, c, &careful_fn).await;
         }
         if !args.no_adapter {
             timed(warmup, c, &adapter_fn).await;
         }
-        let (mut adapter, mut raw) = (Vec::new(), Vec::new());
+        let (mut adapter, mut raw, mut careful) = (Vec::new(), Vec::new(), Vec::new());
         for _ in 0..if args.own_only { 0 } else { args.rounds.max(1) } {
-            for (f, into) in [(&raw_fn, &mut raw), (&adapter_fn, &mut adapter)] {
-                if (args.no_raw && Arc::ptr_eq(f, &raw_fn)) || (args.no_adapter && Arc::ptr_eq(f, &adapter_fn)) {
+            for (f, into) in [(&raw_fn, &mut raw), (&adapter_fn, &mut adapter), (&careful_fn, &mut careful)] {
+                let is_raw = Arc::ptr_eq(f, &raw_fn) || Arc::ptr_eq(f, &careful_fn);
+                if (args.no_raw && is_raw) || (args.no_adapter && Arc::ptr_eq(f, &adapter_fn)) {
                     continue;
                 }
                 let (stats, error) = timed(args.requests, c, f).await;
@@ -617,7 +673,7 @@ async fn bench_provider(sb: &Sb, kind: &'static str, args: &Args) -> Vec<OpResul
         let own_n = if args.own_only { args.requests } else { (args.requests / 2).max(1) };
         own_cost(&offline, operation == GENERATE, &requests, &queries, own_n.min(500)).await;
         let own = own_cost(&offline, operation == GENERATE, &requests, &queries, own_n).await;
-        out.push(OpResult { operation, http_requests_per_call: adapter_log.len(), adapter, raw, own });
+        out.push(OpResult { operation, http_requests_per_call: adapter_log.len(), adapter, raw, careful, own });
     }
     out
 }
@@ -704,6 +760,12 @@ async fn main() {
                 .zip(&r.raw)
                 .map(|(a, raw)| a.ops_per_sec() / raw.ops_per_sec().max(f64::MIN_POSITIVE))
                 .collect();
+            let paired_careful: Vec<f64> = r
+                .adapter
+                .iter()
+                .zip(&r.careful)
+                .map(|(a, raw)| a.ops_per_sec() / raw.ops_per_sec().max(f64::MIN_POSITIVE))
+                .collect();
             rows.push(json!({
                 "provider": kind,
                 "operation": r.operation,
@@ -713,6 +775,8 @@ async fn main() {
                 "ratio": round3(ratio),
                 "ratio_median": round3(ratio_median),
                 "ratio_paired_median": round3(median(&paired)),
+                "careful": side_json(&r.careful),
+                "ratio_careful_paired_median": round3(median(&paired_careful)),
                 "adapter_own_us_per_call": round3(r.own.as_secs_f64() * 1e6),
                 "peak_rss_mb_so_far": round1(peak_rss_bytes() as f64 / 1048576.0),
             }));
@@ -758,7 +822,7 @@ async fn main() {
         println!("A/A check: the adapter columns are a second raw loop (its own client); ratios show the noise floor");
     }
     println!(
-        "{:<17} {:<17} {:>4} {:>11} {:>8} {:>8} {:>7} {:>11} {:>8} {:>8} {:>7} {:>7} {:>7} {:>7}",
+        "{:<17} {:<17} {:>4} {:>11} {:>8} {:>8} {:>7} {:>11} {:>8} {:>8} {:>7} {:>7} {:>7} {:>7} {:>10} {:>8}",
         "provider",
         "operation",
         "req",
@@ -772,11 +836,13 @@ async fn main() {
         "cpu us",
         "ratio",
         "paired",
-        "own us"
+        "own us",
+        "careful/s",
+        "paired2"
     );
     for r in doc["results"].as_array().expect("rows") {
         println!(
-            "{:<17} {:<17} {:>4} {:>11.0} {:>8.3} {:>8.3} {:>7.1} {:>11.0} {:>8.3} {:>8.3} {:>7.1} {:>7.3} {:>7.3} {:>7.2}",
+            "{:<17} {:<17} {:>4} {:>11.0} {:>8.3} {:>8.3} {:>7.1} {:>11.0} {:>8.3} {:>8.3} {:>7.1} {:>7.3} {:>7.3} {:>7.2} {:>10.0} {:>8.3}",
             r["provider"].as_str().unwrap_or(""),
             r["operation"].as_str().unwrap_or(""),
             r["http_requests_per_call"],
@@ -791,6 +857,8 @@ async fn main() {
             r["ratio"].as_f64().unwrap_or(0.0),
             r["ratio_paired_median"].as_f64().unwrap_or(0.0),
             r["adapter_own_us_per_call"].as_f64().unwrap_or(0.0),
+            r["careful"]["ops_per_sec"].as_f64().unwrap_or(0.0),
+            r["ratio_careful_paired_median"].as_f64().unwrap_or(0.0),
         );
     }
     println!(
@@ -798,4 +866,33 @@ async fn main() {
         doc["peak_rss_mb"].as_f64().unwrap_or(0.0),
         doc["wall_secs"].as_f64().unwrap_or(0.0)
     );
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+    use base64::Engine;
+    use hmac::Mac;
+
+    #[test]
+    fn the_careful_floor_signs_fresh_verifiable_states() {
+        let key = [7u8; 32];
+        let a = signed_state(&key, "bench-user-0", "slack").unwrap();
+        let b = signed_state(&key, "bench-user-0", "slack").unwrap();
+        assert_ne!(a, b, "a fresh nonce per state");
+        let (payload, tag) = a.split_once('.').unwrap();
+        let mut mac = hmac::Hmac::<sha2::Sha256>::new_from_slice(&key).unwrap();
+        mac.update(payload.as_bytes());
+        mac.verify_slice(&URL_SAFE_NO_PAD.decode(tag).unwrap()).unwrap();
+        let claims: Value = serde_json::from_slice(&URL_SAFE_NO_PAD.decode(payload).unwrap()).unwrap();
+        assert_eq!((claims["u"].as_str(), claims["t"].as_str()), (Some("bench-user-0"), Some("slack")));
+    }
+
+    #[test]
+    fn the_careful_floor_rejects_an_answer_that_is_not_json() {
+        assert_eq!(decoded(b"").unwrap(), Value::Null);
+        assert_eq!(decoded(br#"{"a":1}"#).unwrap(), json!({ "a": 1 }));
+        assert!(decoded(b"<html>").is_err());
+    }
 }
