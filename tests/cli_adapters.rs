@@ -14,7 +14,7 @@ fn now_iso() -> String {
 
 /// Env for `kind` pointing at `server`, with fast polling and no retries.
 fn env(kind: &str, server: &MockServer, extra: &[(&str, &str)]) -> Vec<(String, String)> {
-    let prefix = oauth_link::env_var(kind, "");
+    let prefix = oauth_link::core::adapter::env_var(kind, "");
     let dir = std::env::temp_dir().join(format!("oauth-link-cli-adapters-{kind}-{}", std::process::id()));
     let mut vars = vec![
         ("OAUTH_LINK_PROVIDER".to_owned(), kind.to_owned()),
@@ -154,7 +154,7 @@ fn missing_api_key_exits_2_naming_the_env_var() {
             &[("OAUTH_LINK_STATE_SECRET", STATE_SECRET)],
         );
         assert_eq!(run.code, 2, "{kind}: {}", run.stderr);
-        let var = oauth_link::env_var(kind, "api_key");
+        let var = oauth_link::core::adapter::env_var(kind, "api_key");
         assert!(run.stderr.contains(&format!("set {var}")), "{kind}: {}", run.stderr);
     }
 }

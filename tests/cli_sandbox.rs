@@ -26,7 +26,7 @@ async fn approve(http: &reqwest::Client, url: &str) -> String {
 /// The keys a user exports after reading `oauth-link sandbox`'s settings line: the only
 /// thing that differs between providers.
 fn keys(kind: &str, settings: &serde_json::Value) -> Vec<(String, String)> {
-    let prefix = oauth_link::env_var(kind, "");
+    let prefix = oauth_link::core::adapter::env_var(kind, "");
     let mut env = vec![
         ("OAUTH_LINK_PROVIDER".to_owned(), kind.to_owned()),
         (format!("{prefix}BASE_URL"), settings[kind]["base_url"].as_str().unwrap().to_owned()),

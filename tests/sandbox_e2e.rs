@@ -10,7 +10,7 @@ use async_trait::async_trait;
 use oauth_link::http::{HttpRequest, HttpResponse, HttpSettings, HttpTransport, ReqwestTransport, TransportFailure};
 use oauth_link::testing::conformance::{self, Driver};
 use oauth_link::{
-    Callback, ConnectionQuery, Error, Link, LinkContext, LinkRequest, ManualClock, MemoryReplayGuard,
+    clock::ManualClock, Callback, ConnectionQuery, Error, Link, LinkContext, LinkRequest, MemoryReplayGuard,
     SharedLinkProvider, StateCodec, StateKeys,
 };
 use oauth_link_sandbox::{FaultConfig, RunningSandbox};

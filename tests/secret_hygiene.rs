@@ -90,7 +90,7 @@ async fn no_secret_reaches_logs_errors_debug_or_cli_output() {
         printed.push_str(&format!("{err}\n{err:?}\n"));
 
         // The CLI, as a shell would run it against the same sandbox.
-        let prefix = oauth_link::env_var(kind, "");
+        let prefix = oauth_link::core::adapter::env_var(kind, "");
         let env: Vec<(String, String)> = map
             .iter()
             .map(|(k, v)| (format!("{prefix}{}", k.to_uppercase()), v.clone()))

@@ -6,7 +6,7 @@ use http::header::HeaderName;
 use http::Method;
 use oauth_link_alloy::{send, send_json, user_header, Credential, USER_ID_HEADER};
 use oauth_link_core::http::{ApiClient, Call, Idempotency};
-use oauth_link_core::{ApiKey, AuthCode, LinkContext, Result};
+use oauth_link_core::{secret::AuthCode, ApiKey, LinkContext, Result};
 
 use crate::config::AlloyConnectorsConfig;
 use crate::wire::{
@@ -98,7 +98,7 @@ impl Client {
         connector: &str,
         code: &AuthCode,
         state: Option<&str>,
-    ) -> Result<(ExchangeResponse, oauth_link_core::RawRecord)> {
+    ) -> Result<(ExchangeResponse, oauth_link_core::adapter::RawRecord)> {
         let url = self.api.url(&["connectors", connector, "credentials", "callback"]);
         let body = ExchangeBody { code: code.expose(), state };
         let call = Call {

@@ -6,7 +6,8 @@ use oauth_link_alloy::{UserIdMode, DEFAULT_API_VERSION, DEFAULT_CLOCK_SKEW};
 use oauth_link_core::config::serialize_millis;
 use oauth_link_core::http::RetryPolicy;
 use oauth_link_core::{
-    validate_id, validate_redirect_uri, ApiKey, CommonConfig, ConfigMap, Error, PollPolicy, Result, Url,
+    adapter::{validate_id, validate_redirect_uri, CommonConfig, ConfigMap, PollPolicy},
+    ApiKey, Error, Result, Url,
 };
 use serde::Serialize;
 

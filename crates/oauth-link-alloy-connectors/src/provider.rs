@@ -7,9 +7,13 @@ use oauth_link_alloy::{
     display_name, newest_since, since, AlloyUsers, Credential, UserIdMode, Watermark, ALLOY_USER_CLAIM, WATERMARK_CLAIM,
 };
 use oauth_link_core::{
-    async_trait, redirect_with_state, validate_id, validate_redirect_uri, AuthCode, Callback, Capabilities, Connection,
-    ConnectionQuery, ConnectionStatus, Error, ExpiringMap, IssuedState, Link, LinkContext, LinkProvider, LinkRequest,
-    LinkState, Nonce, RawRecord, Result, Target, TargetAuth, TargetParam, Url, STATE_PARAM,
+    adapter::{
+        async_trait, redirect_with_state, validate_id, validate_redirect_uri, ExpiringMap, IssuedState, LinkState,
+        Nonce, RawRecord, STATE_PARAM,
+    },
+    secret::AuthCode,
+    Callback, Capabilities, Connection, ConnectionQuery, ConnectionStatus, Error, Link, LinkContext, LinkProvider,
+    LinkRequest, Result, Target, TargetAuth, TargetParam, Url,
 };
 
 use crate::client::{Client, NewCredential};

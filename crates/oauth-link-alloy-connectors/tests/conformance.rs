@@ -12,8 +12,8 @@ use httpmock::prelude::*;
 use oauth_link_alloy_connectors::{AlloyConnectorsProvider, CallbackMode, KIND};
 use oauth_link_core::testing::conformance::{self, Driver};
 use oauth_link_core::{
-    Callback, Clock, Link, LinkContext, LinkRequest, ManualClock, MemoryReplayGuard, SharedLinkProvider, StateCodec,
-    StateKeys, Url,
+    clock::{Clock, ManualClock},
+    Callback, Link, LinkContext, LinkRequest, MemoryReplayGuard, SharedLinkProvider, StateCodec, StateKeys, Url,
 };
 use oauth_link_testkit::alloy::Account;
 use oauth_link_testkit::mock::{header, segments};

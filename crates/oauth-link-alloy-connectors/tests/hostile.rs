@@ -8,7 +8,8 @@ use std::sync::Arc;
 
 use oauth_link_alloy_connectors::{AlloyConnectorsConfig, AlloyConnectorsProvider, CallbackMode, UserIdMode, KIND};
 use oauth_link_core::{
-    Callback, ConfigMap, ConnectionQuery, Error, LinkContext, LinkProvider, LinkRequest, SharedLinkProvider, Url,
+    adapter::ConfigMap, Callback, ConnectionQuery, Error, LinkContext, LinkProvider, LinkRequest, SharedLinkProvider,
+    Url,
 };
 use oauth_link_testkit::mock::hasty_poll;
 use oauth_link_testkit::{

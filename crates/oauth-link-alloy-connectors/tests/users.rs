@@ -10,8 +10,9 @@ use httpmock::prelude::*;
 use httpmock::Mock;
 use oauth_link_alloy_connectors::{AlloyConnectorsProvider, CallbackMode, KIND};
 use oauth_link_core::{
-    Callback, Clock, ConnectionQuery, Error, LinkContext, LinkProvider, LinkRequest, ManualClock, MemoryReplayGuard,
-    StateCodec, StateKeys, Url,
+    clock::{Clock, ManualClock},
+    Callback, ConnectionQuery, Error, LinkContext, LinkProvider, LinkRequest, MemoryReplayGuard, StateCodec, StateKeys,
+    Url,
 };
 use oauth_link_testkit::alloy::{mock_create_user, mock_delete, mock_find_user, mock_unversioned};
 use serde_json::{json, Value};

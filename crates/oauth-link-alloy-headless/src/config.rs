@@ -5,7 +5,10 @@ use std::time::Duration;
 use oauth_link_alloy::{UserIdMode, DEFAULT_API_VERSION, DEFAULT_CLOCK_SKEW};
 use oauth_link_core::config::serialize_millis;
 use oauth_link_core::http::RetryPolicy;
-use oauth_link_core::{ApiKey, CommonConfig, ConfigMap, PollPolicy, Result, Url};
+use oauth_link_core::{
+    adapter::{CommonConfig, ConfigMap, PollPolicy},
+    ApiKey, Result, Url,
+};
 use serde::Serialize;
 
 /// How long an app's credential metadata is reused by default: it describes the app (OAuth

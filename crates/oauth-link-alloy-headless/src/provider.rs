@@ -8,8 +8,9 @@ use oauth_link_alloy::{
     ALLOY_USER_CLAIM, WATERMARK_CLAIM,
 };
 use oauth_link_core::{
-    async_trait, validate_id, Callback, Capabilities, Connection, ConnectionQuery, ConnectionStatus, Error,
-    ExpiringMap, Link, LinkContext, LinkProvider, LinkRequest, LinkState, Result, Target, TargetAuth, TargetParam, Url,
+    adapter::{async_trait, validate_id, ExpiringMap, LinkState},
+    Callback, Capabilities, Connection, ConnectionQuery, ConnectionStatus, Error, Link, LinkContext, LinkProvider,
+    LinkRequest, Result, Target, TargetAuth, TargetParam, Url,
 };
 
 use crate::client::Client;

@@ -10,8 +10,8 @@ use httpmock::prelude::*;
 use oauth_link_alloy_headless::{AlloyHeadlessProvider, KIND};
 use oauth_link_core::testing::conformance::{self, Driver};
 use oauth_link_core::{
-    Callback, Clock, Link, LinkContext, LinkRequest, ManualClock, MemoryReplayGuard, SharedLinkProvider, StateCodec,
-    StateKeys,
+    clock::{Clock, ManualClock},
+    Callback, Link, LinkContext, LinkRequest, MemoryReplayGuard, SharedLinkProvider, StateCodec, StateKeys,
 };
 use oauth_link_testkit::alloy::Account;
 use oauth_link_testkit::mock::segments;

@@ -7,7 +7,7 @@ use std::sync::Arc;
 use chrono::{Duration as ChronoDuration, SecondsFormat, Utc};
 use httpmock::prelude::*;
 use oauth_link_core::{
-    Callback, ConnectionQuery, Error, LinkContext, LinkProvider, LinkRequest, ManualClock, MemoryReplayGuard,
+    clock::ManualClock, Callback, ConnectionQuery, Error, LinkContext, LinkProvider, LinkRequest, MemoryReplayGuard,
     StateCodec, StateKeys, Url,
 };
 use oauth_link_testkit::alloy::mock_delete;

@@ -7,7 +7,9 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use oauth_link_alloy_headless::{AlloyHeadlessConfig, AlloyHeadlessProvider, StartInstallation, UserIdMode, KIND};
-use oauth_link_core::{Callback, ConfigMap, ConnectionQuery, Error, LinkContext, LinkProvider, LinkRequest, Url};
+use oauth_link_core::{
+    adapter::ConfigMap, Callback, ConnectionQuery, Error, LinkContext, LinkProvider, LinkRequest, Url,
+};
 use oauth_link_testkit::mock::hasty_poll;
 use oauth_link_testkit::{config_suite, hostile, hostile_suite, route, BoxFut, Driver, Route, Settings};
 use serde_json::{json, Value};

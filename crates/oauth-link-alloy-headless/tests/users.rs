@@ -10,8 +10,8 @@ use httpmock::prelude::*;
 use httpmock::Mock;
 use oauth_link_alloy_headless::{AlloyHeadlessProvider, KIND};
 use oauth_link_core::{
-    Callback, Clock, ConnectionQuery, Error, LinkContext, LinkProvider, LinkRequest, ManualClock, MemoryReplayGuard,
-    StateCodec, StateKeys,
+    clock::{Clock, ManualClock},
+    Callback, ConnectionQuery, Error, LinkContext, LinkProvider, LinkRequest, MemoryReplayGuard, StateCodec, StateKeys,
 };
 use oauth_link_testkit::alloy::{mock_create_user, mock_find_user, mock_find_user_after, mock_unversioned};
 use serde_json::json;

@@ -7,7 +7,7 @@ use std::task::Poll;
 use chrono::{DateTime, Utc};
 use oauth_link_core::http::HttpResponse;
 use oauth_link_core::secret::scrub;
-use oauth_link_core::{Error, LinkState, Result};
+use oauth_link_core::{adapter::LinkState, Error, Result};
 use serde_json::Value;
 
 use crate::Credential;
@@ -118,7 +118,7 @@ pub fn check_deleted(
         .get("message")
         .or_else(|| body.get("error"))
         .and_then(Value::as_str)
-        .map(|m| format!(" ({})", oauth_link_core::excerpt(m.as_bytes())))
+        .map(|m| format!(" ({})", oauth_link_core::adapter::excerpt(m.as_bytes())))
         .unwrap_or_default();
     Err(Error::Provider {
         provider,
@@ -165,7 +165,7 @@ pub async fn join2<A: Future, B: Future>(a: A, b: B) -> (A::Output, B::Output) {
 mod tests {
     use super::*;
     use http::HeaderMap;
-    use oauth_link_core::RawRecord;
+    use oauth_link_core::adapter::RawRecord;
 
     fn cred(id: &str, created: Option<i64>, updated: Option<i64>) -> Credential {
         Credential {

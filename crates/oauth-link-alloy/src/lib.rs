@@ -9,7 +9,10 @@ use chrono::{DateTime, NaiveDateTime, Utc};
 use http::header::{HeaderMap, HeaderValue, AUTHORIZATION};
 use oauth_link_core::http::{secret_header, status_error, ApiClient, Call, ErrorBody, HttpResponse};
 use oauth_link_core::secret::scrub;
-use oauth_link_core::{excerpt, scan_record, ApiKey, CommonConfig, Error, RawRecord, Result};
+use oauth_link_core::{
+    adapter::{excerpt, scan_record, CommonConfig, RawRecord},
+    ApiKey, Error, Result,
+};
 use serde::de::DeserializeOwned;
 use serde::Deserialize;
 use serde_json::value::RawValue;

@@ -4,7 +4,10 @@ use std::sync::atomic::{AtomicBool, Ordering};
 
 use http::Method;
 use oauth_link_core::http::{ApiClient, Call, Idempotency};
-use oauth_link_core::{ConfigMap, Error, Result, Url, UserMap};
+use oauth_link_core::{
+    adapter::{ConfigMap, UserMap},
+    Error, Result, Url,
+};
 use serde::{Deserialize, Serialize};
 
 use crate::send_json;

@@ -14,7 +14,9 @@ use std::time::Duration;
 use criterion::{criterion_group, criterion_main, BatchSize, Criterion, Throughput};
 use oauth_link::http::{status_error, ErrorBody, HttpResponse};
 use oauth_link::{
-    AdapterConfig, Clock, ConfigMap, ManualClock, MemoryReplayGuard, Nonce, ReplayGuard, StateCodec, StateKeys,
+    clock::{Clock, ManualClock},
+    core::adapter::Nonce,
+    AdapterConfig, ConfigMap, MemoryReplayGuard, ReplayGuard, StateCodec, StateKeys,
 };
 
 /// Counts live heap bytes, to measure what the replay guard really holds.

@@ -6,7 +6,7 @@ use std::time::{Duration, Instant};
 use bytes::Bytes;
 use http::Method;
 use oauth_link::http::{HttpRequest, HttpResponse, HttpTransport, TransportFailure};
-use oauth_link::{async_trait, ConnectionQuery, LinkRequest, SharedLinkProvider};
+use oauth_link::{core::adapter::async_trait, ConnectionQuery, LinkRequest, SharedLinkProvider};
 
 /// Answers every request with the response recorded for its method, URL and body.
 ///

@@ -47,7 +47,7 @@ use oauth_link::http::{
     USER_AGENT,
 };
 use oauth_link::{
-    async_trait, AdapterConfig, ConfigMap, ConnectionQuery, LinkContext, LinkRequest, SharedLinkProvider,
+    core::adapter::async_trait, AdapterConfig, ConfigMap, ConnectionQuery, LinkContext, LinkRequest, SharedLinkProvider,
 };
 use oauth_link_sandbox::{FaultConfig, RunningSandbox, Sandbox, SandboxConfig};
 use serde_json::{json, Value};

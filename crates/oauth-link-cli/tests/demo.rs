@@ -6,7 +6,7 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::Duration;
 
-use oauth_link::{ManualClock, Url};
+use oauth_link::{clock::ManualClock, Url};
 use oauth_link_cli::demo::{self, DemoOptions, RunningDemo};
 use oauth_link_sandbox::{FaultConfig, DEFAULT_ALLOY_API_KEY, DEFAULT_JUNCTION_API_KEY, DEFAULT_NOVU_API_KEY};
 use reqwest::header::{COOKIE, LOCATION, SET_COOKIE};

@@ -8,7 +8,7 @@
 //! use std::sync::Arc;
 //!
 //! use oauth_link_core::testing::MemoryProvider;
-//! use oauth_link_core::{CallbackModel, Capabilities, ConfigMap, Descriptor, LinkContext, Result, SharedLinkProvider};
+//! use oauth_link_core::{CallbackModel, Capabilities, LinkContext, Result, SharedLinkProvider, adapter::{ConfigMap, Descriptor}};
 //!
 //! /// Settings of the example adapter (`Serialize` prints them for `oauth-link config check`).
 //! #[derive(Debug, Clone, serde::Serialize)]

@@ -247,7 +247,7 @@ impl RetryPolicy {
 /// call says which, with the reason beside it.
 ///
 /// A call that may be repeated is retried on the statuses of
-/// [`is_retryable_status`](crate::is_retryable_status), on any transport failure, and on a
+/// [`is_retryable_status`](crate::adapter::is_retryable_status), on any transport failure, and on a
 /// 2xx answer whose body is not complete JSON (truncated or garbled on the way). A
 /// [`Idempotency::Keyed`] call is also retried on 409, which platforms answer while a request
 /// with the same key is still in progress. A [`Idempotency::SendOnce`] call is sent again only

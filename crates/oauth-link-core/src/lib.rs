@@ -51,28 +51,38 @@ mod users;
 #[cfg(feature = "testing")]
 pub mod testing;
 
-pub use clock::{Clock, ManualClock, SystemClock};
-pub use config::{CommonConfig, ConfigMap, PollPolicy};
+// What an app uses: the trait, the request and result types, the error, the secrets it
+// configures, and the state and replay types it sets up. At most 30 names.
 pub use context::LinkContext;
-pub use descriptor::Descriptor;
-pub use error::{
-    env_var, excerpt, is_retryable_status, BoxError, Error, ErrorClass, Result, TransportKind, BODY_EXCERPT_CHARS,
-};
-pub use expiring::ExpiringMap;
+pub use error::{Error, ErrorClass, Result, TransportKind};
 pub use provider::{DynLinkProvider, LinkProvider, SharedLinkProvider};
-pub use raw::{scan_record, RawRecord, RecordScan};
-pub use replay::{MemoryReplayGuard, ReplayGuard, DEFAULT_MEMORY_CAPACITY};
+pub use replay::{MemoryReplayGuard, ReplayGuard};
 pub use replay_file::FileReplayGuard;
-pub use secret::{AccessToken, ApiKey, AuthCode, LinkToken, SecretUrl, SigningKey, StateToken};
-pub use state::{IssuedState, LinkState, Nonce, StateCodec, StateKeys, DEFAULT_STATE_TTL, MAX_TOKEN_LEN, MIN_KEY_LEN};
+pub use secret::{ApiKey, SigningKey, StateToken};
+pub use state::{StateCodec, StateKeys, DEFAULT_STATE_TTL};
 pub use target::{Target, TargetAuth, TargetParam};
 pub use types::{
-    redacted_url, redirect_with_state, validate_id, validate_redirect_uri, Callback, CallbackModel, Capabilities,
-    Connection, ConnectionQuery, ConnectionStatus, Link, LinkRequest, MAX_CALLBACK_QUERY, MAX_ID_LEN, MAX_PARAMS,
-    MAX_PARAM_LEN, STATE_PARAM,
+    Callback, CallbackModel, Capabilities, Connection, ConnectionQuery, ConnectionStatus, Link, LinkRequest,
 };
-pub use users::{UserMap, DEFAULT_USER_CAPACITY, DEFAULT_USER_TTL};
-
-/// Re-exported so adapters and apps use the same versions.
-pub use async_trait::async_trait;
 pub use url::Url;
+
+/// What an adapter author needs beyond the app-facing types: configuration reading, the
+/// descriptor the facade's table lists, state claims, input checks, record scanning,
+/// error helpers, what an adapter keeps between calls. The HTTP seam is [`http`], the
+/// secret types and redaction rules are [`secret`], time is [`clock`].
+pub mod adapter {
+    pub use crate::config::{CommonConfig, ConfigMap, PollPolicy};
+    pub use crate::descriptor::Descriptor;
+    pub use crate::error::{env_var, excerpt, is_retryable_status, BoxError, BODY_EXCERPT_CHARS};
+    pub use crate::expiring::ExpiringMap;
+    pub use crate::raw::{scan_record, RawRecord, RecordScan};
+    pub use crate::replay::DEFAULT_MEMORY_CAPACITY;
+    pub use crate::state::{IssuedState, LinkState, Nonce, MAX_TOKEN_LEN, MIN_KEY_LEN};
+    pub use crate::types::{
+        redacted_url, redirect_with_state, validate_id, validate_redirect_uri, MAX_CALLBACK_QUERY, MAX_ID_LEN,
+        MAX_PARAMS, MAX_PARAM_LEN, STATE_PARAM,
+    };
+    pub use crate::users::{UserMap, DEFAULT_USER_CAPACITY, DEFAULT_USER_TTL};
+    /// Re-exported so adapters and apps implement the trait with the same version.
+    pub use async_trait::async_trait;
+}

@@ -17,12 +17,12 @@
 //! 2. **Text that may echo a value the caller knows** (a platform's message, a body excerpt):
 //!    [`scrub`] replaces every occurrence of each such value.
 //! 3. **Records kept from a platform** lose every field, at any depth, whose *name* marks it
-//!    secret, before anything else sees them: [`RawRecord::scrubbed`](crate::RawRecord::scrubbed)
-//!    and [`RawRecord::from_scan`](crate::RawRecord::from_scan), given the adapter's predicate
+//!    secret, before anything else sees them: [`RawRecord::scrubbed`](crate::adapter::RawRecord::scrubbed)
+//!    and [`RawRecord::from_scan`](crate::adapter::RawRecord::from_scan), given the adapter's predicate
 //!    for those names.
 //! 4. **URLs in logs** keep scheme, host and port only
-//!    ([`redacted_url`](crate::redacted_url)): a link URL is a bearer credential.
-//! 5. **Body text kept in an error** ([`excerpt`](crate::excerpt)) loses the value of every
+//!    ([`redacted_url`](crate::adapter::redacted_url)): a link URL is a bearer credential.
+//! 5. **Body text kept in an error** ([`excerpt`](crate::adapter::excerpt)) loses the value of every
 //!    secret-named field ([`is_secret_field_name`]) by [`mask_secret_values`], which reads the
 //!    text as written: a body cut short or garbled is no JSON, but its `"accessToken":"...`
 //!    is still masked.

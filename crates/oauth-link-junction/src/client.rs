@@ -5,7 +5,7 @@ use std::sync::Arc;
 use http::header::HeaderMap;
 use http::Method;
 use oauth_link_core::http::{header_name, secret_header, ApiClient, Call, HttpResponse, HttpTransport, Idempotency};
-use oauth_link_core::{ApiKey, Error, LinkToken, Result, Url};
+use oauth_link_core::{secret::LinkToken, ApiKey, Error, Result, Url};
 use serde_json::value::RawValue;
 
 use crate::config::JunctionConfig;

@@ -3,14 +3,17 @@
 use std::fmt;
 use std::str::FromStr;
 
-use oauth_link_core::{validate_redirect_uri, ApiKey, CommonConfig, ConfigMap, Error, Result, SigningKey, Url};
+use oauth_link_core::{
+    adapter::{validate_redirect_uri, CommonConfig, ConfigMap},
+    ApiKey, Error, Result, SigningKey, Url,
+};
 use serde::Serialize;
 
 use crate::KIND;
 
 /// Default size of the in-memory `client_user_id -> user_id` map (core's
-/// [`UserMap`](oauth_link_core::UserMap) capacity).
-pub const DEFAULT_USER_CACHE_CAPACITY: usize = oauth_link_core::DEFAULT_USER_CAPACITY;
+/// [`UserMap`](oauth_link_core::adapter::UserMap) capacity).
+pub const DEFAULT_USER_CACHE_CAPACITY: usize = oauth_link_core::adapter::DEFAULT_USER_CAPACITY;
 
 /// Junction environment: production or sandbox (sandbox keys start with `sk_`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize)]
@@ -143,8 +146,8 @@ pub struct JunctionConfig {
     /// What `LinkRequest::user` means.
     pub user_mapping: UserMapping,
     /// Most `client_user_id -> user_id` mappings kept in memory (the capacity of the
-    /// adapter's [`UserMap`](oauth_link_core::UserMap); each is kept for
-    /// [`DEFAULT_USER_TTL`](oauth_link_core::DEFAULT_USER_TTL); 0 keeps none).
+    /// adapter's [`UserMap`](oauth_link_core::adapter::UserMap); each is kept for
+    /// [`DEFAULT_USER_TTL`](oauth_link_core::adapter::DEFAULT_USER_TTL); 0 keeps none).
     pub user_cache_capacity: usize,
     /// Svix signing secrets (`whsec_...`) accepted by [`JunctionConfig::webhook_verifier`].
     pub webhook_secrets: Vec<SigningKey>,

@@ -15,7 +15,7 @@ mod wire;
 use std::sync::Arc;
 use std::time::Duration;
 
-use oauth_link_core::{CallbackModel, Capabilities, Descriptor, DEFAULT_STATE_TTL};
+use oauth_link_core::{adapter::Descriptor, CallbackModel, Capabilities, DEFAULT_STATE_TTL};
 
 /// Provider kind of this adapter.
 pub const KIND: &str = "junction";

@@ -5,9 +5,9 @@ use std::time::Duration;
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use oauth_link_core::{
-    redirect_with_state, validate_id, validate_redirect_uri, Callback, Capabilities, Connection, ConnectionQuery,
-    ConnectionStatus, Error, Link, LinkContext, LinkProvider, LinkRequest, Result, Target, TargetAuth, Url,
-    STATE_PARAM,
+    adapter::{redirect_with_state, validate_id, validate_redirect_uri, STATE_PARAM},
+    Callback, Capabilities, Connection, ConnectionQuery, ConnectionStatus, Error, Link, LinkContext, LinkProvider,
+    LinkRequest, Result, Target, TargetAuth, Url,
 };
 use serde_json::value::RawValue;
 
@@ -480,7 +480,7 @@ mod tests {
             rec(json!({"slug": "newest", "status": "error", "created_on": "2026-01-01T12:03:00+00:00"})),
             rec(json!({"slug": "undated", "status": "connected"})),
         ];
-        let slug = |r: Box<RawValue>| oauth_link_core::RawRecord::from(r).get("slug").unwrap();
+        let slug = |r: Box<RawValue>| oauth_link_core::adapter::RawRecord::from(r).get("slug").unwrap();
         assert_eq!(slug(pick(records.clone(), Wanted::CreatedAfter(Some(mark))).unwrap()), "newer");
         // The record at the watermark itself is older, not new.
         assert!(pick(records[..1].to_vec(), Wanted::CreatedAfter(Some(mark))).is_err());

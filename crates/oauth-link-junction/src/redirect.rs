@@ -4,7 +4,7 @@
 use std::fmt;
 use std::str::FromStr;
 
-use oauth_link_core::{excerpt, Callback, Error, Result};
+use oauth_link_core::{adapter::excerpt, Callback, Error, Result};
 
 use crate::KIND;
 

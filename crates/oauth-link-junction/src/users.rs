@@ -2,7 +2,10 @@
 
 use std::sync::atomic::{AtomicBool, Ordering};
 
-use oauth_link_core::{Error, Result, UserMap, DEFAULT_USER_TTL};
+use oauth_link_core::{
+    adapter::{UserMap, DEFAULT_USER_TTL},
+    Error, Result,
+};
 
 use crate::client::JunctionClient;
 use crate::config::UserMapping;

@@ -11,8 +11,8 @@ use common::*;
 use httpmock::prelude::*;
 use oauth_link_core::testing::conformance::{self, Driver};
 use oauth_link_core::{
-    Callback, Clock, Link, LinkContext, LinkRequest, ManualClock, MemoryReplayGuard, SharedLinkProvider, StateCodec,
-    StateKeys,
+    clock::{Clock, ManualClock},
+    Callback, Link, LinkContext, LinkRequest, MemoryReplayGuard, SharedLinkProvider, StateCodec, StateKeys,
 };
 use oauth_link_junction::{JunctionProvider, KIND};
 use serde_json::json;

@@ -10,8 +10,8 @@ use std::sync::Arc;
 use common::*;
 use oauth_link_core::http::RetryPolicy;
 use oauth_link_core::{
-    Callback, CommonConfig, ConfigMap, ConnectionQuery, Error, LinkContext, LinkProvider, LinkRequest,
-    SharedLinkProvider, Url,
+    adapter::{CommonConfig, ConfigMap},
+    Callback, ConnectionQuery, Error, LinkContext, LinkProvider, LinkRequest, SharedLinkProvider, Url,
 };
 use oauth_link_junction::{JunctionConfig, JunctionProvider, UserMapping, ANY_PROVIDER, KIND};
 use oauth_link_testkit::mock::hasty_poll;

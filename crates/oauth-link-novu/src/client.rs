@@ -6,7 +6,10 @@ use http::header::AUTHORIZATION;
 use http::{HeaderMap, HeaderName, HeaderValue, Method};
 use oauth_link_core::http::{secret_header, ApiClient, Call, HttpResponse, HttpTransport, Idempotency};
 use oauth_link_core::secret::scrub;
-use oauth_link_core::{excerpt, ApiKey, Error, RawRecord, Result, Url};
+use oauth_link_core::{
+    adapter::{excerpt, RawRecord},
+    ApiKey, Error, Result, Url,
+};
 use serde::{Deserialize, Serialize};
 use serde_json::value::RawValue;
 

@@ -4,7 +4,10 @@ use std::time::Duration;
 
 use oauth_link_core::config::{serialize_millis, HttpSettingsConfig};
 use oauth_link_core::http::RetryPolicy;
-use oauth_link_core::{validate_id, ApiKey, CommonConfig, ConfigMap, Error, PollPolicy, Result, Url};
+use oauth_link_core::{
+    adapter::{validate_id, CommonConfig, ConfigMap, PollPolicy},
+    ApiKey, Error, Result, Url,
+};
 use serde::Serialize;
 
 use crate::KIND;
@@ -149,8 +152,9 @@ impl NovuConfig {
         };
         let integration_identifier = map.string("integration_identifier");
         if let Some(id) = &integration_identifier {
-            validate_id(KIND, "integration_identifier", id)
-                .map_err(|e| Error::config(oauth_link_core::env_var(KIND, "integration_identifier"), e.to_string()))?;
+            validate_id(KIND, "integration_identifier", id).map_err(|e| {
+                Error::config(oauth_link_core::adapter::env_var(KIND, "integration_identifier"), e.to_string())
+            })?;
         }
         let include_channel_connections = map.bool("include_channel_connections")?.unwrap_or(false);
         let clock_skew = map.millis("clock_skew_ms")?.unwrap_or(DEFAULT_CLOCK_SKEW);

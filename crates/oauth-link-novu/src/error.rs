@@ -12,7 +12,7 @@
 
 use oauth_link_core::http::{status_error, ErrorBody, HttpResponse};
 use oauth_link_core::secret::scrub;
-use oauth_link_core::{excerpt, Error};
+use oauth_link_core::{adapter::excerpt, Error};
 
 use crate::wire::ErrorDto;
 use crate::KIND;

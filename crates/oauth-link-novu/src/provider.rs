@@ -7,8 +7,9 @@ use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use oauth_link_core::http::new_idempotency_key;
 use oauth_link_core::{
-    excerpt, validate_id, Callback, Capabilities, Connection, ConnectionQuery, ConnectionStatus, Error, Link,
-    LinkContext, LinkProvider, LinkRequest, Result, Target, TargetAuth, TargetParam, Url, UserMap,
+    adapter::{excerpt, validate_id, UserMap},
+    Callback, Capabilities, Connection, ConnectionQuery, ConnectionStatus, Error, Link, LinkContext, LinkProvider,
+    LinkRequest, Result, Target, TargetAuth, TargetParam, Url,
 };
 
 use crate::client::{ListFilter, NovuClient, Record, RecordKind};
@@ -700,7 +701,7 @@ mod tests {
                 "contextKeys": keys, "createdAt": created, "updatedAt": updated
             }))
             .unwrap(),
-            raw: oauth_link_core::RawRecord::none(),
+            raw: oauth_link_core::adapter::RawRecord::none(),
         }
     }
 

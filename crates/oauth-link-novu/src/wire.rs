@@ -6,7 +6,7 @@
 use std::borrow::Cow;
 use std::collections::BTreeMap;
 
-use oauth_link_core::AccessToken;
+use oauth_link_core::secret::AccessToken;
 use serde::{Deserialize, Serialize};
 
 /// A context entry: a plain id, or `{id, data?}`.

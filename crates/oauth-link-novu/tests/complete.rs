@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use common::*;
 use httpmock::prelude::*;
-use oauth_link_core::Clock;
+use oauth_link_core::clock::Clock;
 use oauth_link_core::{Callback, Error, Link, LinkProvider, LinkRequest};
 use oauth_link_novu::{NovuProvider, KIND};
 use serde_json::json;

@@ -9,7 +9,10 @@ use async_trait::async_trait;
 use common::*;
 use httpmock::prelude::*;
 use oauth_link_core::testing::conformance::{self, Driver};
-use oauth_link_core::{Callback, Clock, Link, LinkProvider, LinkRequest, ManualClock, SharedLinkProvider};
+use oauth_link_core::{
+    clock::{Clock, ManualClock},
+    Callback, Link, LinkProvider, LinkRequest, SharedLinkProvider,
+};
 use oauth_link_novu::{NovuProvider, KIND};
 use serde_json::{json, Value};
 

@@ -7,7 +7,8 @@ use std::sync::Arc;
 
 use common::*;
 use oauth_link_core::{
-    Callback, ConfigMap, ConnectionQuery, Error, LinkContext, LinkProvider, LinkRequest, SharedLinkProvider, Url,
+    adapter::ConfigMap, Callback, ConnectionQuery, Error, LinkContext, LinkProvider, LinkRequest, SharedLinkProvider,
+    Url,
 };
 use oauth_link_novu::{NovuConfig, NovuProvider, KIND};
 use oauth_link_testkit::mock::hasty_poll;

@@ -4,7 +4,7 @@ mod common;
 
 use common::*;
 use httpmock::prelude::*;
-use oauth_link_core::{ConfigMap, ConnectionQuery, LinkProvider, LinkRequest};
+use oauth_link_core::{adapter::ConfigMap, ConnectionQuery, LinkProvider, LinkRequest};
 use oauth_link_novu::{NovuConfig, KIND};
 use serde_json::json;
 

@@ -9,7 +9,11 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
-use oauth_link_core::{Clock, Error, Nonce, ReplayGuard, Result, SystemClock};
+use oauth_link_core::{
+    adapter::Nonce,
+    clock::{Clock, SystemClock},
+    Error, ReplayGuard, Result,
+};
 use redis::aio::{ConnectionManager, ConnectionManagerConfig};
 use redis::Value;
 use secrecy::{ExposeSecret, SecretString};

@@ -10,7 +10,7 @@ use std::time::{Duration, Instant};
 
 use chrono::Utc;
 use common::{ChildGuard, RedisServer, TempDir};
-use oauth_link_core::{Error, Nonce, ReplayGuard};
+use oauth_link_core::{adapter::Nonce, Error, ReplayGuard};
 use oauth_link_redis::{FailMode, RedisReplayGuard, DEFAULT_KEY_PREFIX};
 
 /// Selects the child mode of [`two_processes_race_exactly_one_wins`]:

@@ -8,7 +8,7 @@
 use std::collections::HashMap;
 use std::fmt;
 
-use oauth_link_core::{ConfigMap, Error, Result};
+use oauth_link_core::{adapter::ConfigMap, Error, Result};
 use serde::Serialize;
 use serde_json::{json, Value};
 

@@ -6,8 +6,8 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use httpmock::{HttpMockRequest, HttpMockResponse};
+use oauth_link_core::adapter::PollPolicy;
 use oauth_link_core::http::RetryPolicy;
-use oauth_link_core::PollPolicy;
 use serde_json::Value;
 
 /// A JSON answer.

@@ -23,7 +23,7 @@
 //! | `redis` | Redis replay guard (`redis_url`): single-use state across app instances | |
 //!
 //! A kind whose feature is off fails with [`Error::ProviderNotCompiled`] naming the feature.
-//! An app adds its own adapter (an [`oauth_link_core::Descriptor`]) with
+//! An app adds its own adapter (an [`oauth_link_core::adapter::Descriptor`]) with
 //! [`Registry::with`]; it is then configured exactly as the built-in ones are.
 //!
 //! # Configuration
@@ -49,7 +49,17 @@ mod settings;
 use std::collections::HashMap;
 use std::path::Path;
 
-pub use oauth_link_core::*;
+// The app-facing part of core only; what adapter authors need stays at
+// `oauth_link::core::adapter`.
+pub use oauth_link_core::config::ConfigMap;
+#[cfg(feature = "memory")]
+pub use oauth_link_core::testing;
+pub use oauth_link_core::{
+    clock, http, secret, ApiKey, Callback, CallbackModel, Capabilities, Connection, ConnectionQuery, ConnectionStatus,
+    DynLinkProvider, Error, ErrorClass, FileReplayGuard, Link, LinkContext, LinkProvider, LinkRequest,
+    MemoryReplayGuard, ReplayGuard, Result, SharedLinkProvider, SigningKey, StateCodec, StateKeys, StateToken, Target,
+    TargetAuth, TargetParam, TransportKind, Url, DEFAULT_STATE_TTL,
+};
 pub use registry::{available_providers, AdapterConfig, KnownKind, ProviderInfo, Registry, KNOWN};
 pub use settings::{
     Settings, StateSettings, PROVIDER_ENV, REDIS_URL_ENV, REPLAY_DIR_ENV, STATE_PREVIOUS_SECRETS_ENV, STATE_SECRET_ENV,

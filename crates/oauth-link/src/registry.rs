@@ -5,7 +5,10 @@
 use std::collections::HashMap;
 use std::fmt;
 
-use oauth_link_core::{Capabilities, ConfigMap, Descriptor, Error, LinkContext, Result, SharedLinkProvider};
+use oauth_link_core::{
+    adapter::{ConfigMap, Descriptor},
+    Capabilities, Error, LinkContext, Result, SharedLinkProvider,
+};
 use serde::Serialize;
 
 use crate::settings::Settings;

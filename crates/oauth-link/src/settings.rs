@@ -6,8 +6,8 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use oauth_link_core::{
-    ConfigMap, Error, FileReplayGuard, LinkContext, MemoryReplayGuard, ReplayGuard, Result, SecretUrl, SigningKey,
-    StateCodec, StateKeys, DEFAULT_STATE_TTL,
+    adapter::ConfigMap, secret::SecretUrl, Error, FileReplayGuard, LinkContext, MemoryReplayGuard, ReplayGuard, Result,
+    SigningKey, StateCodec, StateKeys, DEFAULT_STATE_TTL,
 };
 use serde::Serialize;
 
@@ -443,8 +443,9 @@ mod tests {
         )])
         .unwrap();
         let guard = s.state.replay_guard().unwrap();
-        let err =
-            guard.consume(oauth_link_core::Nonce::random(), chrono::Utc::now() + chrono::Duration::minutes(5)).await;
+        let err = guard
+            .consume(oauth_link_core::adapter::Nonce::random(), chrono::Utc::now() + chrono::Duration::minutes(5))
+            .await;
         let err = err.unwrap_err();
         assert!(matches!(err, Error::ReplayGuard { .. }), "{err}");
         assert!(!err.to_string().contains("pw-secret"), "{err}");

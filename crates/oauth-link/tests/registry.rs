@@ -7,8 +7,9 @@ use std::sync::Arc;
 
 use oauth_link::core::testing::MemoryProvider;
 use oauth_link::{
-    async_trait, Callback, CallbackModel, Capabilities, ConfigMap, Connection, ConnectionQuery, Descriptor, Error,
-    Link, LinkContext, LinkProvider, LinkRequest, Registry, Result, Settings, SharedLinkProvider, Target, KNOWN,
+    core::adapter::{async_trait, Descriptor},
+    Callback, CallbackModel, Capabilities, ConfigMap, Connection, ConnectionQuery, Error, Link, LinkContext,
+    LinkProvider, LinkRequest, Registry, Result, Settings, SharedLinkProvider, Target, KNOWN,
 };
 use serde::Serialize;
 

@@ -54,9 +54,10 @@ use axum::response::Response;
 use axum::routing::{get, post};
 use axum::Router;
 use oauth_link::{
-    AdapterConfig, Callback, CallbackModel, Clock, ConfigMap, Connection, ConnectionQuery, Error, LinkContext,
-    LinkRequest, LinkState, MemoryReplayGuard, Settings, SharedLinkProvider, StateCodec, StateKeys, StateToken, Target,
-    Url, DEFAULT_STATE_TTL, STATE_PARAM,
+    clock::Clock,
+    core::adapter::{LinkState, STATE_PARAM},
+    AdapterConfig, Callback, CallbackModel, ConfigMap, Connection, ConnectionQuery, Error, LinkContext, LinkRequest,
+    MemoryReplayGuard, Settings, SharedLinkProvider, StateCodec, StateKeys, StateToken, Target, Url, DEFAULT_STATE_TTL,
 };
 use oauth_link_sandbox::{Sandbox, SandboxConfig};
 use serde_json::Value;

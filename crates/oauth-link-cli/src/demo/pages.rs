@@ -294,7 +294,7 @@ mod tests {
             status: ConnectionStatus::Error { reason: "<r>".into() },
             created_at: None,
             updated_at: None,
-            raw: oauth_link::RawRecord::none(),
+            raw: oauth_link::core::adapter::RawRecord::none(),
         };
         let page = connections(&ConnectionsView { provider: "junction", user: "<u>", connections: &[c], flash: None });
         assert!(!page.contains("<b>") && !page.contains("<u>") && !page.contains("<t>") && !page.contains("<r>"));

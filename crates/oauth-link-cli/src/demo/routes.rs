@@ -414,7 +414,7 @@ pub(super) async fn disconnect(State(app): AppState, body: Bytes) -> Response {
     let kind = entry.provider.kind();
     let (user, connection) = (field(&form, "user"), field(&form, "connection"));
     for (name, value) in [("user", user), ("connection", connection)] {
-        if let Err(e) = oauth_link::validate_id(kind, name, value) {
+        if let Err(e) = oauth_link::core::adapter::validate_id(kind, name, value) {
             return error_page(&e, None, &[]);
         }
     }

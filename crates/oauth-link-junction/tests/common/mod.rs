@@ -6,7 +6,10 @@ use std::time::Duration;
 
 use httpmock::prelude::*;
 use oauth_link_core::http::RetryPolicy;
-use oauth_link_core::{CommonConfig, LinkContext, PollPolicy, Url};
+use oauth_link_core::{
+    adapter::{CommonConfig, PollPolicy},
+    LinkContext, Url,
+};
 use oauth_link_junction::{JunctionConfig, JunctionProvider};
 use serde_json::{json, Value};
 

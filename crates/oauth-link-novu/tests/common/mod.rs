@@ -7,7 +7,9 @@ use std::time::Duration;
 use chrono::{DateTime, Utc};
 use httpmock::prelude::*;
 use oauth_link_core::http::RetryPolicy;
-use oauth_link_core::{LinkContext, ManualClock, MemoryReplayGuard, PollPolicy, StateCodec, StateKeys, Url};
+use oauth_link_core::{
+    adapter::PollPolicy, clock::ManualClock, LinkContext, MemoryReplayGuard, StateCodec, StateKeys, Url,
+};
 use oauth_link_novu::{NovuConfig, NovuProvider};
 use serde_json::{json, Value};
 
