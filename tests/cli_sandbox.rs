@@ -37,7 +37,7 @@ fn keys(kind: &str, settings: &serde_json::Value) -> Vec<(String, String)> {
             env.push((format!("{prefix}REDIRECT_URI"), DEFAULT_RETURN_URL.to_owned()));
             env.push((format!("{prefix}CONNECTORS"), "slack,notion".to_owned()));
         }
-        "junction" => env.push((format!("{prefix}REDIRECT_URL"), DEFAULT_RETURN_URL.to_owned())),
+        "junction" => env.push((format!("{prefix}REDIRECT_URI"), DEFAULT_RETURN_URL.to_owned())),
         _ => {}
     }
     env

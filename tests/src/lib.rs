@@ -160,7 +160,7 @@ pub mod sandbox {
                 map.insert("connectors".into(), "slack,notion".into());
             }
             "junction" => {
-                map.insert("redirect_url".into(), format!("{APP}/junction/callback"));
+                map.insert("redirect_uri".into(), format!("{APP}/junction/callback"));
             }
             _ => {}
         }

@@ -412,7 +412,7 @@ fn settings(sb: &Sb, kind: &str) -> HashMap<String, String> {
             map.insert("connectors".into(), "slack,notion".into());
         }
         "junction" => {
-            map.insert("redirect_url".into(), format!("{APP}/junction/callback"));
+            map.insert("redirect_uri".into(), format!("{APP}/junction/callback"));
         }
         _ => {}
     }

@@ -141,8 +141,10 @@ pub struct JunctionConfig {
     pub environment: Environment,
     /// US or EU (picks the default host).
     pub region: Region,
-    /// Where Junction sends the browser back when the request names no `redirect_uri`.
-    pub redirect_url: Option<Url>,
+    /// Where Junction sends the browser back when the request names none (Junction's
+    /// `redirect_url`; the key is `redirect_uri` as on every adapter, `redirect_url` is
+    /// accepted as an alias).
+    pub redirect_uri: Option<Url>,
     /// What `LinkRequest::user` means.
     pub user_mapping: UserMapping,
     /// Most `client_user_id -> user_id` mappings kept in memory (the capacity of the
@@ -163,7 +165,7 @@ impl JunctionConfig {
             api_key: api_key.into(),
             environment: Environment::default(),
             region: Region::default(),
-            redirect_url: None,
+            redirect_uri: None,
             user_mapping: UserMapping::default(),
             user_cache_capacity: DEFAULT_USER_CACHE_CAPACITY,
             webhook_secrets: Vec::new(),
@@ -189,10 +191,16 @@ impl JunctionConfig {
         self
     }
 
-    /// Sets the default redirect URL.
-    pub fn with_redirect_url(mut self, redirect_url: Url) -> Self {
-        self.redirect_url = Some(redirect_url);
+    /// Sets the default redirect URI.
+    pub fn with_redirect_uri(mut self, redirect_uri: Url) -> Self {
+        self.redirect_uri = Some(redirect_uri);
         self
+    }
+
+    /// The old name of [`JunctionConfig::with_redirect_uri`].
+    #[deprecated(since = "0.1.0", note = "use with_redirect_uri: one name on every adapter")]
+    pub fn with_redirect_url(self, redirect_url: Url) -> Self {
+        self.with_redirect_uri(redirect_url)
     }
 
     /// Sets the user mapping.
@@ -236,7 +244,15 @@ impl JunctionConfig {
         let api_key: ApiKey = map.required_secret("api_key")?;
         let environment = map.choice("environment", &["production", "sandbox"])?;
         let region = map.choice("region", &["us", "eu"])?;
-        let redirect_url = map.url("redirect_url")?;
+        // `redirect_uri` on every adapter; Junction's own word `redirect_url` stays an alias.
+        let (redirect_uri, alias) = (map.url("redirect_uri")?, map.url("redirect_url")?);
+        if redirect_uri.is_some() && alias.is_some() {
+            return Err(Error::config(
+                "redirect_uri",
+                "both `redirect_uri` and its alias `redirect_url` are set; keep `redirect_uri` only",
+            ));
+        }
+        let redirect_uri = redirect_uri.or(alias);
         let user_mapping = map.choice("user_mapping", &["client_user_id", "junction_user_id"])?;
         let capacity = map.u64("user_cache_capacity")?;
         let secrets = map.list("webhook_secrets").unwrap_or_default();
@@ -259,9 +275,9 @@ impl JunctionConfig {
         if let Some(c) = capacity {
             config.user_cache_capacity = usize::try_from(c).unwrap_or(usize::MAX);
         }
-        if let Some(url) = redirect_url {
-            validate_redirect_uri(KIND, &url).map_err(|e| Error::config("redirect_url", e.to_string()))?;
-            config.redirect_url = Some(url);
+        if let Some(url) = redirect_uri {
+            validate_redirect_uri(KIND, &url).map_err(|e| Error::config("redirect_uri", e.to_string()))?;
+            config.redirect_uri = Some(url);
         }
         config.webhook_secrets = secrets.into_iter().map(SigningKey::new).collect();
         if !config.webhook_secrets.is_empty() {
@@ -357,7 +373,7 @@ mod tests {
     fn every_key_is_read_and_checked() {
         let c = JunctionConfig::from_config(map(&[
             ("api_key", "k"),
-            ("redirect_url", "https://app.example.com/junction/done"),
+            ("redirect_uri", "https://app.example.com/junction/done"),
             ("user_mapping", "junction_user_id"),
             ("user_cache_capacity", "5"),
             ("webhook_secrets", "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw, whsec_c2VjcmV0LXR3bw=="),
@@ -367,7 +383,14 @@ mod tests {
         assert_eq!(c.user_mapping, UserMapping::JunctionUserId);
         assert_eq!(c.user_cache_capacity, 5);
         assert_eq!(c.webhook_secrets.len(), 2);
-        assert_eq!(c.redirect_url.unwrap().as_str(), "https://app.example.com/junction/done");
+        assert_eq!(c.redirect_uri.unwrap().as_str(), "https://app.example.com/junction/done");
+        // Junction's own word is an alias; both at once is a mistake.
+        let alias =
+            JunctionConfig::from_config(map(&[("api_key", "k"), ("redirect_url", "https://a.example/cb")])).unwrap();
+        assert_eq!(alias.redirect_uri.unwrap().as_str(), "https://a.example/cb");
+        let both = [("api_key", "k"), ("redirect_uri", "https://a.example/1"), ("redirect_url", "https://a.example/2")];
+        let err = JunctionConfig::from_config(map(&both)).unwrap_err();
+        assert!(matches!(err, Error::Config { ref key, .. } if key == "redirect_uri"), "{err}");
 
         let err = JunctionConfig::from_config(map(&[("api_key", "k"), ("colour", "blue")])).unwrap_err();
         assert!(err.to_string().contains("unknown setting key `colour`"), "{err}");
@@ -375,9 +398,9 @@ mod tests {
         assert!(err.to_string().contains("api_key"), "{err}");
         let err = JunctionConfig::from_config(map(&[("api_key", "k"), ("region", "mars")])).unwrap_err();
         assert!(err.to_string().contains("one of: us, eu"), "{err}");
-        let err = JunctionConfig::from_config(map(&[("api_key", "k"), ("redirect_url", "http://app.example.com/cb")]))
+        let err = JunctionConfig::from_config(map(&[("api_key", "k"), ("redirect_uri", "http://app.example.com/cb")]))
             .unwrap_err();
-        assert!(matches!(err, Error::Config { ref key, .. } if key == "redirect_url"), "{err}");
+        assert!(matches!(err, Error::Config { ref key, .. } if key == "redirect_uri"), "{err}");
         let err =
             JunctionConfig::from_config(map(&[("api_key", "k"), ("webhook_secrets", "not-base64!")])).unwrap_err();
         assert!(matches!(err, Error::Config { .. }), "{err}");

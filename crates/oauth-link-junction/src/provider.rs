@@ -104,11 +104,11 @@ impl JunctionProvider {
     }
 
     fn redirect_for<'a>(&'a self, request: &'a LinkRequest) -> Result<&'a Url> {
-        let url = request.redirect_uri.as_ref().or(self.config.redirect_url.as_ref()).ok_or_else(|| {
+        let url = request.redirect_uri.as_ref().or(self.config.redirect_uri.as_ref()).ok_or_else(|| {
             Error::invalid_input(
                 KIND,
                 "redirect_uri",
-                "Junction needs a redirect URL: pass LinkRequest::redirect_uri or set `redirect_url`",
+                "Junction needs a redirect URL: pass LinkRequest::redirect_uri or set `redirect_uri`",
             )
         })?;
         validate_redirect_uri(KIND, url)?;

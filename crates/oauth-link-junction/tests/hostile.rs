@@ -48,7 +48,7 @@ struct Junction {
 fn junction_config(base_url: Url, retries: u32) -> JunctionConfig {
     let retry = RetryPolicy { max_retries: retries, ..fast_retry() };
     let common = CommonConfig { base_url: Some(base_url), retry, poll: hasty_poll(), ..CommonConfig::default() };
-    JunctionConfig::new(API_KEY).with_common(common).with_redirect_url(Url::parse(REDIRECT).unwrap())
+    JunctionConfig::new(API_KEY).with_common(common).with_redirect_uri(Url::parse(REDIRECT).unwrap())
 }
 
 fn link_token_doc() -> Value {
@@ -65,7 +65,7 @@ impl Settings for Junction {
     }
 
     fn url_settings() -> Vec<(&'static str, Vec<&'static str>)> {
-        vec![("base_url", BAD_URLS.to_vec()), ("redirect_url", BAD_URLS.to_vec())]
+        vec![("base_url", BAD_URLS.to_vec()), ("redirect_uri", BAD_URLS.to_vec())]
     }
 }
 

@@ -235,7 +235,7 @@ async fn invalid_requests_send_nothing() {
     let provider = provider(&server);
     let bare = {
         let mut c = config(&server);
-        c.redirect_url = None;
+        c.redirect_uri = None;
         JunctionProvider::new(c, LinkContext::ephemeral()).unwrap()
     };
     let cases: Vec<(&JunctionProvider, LinkRequest, &str)> = vec![

@@ -110,7 +110,7 @@ pub(super) fn sandbox_app(
                 map.insert("connectors".into(), connectors.join(","));
             }
             "junction" => {
-                map.insert("redirect_url".into(), callback.clone());
+                map.insert("redirect_uri".into(), callback.clone());
             }
             _ => {}
         }
