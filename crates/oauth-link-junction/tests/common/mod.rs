@@ -38,7 +38,7 @@ pub fn fast_common(server: &MockServer) -> CommonConfig {
 }
 
 pub fn config(server: &MockServer) -> JunctionConfig {
-    JunctionConfig::new(API_KEY).with_common(fast_common(server)).with_redirect_url(Url::parse(REDIRECT).unwrap())
+    JunctionConfig::new(API_KEY).with_common(fast_common(server)).with_redirect_uri(Url::parse(REDIRECT).unwrap())
 }
 
 pub fn provider(server: &MockServer) -> JunctionProvider {
