@@ -385,17 +385,12 @@ impl LinkProvider for AlloyConnectorsProvider {
     }
 
     async fn disconnect(&self, user: &str, connection_id: &str) -> Result<()> {
-        validate_id(KIND, "user", user)?;
-        validate_id(KIND, "connection_id", connection_id)?;
         let (api, secrets) = (self.client.api(), self.client.secrets());
-        let Some(alloy_user) = self.users.existing(api, &secrets, user).await? else {
-            return Err(Error::NotFound {
-                provider: KIND,
-                message: format!("Alloy has no user `{user}`, so no connection `{connection_id}`"),
-            });
-        };
-        let deleted = self.client.delete_credential(&alloy_user, connection_id).await;
-        self.users.forget_on_not_found(user, deleted)
+        self.users
+            .disconnect(api, &secrets, user, connection_id, |alloy_user| async move {
+                self.client.delete_credential(&alloy_user, connection_id).await
+            })
+            .await
     }
 
     /// The connector catalogue, `GET /connectors` (each configured connector described by

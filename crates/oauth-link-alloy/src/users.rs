@@ -147,6 +147,33 @@ impl AlloyUsers {
         self.map.resolve(user, || find(api, secrets, user)).await
     }
 
+    /// Removes `user`'s credential `connection_id` with `delete` (given the Alloy
+    /// `userId`): validates both ids, answers `NotFound` for a user Alloy does not know (none
+    /// is created), and forgets a kept `userId` Alloy answers 404 for.
+    pub async fn disconnect<F, Fut>(
+        &self,
+        api: &ApiClient,
+        secrets: &[&str],
+        user: &str,
+        connection_id: &str,
+        delete: F,
+    ) -> Result<()>
+    where
+        F: FnOnce(String) -> Fut,
+        Fut: std::future::Future<Output = Result<()>>,
+    {
+        oauth_link_core::adapter::validate_id(self.provider, "user", user)?;
+        oauth_link_core::adapter::validate_id(self.provider, "connection_id", connection_id)?;
+        let Some(alloy_user) = self.existing(api, secrets, user).await? else {
+            return Err(Error::NotFound {
+                provider: self.provider,
+                message: format!("Alloy has no user `{user}`, so no connection `{connection_id}`"),
+            });
+        };
+        let deleted = delete(alloy_user).await;
+        self.forget_on_not_found(user, deleted)
+    }
+
     /// Drops the kept `userId` of `user` (Alloy answered 404 for it: the user was deleted).
     pub fn forget(&self, user: &str) {
         self.map.forget(user);
