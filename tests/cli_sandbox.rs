@@ -44,7 +44,7 @@ fn keys(kind: &str, settings: &serde_json::Value) -> Vec<(String, String)> {
 }
 
 #[test]
-fn the_same_shell_commands_link_approve_complete_and_list_on_every_provider() {
+fn the_same_shell_commands_link_approve_complete_list_and_disconnect_on_every_provider() {
     let runtime = tokio::runtime::Runtime::new().unwrap();
     // `oauth-link sandbox --port 4010 &`: hosted platforms send the browser to the return URL.
     let sandbox = runtime.block_on(async {
@@ -88,6 +88,11 @@ fn the_same_shell_commands_link_approve_complete_and_list_on_every_provider() {
         // oauth-link connections --user ada@example.com
         let listed = run(&["connections", "--user", user], &env).json();
         assert!(listed.as_array().unwrap().iter().any(|c| c["id"] == connection["id"]), "{kind}: {listed}");
+        // oauth-link disconnect --user ada@example.com --connection "$ID"
+        let id = connection["id"].as_str().unwrap();
+        assert_eq!(run(&["disconnect", "--user", user, "--connection", id], &env).json()["disconnected"], true);
+        let after = run(&["connections", "--user", user], &env).json();
+        assert!(after.as_array().unwrap().iter().all(|c| c["id"] != connection["id"]), "{kind}: {after}");
     }
     runtime.block_on(sandbox.shutdown()).unwrap();
     let _ = std::fs::remove_dir_all(replay_dir);
