@@ -312,6 +312,44 @@ impl Error {
         }
     }
 
+    /// This error with every occurrence of each of `secrets` replaced in its text
+    /// (redaction rule 2, see [`crate::secret`]): what [`ApiClient`](crate::http::ApiClient)
+    /// applies to every error it returns, with the secrets it sent.
+    pub fn scrubbed(self, secrets: &[&str]) -> Self {
+        if secrets.is_empty() {
+            return self;
+        }
+        let clean = |text: String| crate::secret::scrub(&text, secrets);
+        match self {
+            Error::InvalidInput { provider, field, reason } => {
+                Error::InvalidInput { provider, field: clean(field), reason: clean(reason) }
+            }
+            Error::Unauthenticated { provider, message } => {
+                Error::Unauthenticated { provider, message: clean(message) }
+            }
+            Error::Forbidden { provider, message } => Error::Forbidden { provider, message: clean(message) },
+            Error::NotFound { provider, message } => Error::NotFound { provider, message: clean(message) },
+            Error::Conflict { provider, message } => Error::Conflict { provider, message: clean(message) },
+            Error::RateLimited { provider, retry_after, message } => {
+                Error::RateLimited { provider, retry_after, message: clean(message) }
+            }
+            Error::Denied { provider, code, reason } => {
+                Error::Denied { provider, code: clean(code), reason: clean(reason) }
+            }
+            Error::Pending { provider, message } => Error::Pending { provider, message: clean(message) },
+            Error::Provider { provider, status, code, message } => {
+                Error::Provider { provider, status, code: code.map(clean), message: clean(message) }
+            }
+            Error::Transport { provider, kind, message, source } => {
+                Error::Transport { provider, kind, message: clean(message), source }
+            }
+            Error::Decode { provider, message, body } => {
+                Error::Decode { provider, message: clean(message), body: clean(body) }
+            }
+            other => other,
+        }
+    }
+
     /// Builds an [`Error::InvalidInput`].
     pub fn invalid_input(provider: &'static str, field: impl Into<String>, reason: impl Into<String>) -> Self {
         Error::InvalidInput { provider, field: field.into(), reason: reason.into() }

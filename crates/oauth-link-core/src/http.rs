@@ -20,6 +20,7 @@ use bytes::{Bytes, BytesMut};
 use http::header::{HeaderMap, HeaderName, HeaderValue, ACCEPT, CONTENT_TYPE, RETRY_AFTER};
 use http::Method;
 use rand::Rng;
+use secrecy::{ExposeSecret, SecretString};
 use serde::Deserialize;
 use tracing::Instrument;
 use url::Url;
@@ -265,7 +266,8 @@ pub enum Idempotency {
 }
 
 /// One logical call: operation name and path template for traces, the request, and
-/// whether it may be repeated.
+/// whether it may be repeated. Built by [`ApiClient::call`], then refined with
+/// [`Call::query`], [`Call::json`], [`Call::header`] and [`Call::idempotency`].
 #[derive(Debug)]
 pub struct Call {
     /// Operation name for traces (`generate_link`, `list_credentials`...).
@@ -278,6 +280,163 @@ pub struct Call {
     pub idempotency: Idempotency,
 }
 
+impl Call {
+    /// Appends `pairs` to the query, form-encoded.
+    pub fn query<'q>(mut self, pairs: impl IntoIterator<Item = (&'q str, &'q str)>) -> Self {
+        let mut pairs = pairs.into_iter().peekable();
+        if pairs.peek().is_some() {
+            self.request.url.query_pairs_mut().extend_pairs(pairs);
+        }
+        self
+    }
+
+    /// Sends `body` as JSON.
+    pub fn json<B: serde::Serialize + ?Sized>(mut self, body: &B) -> Self {
+        let bytes = serde_json::to_vec(body).expect("request bodies always serialize");
+        self.request.headers.insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
+        self.request.body = Some(Bytes::from(bytes));
+        self
+    }
+
+    /// Sets a header. Mark a secret value sensitive ([`secret_header`]): the client then
+    /// scrubs it from every error this call produces.
+    pub fn header(mut self, name: HeaderName, value: HeaderValue) -> Self {
+        self.request.headers.insert(name, value);
+        self
+    }
+
+    /// Says whether the call may be repeated. The default follows the method: GET, HEAD,
+    /// PUT, DELETE and OPTIONS are [`Idempotency::Idempotent`], POST and PATCH
+    /// [`Idempotency::SendOnce`]. Say why beside any other choice.
+    pub fn idempotency(mut self, idempotency: Idempotency) -> Self {
+        self.idempotency = idempotency;
+        self
+    }
+
+    /// The request as it will be sent.
+    pub fn request(&self) -> &HttpRequest {
+        &self.request
+    }
+}
+
+/// Reads a platform's error answer (any status but 2xx) into the core error. Each adapter
+/// gives its [`ApiClient`] one ([`ApiClient::with_errors`]); the client scrubs its secrets
+/// from whatever the mapper returns, so a mapper need not.
+pub type ErrorMapper = fn(provider: &'static str, response: &HttpResponse) -> Error;
+
+/// The mapper of a client given none: the status class ([`status_error`]) with an excerpt
+/// of the body as the message.
+pub fn default_error(provider: &'static str, response: &HttpResponse) -> Error {
+    let message = if response.body.iter().all(u8::is_ascii_whitespace) {
+        format!("empty body (HTTP {})", response.status)
+    } else {
+        crate::error::excerpt(&response.body)
+    };
+    status_error(provider, response, ErrorBody { message, code: None })
+}
+
+/// The values of the sensitive headers a call sent (auth headers, link tokens), each also
+/// without its scheme (`Bearer <key>` gives `<key>` too): what the client scrubs from the
+/// errors of that call.
+#[derive(Clone, Default)]
+struct SentSecrets(Vec<SecretString>);
+
+impl SentSecrets {
+    fn of<'a>(values: impl Iterator<Item = &'a HeaderValue>) -> Self {
+        let mut secrets = Vec::new();
+        for value in values.filter(|v| v.is_sensitive()) {
+            let Ok(text) = value.to_str() else { continue };
+            if let Some((_, token)) = text.rsplit_once(' ') {
+                secrets.push(SecretString::from(token.to_owned()));
+            }
+            secrets.push(SecretString::from(text.to_owned()));
+        }
+        // Longest first, so a value containing another is replaced whole.
+        secrets.sort_by_key(|s| std::cmp::Reverse(s.expose_secret().len()));
+        Self(secrets)
+    }
+
+    fn scrub(&self, error: Error) -> Error {
+        let secrets: Vec<&str> = self.0.iter().map(|s| s.expose_secret()).collect();
+        error.scrubbed(&secrets)
+    }
+}
+
+impl std::fmt::Debug for SentSecrets {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{} secrets", self.0.len())
+    }
+}
+
+/// A platform's answer to one call. Every error made from it ([`Reply::json`],
+/// [`Reply::error`], [`Reply::decode_error`], [`Reply::scrub`]) has the call's secrets
+/// removed, and `Debug` shows no body (a platform may echo what it was sent).
+pub struct Reply {
+    response: HttpResponse,
+    provider: &'static str,
+    errors: ErrorMapper,
+    secrets: SentSecrets,
+}
+
+impl std::fmt::Debug for Reply {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Reply")
+            .field("provider", &self.provider)
+            .field("status", &self.response.status)
+            .field("body_len", &self.response.body.len())
+            .finish_non_exhaustive()
+    }
+}
+
+impl Reply {
+    /// The status code.
+    pub fn status(&self) -> u16 {
+        self.response.status
+    }
+
+    /// True for 2xx.
+    pub fn is_success(&self) -> bool {
+        self.response.is_success()
+    }
+
+    /// The response (status, headers, body).
+    pub fn response(&self) -> &HttpResponse {
+        &self.response
+    }
+
+    /// The body.
+    pub fn body(&self) -> &[u8] {
+        &self.response.body
+    }
+
+    /// Decodes the JSON body (`T` may borrow from it, e.g. `&RawValue` records), or fails
+    /// with [`Error::Decode`] saying `what` was expected, with a scrubbed excerpt.
+    pub fn json<'a, T: Deserialize<'a>>(&'a self, what: &str) -> Result<T> {
+        serde_json::from_slice(&self.response.body).map_err(|e| self.decode_error(what, e))
+    }
+
+    /// An [`Error::Decode`] for a body that parsed but is not what was expected: `what`
+    /// was, and `reason` says why this is not it.
+    pub fn decode_error(&self, what: &str, reason: impl std::fmt::Display) -> Error {
+        let error = Error::Decode {
+            provider: self.provider,
+            message: format!("expected {what} (HTTP {}): {reason}", self.response.status),
+            body: crate::error::excerpt(&self.response.body),
+        };
+        self.secrets.scrub(error)
+    }
+
+    /// The client's [`ErrorMapper`] applied to this answer, scrubbed.
+    pub fn error(&self) -> Error {
+        self.secrets.scrub((self.errors)(self.provider, &self.response))
+    }
+
+    /// `error` (one the adapter made from this answer) with the call's secrets removed.
+    pub fn scrub(&self, error: Error) -> Error {
+        self.secrets.scrub(error)
+    }
+}
+
 /// What an adapter holds to talk to its platform.
 #[derive(Debug, Clone)]
 pub struct ApiClient {
@@ -287,6 +446,7 @@ pub struct ApiClient {
     transport: Arc<dyn HttpTransport>,
     retry: RetryPolicy,
     max_body: usize,
+    errors: ErrorMapper,
 }
 
 impl ApiClient {
@@ -304,7 +464,13 @@ impl ApiClient {
         if !headers.contains_key(ACCEPT) {
             headers.insert(ACCEPT, HeaderValue::from_static("application/json"));
         }
-        Self { provider, base_url, headers, transport, retry, max_body: DEFAULT_MAX_BODY_BYTES }
+        Self { provider, base_url, headers, transport, retry, max_body: DEFAULT_MAX_BODY_BYTES, errors: default_error }
+    }
+
+    /// Sets how the platform's error answers become core errors (one mapper per client).
+    pub fn with_errors(mut self, errors: ErrorMapper) -> Self {
+        self.errors = errors;
+        self
     }
 
     /// Sets the response body cap.
@@ -326,6 +492,71 @@ impl ApiClient {
     /// The retry policy.
     pub fn retry_policy(&self) -> &RetryPolicy {
         &self.retry
+    }
+
+    /// A call to `template` (`/users/{userId}/credentials`, written once: it is also what
+    /// traces show), each `{…}` segment filled with the next of `args` as one
+    /// percent-encoded path segment, so an id holding `/` or `?` cannot change the path; a
+    /// `.` or `..` id is sent escaped, so it can only ever miss. The request carries the
+    /// client's headers; its [`Idempotency`] follows the method until [`Call::idempotency`]
+    /// says otherwise.
+    pub fn call(&self, method: Method, operation: &'static str, template: &'static str, args: &[&str]) -> Call {
+        let idempotency = match method {
+            Method::POST | Method::PATCH => Idempotency::SendOnce,
+            _ => Idempotency::Idempotent,
+        };
+        let request =
+            HttpRequest { method, url: self.url_for(template, args), headers: self.headers.clone(), body: None };
+        Call { operation, path_template: template, request, idempotency }
+    }
+
+    /// The base URL with `template`'s segments appended, `{…}` ones filled from `args` in
+    /// order (see [`ApiClient::call`]).
+    pub fn url_for(&self, template: &str, args: &[&str]) -> Url {
+        let mut args = args.iter();
+        let mut url = self.base_url.clone();
+        if let Ok(mut path) = url.path_segments_mut() {
+            path.pop_if_empty();
+            for part in template.split('/').filter(|part| !part.is_empty()) {
+                let segment = if part.starts_with('{') && part.ends_with('}') {
+                    args.next().copied().unwrap_or_default()
+                } else {
+                    part
+                };
+                match segment {
+                    "." | ".." => path.push(&segment.replace('.', "%2E")),
+                    other => path.push(other),
+                };
+            }
+        }
+        debug_assert!(args.next().is_none(), "more arguments than placeholders in {template}");
+        url
+    }
+
+    /// Sends a call and returns its 2xx answer, or the client's mapped error for any other
+    /// status; retries as the call's [`Idempotency`] allows. Errors carry none of the
+    /// secrets the call sent.
+    pub async fn send(&self, call: Call) -> Result<Reply> {
+        let reply = self.exchange(call).await?;
+        if reply.is_success() {
+            Ok(reply)
+        } else {
+            Err(reply.error())
+        }
+    }
+
+    /// [`ApiClient::send`], then the body decoded as `T` (`what` names it in errors).
+    pub async fn json<T: serde::de::DeserializeOwned>(&self, call: Call, what: &str) -> Result<T> {
+        self.send(call).await?.json(what)
+    }
+
+    /// Sends a call and returns its answer whatever the status, for the calls where a
+    /// status has a meaning of its own (a 404 that means "none yet"); [`Reply::error`]
+    /// maps the others. Fails only with [`Error::Transport`].
+    pub async fn exchange(&self, call: Call) -> Result<Reply> {
+        let secrets = SentSecrets::of(self.headers.iter().chain(call.request.headers.iter()).map(|(_, v)| v));
+        let response = self.execute(call).await.map_err(|e| secrets.scrub(e))?;
+        Ok(Reply { response, provider: self.provider, errors: self.errors, secrets })
     }
 
     /// The base URL with `segments` appended, each percent-encoded as one path segment

@@ -54,21 +54,17 @@ fn client(transport: Arc<Scripted>) -> ApiClient {
 }
 
 fn get(c: &ApiClient) -> Call {
-    Call {
-        operation: "op",
-        path_template: "/x",
-        request: c.request(Method::GET, c.url(&["x"])),
-        idempotency: Idempotency::Idempotent,
-    }
+    c.call(Method::GET, "op", "/x", &[])
 }
 
 fn post(c: &ApiClient, idempotency: Idempotency) -> Call {
-    Call {
-        operation: "op",
-        path_template: "/x",
-        request: c.json_request(Method::POST, c.url(&["x"]), &serde_json::json!({"a": 1})),
-        idempotency,
-    }
+    c.call(Method::POST, "op", "/x", &[]).json(&serde_json::json!({"a": 1})).idempotency(idempotency)
+}
+
+/// `segments`, each as one `{…}` placeholder filled with itself.
+fn url(c: &ApiClient, segments: &[&str]) -> Url {
+    let template = vec!["{s}"; segments.len()].join("/");
+    c.url_for(&template, segments)
 }
 
 fn status(code: u16) -> Answer {
@@ -79,8 +75,8 @@ fn status(code: u16) -> Answer {
 async fn get_is_retried_on_503_then_succeeds() {
     let t = Scripted::new(vec![status(503), status(502), status(200)]);
     let c = client(t.clone());
-    let r = c.execute(get(&c)).await.unwrap();
-    assert_eq!(r.status, 200);
+    let r = c.exchange(get(&c)).await.unwrap();
+    assert_eq!(r.status(), 200);
     assert_eq!(t.calls(), 3);
     let sent = &t.calls.lock().unwrap()[0];
     assert_eq!(sent.headers["authorization"], "ApiKey sk_test_secret");
@@ -91,7 +87,7 @@ async fn get_is_retried_on_503_then_succeeds() {
 async fn retries_stop_after_max_retries_with_the_last_answer() {
     let t = Scripted::new(vec![status(503); 4]);
     let c = client(t.clone());
-    assert_eq!(c.execute(get(&c)).await.unwrap().status, 503);
+    assert_eq!(c.exchange(get(&c)).await.unwrap().status(), 503);
     assert_eq!(t.calls(), 4);
 }
 
@@ -102,17 +98,17 @@ async fn a_never_call_is_repeated_only_when_it_never_left() {
     {
         let t = Scripted::new(vec![failure, status(200)]);
         let c = client(t.clone());
-        let _ = c.execute(post(&c, Idempotency::SendOnce)).await;
+        let _ = c.exchange(post(&c, Idempotency::SendOnce)).await;
         assert_eq!(t.calls(), 1);
     }
     let garbled = Scripted::new(vec![Ok((200, vec![("body", "{\"url\":\"htt".into())])), status(200)]);
     let c = client(garbled.clone());
-    assert_eq!(c.execute(post(&c, Idempotency::SendOnce)).await.unwrap().body.as_ref(), b"{\"url\":\"htt");
+    assert_eq!(c.exchange(post(&c, Idempotency::SendOnce)).await.unwrap().body(), b"{\"url\":\"htt");
     assert_eq!(garbled.calls(), 1, "a single-use call's answer is never thrown away");
     // A refused connection: the request never reached the platform.
     let t = Scripted::new(vec![Err(TransportKind::Connect), status(200)]);
     let c = client(t.clone());
-    assert_eq!(c.execute(post(&c, Idempotency::SendOnce)).await.unwrap().status, 200);
+    assert_eq!(c.exchange(post(&c, Idempotency::SendOnce)).await.unwrap().status(), 200);
     assert_eq!(t.calls(), 2);
 }
 
@@ -121,7 +117,7 @@ async fn every_5xx_that_may_pass_is_retried() {
     for code in [500, 502, 503, 504, 507, 520, 599] {
         let t = Scripted::new(vec![status(code), status(200)]);
         let c = client(t.clone());
-        assert_eq!(c.execute(get(&c)).await.unwrap().status, 200, "{code}");
+        assert_eq!(c.exchange(get(&c)).await.unwrap().status(), 200, "{code}");
         assert_eq!(t.calls(), 2, "{code}");
     }
 }
@@ -131,21 +127,21 @@ async fn a_2xx_body_that_is_not_complete_json_is_fetched_again() {
     for body in ["{\"providers\": [", "<html>proxy</html>", "{\"a\":1}{"] {
         let t = Scripted::new(vec![Ok((200, vec![("body", body.into())])), status(200)]);
         let c = client(t.clone());
-        assert_eq!(c.execute(get(&c)).await.unwrap().body.as_ref(), b"{}", "{body}");
+        assert_eq!(c.exchange(get(&c)).await.unwrap().body(), b"{}", "{body}");
         assert_eq!(t.calls(), 2, "{body}");
     }
     // Empty and complete bodies end the call.
     for body in ["", " \n", "[]", "{\"data\": {\"url\": \"x\"}}"] {
         let t = Scripted::new(vec![Ok((200, vec![("body", body.into())]))]);
         let c = client(t.clone());
-        assert_eq!(c.execute(get(&c)).await.unwrap().body.as_ref(), body.as_bytes());
+        assert_eq!(c.exchange(get(&c)).await.unwrap().body(), body.as_bytes());
         assert_eq!(t.calls(), 1, "{body:?}");
     }
     // Still garbled when the budget is spent: the last answer comes back for the adapter's
     // decode error.
     let t = Scripted::new(vec![Ok((200, vec![("body", "{".into())])); 4]);
     let c = client(t.clone());
-    assert_eq!(c.execute(get(&c)).await.unwrap().body.as_ref(), b"{");
+    assert_eq!(c.exchange(get(&c)).await.unwrap().body(), b"{");
     assert_eq!(t.calls(), 4);
 }
 
@@ -155,13 +151,13 @@ async fn conflict_is_retried_only_for_keyed_calls() {
     let t = Scripted::new(vec![in_progress(), status(201)]);
     let c = client(t.clone());
     let start = tokio::time::Instant::now();
-    assert_eq!(c.execute(post(&c, Idempotency::Keyed)).await.unwrap().status, 201);
+    assert_eq!(c.exchange(post(&c, Idempotency::Keyed)).await.unwrap().status(), 201);
     assert_eq!(t.calls(), 2);
     assert!(start.elapsed() >= Duration::from_secs(1), "Retry-After is honoured");
     for idempotency in [Idempotency::Idempotent, Idempotency::SendOnce] {
         let t = Scripted::new(vec![in_progress(), status(201)]);
         let c = client(t.clone());
-        assert_eq!(c.execute(post(&c, idempotency)).await.unwrap().status, 409);
+        assert_eq!(c.exchange(post(&c, idempotency)).await.unwrap().status(), 409);
         assert_eq!(t.calls(), 1, "{idempotency:?}");
     }
 }
@@ -170,7 +166,7 @@ async fn conflict_is_retried_only_for_keyed_calls() {
 async fn keyed_post_is_retried_and_keeps_its_body() {
     let t = Scripted::new(vec![status(503), status(201)]);
     let c = client(t.clone());
-    assert_eq!(c.execute(post(&c, Idempotency::Keyed)).await.unwrap().status, 201);
+    assert_eq!(c.exchange(post(&c, Idempotency::Keyed)).await.unwrap().status(), 201);
     let calls = t.calls.lock().unwrap();
     assert_eq!(calls.len(), 2);
     assert_eq!(calls[0].body, calls[1].body);
@@ -182,7 +178,7 @@ async fn non_retried_statuses_return_at_once() {
     for code in [400, 401, 403, 404, 409, 422, 501, 505] {
         let t = Scripted::new(vec![status(code)]);
         let c = client(t.clone());
-        assert_eq!(c.execute(get(&c)).await.unwrap().status, code);
+        assert_eq!(c.exchange(get(&c)).await.unwrap().status(), code);
         assert_eq!(t.calls(), 1, "{code}");
     }
 }
@@ -192,7 +188,7 @@ async fn retry_after_seconds_is_honoured() {
     let t = Scripted::new(vec![Ok((429, vec![("retry-after", "3".into())])), status(200)]);
     let c = client(t.clone());
     let start = tokio::time::Instant::now();
-    assert_eq!(c.execute(get(&c)).await.unwrap().status, 200);
+    assert_eq!(c.exchange(get(&c)).await.unwrap().status(), 200);
     assert!(start.elapsed() >= Duration::from_secs(3), "{:?}", start.elapsed());
     assert!(start.elapsed() < Duration::from_secs(4));
 }
@@ -203,7 +199,7 @@ async fn retry_after_http_date_is_honoured() {
     let t = Scripted::new(vec![Ok((503, vec![("retry-after", httpdate::fmt_http_date(when))])), status(200)]);
     let c = client(t.clone());
     let start = tokio::time::Instant::now();
-    assert_eq!(c.execute(get(&c)).await.unwrap().status, 200);
+    assert_eq!(c.exchange(get(&c)).await.unwrap().status(), 200);
     assert!(start.elapsed() >= Duration::from_secs(3), "{:?}", start.elapsed());
 }
 
@@ -211,11 +207,11 @@ async fn retry_after_http_date_is_honoured() {
 async fn retry_after_beyond_the_budget_returns_the_429() {
     let t = Scripted::new(vec![Ok((429, vec![("retry-after", "120".into())])), status(200)]);
     let c = client(t.clone());
-    let r = c.execute(get(&c)).await.unwrap();
-    assert_eq!(r.status, 429);
-    assert_eq!(r.retry_after(), Some(Duration::from_secs(120)));
+    let r = c.exchange(get(&c)).await.unwrap();
+    assert_eq!(r.status(), 429);
+    assert_eq!(r.response().retry_after(), Some(Duration::from_secs(120)));
     assert_eq!(t.calls(), 1);
-    let err = status_error("novu", &r, ErrorBody { message: "API rate limit exceeded".into(), code: None });
+    let err = r.error();
     assert_eq!(err.retry_after(), Some(Duration::from_secs(120)));
 }
 
@@ -225,7 +221,7 @@ async fn max_elapsed_bounds_the_whole_call() {
     let mut c = client(t.clone());
     c.retry.max_retries = 10;
     let start = tokio::time::Instant::now();
-    assert_eq!(c.execute(get(&c)).await.unwrap().status, 503);
+    assert_eq!(c.exchange(get(&c)).await.unwrap().status(), 503);
     assert_eq!(t.calls(), 2, "20s + 20s would pass the 30s budget");
     assert!(start.elapsed() <= Duration::from_secs(30));
 }
@@ -234,11 +230,11 @@ async fn max_elapsed_bounds_the_whole_call() {
 async fn connect_errors_are_retried_then_typed() {
     let t = Scripted::new(vec![Err(TransportKind::Connect), status(200)]);
     let c = client(t.clone());
-    assert_eq!(c.execute(get(&c)).await.unwrap().status, 200);
+    assert_eq!(c.exchange(get(&c)).await.unwrap().status(), 200);
 
     let t = Scripted::new(vec![Err(TransportKind::Timeout); 4]);
     let c = client(t.clone());
-    let err = c.execute(get(&c)).await.unwrap_err();
+    let err = c.exchange(get(&c)).await.unwrap_err();
     assert!(matches!(err, Error::Transport { kind: TransportKind::Timeout, .. }), "{err}");
     assert!(err.is_retryable());
     assert_eq!(t.calls(), 4);
@@ -268,13 +264,13 @@ fn retry_after_parsing() {
 fn url_segments_are_encoded() {
     let c = client(Scripted::new(vec![]));
     assert_eq!(
-        c.url(&["users", "a/b?c", "credentials"]).as_str(),
+        url(&c, &["users", "a/b?c", "credentials"]).as_str(),
         "http://127.0.0.1:1/novu/users/a%2Fb%3Fc/credentials"
     );
     // Dot segments never climb: they stay in place, escaped.
-    assert_eq!(c.url(&["v2", "user", "u1", ".."]).as_str(), "http://127.0.0.1:1/novu/v2/user/u1/%252E%252E");
-    assert_eq!(c.url(&["v2", ".", "x"]).as_str(), "http://127.0.0.1:1/novu/v2/%252E/x");
-    assert_eq!(client_at("https://api.example.com/").url(&["v1", "x"]).as_str(), "https://api.example.com/v1/x");
+    assert_eq!(url(&c, &["v2", "user", "u1", ".."]).as_str(), "http://127.0.0.1:1/novu/v2/user/u1/%252E%252E");
+    assert_eq!(url(&c, &["v2", ".", "x"]).as_str(), "http://127.0.0.1:1/novu/v2/%252E/x");
+    assert_eq!(url(&client_at("https://api.example.com/"), &["v1", "x"]).as_str(), "https://api.example.com/v1/x");
 }
 
 /// A client at `base` that sends nothing.
@@ -350,10 +346,10 @@ fn each_segment_stays_one_segment() {
         "http://[::1]:8080/p",
     ] {
         let c = client_at(base);
-        let base_segments = c.url(&["z"]).path_segments().unwrap().count() - 1;
+        let base_segments = url(&c, &["z"]).path_segments().unwrap().count() - 1;
         for a in tricky {
             for segments in [vec![a], vec!["users", a, "credentials"], vec![a, a]] {
-                let url = c.url(&segments);
+                let url = url(&c, &segments);
                 let context = format!("base {base:?}, segments {segments:?}: {url}");
                 // What the server parses is what was built: nothing normalised away.
                 assert_eq!(Url::parse(url.as_str()).unwrap(), url, "{context}");
@@ -372,19 +368,20 @@ fn each_segment_stays_one_segment() {
                 }
             }
         }
-        assert!(c.url(&["users", "", "x"]).path().ends_with("/users//x"));
+        assert!(url(&c, &["users", "", "x"]).path().ends_with("/users//x"));
     }
 }
 
 #[test]
-fn url_with_query_appends_form_encoded_pairs() {
+fn query_pairs_are_appended_form_encoded() {
     let values = ["", "plain", "a b", "a+b", "a&b=c", "é日本", "%2F", "x?y#z", "\u{1}\t", "~-_.*'()!", "v1.abc-_.def"];
     for base in ["http://127.0.0.1:1/novu/", "https://api.example.com", "https://api.example.com/v1/x?keep=1"] {
         let c = client_at(base);
         for value in values {
             let query = [("subscriberId", value), (value, "limit"), ("limit", "100")];
-            let url = c.url_with_query(&["v1", value], query);
-            assert_eq!(url.path(), c.url(&["v1", value]).path(), "base {base:?}, {value:?}");
+            let call = c.call(Method::GET, "op", "/v1/{value}", &[value]).query(query);
+            let url = call.request().url.clone();
+            assert_eq!(url.path(), self::url(&c, &["v1", value]).path(), "base {base:?}, {value:?}");
             let pairs: Vec<(String, String)> = url.query_pairs().map(|(k, v)| (k.into(), v.into())).collect();
             let mut expected: Vec<(String, String)> =
                 c.base_url().query_pairs().map(|(k, v)| (k.into(), v.into())).collect();
@@ -394,10 +391,18 @@ fn url_with_query_appends_form_encoded_pairs() {
     }
     let c = client_at("http://127.0.0.1:1/novu");
     assert_eq!(
-        c.url_with_query(&["v1", "subscribers"], [("q", "a b&c"), ("limit", "10")]).as_str(),
+        c.call(Method::GET, "op", "/v1/subscribers", &[])
+            .query([("q", "a b&c"), ("limit", "10")])
+            .request()
+            .url
+            .as_str(),
         "http://127.0.0.1:1/novu/v1/subscribers?q=a+b%26c&limit=10"
     );
-    assert_eq!(c.url_with_query(&["v1"], []).as_str(), "http://127.0.0.1:1/novu/v1", "no pairs, no `?`");
+    assert_eq!(
+        c.call(Method::GET, "op", "/v1", &[]).query([]).request().url.as_str(),
+        "http://127.0.0.1:1/novu/v1",
+        "no pairs, no `?`"
+    );
 }
 
 #[test]
@@ -425,17 +430,80 @@ fn debug_of_client_hides_the_key() {
     assert!(!printed.contains("sk_test_secret"), "{printed}");
 }
 
-#[test]
-fn decode_errors_keep_a_scrubbed_excerpt() {
-    let c = client(Scripted::new(vec![]));
-    let r = HttpResponse {
-        status: 200,
-        headers: HeaderMap::new(),
-        body: Bytes::from_static(b"{\"key\":\"sk_test_secret\""),
-    };
-    let err = c.decode::<serde_json::Value>(&r, "a JSON object", &["sk_test_secret"]).unwrap_err();
+#[tokio::test]
+async fn decode_errors_keep_a_scrubbed_excerpt() {
+    let body = "{\"echo\":\"ApiKey sk_test_secret\",\"key\":\"sk_test_secret\"";
+    let c = client(Scripted::new(vec![Ok((200, vec![("body", body.into())])), Ok((200, vec![("body", body.into())]))]));
+    let c = ApiClient { retry: RetryPolicy::none(), ..c };
+    let err = c.json::<serde_json::Value>(get(&c), "a JSON object").await.unwrap_err();
     let text = err.to_string();
+    assert!(matches!(err, Error::Decode { .. }) && text.contains("expected a JSON object"), "{text}");
     assert!(text.contains("[redacted]") && !text.contains("sk_test_secret"), "{text}");
+    let reply = c.send(get(&c)).await.unwrap();
+    let text = reply.decode_error("a link", "no `url`").to_string();
+    assert!(text.contains("expected a link (HTTP 200): no `url`") && !text.contains("sk_test_secret"), "{text}");
+}
+
+/// An error mapper that echoes the body as the platform's message, as careless platforms do.
+fn echo(provider: &'static str, response: &HttpResponse) -> Error {
+    let message = String::from_utf8_lossy(&response.body).into_owned();
+    status_error(provider, response, ErrorBody { message: message.clone(), code: Some(message) })
+}
+
+#[tokio::test]
+async fn errors_are_mapped_once_and_carry_no_secret_the_call_sent() {
+    let echoed = "Bearer lt_link_token_1 and ApiKey sk_test_secret and sk_test_secret";
+    let t = Scripted::new(vec![
+        Ok((401, vec![("body", echoed.into())])),
+        Ok((404, vec![("body", echoed.into())])),
+        Ok((400, vec![("body", "{\"message\":\"bad\"}".into())])),
+    ]);
+    let c = client(t.clone()).with_errors(echo);
+    let token = secret_header("Bearer lt_link_token_1").unwrap();
+    let call = get(&c).header(HeaderName::from_static("x-link-token"), token);
+    let err = c.send(call).await.unwrap_err();
+    let text = format!("{err} {err:?}");
+    assert!(matches!(err, Error::Unauthenticated { .. }), "{text}");
+    assert!(!text.contains("sk_test_secret") && !text.contains("lt_link_token_1"), "{text}");
+    // Any status: the adapter reads it, and maps the others through the same mapper.
+    let reply = c.exchange(get(&c)).await.unwrap();
+    assert_eq!(reply.status(), 404);
+    let text = format!("{:?}", reply.error());
+    assert!(text.contains("NotFound") && !text.contains("sk_test_secret"), "{text}");
+    assert!(!format!("{reply:?}").contains("sk_test_secret"));
+    // The default mapper: the status class, an excerpt of the body.
+    let plain = client(t.clone());
+    let err = plain.json::<serde_json::Value>(get(&plain), "x").await.unwrap_err();
+    assert!(matches!(&err, Error::Provider { status: 400, message, .. } if message.contains("bad")), "{err:?}");
+}
+
+#[tokio::test]
+async fn transport_errors_carry_no_secret() {
+    let c = ApiClient { retry: RetryPolicy::none(), ..client(Scripted::new(vec![Err(TransportKind::Io)])) };
+    let err = c.send(get(&c)).await.unwrap_err();
+    assert!(matches!(err, Error::Transport { .. }) && !format!("{err:?}").contains("sk_test_secret"));
+}
+
+#[test]
+fn calls_fill_their_template_and_default_their_idempotency() {
+    let c = client(Scripted::new(vec![]));
+    let call = c.call(Method::GET, "list", "/users/{userId}/credentials", &["a/b?c"]);
+    assert_eq!(call.request().url.as_str(), "http://127.0.0.1:1/novu/users/a%2Fb%3Fc/credentials");
+    assert_eq!(call.path_template, "/users/{userId}/credentials");
+    assert!(call.request().headers.contains_key("authorization"));
+    for (method, expected) in [
+        (Method::GET, Idempotency::Idempotent),
+        (Method::DELETE, Idempotency::Idempotent),
+        (Method::PUT, Idempotency::Idempotent),
+        (Method::POST, Idempotency::SendOnce),
+        (Method::PATCH, Idempotency::SendOnce),
+    ] {
+        assert_eq!(c.call(method.clone(), "op", "/x", &[]).idempotency, expected, "{method}");
+    }
+    let call = c.call(Method::POST, "op", "/x", &[]).json(&serde_json::json!({"a": 1})).idempotency(Idempotency::Keyed);
+    assert_eq!(call.idempotency, Idempotency::Keyed);
+    assert_eq!(call.request().body.as_deref(), Some(&b"{\"a\":1}"[..]));
+    assert_eq!(call.request().headers[CONTENT_TYPE], "application/json");
 }
 
 #[test]
@@ -466,8 +534,8 @@ mod reqwest_transport {
             })
             .await;
         let c = real_client(&server.base_url());
-        let r = c.execute(get(&c)).await.unwrap();
-        assert_eq!(r.status, 302);
+        let r = c.exchange(get(&c)).await.unwrap();
+        assert_eq!(r.status(), 302);
         mock.assert_calls_async(1).await;
     }
 
@@ -481,8 +549,8 @@ mod reqwest_transport {
             })
             .await;
         let c = real_client(&server.base_url());
-        let r = c.execute(get(&c)).await.unwrap();
-        let err = c.decode::<serde_json::Value>(&r, "JSON", &[]).unwrap_err();
+        let r = c.exchange(get(&c)).await.unwrap();
+        let err = r.json::<serde_json::Value>("JSON").unwrap_err();
         assert!(err.to_string().contains("larger than 64 bytes"), "{err}");
     }
 
@@ -492,7 +560,7 @@ mod reqwest_transport {
         let port = listener.local_addr().unwrap().port();
         drop(listener);
         let c = real_client(&format!("http://127.0.0.1:{port}"));
-        let err = c.execute(get(&c)).await.unwrap_err();
+        let err = c.exchange(get(&c)).await.unwrap_err();
         assert!(matches!(err, Error::Transport { kind: TransportKind::Connect, .. }), "{err}");
         assert!(!err.to_string().contains("127.0.0.1"), "no URL in the message: {err}");
     }
@@ -521,6 +589,6 @@ async fn the_apps_own_reqwest_client_carries_the_calls() {
         Arc::new(ReqwestTransport::from_client(own)),
         RetryPolicy::none(),
     );
-    assert_eq!(c.execute(get(&c)).await.unwrap().status, 200);
+    assert_eq!(c.exchange(get(&c)).await.unwrap().status(), 200);
     hit.assert_calls_async(1).await;
 }
