@@ -2,16 +2,24 @@
 //!
 //! Every source becomes a [`ConfigMap`] of string values that remembers where each value
 //! came from (`OAUTH_LINK_NOVU_API_KEY`, `[novu] api_key in oauth-link.toml`, `api_key`),
-//! so errors name the exact thing to fix. Adapters read typed values from it and call
-//! [`ConfigMap::finish`], which rejects any key they did not read.
+//! so errors name the exact thing to fix.
+//!
+//! An adapter's configuration is a struct deriving `Deserialize` whose field names are the
+//! keys; it implements [`AdapterConfig`], whose [`from_config`](AdapterConfig::from_config)
+//! reads the shared keys ([`CommonConfig`]) and the adapter's own from one map, rejects any
+//! other key, and names the origin of every bad value.
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::time::Duration;
 
+use serde::de::DeserializeOwned;
+use serde::{Deserialize, Serialize};
 use url::Url;
 
 use crate::error::{env_var, Error, Result};
 use crate::http::{HttpSettings, RetryPolicy};
+
+mod de;
 
 /// Prefix of every oauth-link environment variable.
 pub const ENV_PREFIX: &str = "OAUTH_LINK_";
@@ -220,6 +228,23 @@ impl ConfigMap {
             .ok_or_else(|| self.parse_err(&entry, &format!("one of: {}", choices.join(", "))))
     }
 
+    /// Reads the struct `T` from the keys named by its fields (serde names: `rename`s and
+    /// aliases count); the other keys stay for another struct or [`ConfigMap::finish`].
+    /// Values are text: numbers, booleans, comma-separated lists and case-insensitive enum
+    /// names are parsed, an empty value counts as unset, and every error names the value's
+    /// origin and what it must be.
+    pub fn parse<T: DeserializeOwned>(&mut self) -> Result<T> {
+        T::deserialize(de::StructDeserializer { map: self }).map_err(|e| e.into_error(self))
+    }
+
+    /// The error for `key`'s value, naming its origin (or where to set it when unset).
+    pub fn invalid(&self, key: &str, message: impl std::fmt::Display) -> Error {
+        match self.entries.get(key) {
+            Some(entry) => Error::config(entry.origin.clone(), format!("{} {message}", entry.origin)),
+            None => Error::config(env_var(self.kind, key), format!("`{key}` {message}")),
+        }
+    }
+
     /// Fails on any key that was never read, naming it and the keys that are valid.
     pub fn finish(self) -> Result<()> {
         let unknown: Vec<&Entry> =
@@ -294,93 +319,174 @@ impl PollPolicy {
 /// | `base_url` | platform address (http/https only) | the adapter's |
 /// | `connect_timeout_ms` | connect timeout | 5000 |
 /// | `request_timeout_ms` | whole-request timeout | 30000 |
-/// | `max_retries` | retries of transient failures | 3 |
+/// | `max_retries` | retries of transient failures (at most 20) | 3 |
 /// | `retry_max_elapsed_ms` | no retry starts after this | 30000 |
 /// | `poll_timeout_ms` | how long completion waits for the connection | 10000 |
 /// | `poll_interval_ms` | first pause between looks | 250 |
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(from = "CommonKeys", into = "CommonKeys")]
 pub struct CommonConfig {
     /// Base URL override.
     pub base_url: Option<Url>,
     /// Transport timeouts.
-    pub http: HttpSettingsConfig,
+    pub http: HttpSettings,
     /// Retries.
     pub retry: RetryPolicy,
     /// Completion polling.
     pub poll: PollPolicy,
 }
 
-/// Timeouts as configured (kept separate from [`HttpSettings`] so both stay `Eq`).
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct HttpSettingsConfig {
-    /// Connect timeout.
-    pub connect_timeout: Duration,
-    /// Whole-request timeout.
-    pub request_timeout: Duration,
+/// [`CommonConfig`] as its keys.
+#[derive(Serialize, Deserialize)]
+struct CommonKeys {
+    #[serde(default, skip_serializing_if = "Option::is_none", deserialize_with = "http_url")]
+    base_url: Option<Url>,
+    connect_timeout_ms: Option<u64>,
+    request_timeout_ms: Option<u64>,
+    max_retries: Option<u32>,
+    retry_max_elapsed_ms: Option<u64>,
+    poll_timeout_ms: Option<u64>,
+    poll_interval_ms: Option<u64>,
 }
 
-impl Default for HttpSettingsConfig {
-    fn default() -> Self {
-        let d = HttpSettings::default();
-        Self { connect_timeout: d.connect_timeout, request_timeout: d.request_timeout }
+impl From<CommonKeys> for CommonConfig {
+    fn from(keys: CommonKeys) -> Self {
+        let mut c = CommonConfig { base_url: keys.base_url, ..Default::default() };
+        let ms = |v: Option<u64>, default: Duration| v.map_or(default, Duration::from_millis);
+        c.http.connect_timeout = ms(keys.connect_timeout_ms, c.http.connect_timeout);
+        c.http.request_timeout = ms(keys.request_timeout_ms, c.http.request_timeout);
+        c.retry.max_retries = keys.max_retries.map_or(c.retry.max_retries, |n| n.min(20));
+        c.retry.max_elapsed = ms(keys.retry_max_elapsed_ms, c.retry.max_elapsed);
+        c.poll.timeout = ms(keys.poll_timeout_ms, c.poll.timeout);
+        c.poll.interval = ms(keys.poll_interval_ms, c.poll.interval).max(Duration::from_millis(1));
+        c
     }
 }
 
-impl From<&HttpSettingsConfig> for HttpSettings {
-    fn from(c: &HttpSettingsConfig) -> Self {
-        HttpSettings { connect_timeout: c.connect_timeout, request_timeout: c.request_timeout }
-    }
-}
-
-/// Serializes under the configuration key names, flat (`base_url` only when set), so an
-/// adapter config can `#[serde(flatten)]` it and `config check` shows the keys users set.
-impl serde::Serialize for CommonConfig {
-    fn serialize<S: serde::Serializer>(&self, serializer: S) -> std::result::Result<S::Ok, S::Error> {
-        use serde::ser::SerializeMap;
-        let ms = |d: Duration| u64::try_from(d.as_millis()).unwrap_or(u64::MAX);
-        let mut map = serializer.serialize_map(None)?;
-        if let Some(url) = &self.base_url {
-            map.serialize_entry("base_url", url.as_str())?;
+impl From<CommonConfig> for CommonKeys {
+    fn from(c: CommonConfig) -> Self {
+        let ms = |d: Duration| Some(u64::try_from(d.as_millis()).unwrap_or(u64::MAX));
+        CommonKeys {
+            base_url: c.base_url,
+            connect_timeout_ms: ms(c.http.connect_timeout),
+            request_timeout_ms: ms(c.http.request_timeout),
+            max_retries: Some(c.retry.max_retries),
+            retry_max_elapsed_ms: ms(c.retry.max_elapsed),
+            poll_timeout_ms: ms(c.poll.timeout),
+            poll_interval_ms: ms(c.poll.interval),
         }
-        map.serialize_entry("connect_timeout_ms", &ms(self.http.connect_timeout))?;
-        map.serialize_entry("request_timeout_ms", &ms(self.http.request_timeout))?;
-        map.serialize_entry("max_retries", &self.retry.max_retries)?;
-        map.serialize_entry("retry_max_elapsed_ms", &ms(self.retry.max_elapsed))?;
-        map.serialize_entry("poll_timeout_ms", &ms(self.poll.timeout))?;
-        map.serialize_entry("poll_interval_ms", &ms(self.poll.interval))?;
-        map.end()
     }
 }
 
-/// Serializes a duration as whole milliseconds, for `*_ms` settings:
-/// `#[serde(rename = "clock_skew_ms", serialize_with = "serialize_millis")]`.
+/// An adapter's configuration: a struct deriving `Serialize` and `Deserialize` whose field
+/// names are its keys, with its [`CommonConfig`] in a `#[serde(skip)]` field. The provided
+/// methods are the one set of setters and readers every adapter shares.
+pub trait AdapterConfig: Sized + Serialize + DeserializeOwned {
+    /// The shared settings.
+    fn common(&self) -> &CommonConfig;
+
+    /// The shared settings, to change them.
+    fn common_mut(&mut self) -> &mut CommonConfig;
+
+    /// Checks that span several keys, after they are read; errors name the key with
+    /// [`ConfigMap::invalid`]. Nothing by default.
+    fn check(&self, map: &ConfigMap) -> Result<()> {
+        let _ = map;
+        Ok(())
+    }
+
+    /// Reads the configuration from `map` (env, TOML or a map): the shared keys and the
+    /// adapter's own. Every error names where to fix it; a key neither knows is refused.
+    fn from_config(mut map: ConfigMap) -> Result<Self> {
+        let common: CommonConfig = map.parse()?;
+        let mut config: Self = map.parse()?;
+        *config.common_mut() = common;
+        config.check(&map)?;
+        map.finish()?;
+        Ok(config)
+    }
+
+    /// Every setting under its key, flat, secrets redacted: what `config check` shows.
+    fn settings(&self) -> serde_json::Value {
+        let mut value = serde_json::to_value(self).unwrap_or_default();
+        if let (Some(own), Ok(serde_json::Value::Object(common))) =
+            (value.as_object_mut(), serde_json::to_value(self.common()))
+        {
+            own.extend(common);
+        }
+        value
+    }
+
+    /// Overrides the platform's address.
+    fn with_base_url(mut self, base_url: Url) -> Self {
+        self.common_mut().base_url = Some(base_url);
+        self
+    }
+
+    /// Sets the retry policy.
+    fn with_retry(mut self, retry: RetryPolicy) -> Self {
+        self.common_mut().retry = retry;
+        self
+    }
+
+    /// Sets how completion polls for the new connection.
+    fn with_poll(mut self, poll: PollPolicy) -> Self {
+        self.common_mut().poll = poll;
+        self
+    }
+
+    /// Sets the transport timeouts.
+    fn with_http(mut self, http: HttpSettings) -> Self {
+        self.common_mut().http = http;
+        self
+    }
+}
+
+/// The timeouts as configured: the same type as [`HttpSettings`].
+pub type HttpSettingsConfig = HttpSettings;
+
+/// Reads an optional `http`/`https` URL without query or fragment (other schemes are
+/// refused: SSRF guard): `#[serde(default, deserialize_with = "http_url")]`.
+pub fn http_url<'de, D: serde::Deserializer<'de>>(deserializer: D) -> std::result::Result<Option<Url>, D::Error> {
+    use serde::de::Error as _;
+    let text = String::deserialize(deserializer)?;
+    let url = Url::parse(text.trim()).map_err(|_| D::Error::custom("must be an absolute http(s) URL"))?;
+    if !matches!(url.scheme(), "http" | "https") || url.host().is_none() {
+        return Err(D::Error::custom("must be an absolute http(s) URL"));
+    }
+    if url.query().is_some() || url.fragment().is_some() {
+        return Err(D::Error::custom("must be a URL without query or fragment"));
+    }
+    Ok(Some(url))
+}
+
+/// A duration given in whole milliseconds, for `*_ms` keys:
+/// `#[serde(rename = "clock_skew_ms", with = "millis")]`.
+pub mod millis {
+    use std::time::Duration;
+
+    use serde::{Deserialize, Deserializer, Serializer};
+
+    /// Writes the duration as whole milliseconds.
+    pub fn serialize<S: Serializer>(d: &Duration, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.serialize_u64(u64::try_from(d.as_millis()).unwrap_or(u64::MAX))
+    }
+
+    /// Reads whole milliseconds.
+    pub fn deserialize<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Duration, D::Error> {
+        u64::deserialize(deserializer).map(Duration::from_millis)
+    }
+}
+
+/// Serializes a duration as whole milliseconds (see [`millis`]).
 pub fn serialize_millis<S: serde::Serializer>(d: &Duration, serializer: S) -> std::result::Result<S::Ok, S::Error> {
-    serializer.serialize_u64(u64::try_from(d.as_millis()).unwrap_or(u64::MAX))
+    millis::serialize(d, serializer)
 }
 
 impl CommonConfig {
     /// Reads the shared keys from `map`.
     pub fn read(map: &mut ConfigMap) -> Result<Self> {
-        let mut c = CommonConfig { base_url: map.url("base_url")?, ..Default::default() };
-        if let Some(v) = map.millis("connect_timeout_ms")? {
-            c.http.connect_timeout = v;
-        }
-        if let Some(v) = map.millis("request_timeout_ms")? {
-            c.http.request_timeout = v;
-        }
-        if let Some(v) = map.u64("max_retries")? {
-            c.retry.max_retries = u32::try_from(v.min(20)).unwrap_or(20);
-        }
-        if let Some(v) = map.millis("retry_max_elapsed_ms")? {
-            c.retry.max_elapsed = v;
-        }
-        if let Some(v) = map.millis("poll_timeout_ms")? {
-            c.poll.timeout = v;
-        }
-        if let Some(v) = map.millis("poll_interval_ms")? {
-            c.poll.interval = v.max(Duration::from_millis(1));
-        }
-        Ok(c)
+        map.parse()
     }
 }
 
@@ -503,6 +609,158 @@ mod tests {
         assert!(unset.get("base_url").is_none());
     }
 
+    /// An adapter's configuration as adapters write one.
+    #[derive(Debug, Serialize, Deserialize)]
+    struct Sample {
+        api_key: ApiKey,
+        #[serde(default)]
+        region: Region,
+        integration_identifier: Option<String>,
+        #[serde(default)]
+        include_channel_connections: bool,
+        #[serde(rename = "clock_skew_ms", with = "millis", default = "default_skew")]
+        clock_skew: Duration,
+        #[serde(default)]
+        connectors: Vec<String>,
+        #[serde(alias = "redirect_url", default, deserialize_with = "http_url")]
+        redirect_uri: Option<Url>,
+        #[serde(skip)]
+        common: CommonConfig,
+    }
+
+    fn default_skew() -> Duration {
+        Duration::from_secs(60)
+    }
+
+    #[derive(Debug, Default, PartialEq, Serialize, Deserialize)]
+    #[serde(rename_all = "lowercase")]
+    enum Region {
+        #[default]
+        Us,
+        Eu,
+    }
+
+    impl AdapterConfig for Sample {
+        fn common(&self) -> &CommonConfig {
+            &self.common
+        }
+
+        fn common_mut(&mut self) -> &mut CommonConfig {
+            &mut self.common
+        }
+
+        fn check(&self, map: &ConfigMap) -> Result<()> {
+            match &self.integration_identifier {
+                Some(id) if id.contains(' ') => Err(map.invalid("integration_identifier", "must hold no space")),
+                _ => Ok(()),
+            }
+        }
+    }
+
+    fn sample(vars: &[(&str, &str)]) -> Result<Sample> {
+        Sample::from_config(env("novu", vars))
+    }
+
+    #[test]
+    fn a_derived_config_reads_every_key_from_every_source() {
+        let c = sample(&[
+            ("OAUTH_LINK_NOVU_API_KEY", "sk_secret_value"),
+            ("OAUTH_LINK_NOVU_REGION", "EU"),
+            ("OAUTH_LINK_NOVU_INTEGRATION_IDENTIFIER", "slack-main"),
+            ("OAUTH_LINK_NOVU_INCLUDE_CHANNEL_CONNECTIONS", "yes"),
+            ("OAUTH_LINK_NOVU_CLOCK_SKEW_MS", "5000"),
+            ("OAUTH_LINK_NOVU_CONNECTORS", "slack, notion,,"),
+            ("OAUTH_LINK_NOVU_REDIRECT_URL", "https://app.example/back"),
+            ("OAUTH_LINK_NOVU_MAX_RETRIES", "1"),
+            ("OAUTH_LINK_NOVU_POLL_TIMEOUT_MS", "50"),
+        ])
+        .unwrap();
+        assert_eq!(c.api_key.expose(), "sk_secret_value");
+        assert_eq!(c.region, Region::Eu);
+        assert_eq!(c.integration_identifier.as_deref(), Some("slack-main"));
+        assert!(c.include_channel_connections);
+        assert_eq!(c.clock_skew, Duration::from_secs(5));
+        assert_eq!(c.connectors, ["slack", "notion"]);
+        assert_eq!(c.redirect_uri.as_ref().map(Url::as_str), Some("https://app.example/back"));
+        assert_eq!((c.common.retry.max_retries, c.common.poll.timeout), (1, Duration::from_millis(50)));
+
+        let d = sample(&[("OAUTH_LINK_NOVU_API_KEY", "k"), ("OAUTH_LINK_NOVU_REGION", "")]).unwrap();
+        assert_eq!((d.region, d.clock_skew, d.common.clone()), (Region::Us, default_skew(), CommonConfig::default()));
+
+        let table: toml::Table =
+            toml::from_str("api_key = \"k\"\nconnectors = [\"slack\"]\nmax_retries = 2\nclock_skew_ms = 10").unwrap();
+        let c = Sample::from_config(ConfigMap::from_toml("novu", &table, "oauth-link.toml").unwrap()).unwrap();
+        assert_eq!(
+            (c.connectors, c.common.retry.max_retries, c.clock_skew),
+            (vec!["slack".to_owned()], 2, Duration::from_millis(10))
+        );
+    }
+
+    #[test]
+    fn a_derived_config_names_the_origin_of_every_error() {
+        let cases: [(&[(&str, &str)], &str); 9] = [
+            (&[], "missing required setting `api_key` for provider `novu`: set OAUTH_LINK_NOVU_API_KEY"),
+            (&[("OAUTH_LINK_NOVU_REGION", "mars")], "OAUTH_LINK_NOVU_REGION must be one of: us, eu"),
+            (
+                &[("OAUTH_LINK_NOVU_INCLUDE_CHANNEL_CONNECTIONS", "perhaps")],
+                "OAUTH_LINK_NOVU_INCLUDE_CHANNEL_CONNECTIONS must be true or false",
+            ),
+            (
+                &[("OAUTH_LINK_NOVU_CLOCK_SKEW_MS", "-5")],
+                "OAUTH_LINK_NOVU_CLOCK_SKEW_MS must be a non-negative integer",
+            ),
+            (&[("OAUTH_LINK_NOVU_MAX_RETRIES", "x")], "OAUTH_LINK_NOVU_MAX_RETRIES must be a non-negative integer"),
+            (
+                &[("OAUTH_LINK_NOVU_BASE_URL", "file:///etc/passwd")],
+                "OAUTH_LINK_NOVU_BASE_URL must be an absolute http(s) URL",
+            ),
+            (&[("OAUTH_LINK_NOVU_REGOIN", "eu")], "unknown setting OAUTH_LINK_NOVU_REGOIN for provider `novu`"),
+            (
+                &[("OAUTH_LINK_NOVU_INTEGRATION_IDENTIFIER", "a b")],
+                "OAUTH_LINK_NOVU_INTEGRATION_IDENTIFIER must hold no space",
+            ),
+            (
+                &[
+                    ("OAUTH_LINK_NOVU_REDIRECT_URI", "https://a.example/"),
+                    ("OAUTH_LINK_NOVU_REDIRECT_URL", "https://b.example/"),
+                ],
+                "`redirect_uri` is set twice for provider `novu`, under its name and an alias",
+            ),
+        ];
+        for (vars, expected) in cases {
+            let mut vars = vars.to_vec();
+            if !expected.contains("api_key") {
+                vars.push(("OAUTH_LINK_NOVU_API_KEY", "sk_secret_value"));
+            }
+            let err = sample(&vars).unwrap_err();
+            let text = err.to_string();
+            assert!(matches!(err, Error::Config { .. }) && text.contains(expected), "{vars:?}: {text}");
+            assert!(!text.contains("sk_secret_value"), "{text}");
+        }
+        let err =
+            sample(&[("OAUTH_LINK_NOVU_API_KEY", "k"), ("OAUTH_LINK_NOVU_REGOIN", "eu")]).unwrap_err().to_string();
+        for key in ["api_key", "region", "clock_skew_ms", "redirect_uri", "base_url", "poll_interval_ms"] {
+            assert!(err.contains(key), "the valid keys are listed: {err}");
+        }
+        let table: toml::Table = toml::from_str("api_key = \"k\"\nregion = 3").unwrap();
+        let err = Sample::from_config(ConfigMap::from_toml("novu", &table, "oauth-link.toml").unwrap()).unwrap_err();
+        assert!(err.to_string().contains("`region` under [novu] in oauth-link.toml must be one of: us, eu"), "{err}");
+    }
+
+    #[test]
+    fn settings_are_flat_and_redacted() {
+        let c =
+            sample(&[("OAUTH_LINK_NOVU_API_KEY", "sk_secret_value"), ("OAUTH_LINK_NOVU_MAX_RETRIES", "1")]).unwrap();
+        let settings = c.settings();
+        assert_eq!(settings["api_key"], "[redacted]");
+        assert_eq!(settings["clock_skew_ms"], 60000);
+        assert_eq!(settings["max_retries"], 1);
+        assert_eq!(settings["poll_timeout_ms"], 10000);
+        assert!(settings.get("common").is_none() && settings.get("base_url").is_none(), "{settings}");
+        let c = c.with_base_url(Url::parse("http://127.0.0.1:9/x").unwrap()).with_retry(RetryPolicy::none());
+        assert_eq!((c.settings()["base_url"].as_str(), c.common.retry.max_retries), (Some("http://127.0.0.1:9/x"), 0));
+    }
+
     #[test]
     fn debug_shows_no_values() {
         let m = env("novu", &[("OAUTH_LINK_NOVU_API_KEY", "sk_secret_value")]);
@@ -553,6 +811,7 @@ mod tests {
                 map.insert(key, value);
                 let mut m = ConfigMap::from_map("novu", &map);
                 let _ = CommonConfig::read(&mut m);
+                let _ = Sample::from_config(m.clone());
                 let _ = m.bool("flag");
                 let _ = m.choice("region", &["us", "eu"]);
                 let _ = m.finish();

@@ -106,7 +106,7 @@ pub trait HttpTransport: std::fmt::Debug + Send + Sync {
 }
 
 /// Transport settings.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct HttpSettings {
     /// Connect timeout.
     pub connect_timeout: Duration,
@@ -117,6 +117,12 @@ pub struct HttpSettings {
 impl Default for HttpSettings {
     fn default() -> Self {
         Self { connect_timeout: DEFAULT_CONNECT_TIMEOUT, request_timeout: DEFAULT_REQUEST_TIMEOUT }
+    }
+}
+
+impl From<&HttpSettings> for HttpSettings {
+    fn from(settings: &HttpSettings) -> Self {
+        settings.clone()
     }
 }
 
