@@ -4,7 +4,7 @@ use std::sync::Arc;
 
 use http::header::HeaderMap;
 use http::Method;
-use oauth_link_core::http::{header_name, secret_header, ApiClient, Call, HttpResponse, HttpTransport, Idempotency};
+use oauth_link_core::http::{header_name, secret_header, ApiClient, Call, HttpTransport, Idempotency, Reply};
 use oauth_link_core::{secret::LinkToken, ApiKey, Error, Result, Url};
 use serde_json::value::RawValue;
 
@@ -46,9 +46,12 @@ impl std::fmt::Debug for IssuedLink {
     }
 }
 
-/// Two API clients over one pooled transport: `api` sends the team key, `public` sends
-/// nothing but what a call adds (the OAuth-URL call is `security: []` and takes the link
-/// token instead; the key must not travel with it).
+/// Two API clients over one pooled transport, both mapping errors with [`map_error`] and
+/// scrubbing what they send from every error: `api` sends the team key (a sensitive
+/// header), `public` sends nothing but what a call adds (the OAuth-URL call is
+/// `security: []` and takes the link token, marked sensitive, instead; the key must not
+/// travel with it). The key is kept only to remove it from the public client's errors
+/// too ([`JunctionClient::public_json`]).
 #[derive(Debug, Clone)]
 pub(crate) struct JunctionClient {
     api: ApiClient,
@@ -63,8 +66,8 @@ impl JunctionClient {
         let base = config.base_url();
         let retry = config.common.retry.clone();
         Ok(Self {
-            api: ApiClient::new(KIND, base.clone(), headers, transport.clone(), retry.clone()),
-            public: ApiClient::new(KIND, base, HeaderMap::new(), transport, retry),
+            api: ApiClient::new(KIND, base.clone(), headers, transport.clone(), retry.clone()).with_errors(map_error),
+            public: ApiClient::new(KIND, base, HeaderMap::new(), transport, retry).with_errors(map_error),
             api_key: config.api_key.clone(),
         })
     }
@@ -73,35 +76,25 @@ impl JunctionClient {
         self.api.base_url()
     }
 
-    fn fail(&self, response: &HttpResponse, extra: Option<&LinkToken>) -> Error {
-        let mut secrets = vec![self.api_key.expose()];
-        if let Some(token) = extra {
-            secrets.push(token.expose());
-        }
-        map_error(response, &secrets)
+    /// A public call's decoded 2xx answer. The public client scrubs what the call sent (the
+    /// link token), but the team key never travels with it, so it is removed here: an answer
+    /// echoing it (a proxy's error page, a misrouted request) must not put it in an error.
+    async fn public_json<T: serde::de::DeserializeOwned>(&self, call: Call, what: &str) -> Result<T> {
+        self.public.json(call, what).await.map_err(|e| e.scrubbed(&[self.api_key.expose()]))
     }
 
     /// `GET /v2/user/resolve/{client_user_id}`: the Junction `user_id`, `None` on 404.
     pub(crate) async fn resolve_user(&self, client_user_id: &str) -> Result<Option<String>> {
-        let url = self.api.url(&["v2", "user", "resolve", client_user_id]);
-        let response = self
-            .api
-            .execute(Call {
-                operation: "resolve_user",
-                path_template: "/v2/user/resolve/{client_user_id}",
-                request: self.api.request(Method::GET, url),
-                // A read.
-                idempotency: Idempotency::Idempotent,
-            })
-            .await?;
-        match response.status {
+        // A read: retried by default.
+        let call = self.api.call(Method::GET, "resolve_user", "/v2/user/resolve/{client_user_id}", &[client_user_id]);
+        let reply = self.api.exchange(call).await?;
+        match reply.status() {
             200..=299 => {
-                let user: ClientFacingUser =
-                    self.api.decode(&response, "a ClientFacingUser", &[self.api_key.expose()])?;
-                Ok(Some(checked_user_id(user.user_id, &response)?))
+                let user: ClientFacingUser = reply.json("a ClientFacingUser")?;
+                Ok(Some(checked_user_id(user.user_id, &reply)?))
             }
             404 => Ok(None),
-            _ => Err(self.fail(&response, None)),
+            _ => Err(reply.error()),
         }
     }
 
@@ -115,25 +108,20 @@ impl JunctionClient {
     /// The flag is true when this call registered the user (200): a brand-new user has no
     /// providers. The "already exists" answer gives `false`.
     pub(crate) async fn create_user(&self, client_user_id: &str) -> Result<(String, bool)> {
-        let url = self.api.url(&["v2", "user"]);
-        let body = UserCreateBody { client_user_id };
-        let response = self
+        let call = self
             .api
-            .execute(Call {
-                operation: "create_user",
-                path_template: "/v2/user",
-                request: self.api.json_request(Method::POST, url, &body),
-                // Safe to repeat: a conflict resolves to the existing user (see above).
-                idempotency: Idempotency::Idempotent,
-            })
-            .await?;
-        if response.is_success() {
-            let user: ClientFacingUser = self.api.decode(&response, "a ClientFacingUser", &[self.api_key.expose()])?;
-            return Ok((checked_user_id(user.user_id, &response)?, true));
+            .call(Method::POST, "create_user", "/v2/user", &[])
+            .json(&UserCreateBody { client_user_id })
+            // Safe to repeat: a conflict resolves to the existing user (see above).
+            .idempotency(Idempotency::Idempotent);
+        let reply = self.api.exchange(call).await?;
+        if reply.is_success() {
+            let user: ClientFacingUser = reply.json("a ClientFacingUser")?;
+            return Ok((checked_user_id(user.user_id, &reply)?, true));
         }
-        if response.status == 400 {
+        if reply.status() == 400 {
             if let Ok(ErrorResponse { detail: Some(Detail::Object(detail)), .. }) =
-                serde_json::from_slice::<ErrorResponse>(&response.body)
+                serde_json::from_slice::<ErrorResponse>(reply.body())
             {
                 if let Some(user_id) = detail.user_id.filter(|id| crate::users::is_uuid(id)) {
                     tracing::debug!("client_user_id already registered at Junction; reusing its user_id");
@@ -141,7 +129,7 @@ impl JunctionClient {
                 }
             }
         }
-        Err(self.fail(&response, None))
+        Err(reply.error())
     }
 
     /// `POST /v2/link/token` with `on_close` and `on_error` = `"redirect"` (so a cancelled
@@ -155,31 +143,24 @@ impl JunctionClient {
         provider: Option<&str>,
         redirect_url: &str,
     ) -> Result<IssuedLink> {
-        let url = self.api.url(&["v2", "link", "token"]);
         let body = LinkTokenExchange { user_id, provider, redirect_url, on_close: REDIRECT, on_error: REDIRECT };
-        let response = self
+        let call = self
             .api
-            .execute(Call {
-                operation: "link_token",
-                path_template: "/v2/link/token",
-                request: self.api.json_request(Method::POST, url, &body),
-                // Safe to repeat: a repeat mints another token; the unused one expires.
-                idempotency: Idempotency::Idempotent,
-            })
-            .await?;
-        if !response.is_success() {
-            return Err(self.fail(&response, None));
-        }
+            .call(Method::POST, "link_token", "/v2/link/token", &[])
+            .json(&body)
+            // Safe to repeat: a repeat mints another token; the unused one expires.
+            .idempotency(Idempotency::Idempotent);
+        let reply = self.api.send(call).await?;
         // The body holds the token: on a decode failure keep no excerpt of it.
         let withheld = |message: String| Error::Decode {
             provider: KIND,
             message,
             body: "[withheld: the answer may carry the link token]".into(),
         };
-        let parsed: LinkTokenExchangeResponse = serde_json::from_slice(&response.body).map_err(|e| {
+        let parsed: LinkTokenExchangeResponse = serde_json::from_slice(reply.body()).map_err(|e| {
             withheld(format!(
                 "expected a LinkTokenExchangeResponse {{link_token, link_web_url}} (HTTP {}): {}",
-                response.status,
+                reply.status(),
                 serde_error_kind(&e)
             ))
         })?;
@@ -193,31 +174,19 @@ impl JunctionClient {
         Ok(IssuedLink { token: LinkToken::new(parsed.link_token), web_url: parsed.link_web_url })
     }
 
-    /// `GET /v2/link/provider/oauth/{provider}` with the link token and without the API
-    /// key: the `oauth_url` of the `Source`, when Junction gives one.
+    /// `GET /v2/link/provider/oauth/{provider}` with the link token (a sensitive header, so
+    /// the client scrubs it from every error of this call) and without the API key: the
+    /// `oauth_url` of the `Source`, when Junction gives one.
     pub(crate) async fn oauth_url(&self, provider: &str, token: &LinkToken) -> Result<Option<Url>> {
-        let url = self.public.url(&["v2", "link", "provider", "oauth", provider]);
-        let mut request = self.public.request(Method::GET, url);
-        request.headers.insert(
-            header_name(LINK_TOKEN_HEADER),
-            secret_header(token.expose()).map_err(|_| {
-                Error::decode(KIND, "Junction returned a link token that is not a valid header value", b"[withheld]")
-            })?,
-        );
-        let response = self
+        let token_header = secret_header(token.expose()).map_err(|_| {
+            Error::decode(KIND, "Junction returned a link token that is not a valid header value", b"[withheld]")
+        })?;
+        // A read of the provider's OAuth URL for this token: retried by default.
+        let call = self
             .public
-            .execute(Call {
-                operation: "oauth_url",
-                path_template: "/v2/link/provider/oauth/{oauth_provider}",
-                request,
-                // A read of the provider's OAuth URL for this token.
-                idempotency: Idempotency::Idempotent,
-            })
-            .await?;
-        if !response.is_success() {
-            return Err(self.fail(&response, Some(token)));
-        }
-        let source: Source = self.public.decode(&response, "a Source", &[self.api_key.expose(), token.expose()])?;
+            .call(Method::GET, "oauth_url", "/v2/link/provider/oauth/{oauth_provider}", &[provider])
+            .header(header_name(LINK_TOKEN_HEADER), token_header);
+        let source: Source = self.public_json(call, "a Source").await?;
         match source.oauth_url.filter(|u| !u.is_empty()) {
             None => Ok(None),
             Some(text) => Url::parse(&text)
@@ -230,48 +199,25 @@ impl JunctionClient {
 
     /// `GET /v2/user/providers/{user_id}`: the raw `ClientFacingProviderWithStatus` records.
     pub(crate) async fn providers(&self, user_id: &str) -> Result<Vec<Box<RawValue>>> {
-        let url = self.api.url(&["v2", "user", "providers", user_id]);
-        let response = self
-            .api
-            .execute(Call {
-                operation: "list_providers",
-                path_template: "/v2/user/providers/{user_id}",
-                request: self.api.request(Method::GET, url),
-                // A read.
-                idempotency: Idempotency::Idempotent,
-            })
-            .await?;
-        if !response.is_success() {
-            return Err(self.fail(&response, None));
-        }
-        let list: ProvidersResponse =
-            self.api.decode(&response, "{providers: [ClientFacingProviderWithStatus]}", &[self.api_key.expose()])?;
+        // A read: retried by default.
+        let call = self.api.call(Method::GET, "list_providers", "/v2/user/providers/{user_id}", &[user_id]);
+        let list: ProvidersResponse = self.api.json(call, "{providers: [ClientFacingProviderWithStatus]}").await?;
         Ok(list.providers)
     }
 
     /// `DELETE /v2/user/{user_id}/{provider}`.
     pub(crate) async fn deregister(&self, user_id: &str, provider: &str) -> Result<()> {
-        let url = self.api.url(&["v2", "user", user_id, provider]);
-        let response = self
-            .api
-            .execute(Call {
-                operation: "deregister_provider",
-                path_template: "/v2/user/{user_id}/{provider}",
-                request: self.api.request(Method::DELETE, url),
-                // A DELETE: deregistering twice leaves the same state.
-                idempotency: Idempotency::Idempotent,
-            })
-            .await?;
-        if !response.is_success() {
-            return Err(self.fail(&response, None));
-        }
-        let answer: SuccessResponse = self.api.decode(&response, "{success: bool}", &[self.api_key.expose()])?;
+        // A DELETE, retried by default: deregistering twice leaves the same state.
+        let call =
+            self.api.call(Method::DELETE, "deregister_provider", "/v2/user/{user_id}/{provider}", &[user_id, provider]);
+        let reply = self.api.send(call).await?;
+        let answer: SuccessResponse = reply.json("{success: bool}")?;
         if answer.success {
             Ok(())
         } else {
             Err(Error::Provider {
                 provider: KIND,
-                status: response.status,
+                status: reply.status(),
                 code: None,
                 message: format!("Junction answered success=false when deregistering `{provider}`"),
             })
@@ -283,22 +229,9 @@ impl JunctionClient {
     /// operation is `security: []` and the official Node SDK sends no key, so the key does
     /// not travel where it is not read. Entries that do not decode are skipped.
     pub(crate) async fn link_providers(&self) -> Result<Vec<SourceLink>> {
-        let url = self.public.url(&["v2", "link", "providers"]);
-        let response = self
-            .public
-            .execute(Call {
-                operation: "list_targets",
-                path_template: "/v2/link/providers",
-                request: self.public.request(Method::GET, url),
-                // A read.
-                idempotency: Idempotency::Idempotent,
-            })
-            .await?;
-        if !response.is_success() {
-            return Err(self.fail(&response, None));
-        }
-        let entries: Vec<serde_json::Value> =
-            self.public.decode(&response, "an array of SourceLink", &[self.api_key.expose()])?;
+        // A read: retried by default.
+        let call = self.public.call(Method::GET, "list_targets", "/v2/link/providers", &[]);
+        let entries: Vec<serde_json::Value> = self.public_json(call, "an array of SourceLink").await?;
         Ok(entries
             .into_iter()
             .filter_map(|entry| {
@@ -323,10 +256,10 @@ fn serde_error_kind(e: &serde_json::Error) -> String {
 
 /// A Junction `user_id` as Junction answered it: a UUID, or a decode error (it goes into
 /// request paths and bodies, where anything else would address something else).
-fn checked_user_id(user_id: String, response: &HttpResponse) -> Result<String> {
+fn checked_user_id(user_id: String, reply: &Reply) -> Result<String> {
     if crate::users::is_uuid(&user_id) {
         Ok(user_id)
     } else {
-        Err(Error::decode(KIND, "expected a ClientFacingUser whose user_id is a UUID", &response.body))
+        Err(reply.scrub(Error::decode(KIND, "expected a ClientFacingUser whose user_id is a UUID", reply.body())))
     }
 }

@@ -1,11 +1,9 @@
 //! Junction error bodies -> core [`Error`].
 
 use oauth_link_core::http::{status_error, ErrorBody, HttpResponse};
-use oauth_link_core::secret::scrub;
 use oauth_link_core::{adapter::excerpt, Error};
 
 use crate::wire::{Detail, ErrorResponse};
-use crate::KIND;
 
 /// Maps a non-2xx answer to the core error.
 ///
@@ -14,15 +12,17 @@ use crate::KIND;
 /// - `{detail: {error_type, error_message}}` (e.g. the 400 answers) -> `code` and
 ///   `message`; `{detail: "text"}` -> `message`.
 /// - 401/403/404/409/429/others -> [`status_error`].
-/// - Bodies that are not JSON -> message = scrubbed excerpt.
+/// - Bodies that are not JSON -> message = excerpt.
 ///
-/// `secrets` (API key, link token) are scrubbed from every message.
-pub(crate) fn map_error(response: &HttpResponse, secrets: &[&str]) -> Error {
-    let clean = |text: &str| scrub(&excerpt(text.as_bytes()), secrets);
+/// Every text taken from the body goes through [`excerpt`] (bounded, secret-named fields
+/// masked). The [`ApiClient`](oauth_link_core::http::ApiClient) given this mapper removes
+/// what the call sent (API key, link token) from the error it returns.
+pub(crate) fn map_error(provider: &'static str, response: &HttpResponse) -> Error {
+    let clean = |text: &str| excerpt(text.as_bytes());
     let parsed: Option<ErrorResponse> = serde_json::from_slice(&response.body).ok();
     let Some(parsed) = parsed else {
-        let message = scrub(&excerpt(&response.body), secrets);
-        return status_error(KIND, response, ErrorBody { message, code: None });
+        let message = excerpt(&response.body);
+        return status_error(provider, response, ErrorBody { message, code: None });
     };
     let mut body = ErrorBody { message: String::new(), code: parsed.error_type.clone() };
     match parsed.detail {
@@ -47,10 +47,10 @@ pub(crate) fn map_error(response: &HttpResponse, secrets: &[&str]) -> Error {
                 fields.push("request".to_owned());
                 reasons.push("Junction rejected the request (empty validation error list)".to_owned());
             }
-            return Error::invalid_input(KIND, clean(&fields.join(",")), clean(&reasons.join("; ")));
+            return Error::invalid_input(provider, clean(&fields.join(",")), clean(&reasons.join("; ")));
         }
         Some(Detail::Text(text)) if response.status == 422 => {
-            return Error::invalid_input(KIND, "request", clean(&text));
+            return Error::invalid_input(provider, "request", clean(&text));
         }
         Some(Detail::Validation(errors)) => {
             body.message = errors.iter().map(|e| e.msg.as_str()).collect::<Vec<_>>().join("; ");
@@ -70,12 +70,13 @@ pub(crate) fn map_error(response: &HttpResponse, secrets: &[&str]) -> Error {
     }
     body.message = clean(&body.message);
     body.code = body.code.map(|c| clean(&c));
-    status_error(KIND, response, body)
+    status_error(provider, response, body)
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::KIND;
     use oauth_link_core::http::HttpResponse;
 
     fn response(status: u16, body: &str) -> HttpResponse {
@@ -85,12 +86,12 @@ mod tests {
     #[test]
     fn validation_errors_name_the_fields() {
         let err = map_error(
+            KIND,
             &response(
                 422,
                 r#"{"detail":[{"loc":["body","user_id"],"msg":"field required","type":"value_error.missing"},
                              {"loc":["path",0],"msg":"bad","type":"x"}]}"#,
             ),
-            &[],
         );
         match err {
             Error::InvalidInput { field, reason, .. } => {
@@ -99,38 +100,42 @@ mod tests {
             }
             other => panic!("{other:?}"),
         }
-        let err = map_error(&response(422, r#"{"detail":"Provider not supported"}"#), &[]);
+        let err = map_error(KIND, &response(422, r#"{"detail":"Provider not supported"}"#));
         assert!(matches!(err, Error::InvalidInput { ref field, .. } if field == "request"), "{err:?}");
-        let err = map_error(&response(422, r#"{"detail":[]}"#), &[]);
+        let err = map_error(KIND, &response(422, r#"{"detail":[]}"#));
         assert!(matches!(err, Error::InvalidInput { .. }), "{err:?}");
     }
 
     #[test]
     fn detail_objects_give_code_and_message() {
         let err = map_error(
+            KIND,
             &response(
                 400,
                 r#"{"detail":{"error_type":"INVALID_REQUEST","error_message":"Client user id already exists.","user_id":"u"}}"#,
             ),
-            &[],
         );
         assert_eq!(err.to_string(), "junction answered HTTP 400 (INVALID_REQUEST): Client user id already exists.");
     }
 
     #[test]
-    fn statuses_and_secrets() {
-        let err = map_error(&response(401, r#"{"detail":"Invalid API key sk_us_secretkey"}"#), &["sk_us_secretkey"]);
-        assert!(matches!(err, Error::Unauthenticated { .. }));
-        assert!(!err.to_string().contains("sk_us_secretkey"), "{err}");
-        assert!(matches!(map_error(&response(403, "{}"), &[]), Error::Forbidden { .. }));
-        assert!(matches!(map_error(&response(404, r#"{"detail":"User not found"}"#), &[]), Error::NotFound { .. }));
-        assert!(matches!(map_error(&response(409, r#"{"message":"busy"}"#), &[]), Error::Conflict { .. }));
-        assert!(matches!(map_error(&response(429, "slow"), &[]), Error::RateLimited { .. }));
-        let err = map_error(&response(502, "<html>bad gateway lt_token123</html>"), &["lt_token123"]);
-        assert_eq!(err.to_string(), "junction answered HTTP 502: <html>bad gateway [redacted]</html>");
-        let err = map_error(&response(400, r#"{"detail":[{"loc":["x"],"msg":"m"}]}"#), &[]);
+    fn statuses_map_to_core_variants() {
+        // Secrets a call sent are scrubbed by the client, not here: see
+        // tests/errors.rs `errors_never_show_what_the_call_sent`.
+        let err = map_error(KIND, &response(401, r#"{"detail":"Invalid API key"}"#));
+        assert_eq!(
+            err.to_string(),
+            "junction rejected the API key: Invalid API key; check the `api_key` setting (OAUTH_LINK_JUNCTION_API_KEY)"
+        );
+        assert!(matches!(map_error(KIND, &response(403, "{}")), Error::Forbidden { .. }));
+        assert!(matches!(map_error(KIND, &response(404, r#"{"detail":"User not found"}"#)), Error::NotFound { .. }));
+        assert!(matches!(map_error(KIND, &response(409, r#"{"message":"busy"}"#)), Error::Conflict { .. }));
+        assert!(matches!(map_error(KIND, &response(429, "slow")), Error::RateLimited { .. }));
+        let err = map_error(KIND, &response(502, "<html>bad gateway</html>"));
+        assert_eq!(err.to_string(), "junction answered HTTP 502: <html>bad gateway</html>");
+        let err = map_error(KIND, &response(400, r#"{"detail":[{"loc":["x"],"msg":"m"}]}"#));
         assert!(matches!(err, Error::InvalidInput { .. }), "{err:?}");
-        let err = map_error(&response(500, r#"{"detail":42}"#), &[]);
+        let err = map_error(KIND, &response(500, r#"{"detail":42}"#));
         assert_eq!(err.to_string(), "junction answered HTTP 500: 42");
     }
 }
