@@ -8,14 +8,16 @@
 //!
 //! # Redaction policy
 //!
-//! No secret reaches `Debug`, `Display`, an error, a log or a kept record. Four rules, one
-//! implementation each, all masking with [`REDACTED`]:
+//! No secret reaches `Debug`, `Display`, an error, a log or a kept record. Six rules, one
+//! implementation each, masking with [`REDACTED`] (inside a URL, [`URL_MASK`]):
 //!
 //! 1. **Values oauth-link holds** are the types of this module: `Debug` prints
 //!    `Name([redacted])`, `Serialize` writes `"[redacted]"` (a field that hands a secret to its
 //!    owner opts in with [`serialize_exposed`]).
 //! 2. **Text that may echo a value the caller knows** (a platform's message, a body excerpt):
-//!    [`scrub`] replaces every occurrence of each such value.
+//!    [`scrub`] replaces every occurrence of each such value. The HTTP client applies it
+//!    to every error a call produces, with the sensitive header values the call sent
+//!    ([`Error::scrubbed`](crate::Error::scrubbed)).
 //! 3. **Records kept from a platform** lose every field, at any depth, whose *name* marks it
 //!    secret, before anything else sees them: [`RawRecord::scrubbed`](crate::adapter::RawRecord::scrubbed)
 //!    and [`RawRecord::from_scan`](crate::adapter::RawRecord::from_scan), given the adapter's predicate
@@ -27,8 +29,13 @@
 //!    text as written: a body cut short or garbled is no JSON, but its `"accessToken":"...`
 //!    is still masked.
 //!
-//! Inside a URL the mask must stay URL-safe: the Redis crate prints a connection URL's
-//! password as `***`.
+//! 6. **Connection URLs** (a Redis URL) print with their password as [`URL_MASK`], which
+//!    stays valid inside a URL, and messages about the connection lose it
+//!    ([`CredentialUrl`]).
+
+mod credentials;
+
+pub use credentials::{CredentialUrl, URL_MASK};
 
 use secrecy::{ExposeSecret, SecretString};
 use serde::{Deserialize, Deserializer, Serialize, Serializer};

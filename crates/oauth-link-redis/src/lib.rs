@@ -2,8 +2,6 @@
 #![deny(missing_docs)]
 #![warn(missing_debug_implementations, unreachable_pub)]
 
-mod redact;
-
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -18,7 +16,7 @@ use redis::aio::{ConnectionManager, ConnectionManagerConfig};
 use redis::Value;
 use secrecy::{ExposeSecret, SecretString};
 
-use crate::redact::RedisUrl;
+use oauth_link_core::secret::CredentialUrl;
 
 /// Default prefix of the keys marking used states: `oauth-link:used:<32 hex digits>`.
 pub const DEFAULT_KEY_PREFIX: &str = "oauth-link:used:";
@@ -57,7 +55,7 @@ pub struct RedisReplayGuardBuilder {
 
 impl std::fmt::Debug for RedisReplayGuardBuilder {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        let url = RedisUrl::parse(self.url.expose_secret());
+        let url = CredentialUrl::parse(self.url.expose_secret());
         f.debug_struct("RedisReplayGuardBuilder")
             .field("url", &url.as_ref().map_or("[unparseable URL]", |u| u.redacted.as_str()))
             .field("key_prefix", &self.key_prefix)
@@ -140,7 +138,7 @@ impl RedisReplayGuardBuilder {
     }
 
     fn prepare(self) -> Result<(redis::Client, ConnectionManagerConfig, Settings)> {
-        let url = RedisUrl::parse(self.url.expose_secret()).ok_or_else(|| {
+        let url = CredentialUrl::parse(self.url.expose_secret()).ok_or_else(|| {
             Error::config("redis_url", "the Redis URL is not a URL; expected redis://[user:password@]host[:port][/db]")
         })?;
         let client = redis::Client::open(self.url.expose_secret()).map_err(|e| {
@@ -186,7 +184,7 @@ pub struct RedisReplayGuard {
 }
 
 struct Settings {
-    url: RedisUrl,
+    url: CredentialUrl,
     key_prefix: String,
     command_timeout: Duration,
     fail_mode: FailMode,

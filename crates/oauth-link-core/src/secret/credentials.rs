@@ -1,23 +1,33 @@
-//! Keeping the Redis URL's credentials out of `Debug`, errors and logs.
+//! Rule 6 of the redaction policy: a connection URL's password (a Redis URL, say) prints
+//! as [`URL_MASK`], which stays valid inside a URL, and messages about the connection are
+//! scrubbed of it.
 
 use secrecy::{ExposeSecret, SecretString};
 use url::Url;
 
-/// What a credential prints as inside a redacted URL.
-const MASK: &str = "***";
+/// What a password prints as inside a redacted URL (URL-safe, unlike [`super::REDACTED`]).
+pub const URL_MASK: &str = "***";
+const MASK: &str = URL_MASK;
 
-/// The Redis URL split into a printable form and the secrets it held.
-pub(crate) struct RedisUrl {
-    /// The URL with its password (userinfo or `pass=` query value) replaced by `***`.
-    pub(crate) redacted: String,
+/// A connection URL split into a printable form and the secrets it held.
+pub struct CredentialUrl {
+    /// The URL with its password (userinfo or `pass=`/`password=` query value) replaced by
+    /// [`URL_MASK`].
+    pub redacted: String,
     /// Every form of the password found in the URL (as written and percent-decoded), so
     /// messages coming back from the Redis client can be scrubbed of it.
     secrets: Vec<SecretString>,
 }
 
-impl RedisUrl {
+impl std::fmt::Debug for CredentialUrl {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("CredentialUrl").field("redacted", &self.redacted).finish_non_exhaustive()
+    }
+}
+
+impl CredentialUrl {
     /// Splits `url`; `None` when it is not a URL at all.
-    pub(crate) fn parse(url: &str) -> Option<Self> {
+    pub fn parse(url: &str) -> Option<Self> {
         let mut parsed = Url::parse(url).ok()?;
         let mut secrets = Vec::new();
         if let Some(password) = parsed.password().filter(|p| !p.is_empty()).map(str::to_owned) {
@@ -48,8 +58,8 @@ impl RedisUrl {
         Some(Self { redacted: parsed.to_string(), secrets })
     }
 
-    /// `text` with every form of the password replaced by `***`.
-    pub(crate) fn scrub(&self, text: &str) -> String {
+    /// `text` with every form of the password replaced by [`URL_MASK`].
+    pub fn scrub(&self, text: &str) -> String {
         let mut out = text.to_owned();
         for secret in &self.secrets {
             let secret = secret.expose_secret();
@@ -105,21 +115,21 @@ mod tests {
 
     #[test]
     fn userinfo_password_is_masked() {
-        let url = RedisUrl::parse("redis://:hunter2-secret@127.0.0.1:6380/2").unwrap();
+        let url = CredentialUrl::parse("redis://:hunter2-secret@127.0.0.1:6380/2").unwrap();
         assert_eq!(url.redacted, "redis://:***@127.0.0.1:6380/2");
         assert_eq!(url.scrub("AUTH hunter2-secret failed"), "AUTH *** failed");
     }
 
     #[test]
     fn user_is_kept_and_encoded_password_is_scrubbed_in_both_forms() {
-        let url = RedisUrl::parse("redis://app:p%40ss%3Aword@localhost/").unwrap();
+        let url = CredentialUrl::parse("redis://app:p%40ss%3Aword@localhost/").unwrap();
         assert_eq!(url.redacted, "redis://app:***@localhost/");
         assert_eq!(url.scrub("a p@ss:word b p%40ss%3Aword"), "a *** b ***");
     }
 
     #[test]
     fn unix_socket_query_password_is_masked() {
-        let url = RedisUrl::parse("redis+unix:///run/redis.sock?db=1&pass=sock-secret").unwrap();
+        let url = CredentialUrl::parse("redis+unix:///run/redis.sock?db=1&pass=sock-secret").unwrap();
         assert!(!url.redacted.contains("sock-secret"), "{}", url.redacted);
         assert!(url.redacted.contains("pass=***") && url.redacted.contains("db=1"), "{}", url.redacted);
         assert_eq!(url.scrub("x sock-secret"), "x ***");
@@ -127,10 +137,10 @@ mod tests {
 
     #[test]
     fn urls_without_password_are_unchanged_and_nothing_is_scrubbed() {
-        let url = RedisUrl::parse("redis://127.0.0.1:6379").unwrap();
+        let url = CredentialUrl::parse("redis://127.0.0.1:6379").unwrap();
         assert_eq!(url.redacted, "redis://127.0.0.1:6379");
         assert_eq!(url.scrub("connection refused"), "connection refused");
-        assert!(RedisUrl::parse("not a url").is_none());
+        assert!(CredentialUrl::parse("not a url").is_none());
     }
 
     #[test]
