@@ -215,31 +215,14 @@ pub fn redacted_url(url: &Url) -> String {
 /// Deliberately not `state`: Junction and OAuth servers use that name themselves.
 pub const STATE_PARAM: &str = "oauth_link_state";
 
-/// `redirect`'s text with `oauth_link_state=<state>` appended to its query, exactly as
-/// `Url::query_pairs_mut().append_pair` appends it, without cloning the URL or running its
-/// serializer: for the redirect URI an adapter sends to its platform inside a request body.
+/// `redirect` with `oauth_link_state=<state>` appended to its query, as text: for the
+/// redirect URI an adapter sends to its platform inside a request body.
 ///
 /// Appends; an `oauth_link_state` already in the query is left alone.
 pub fn redirect_with_state(redirect: &Url, state: &str) -> String {
-    if redirect.fragment().is_some() {
-        // A fragment goes after the query: leave that to the serializer. (Redirect URIs
-        // are validated to have none.)
-        let mut url = redirect.clone();
-        url.query_pairs_mut().append_pair(STATE_PARAM, state);
-        return url.into();
-    }
-    let text = redirect.as_str();
-    let mut out = String::with_capacity(text.len() + STATE_PARAM.len() + state.len() + 2);
-    out.push_str(text);
-    match redirect.query() {
-        None => out.push('?'),
-        Some("") => {}
-        Some(_) => out.push('&'),
-    }
-    out.extend(url::form_urlencoded::byte_serialize(STATE_PARAM.as_bytes()));
-    out.push('=');
-    out.extend(url::form_urlencoded::byte_serialize(state.as_bytes()));
-    out
+    let mut url = redirect.clone();
+    url.query_pairs_mut().append_pair(STATE_PARAM, state);
+    url.into()
 }
 
 /// What came back to the app after the user went through the link.
