@@ -1,26 +1,24 @@
-//! The Novu HTTP calls, each through core `ApiClient::execute`.
+//! The Novu HTTP calls, each built with core `ApiClient::call` from its path template and
+//! sent through the client, whose one error mapper ([`api_error`], traced) reads Novu's
+//! error answers and which removes the API key from every error.
 
 use std::sync::Arc;
 
 use http::header::AUTHORIZATION;
 use http::{HeaderMap, HeaderName, HeaderValue, Method};
-use oauth_link_core::http::{secret_header, ApiClient, Call, HttpResponse, HttpTransport, Idempotency};
-use oauth_link_core::secret::scrub;
-use oauth_link_core::{
-    adapter::{excerpt, RawRecord},
-    ApiKey, Error, Result, Url,
-};
-use serde::{Deserialize, Serialize};
+use oauth_link_core::http::{secret_header, ApiClient, HttpResponse, HttpTransport, Idempotency};
+use oauth_link_core::secret::is_secret_field_name;
+use oauth_link_core::{adapter::RawRecord, Error, Result, Url};
+use serde::Serialize;
 use serde_json::value::RawValue;
 
 use crate::config::NovuConfig;
-use crate::error::{api_error, redact_tokens};
+use crate::error::api_error;
 use crate::wire::{
     ChannelConnection, ChannelEndpoint, GenerateLinkResponse, GenerateUserLinkRequest, GenerateWorkspaceLinkRequest,
     Integration, IntegrationList, Page, UpsertSubscriberRequest,
 };
 use crate::KIND;
-use oauth_link_core::secret::is_secret_field_name;
 
 /// Records asked per page (Novu's maximum), as the query sends it.
 const PAGE_LIMIT: &str = "100";
@@ -39,13 +37,6 @@ pub(crate) enum RecordKind {
 }
 
 impl RecordKind {
-    fn collection(self) -> &'static str {
-        match self {
-            RecordKind::Endpoint => "channel-endpoints",
-            RecordKind::Connection => "channel-connections",
-        }
-    }
-
     fn list_template(self) -> &'static str {
         match self {
             RecordKind::Endpoint => "/v1/channel-endpoints",
@@ -99,71 +90,59 @@ impl<'a> ListFilter<'a> {
 #[derive(Debug, Clone)]
 pub(crate) struct NovuClient {
     api: ApiClient,
-    api_key: ApiKey,
 }
 
 impl NovuClient {
     pub(crate) fn new(config: &NovuConfig, transport: Arc<dyn HttpTransport>) -> Result<Self> {
         let mut headers = HeaderMap::new();
         headers.insert(AUTHORIZATION, secret_header(&format!("ApiKey {}", config.api_key.expose()))?);
-        let api = ApiClient::new(KIND, config.base_url(), headers, transport, config.common.retry.clone());
-        Ok(Self { api, api_key: config.api_key.clone() })
+        let api = ApiClient::new(KIND, config.base_url(), headers, transport, config.common.retry.clone())
+            .with_errors(traced_error);
+        Ok(Self { api })
     }
 
     pub(crate) fn base_url(&self) -> &Url {
         self.api.base_url()
     }
 
-    fn secrets(&self) -> [&str; 1] {
-        [self.api_key.expose()]
-    }
-
     /// `POST /v2/subscribers {subscriberId}`: creates the subscriber, or leaves an existing
     /// one as it is (an upsert carrying no field but the id). 201 either way.
     pub(crate) async fn upsert_subscriber(&self, subscriber_id: &str) -> Result<()> {
         let operation = "upsert_subscriber";
-        let url = self.api.url(&["v2", "subscribers"]);
-        let request = self.api.json_request(Method::POST, url, &UpsertSubscriberRequest { subscriber_id });
         // Idempotent: an upsert of the id alone; repeating it creates nothing more and changes
         // no field, so no idempotency key is needed (and none is sent).
-        let call = Call { operation, path_template: "/v2/subscribers", request, idempotency: Idempotency::Idempotent };
-        let response = self.api.execute(call).await?;
-        trace_response(operation, &response);
-        if !response.is_success() {
-            return Err(api_error(&response, &self.secrets()));
-        }
+        let call = self
+            .api
+            .call(Method::POST, operation, "/v2/subscribers", &[])
+            .json(&UpsertSubscriberRequest { subscriber_id })
+            .idempotency(Idempotency::Idempotent);
+        let reply = self.api.send(call).await?;
+        trace_response(Some(operation), reply.response());
         // `{data: SubscriberResponseDto}` (the server's envelope) or the bare record.
         let what = "a subscriber object (`SubscriberResponseDto`, bare or under `data`)";
-        let value: serde_json::Value = self.decode(&response, what)?;
-        let record = crate::wire::unwrap_subscriber(value);
+        let record = crate::wire::unwrap_subscriber(reply.json(what)?);
         match record.get("subscriberId") {
             None | Some(serde_json::Value::Null) => Ok(()),
             Some(serde_json::Value::String(id)) if id == subscriber_id => Ok(()),
-            Some(_) => Err(self.decode_error(&response, what, "it names another subscriberId")),
+            Some(_) => Err(reply.decode_error(what, "it names another subscriberId")),
         }
     }
 
     /// `GET /v1/integrations` (no query): every integration of the environment.
     pub(crate) async fn list_integrations(&self) -> Result<Vec<Integration>> {
         let operation = "list_integrations";
-        let url = self.api.url(&["v1", "integrations"]);
-        let request = self.api.request(Method::GET, url);
-        // Idempotent: a read.
-        let call = Call { operation, path_template: "/v1/integrations", request, idempotency: Idempotency::Idempotent };
-        let response = self.api.execute(call).await?;
-        trace_response(operation, &response);
-        if !response.is_success() {
-            return Err(api_error(&response, &self.secrets()));
-        }
-        let list: IntegrationList = self.decode(&response, "an array of integrations (bare or under `data`)")?;
+        // Idempotent (the default for GET): a read.
+        let call = self.api.call(Method::GET, operation, "/v1/integrations", &[]);
+        let reply = self.api.send(call).await?;
+        trace_response(Some(operation), reply.response());
+        let list: IntegrationList = reply.json("an array of integrations (bare or under `data`)")?;
         // An entry of another shape is skipped, not fatal: the catalogue lists what it can read.
         Ok(list.into_items().into_iter().filter_map(|item| serde_json::from_value(item).ok()).collect())
     }
 
     /// `POST /v1/integrations/channel-endpoints/oauth`.
     pub(crate) async fn generate_user_link(&self, body: &GenerateUserLinkRequest<'_>, key: &str) -> Result<Url> {
-        let url = self.api.url(&["v1", "integrations", "channel-endpoints", "oauth"]);
-        self.post_link("generate_link", "/v1/integrations/channel-endpoints/oauth", url, body, key).await
+        self.post_link("generate_link", "/v1/integrations/channel-endpoints/oauth", body, key).await
     }
 
     /// `POST /v1/integrations/channel-connections/oauth`.
@@ -172,41 +151,39 @@ impl NovuClient {
         body: &GenerateWorkspaceLinkRequest<'_>,
         key: &str,
     ) -> Result<Url> {
-        let url = self.api.url(&["v1", "integrations", "channel-connections", "oauth"]);
-        self.post_link("generate_workspace_link", "/v1/integrations/channel-connections/oauth", url, body, key).await
+        self.post_link("generate_workspace_link", "/v1/integrations/channel-connections/oauth", body, key).await
     }
 
     async fn post_link<B: Serialize>(
         &self,
         operation: &'static str,
-        path_template: &'static str,
-        url: Url,
+        template: &'static str,
         body: &B,
         idempotency_key: &str,
     ) -> Result<Url> {
-        let mut request = self.api.json_request(Method::POST, url, body);
         let key = HeaderValue::try_from(idempotency_key).map_err(|_| {
             Error::invalid_input(KIND, "idempotency_key", "must be visible ASCII (an HTTP header value)")
         })?;
-        request.headers.insert(IDEMPOTENCY_KEY, key);
         // Keyed: the same idempotency key rides on every retry of this logical request, so Novu
         // replays (or, while the first is in flight, answers 409 + Retry-After to) a repeat.
-        let response =
-            self.api.execute(Call { operation, path_template, request, idempotency: Idempotency::Keyed }).await?;
-        trace_response(operation, &response);
-        if !response.is_success() {
-            return Err(api_error(&response, &self.secrets()));
-        }
+        let call = self
+            .api
+            .call(Method::POST, operation, template, &[])
+            .json(body)
+            .header(IDEMPOTENCY_KEY, key)
+            .idempotency(Idempotency::Keyed);
+        let reply = self.api.send(call).await?;
+        trace_response(Some(operation), reply.response());
         let what = "a JSON object with `url` (or `data.url`)";
-        let decoded: GenerateLinkResponse = self.decode(&response, what)?;
+        let decoded: GenerateLinkResponse = reply.json(what)?;
         let Some(raw) = decoded.url() else {
-            return Err(self.decode_error(&response, what, "neither `url` nor `data.url` is present"));
+            return Err(reply.decode_error(what, "neither `url` nor `data.url` is present"));
         };
         let url = Url::parse(raw).ok().filter(|u| matches!(u.scheme(), "https" | "http"));
         url.ok_or_else(|| {
             Error::decode(
                 KIND,
-                format!("expected an http(s) URL in `url` (HTTP {})", response.status),
+                format!("expected an http(s) URL in `url` (HTTP {})", reply.status()),
                 b"[url withheld]",
             )
         })
@@ -230,19 +207,13 @@ impl NovuClient {
             }
             query.push(("limit", PAGE_LIMIT));
             query.extend(cursor.as_deref().map(|after| ("after", after)));
-            let url = self.api.url_with_query(&["v1", kind.collection()], query.iter().copied());
-            let request = self.api.request(Method::GET, url);
-            // Idempotent: a read.
-            let call =
-                Call { operation, path_template: kind.list_template(), request, idempotency: Idempotency::Idempotent };
-            let response = self.api.execute(call).await?;
-            trace_response(operation, &response);
-            if !response.is_success() {
-                return Err(api_error(&response, &self.secrets()));
-            }
-            let page: Page = self.decode(&response, "a page `{data, next, previous, totalCount}`")?;
+            // Idempotent (the default for GET): a read.
+            let call = self.api.call(Method::GET, operation, kind.list_template(), &[]).query(query);
+            let reply = self.api.send(call).await?;
+            trace_response(Some(operation), reply.response());
+            let page: Page = reply.json("a page `{data, next, previous, totalCount}`")?;
             for item in page.data {
-                records.push(self.record(kind, item)?);
+                records.push(record(kind, item).map_err(|e| reply.scrub(e))?);
             }
             match page.next.filter(|n| !n.is_empty()) {
                 None => return Ok(records),
@@ -262,27 +233,28 @@ impl NovuClient {
     /// `GET /v1/channel-endpoints/{identifier}` or `/v1/channel-connections/{identifier}`;
     /// `None` on 404.
     pub(crate) async fn get(&self, kind: RecordKind, identifier: &str) -> Result<Option<Record>> {
-        let url = self.api.url(&["v1", kind.collection(), identifier]);
         let operation = match kind {
             RecordKind::Endpoint => "get_channel_endpoint",
             RecordKind::Connection => "get_channel_connection",
         };
-        let request = self.api.request(Method::GET, url);
-        // Idempotent: a read.
-        let call =
-            Call { operation, path_template: kind.item_template(), request, idempotency: Idempotency::Idempotent };
-        let response = self.api.execute(call).await?;
-        trace_response(operation, &response);
-        match response.status {
-            404 => Ok(None),
-            _ if response.is_success() => {
-                let what = format!("a {} object", kind.noun());
-                let value: serde_json::Value = self.decode(&response, &what)?;
-                let text = serde_json::value::to_raw_value(&crate::wire::unwrap_record(value))
-                    .map_err(|e| self.decode_error(&response, &what, &e.to_string()))?;
-                self.record(kind, &text).map(Some)
+        // Idempotent (the default for GET): a read.
+        let call = self.api.call(Method::GET, operation, kind.item_template(), &[identifier]);
+        // Exchanged: a 404 means "no such record here", not a failure.
+        let reply = self.api.exchange(call).await?;
+        match reply.status() {
+            404 => {
+                trace_response(Some(operation), reply.response());
+                Ok(None)
             }
-            _ => Err(api_error(&response, &self.secrets())),
+            _ if reply.is_success() => {
+                trace_response(Some(operation), reply.response());
+                let what = format!("a {} object", kind.noun());
+                let value: serde_json::Value = reply.json(&what)?;
+                let text = serde_json::value::to_raw_value(&crate::wire::unwrap_record(value))
+                    .map_err(|e| reply.decode_error(&what, e))?;
+                record(kind, &text).map(Some).map_err(|e| reply.scrub(e))
+            }
+            _ => Err(reply.error()),
         }
     }
 
@@ -290,76 +262,65 @@ impl NovuClient {
     /// (204). A 404 counts as done: the caller has just found the record, so it is gone now
     /// (deleted by an earlier attempt whose answer was lost, or by someone else).
     pub(crate) async fn delete(&self, kind: RecordKind, identifier: &str) -> Result<()> {
-        let url = self.api.url(&["v1", kind.collection(), identifier]);
         let operation = match kind {
             RecordKind::Endpoint => "delete_channel_endpoint",
             RecordKind::Connection => "delete_channel_connection",
         };
-        let request = self.api.request(Method::DELETE, url);
-        // Idempotent: deleting what is already gone leaves the same state.
-        let call =
-            Call { operation, path_template: kind.item_template(), request, idempotency: Idempotency::Idempotent };
-        let response = self.api.execute(call).await?;
-        trace_response(operation, &response);
-        if response.is_success() || response.status == 404 {
+        // Idempotent (the default for DELETE): deleting what is already gone leaves the same state.
+        let call = self.api.call(Method::DELETE, operation, kind.item_template(), &[identifier]);
+        // Exchanged: a 404 means done.
+        let reply = self.api.exchange(call).await?;
+        if reply.is_success() || reply.status() == 404 {
+            trace_response(Some(operation), reply.response());
             Ok(())
         } else {
-            Err(api_error(&response, &self.secrets()))
+            Err(reply.error())
         }
-    }
-
-    /// Decodes one record from its text; `accessToken` / `refreshToken` fields (a channel
-    /// connection's `auth`) are read into `AccessToken` and dropped, and removed from the
-    /// kept record, before anything else sees them.
-    fn record(&self, kind: RecordKind, text: &RawValue) -> Result<Record> {
-        match kind {
-            // An endpoint carries no token: kept as it came.
-            RecordKind::Endpoint => match serde_json::from_str::<ChannelEndpoint>(text.get()) {
-                Ok(fields) => Ok(Record { fields, raw: RawRecord::verbatim(text) }),
-                Err(e) => {
-                    let body = scrub(&redact_tokens(text.get()), &self.secrets());
-                    Err(Error::decode(KIND, format!("expected a channel endpoint record: {e}"), body.as_bytes()))
-                }
-            },
-            RecordKind::Connection => match serde_json::from_str::<ChannelConnection>(text.get()) {
-                Ok(typed) => {
-                    Ok(Record { fields: typed.into_fields(), raw: RawRecord::scrubbed(text, is_secret_field_name) })
-                }
-                Err(e) => Err(self.connection_error(text, &e)),
-            },
-        }
-    }
-
-    /// A channel connection that did not decode: the message and excerpt lose its tokens
-    /// (found by value too, since serde may quote one in the message) and the API key.
-    fn connection_error(&self, text: &RawValue, e: &serde_json::Error) -> Error {
-        let value: serde_json::Value = serde_json::from_str(text.get()).unwrap_or_default();
-        let mut secrets: Vec<&str> = ["accessToken", "refreshToken"]
-            .iter()
-            .filter_map(|k| value.pointer(&format!("/auth/{k}")).and_then(|v| v.as_str()))
-            .collect();
-        secrets.push(self.api_key.expose());
-        let message = scrub(&format!("expected a channel connection record: {e}"), &secrets);
-        let body = scrub(&redact_tokens(text.get()), &secrets);
-        Error::decode(KIND, message, body.as_bytes())
-    }
-
-    /// Decodes a JSON body (`T` may borrow from it); the excerpt kept on failure has tokens
-    /// and the API key removed.
-    fn decode<'a, T: Deserialize<'a>>(&self, response: &'a HttpResponse, what: &str) -> Result<T> {
-        serde_json::from_slice(&response.body).map_err(|e| self.decode_error(response, what, &e.to_string()))
-    }
-
-    /// A decode error whose body excerpt has tokens and the API key removed.
-    fn decode_error(&self, response: &HttpResponse, what: &str, why: &str) -> Error {
-        let text = redact_tokens(&String::from_utf8_lossy(&response.body));
-        let body = scrub(&excerpt(text.as_bytes()), &self.secrets());
-        Error::Decode { provider: KIND, message: format!("expected {what} (HTTP {}): {why}", response.status), body }
     }
 }
 
-/// Surfaces Novu's idempotency and rate-limit headers in traces (no secret among them).
-fn trace_response(operation: &'static str, response: &HttpResponse) {
+/// Decodes one record from its text; `accessToken` / `refreshToken` fields (a channel
+/// connection's `auth`) are read into `AccessToken` and dropped, and removed from the kept
+/// record, before anything else sees them.
+fn record(kind: RecordKind, text: &RawValue) -> Result<Record> {
+    match kind {
+        // An endpoint carries no token: kept as it came.
+        RecordKind::Endpoint => match serde_json::from_str::<ChannelEndpoint>(text.get()) {
+            Ok(fields) => Ok(Record { fields, raw: RawRecord::verbatim(text) }),
+            Err(e) => {
+                Err(Error::decode(KIND, format!("expected a channel endpoint record: {e}"), text.get().as_bytes()))
+            }
+        },
+        RecordKind::Connection => match serde_json::from_str::<ChannelConnection>(text.get()) {
+            Ok(typed) => {
+                Ok(Record { fields: typed.into_fields(), raw: RawRecord::scrubbed(text, is_secret_field_name) })
+            }
+            Err(e) => Err(connection_error(text, &e)),
+        },
+    }
+}
+
+/// A channel connection that did not decode: the excerpt masks its token fields, and its
+/// token values are removed from the message too (serde may quote one in it).
+fn connection_error(text: &RawValue, e: &serde_json::Error) -> Error {
+    let value: serde_json::Value = serde_json::from_str(text.get()).unwrap_or_default();
+    let tokens: Vec<&str> = ["accessToken", "refreshToken"]
+        .iter()
+        .filter_map(|k| value.pointer(&format!("/auth/{k}")).and_then(|v| v.as_str()))
+        .collect();
+    let message = format!("expected a channel connection record: {e}");
+    Error::decode(KIND, message, text.get().as_bytes()).scrubbed(&tokens)
+}
+
+/// The client's error mapper: Novu's headers traced, then the answer mapped ([`api_error`]).
+fn traced_error(provider: &'static str, response: &HttpResponse) -> Error {
+    trace_response(None, response);
+    api_error(provider, response)
+}
+
+/// Surfaces Novu's idempotency and rate-limit headers in traces (no secret among them); the
+/// operation is unknown (`None`) for an error answer, traced by the client's mapper.
+fn trace_response(operation: Option<&'static str>, response: &HttpResponse) {
     let replayed = response.header("idempotency-replay");
     tracing::debug!(
         provider = KIND,
