@@ -231,6 +231,71 @@ async fn no_secret_in_debug_errors_or_snapshots() {
     insta::assert_json_snapshot!("scrubbed_errors", errors.iter().map(|e| e.to_string()).collect::<Vec<_>>());
 }
 
+/// What a call sent (the team key on the authenticated client, the link token on the
+/// public one) never shows in the error the client returns for it, whichever part of the
+/// answer echoes it: a page that is not JSON, an error code, a field name, a decoded value.
+/// The mapper does not scrub: the client does, from the sensitive headers it sent.
+#[tokio::test]
+async fn errors_never_show_what_the_call_sent() {
+    let server = MockServer::start_async().await;
+    let provider = direct(&server);
+    let mut errors = Vec::new();
+
+    // The public client: the link token travels as a header, and a 502 page echoes it.
+    let (token, _) = mock_link_token(&server, UID, Some("oura"), "https://link.tryvital.io/?token=x").await;
+    let page = server
+        .mock_async(|when, then| {
+            when.method(GET).path("/v2/link/provider/oauth/oura").header("x-vital-link-token", LINK_TOKEN);
+            then.status(502).body(format!("<html>bad gateway for {LINK_TOKEN}</html>"));
+        })
+        .await;
+    let err = provider.generate_link(&LinkRequest::new(UID, "oura")).await.unwrap_err();
+    assert!(matches!(err, Error::Provider { status: 502, .. }), "{err:?}");
+    page.assert_calls_async(3).await;
+    page.delete_async().await;
+    token.delete_async().await;
+    errors.push(err);
+
+    // The authenticated client: the key echoed in an error code and message, then in a
+    // validation error's field path.
+    let echoes = [
+        (400, json!({"detail": {"error_type": format!("BAD_{API_KEY}"), "error_message": format!("key {API_KEY}")}})),
+        (422, json!({"detail": [{"loc": ["header", API_KEY], "msg": format!("{API_KEY} is not valid"), "type": "x"}]})),
+    ];
+    for (status, body) in echoes {
+        let echo = server
+            .mock_async(|when, then| {
+                when.method(POST).path("/v2/link/token").header("x-vital-api-key", API_KEY);
+                then.status(status).json_body(body);
+            })
+            .await;
+        let err = provider.generate_link(&LinkRequest::new(UID, "oura")).await.unwrap_err();
+        echo.assert_calls_async(1).await;
+        echo.delete_async().await;
+        errors.push(err);
+    }
+    assert!(matches!(&errors[1], Error::Provider { status: 400, code: Some(_), .. }), "{:?}", errors[1]);
+    assert!(matches!(&errors[2], Error::InvalidInput { .. }), "{:?}", errors[2]);
+
+    // A 2xx answer whose user_id (no UUID) echoes the key: the adapter's own decode error.
+    let resolve = server
+        .mock_async(|when, then| {
+            when.method(GET).path("/v2/user/resolve/app-user-9").header("x-vital-api-key", API_KEY);
+            then.status(200).json_body(user_json(&format!("user {API_KEY}"), "app-user-9"));
+        })
+        .await;
+    let err = crate::provider(&server).junction_user_id("app-user-9").await.unwrap_err();
+    assert!(matches!(err, Error::Decode { .. }), "{err:?}");
+    resolve.assert_calls_async(1).await;
+    errors.push(err);
+
+    for err in &errors {
+        let printed = format!("{err} {err:?}");
+        assert_hidden(&[API_KEY, LINK_TOKEN], &printed);
+        assert!(printed.contains("[redacted]"), "the echo is in the error, scrubbed: {printed}");
+    }
+}
+
 #[test]
 fn default_hosts_need_no_network() {
     let cases = [
