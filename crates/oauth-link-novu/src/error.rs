@@ -11,16 +11,16 @@
 //! | anything else (400, 405, 413, 5xx, 503 JSON string) | `Provider { status }` |
 
 use oauth_link_core::http::{status_error, ErrorBody, HttpResponse};
+use oauth_link_core::secret::{is_secret_field_name, mask_secret_values};
 use oauth_link_core::{adapter::excerpt, Error};
 
 use crate::wire::ErrorDto;
 
-/// Maps a non-2xx Novu response to the core error (the client's [`ErrorMapper`]), masking
-/// any token field in what is kept; the client removes the API key it sent.
+/// Maps a non-2xx Novu response to the core error (the client's [`ErrorMapper`]). What it
+/// keeps is an [`excerpt`], so any token field is masked; the client removes the API key.
 ///
 /// [`ErrorMapper`]: oauth_link_core::http::ErrorMapper
 pub(crate) fn api_error(provider: &'static str, response: &HttpResponse) -> Error {
-    let clean = |text: &str| redact_tokens(text);
     let parsed: Option<serde_json::Value> = serde_json::from_slice(&response.body).ok();
     let mut message = match &parsed {
         // 429 / 503: a plain JSON string.
@@ -28,7 +28,7 @@ pub(crate) fn api_error(provider: &'static str, response: &HttpResponse) -> Erro
         Some(value @ serde_json::Value::Object(_)) => match serde_json::from_value::<ErrorDto>(value.clone()) {
             Ok(dto) => {
                 if response.status == 422 {
-                    if let Some(err) = validation_error(provider, &dto, &clean) {
+                    if let Some(err) = validation_error(provider, &dto) {
                         return err;
                     }
                 }
@@ -42,7 +42,7 @@ pub(crate) fn api_error(provider: &'static str, response: &HttpResponse) -> Erro
     if message.trim().is_empty() {
         message = format!("HTTP {} with an empty message", response.status);
     }
-    let message = excerpt(clean(&message).as_bytes());
+    let message = excerpt(message.as_bytes());
     status_error(provider, response, ErrorBody { message, code: None })
 }
 
@@ -69,7 +69,7 @@ fn dto_message(dto: &ErrorDto) -> String {
     message
 }
 
-fn validation_error(provider: &'static str, dto: &ErrorDto, clean: &dyn Fn(&str) -> String) -> Option<Error> {
+fn validation_error(provider: &'static str, dto: &ErrorDto) -> Option<Error> {
     let errors = dto.errors.as_ref().filter(|e| !e.is_empty())?;
     let fields: Vec<&str> = errors.keys().map(String::as_str).collect();
     let details: Vec<String> = errors
@@ -83,14 +83,8 @@ fn validation_error(provider: &'static str, dto: &ErrorDto, clean: &dyn Fn(&str)
         })
         .collect();
     let reason = format!("Novu rejected the request (422): {}", details.join("; "));
-    Some(Error::invalid_input(provider, clean(&fields.join(", ")), excerpt(clean(&reason).as_bytes())))
-}
-
-/// Masks the values of secret-named keys (`accessToken`, `refreshToken`...) in JSON text,
-/// even when the text is truncated or not valid JSON (used before any channel-connection
-/// body is kept): core's redaction rule for text.
-pub(crate) fn redact_tokens(text: &str) -> String {
-    oauth_link_core::secret::mask_secret_values(text, oauth_link_core::secret::is_secret_field_name)
+    let fields = mask_secret_values(&fields.join(", "), is_secret_field_name);
+    Some(Error::invalid_input(provider, fields, excerpt(reason.as_bytes())))
 }
 
 #[cfg(test)]
@@ -183,14 +177,23 @@ mod tests {
         assert!(err.to_string().ends_with("key k-1 is bad"), "{err}");
     }
 
+    /// Token fields are masked in whatever the mapper keeps, even from a body cut short.
     #[test]
     fn tokens_are_masked_even_in_truncated_text() {
-        assert_eq!(
-            redact_tokens(r#"{"auth":{"accessToken":"xoxb-1\"2","refreshToken" : "r-9"},"a":1}"#),
-            r#"{"auth":{"accessToken":"[redacted]","refreshToken" : "[redacted]"},"a":1}"#
+        let err = api_error(
+            KIND,
+            &response(502, r#"<p>{"auth":{"accessToken":"xoxb-1\"2","refreshToken" : "r-9"},"a":1}</p>"#, &[]),
         );
-        assert_eq!(redact_tokens(r#"{"auth":{"accessToken":"xoxb-trunc"#), r#"{"auth":{"accessToken":"[redacted]""#);
-        assert_eq!(redact_tokens(r#""accessToken" is missing"#), r#""accessToken" is missing"#);
-        assert_eq!(redact_tokens(r#"{"accessToken":null}"#), r#"{"accessToken":null}"#);
+        assert!(
+            err.to_string()
+                .ends_with(r#"<p>{"auth":{"accessToken":"[redacted]","refreshToken" : "[redacted]"},"a":1}</p>"#),
+            "{err}"
+        );
+        let err = api_error(KIND, &response(502, r#"{"auth":{"accessToken":"xoxb-trunc"#, &[]));
+        assert!(err.to_string().ends_with(r#"{"auth":{"accessToken":"[redacted]""#), "{err}");
+        let err = api_error(KIND, &response(400, &dto(400, r#"{"reason":"dup","refreshToken":"r-9"}"#), &[]));
+        assert!(err.to_string().ends_with(r#"{"reason":"dup","refreshToken":"[redacted]"}"#), "{err}");
+        let err = api_error(KIND, &response(400, &dto(400, r#""\"accessToken\" is missing""#), &[]));
+        assert!(err.to_string().ends_with(r#""accessToken" is missing"#), "{err}");
     }
 }
