@@ -21,6 +21,7 @@
 //! | `junction` | Junction (formerly Vital) link tokens | `junction` |
 //! | `memory` | in-memory provider for tests and local experiments | `memory` |
 //! | `redis` | Redis replay guard (`redis_url`): single-use state across app instances | |
+//! | `axum` | the connect flow as an axum `Router` to nest (`oauth_link::axum`, the `oauth-link-axum` crate) | |
 //!
 //! A kind whose feature is off fails with [`Error::ProviderNotCompiled`] naming the feature.
 //! An app adds its own adapter (an [`oauth_link_core::adapter::Descriptor`]) with
@@ -68,6 +69,10 @@ pub use settings::{
 
 /// Re-export of the core crate.
 pub use oauth_link_core as core;
+
+/// The connect flow as an axum `Router` (the `oauth-link-axum` crate).
+#[cfg(feature = "axum")]
+pub use oauth_link_axum as axum;
 
 /// Builds the provider the process environment names (`OAUTH_LINK_PROVIDER`).
 pub fn from_env() -> Result<SharedLinkProvider> {
