@@ -4,9 +4,10 @@ use std::collections::BTreeMap;
 
 use http::header::HeaderName;
 use http::Method;
-use oauth_link_alloy::{send, send_json, user_header, Credential, USER_ID_HEADER};
-use oauth_link_core::http::{ApiClient, Call, Idempotency};
-use oauth_link_core::{secret::AuthCode, ApiKey, LinkContext, Result};
+use oauth_link_alloy::{user_header, Credential, USER_ID_HEADER};
+use oauth_link_core::http::{ApiClient, Idempotency};
+use oauth_link_core::{adapter::RawRecord, secret::AuthCode, LinkContext, Result};
+use serde_json::value::RawValue;
 
 use crate::config::AlloyConnectorsConfig;
 use crate::wire::{
@@ -18,7 +19,6 @@ use crate::KIND;
 #[derive(Debug)]
 pub(crate) struct Client {
     api: ApiClient,
-    api_key: ApiKey,
 }
 
 /// What `POST /connectors/{connectorId}/credentials` needs.
@@ -33,20 +33,8 @@ pub(crate) struct NewCredential<'a> {
 
 impl Client {
     pub(crate) fn new(config: &AlloyConnectorsConfig, ctx: &LinkContext) -> Result<Self> {
-        let headers = oauth_link_alloy::default_headers(&config.api_key, &config.api_version)?;
-        let transport = ctx.transport(&(&config.common.http).into())?;
-        let api = ApiClient::new(
-            KIND,
-            oauth_link_alloy::base_url(&config.common),
-            headers,
-            transport,
-            config.common.retry.clone(),
-        );
-        Ok(Self { api, api_key: config.api_key.clone() })
-    }
-
-    pub(crate) fn secrets(&self) -> [&str; 1] {
-        [self.api_key.expose()]
+        let api = oauth_link_alloy::api_client(KIND, &config.common, &config.api_key, &config.api_version, ctx)?;
+        Ok(Self { api })
     }
 
     /// The API client (for the shared user lookup).
@@ -63,32 +51,22 @@ impl Client {
             auth_config_id: new.auth_config_id,
             data: (!new.data.is_empty()).then_some(new.data),
         };
-        let url = self.api.url(&["connectors", new.connector, "credentials"]);
-        let call = Call {
-            operation: "generate_link",
-            path_template: "/connectors/{connectorId}/credentials",
-            request: self.api.json_request(Method::POST, url, &body),
-            // Mints a link: a repeat leaves only an unused link (and the state it carries
-            // completes once), which expires. Alloy honours no idempotency key.
-            idempotency: Idempotency::Idempotent,
-        };
-        send_json(&self.api, call, "an OAuth link {oauthUrl, credentialId?}", &self.secrets()).await
+        let template = "/connectors/{connectorId}/credentials";
+        let call = self.api.call(Method::POST, "generate_link", template, &[new.connector]).json(&body);
+        // Mints a link: a repeat leaves only an unused link (and the state it carries
+        // completes once), which expires. Alloy honours no idempotency key.
+        let call = call.idempotency(Idempotency::Idempotent);
+        self.api.json(call, "an OAuth link {oauthUrl, credentialId?}").await
     }
 
     /// The user's credentials for one connector (user named by `x-alloy-userid`).
     pub(crate) async fn list_credentials(&self, connector: &str, user: &str) -> Result<Vec<Credential>> {
-        let url = self.api.url(&["connectors", connector, "credentials"]);
-        let mut request = self.api.request(Method::GET, url);
-        request.headers.insert(HeaderName::from_static(USER_ID_HEADER), user_header(KIND, user)?);
-        let call = Call {
-            operation: "list_credentials",
-            path_template: "/connectors/{connectorId}/credentials",
-            request,
-            // A read.
-            idempotency: Idempotency::Idempotent,
-        };
-        let response = send(&self.api, call, &self.secrets()).await?;
-        Credential::list_from(KIND, &response.body, &self.secrets())
+        // A read: idempotent, the GET default.
+        let call = self
+            .api
+            .call(Method::GET, "list_credentials", "/connectors/{connectorId}/credentials", &[connector])
+            .header(HeaderName::from_static(USER_ID_HEADER), user_header(KIND, user)?);
+        Credential::list_from(KIND, &self.api.send(call).await?)
     }
 
     /// Exchanges a callback's code (community guide's flow). Never retried: the code is
@@ -98,80 +76,43 @@ impl Client {
         connector: &str,
         code: &AuthCode,
         state: Option<&str>,
-    ) -> Result<(ExchangeResponse, oauth_link_core::adapter::RawRecord)> {
-        let url = self.api.url(&["connectors", connector, "credentials", "callback"]);
-        let body = ExchangeBody { code: code.expose(), state };
-        let call = Call {
-            operation: "exchange_code",
-            path_template: "/connectors/{connectorId}/credentials/callback",
-            request: self.api.json_request(Method::POST, url, &body),
-            // The authorization code is single-use: never repeated.
-            idempotency: Idempotency::SendOnce,
-        };
-        let mut secrets = vec![self.api_key.expose(), code.expose()];
-        secrets.extend(state);
-        let response = send(&self.api, call, &secrets).await?;
+    ) -> Result<(ExchangeResponse, RawRecord)> {
+        let template = "/connectors/{connectorId}/credentials/callback";
+        // The authorization code is single-use: sent once, the POST default.
+        let call = self.api.call(Method::POST, "exchange_code", template, &[connector]);
+        let call = call.json(&ExchangeBody { code: code.expose(), state });
+        // The code and state travel in the body, unknown to the client: scrubbed here.
+        let secrets: Vec<&str> = [code.expose()].into_iter().chain(state).collect();
+        let hide = |err: oauth_link_core::Error| err.scrubbed(&secrets);
+        let reply = self.api.send(call).await.map_err(hide)?;
         let parsed: ExchangeResponse =
-            self.api.decode(&response, "an exchange result {connectionId?, credentialId, status}", &secrets)?;
-        let raw: &serde_json::value::RawValue = self.api.decode(&response, "a JSON object", &secrets)?;
+            reply.json("an exchange result {connectionId?, credentialId, status}").map_err(hide)?;
+        let raw: &RawValue = reply.json("a JSON object").map_err(hide)?;
         Ok((parsed, oauth_link_alloy::scrubbed_record(raw)))
-    }
-
-    pub(crate) async fn delete_credential(&self, user: &str, credential_id: &str) -> Result<()> {
-        let url = self.api.url(&["users", user, "credentials", credential_id]);
-        let call = Call {
-            operation: "disconnect",
-            path_template: "/users/{userId}/credentials/{credentialId}",
-            request: self.api.request(Method::DELETE, url),
-            // Deleting twice leaves the same state (the second answers 404).
-            idempotency: Idempotency::Idempotent,
-        };
-        let response = send(&self.api, call, &self.secrets()).await?;
-        oauth_link_alloy::check_deleted(KIND, &response, credential_id, &self.secrets())
     }
 
     /// The connector catalogue (`GET /connectors`, the Connectivity quick start's
     /// "Discover Connectors" step).
     pub(crate) async fn connectors(&self) -> Result<Vec<Connector>> {
-        let call = Call {
-            operation: "list_targets",
-            path_template: "/connectors",
-            request: self.api.request(Method::GET, self.api.url(&["connectors"])),
-            // A read.
-            idempotency: Idempotency::Idempotent,
-        };
-        let list: ConnectorList =
-            send_json(&self.api, call, "connectors {connectors:[{id, name}]}", &self.secrets()).await?;
+        // A read.
+        let call = self.api.call(Method::GET, "list_targets", "/connectors", &[]);
+        let list: ConnectorList = self.api.json(call, "connectors {connectors:[{id, name}]}").await?;
         Ok(list.into_connectors())
     }
 
     pub(crate) async fn metadata(&self, connector: &str) -> Result<Vec<ConnectorCredentialMetadata>> {
-        let url = self.api.url(&["connectors", connector, "credentials", "metadata"]);
-        let call = Call {
-            operation: "credential_metadata",
-            path_template: "/connectors/{connectorId}/credentials/metadata",
-            request: self.api.request(Method::GET, url),
-            // A read.
-            idempotency: Idempotency::Idempotent,
-        };
-        let response: MetadataResponse =
-            send_json(&self.api, call, "credential metadata {metadata:[...]}", &self.secrets()).await?;
+        let template = "/connectors/{connectorId}/credentials/metadata";
+        // A read.
+        let call = self.api.call(Method::GET, "credential_metadata", template, &[connector]);
+        let response: MetadataResponse = self.api.json(call, "credential metadata {metadata:[...]}").await?;
         Ok(response.metadata)
     }
 
     pub(crate) async fn create_user(&self, username: &str, full_name: Option<&str>) -> Result<CreatedUser> {
-        let call = Call {
-            operation: "create_user",
-            path_template: "/users",
-            request: self.api.json_request(
-                Method::POST,
-                self.api.url(&["users"]),
-                &CreateUserBody { username, full_name },
-            ),
-            // Not an upsert: a repeat could fail as a duplicate (or, without a unique
-            // username, make a second user).
-            idempotency: Idempotency::SendOnce,
-        };
-        send_json(&self.api, call, "a created user {userId}", &self.secrets()).await
+        // Not an upsert: a repeat could fail as a duplicate (or, without a unique
+        // username, make a second user), so it is sent once, the POST default.
+        let call =
+            self.api.call(Method::POST, "create_user", "/users", &[]).json(&CreateUserBody { username, full_name });
+        self.api.json(call, "a created user {userId}").await
     }
 }

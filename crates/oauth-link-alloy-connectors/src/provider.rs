@@ -72,7 +72,7 @@ impl AlloyConnectorsProvider {
     /// `None` when Alloy has no such user; never creates it. In platform mode, `user`.
     pub async fn alloy_user_id(&self, user: &str) -> Result<Option<String>> {
         validate_id(KIND, "user", user)?;
-        self.users.existing(self.client.api(), &self.client.secrets(), user).await
+        self.users.existing(self.client.api(), user).await
     }
 
     /// How many app user ids have their Alloy `userId` kept (app mode).
@@ -113,7 +113,7 @@ impl AlloyConnectorsProvider {
         if let Some(id) = claims.extra.get(ALLOY_USER_CLAIM) {
             return Ok(Some(id.clone()));
         }
-        self.users.existing(self.client.api(), &self.client.secrets(), &claims.user).await
+        self.users.existing(self.client.api(), &claims.user).await
     }
 
     async fn confirm_by_listing(&self, claims: &LinkState) -> Result<Connection> {
@@ -298,8 +298,7 @@ impl LinkProvider for AlloyConnectorsProvider {
         if !request.scopes.is_empty() {
             tracing::debug!(provider = KIND, "Alloy connector credentials take no scopes; ignored");
         }
-        let (api, secrets) = (self.client.api(), self.client.secrets());
-        let user = self.users.for_link(api, &secrets, &request.user).await?;
+        let user = self.users.for_link(self.client.api(), &request.user).await?;
         // The watermark goes in the state, which rides on the redirect URI sent with the
         // link request: it is read first (a user this call created has nothing to read).
         let mark = match user.created {
@@ -365,8 +364,8 @@ impl LinkProvider for AlloyConnectorsProvider {
             }
             None => self.config.connectors.iter().map(String::as_str).collect(),
         };
-        let (api, secrets) = (self.client.api(), self.client.secrets());
-        let Some(alloy_user) = self.users.existing(api, &secrets, &query.user).await? else {
+        let api = self.client.api();
+        let Some(alloy_user) = self.users.existing(api, &query.user).await? else {
             // Alloy has never seen this user: nothing is connected (and nothing is created).
             return Ok(Vec::new());
         };
@@ -375,7 +374,7 @@ impl LinkProvider for AlloyConnectorsProvider {
             // be unknown: look the user up again to tell which.
             Err(err @ Error::NotFound { .. }) if self.users.mode() == UserIdMode::App => {
                 self.users.forget(&query.user);
-                match self.users.existing(api, &secrets, &query.user).await? {
+                match self.users.existing(api, &query.user).await? {
                     None => Ok(Vec::new()),
                     Some(_) => Err(err),
                 }
@@ -385,12 +384,7 @@ impl LinkProvider for AlloyConnectorsProvider {
     }
 
     async fn disconnect(&self, user: &str, connection_id: &str) -> Result<()> {
-        let (api, secrets) = (self.client.api(), self.client.secrets());
-        self.users
-            .disconnect(api, &secrets, user, connection_id, |alloy_user| async move {
-                self.client.delete_credential(&alloy_user, connection_id).await
-            })
-            .await
+        self.users.disconnect(self.client.api(), user, connection_id).await
     }
 
     /// The connector catalogue, `GET /connectors` (each configured connector described by

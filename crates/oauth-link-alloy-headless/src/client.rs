@@ -1,11 +1,15 @@
 //! The HTTP calls of the Alloy Embedded (headless) API.
+//!
+//! Every POST here creates something (a user, a credential, an installation) and Alloy
+//! honours no idempotency key: a repeat could duplicate it, so each is sent once (the POST
+//! default).
 
 use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicU8, Ordering};
 
 use http::Method;
-use oauth_link_alloy::{send, send_json, Credential};
-use oauth_link_core::http::{ApiClient, Call, Idempotency};
+use oauth_link_alloy::Credential;
+use oauth_link_core::http::ApiClient;
 use oauth_link_core::{Error, LinkContext, Result};
 
 use crate::config::AlloyHeadlessConfig;
@@ -26,26 +30,13 @@ const LIST_GUIDE: u8 = 2;
 #[derive(Debug)]
 pub(crate) struct Client {
     api: ApiClient,
-    api_key: oauth_link_core::ApiKey,
     list_path: AtomicU8,
 }
 
 impl Client {
     pub(crate) fn new(config: &AlloyHeadlessConfig, ctx: &LinkContext) -> Result<Self> {
-        let headers = oauth_link_alloy::default_headers(&config.api_key, &config.api_version)?;
-        let transport = ctx.transport(&(&config.common.http).into())?;
-        let api = ApiClient::new(
-            KIND,
-            oauth_link_alloy::base_url(&config.common),
-            headers,
-            transport,
-            config.common.retry.clone(),
-        );
-        Ok(Self { api, api_key: config.api_key.clone(), list_path: AtomicU8::new(LIST_UNKNOWN) })
-    }
-
-    pub(crate) fn secrets(&self) -> [&str; 1] {
-        [self.api_key.expose()]
+        let api = oauth_link_alloy::api_client(KIND, &config.common, &config.api_key, &config.api_version, ctx)?;
+        Ok(Self { api, list_path: AtomicU8::new(LIST_UNKNOWN) })
     }
 
     /// The API client (for the shared user lookup).
@@ -53,54 +44,27 @@ impl Client {
         &self.api
     }
 
-    /// A read: safe to repeat.
-    fn get(&self, operation: &'static str, path_template: &'static str, url: url::Url) -> Call {
-        Call {
-            operation,
-            path_template,
-            request: self.api.request(Method::GET, url),
-            idempotency: Idempotency::Idempotent,
-        }
-    }
-
-    fn post<T: serde::Serialize>(
-        &self,
-        operation: &'static str,
-        path_template: &'static str,
-        segments: &[&str],
-        body: &T,
-    ) -> Call {
-        let request = self.api.json_request(Method::POST, self.api.url(segments), body);
-        // Every POST here creates something (a user, a credential, an installation) and
-        // Alloy honours no idempotency key: a repeat could duplicate it, so it is sent once.
-        Call { operation, path_template, request, idempotency: Idempotency::SendOnce }
-    }
-
     pub(crate) async fn metadata(&self, app: &str) -> Result<CredentialMetadata> {
-        let url = self.api.url(&["metadata", "credentials", app]);
-        let call = self.get("credential_metadata", "/metadata/credentials/{app}", url);
+        // A read: idempotent, the GET default.
+        let call = self.api.call(Method::GET, "credential_metadata", "/metadata/credentials/{app}", &[app]);
         let data: Data<CredentialMetadata> =
-            send_json(&self.api, call, "credential metadata {data:{connector, isOauth, properties}}", &self.secrets())
-                .await?;
+            self.api.json(call, "credential metadata {data:{connector, isOauth, properties}}").await?;
         Ok(data.into_inner())
     }
 
     pub(crate) async fn all_metadata(&self) -> Result<Vec<CredentialMetadata>> {
-        let url = self.api.url(&["metadata", "credentials"]);
-        let call = self.get("credential_metadata_all", "/metadata/credentials", url);
-        let data: Data<Vec<CredentialMetadata>> =
-            send_json(&self.api, call, "credential metadata list {data:[...]}", &self.secrets()).await?;
+        // A read.
+        let call = self.api.call(Method::GET, "credential_metadata_all", "/metadata/credentials", &[]);
+        let data: Data<Vec<CredentialMetadata>> = self.api.json(call, "credential metadata list {data:[...]}").await?;
         Ok(data.into_inner())
     }
 
     pub(crate) async fn oauth_url(&self, user: &str, app: &str, params: &BTreeMap<String, String>) -> Result<String> {
         let query =
             [("userId", user), ("app", app)].into_iter().chain(params.iter().map(|(k, v)| (k.as_str(), v.as_str())));
-        let url = self.api.url_with_query(&["headless", "oauthUrl"], query);
         // A GET that mints a link: a repeat only leaves an unused link, which expires.
-        let call = self.get("generate_link", "/headless/oauthUrl", url);
-        let response: OauthUrlResponse =
-            send_json(&self.api, call, "an OAuth link {oauthUrl} or {data:{oauthUrl}}", &self.secrets()).await?;
+        let call = self.api.call(Method::GET, "generate_link", "/headless/oauthUrl", &[]).query(query);
+        let response: OauthUrlResponse = self.api.json(call, "an OAuth link {oauthUrl} or {data:{oauthUrl}}").await?;
         Ok(response.into_url())
     }
 
@@ -112,57 +76,39 @@ impl Client {
     /// it answered 2xx, so a 404 for an unknown user on both paths leaves the choice open
     /// (and is `NotFound`); once a path is known, its 404 means the user is unknown.
     pub(crate) async fn list_credentials(&self, user: &str) -> Result<Vec<Credential>> {
-        let reference = || {
-            let url = self.api.url(&["credentials", "users", user]);
-            self.get("list_credentials", "/credentials/users/{userId}", url)
-        };
-        let guide = || {
-            let url = self.api.url(&["users", user, "credentials"]);
-            self.get("list_credentials", "/users/{userId}/credentials", url)
-        };
-        let response = match self.list_path.load(Ordering::Relaxed) {
-            LIST_REFERENCE => send(&self.api, reference(), &self.secrets()).await?,
-            LIST_GUIDE => send(&self.api, guide(), &self.secrets()).await?,
-            _ => match send(&self.api, reference(), &self.secrets()).await {
-                Ok(response) => {
+        // Reads, on either path.
+        let reference = || self.api.call(Method::GET, "list_credentials", "/credentials/users/{userId}", &[user]);
+        let guide = || self.api.call(Method::GET, "list_credentials", "/users/{userId}/credentials", &[user]);
+        let reply = match self.list_path.load(Ordering::Relaxed) {
+            LIST_REFERENCE => self.api.send(reference()).await?,
+            LIST_GUIDE => self.api.send(guide()).await?,
+            _ => match self.api.send(reference()).await {
+                Ok(reply) => {
                     self.list_path.store(LIST_REFERENCE, Ordering::Relaxed);
-                    response
+                    reply
                 }
                 Err(Error::NotFound { .. }) => {
-                    let response = send(&self.api, guide(), &self.secrets()).await?;
+                    let reply = self.api.send(guide()).await?;
                     self.list_path.store(LIST_GUIDE, Ordering::Relaxed);
-                    response
+                    reply
                 }
                 Err(err) => return Err(err),
             },
         };
-        Credential::list_from(KIND, &response.body, &self.secrets())
-    }
-
-    pub(crate) async fn delete_credential(&self, user: &str, credential_id: &str) -> Result<()> {
-        let url = self.api.url(&["users", user, "credentials", credential_id]);
-        let request = self.api.request(Method::DELETE, url);
-        let call = Call {
-            operation: "disconnect",
-            path_template: "/users/{userId}/credentials/{credentialId}",
-            request,
-            // Deleting twice leaves the same state (the second answers 404).
-            idempotency: Idempotency::Idempotent,
-        };
-        let response = send(&self.api, call, &self.secrets()).await?;
-        oauth_link_alloy::check_deleted(KIND, &response, credential_id, &self.secrets())
+        Credential::list_from(KIND, &reply)
     }
 
     pub(crate) async fn create_user(&self, username: &str, full_name: Option<&str>) -> Result<CreatedUser> {
-        let call = self.post("create_user", "/users", &["users"], &CreateUserBody { username, full_name });
-        send_json(&self.api, call, "a created user {userId}", &self.secrets()).await
+        // Creates a user: sent once.
+        let call =
+            self.api.call(Method::POST, "create_user", "/users", &[]).json(&CreateUserBody { username, full_name });
+        self.api.json(call, "a created user {userId}").await
     }
 
     pub(crate) async fn list_integrations(&self, user: &str) -> Result<Vec<Integration>> {
-        let url = self.api.url_with_query(&["integrations"], [("userId", user)]);
-        let call = self.get("list_integrations", "/integrations", url);
-        let data: Data<Vec<Integration>> =
-            send_json(&self.api, call, "integrations {data:[...]}", &self.secrets()).await?;
+        // A read.
+        let call = self.api.call(Method::GET, "list_integrations", "/integrations", &[]).query([("userId", user)]);
+        let data: Data<Vec<Integration>> = self.api.json(call, "integrations {data:[...]}").await?;
         Ok(data.into_inner())
     }
 
@@ -173,17 +119,19 @@ impl Client {
         data: &BTreeMap<String, String>,
     ) -> Result<CreatedCredential> {
         let body = CreateCredentialBody { user_id: user, credential: NewCredential { kind: app, data } };
-        let call = self.post("create_credential", "/headless/credentials", &["headless", "credentials"], &body);
-        // The credential data holds secrets (passwords, tokens): scrub them from errors too.
-        let mut secrets: Vec<&str> = data.values().map(String::as_str).collect();
-        secrets.push(self.api_key.expose());
-        send_json(&self.api, call, "a created credential {success, credentialId}", &secrets).await
+        // Creates a credential: sent once.
+        let call = self.api.call(Method::POST, "create_credential", "/headless/credentials", &[]).json(&body);
+        // The credential data holds secrets (passwords, tokens) the client does not know
+        // of, in the body: they are scrubbed from errors too.
+        let secrets: Vec<&str> = data.values().map(String::as_str).collect();
+        let created = self.api.json(call, "a created credential {success, credentialId}").await;
+        created.map_err(|err| err.scrubbed(&secrets))
     }
 
     pub(crate) async fn start_installation(&self, body: &StartInstallation) -> Result<Installation> {
-        let call =
-            self.post("start_installation", "/headless/startInstallation", &["headless", "startInstallation"], body);
-        send_json(&self.api, call, "an installation {installationId, data}", &self.secrets()).await
+        // Creates an installation: sent once.
+        let call = self.api.call(Method::POST, "start_installation", "/headless/startInstallation", &[]).json(body);
+        self.api.json(call, "an installation {installationId, data}").await
     }
 
     pub(crate) async fn complete_installation(
@@ -192,12 +140,9 @@ impl Client {
         data: &[InstallationInput],
     ) -> Result<CompletedInstallation> {
         let body = CompleteInstallationBody { installation_id, data };
-        let call = self.post(
-            "complete_installation",
-            "/headless/completeInstallation",
-            &["headless", "completeInstallation"],
-            &body,
-        );
-        send_json(&self.api, call, "a completed installation {message}", &self.secrets()).await
+        // Completes an installation (its workflows are set up): sent once.
+        let template = "/headless/completeInstallation";
+        let call = self.api.call(Method::POST, "complete_installation", template, &[]).json(&body);
+        self.api.json(call, "a completed installation {message}").await
     }
 }

@@ -75,7 +75,7 @@ impl AlloyHeadlessProvider {
     /// `None` when Alloy has no such user; never creates it. In platform mode, `user`.
     pub async fn alloy_user_id(&self, user: &str) -> Result<Option<String>> {
         validate_id(KIND, "user", user)?;
-        self.users.existing(self.client.api(), &self.client.secrets(), user).await
+        self.users.existing(self.client.api(), user).await
     }
 
     /// How many app user ids have their Alloy `userId` kept (app mode).
@@ -224,7 +224,7 @@ impl AlloyHeadlessProvider {
         if let Some(id) = claims.extra.get(ALLOY_USER_CLAIM) {
             return Ok(Some(id.clone()));
         }
-        self.users.existing(self.client.api(), &self.client.secrets(), &claims.user).await
+        self.users.existing(self.client.api(), &claims.user).await
     }
 
     /// The credential of `target` the link created, if Alloy shows it yet: one created or
@@ -307,9 +307,7 @@ impl LinkProvider for AlloyHeadlessProvider {
                 false => Ok(()),
             }
         };
-        let api = self.client.api();
-        let secrets = self.client.secrets();
-        let (checked, user) = join2(check, self.users.for_link(api, &secrets, &request.user)).await;
+        let (checked, user) = join2(check, self.users.for_link(self.client.api(), &request.user)).await;
         checked?;
         let user = user?;
         // The link is minted while the watermark is read: no added latency.
@@ -375,8 +373,7 @@ impl LinkProvider for AlloyHeadlessProvider {
 
     async fn list_connections(&self, query: &ConnectionQuery) -> Result<Vec<Connection>> {
         query.validate(KIND)?;
-        let (api, secrets) = (self.client.api(), self.client.secrets());
-        let Some(alloy_user) = self.users.existing(api, &secrets, &query.user).await? else {
+        let Some(alloy_user) = self.users.existing(self.client.api(), &query.user).await? else {
             // Alloy has never seen this user: nothing is connected (and nothing is created).
             return Ok(Vec::new());
         };
@@ -397,12 +394,7 @@ impl LinkProvider for AlloyHeadlessProvider {
     }
 
     async fn disconnect(&self, user: &str, connection_id: &str) -> Result<()> {
-        let (api, secrets) = (self.client.api(), self.client.secrets());
-        self.users
-            .disconnect(api, &secrets, user, connection_id, |alloy_user| async move {
-                self.client.delete_credential(&alloy_user, connection_id).await
-            })
-            .await
+        self.users.disconnect(self.client.api(), user, connection_id).await
     }
 
     /// Every app Alloy can connect (`GET /metadata/credentials`): the catalogue needs no

@@ -5,8 +5,7 @@ use std::pin::pin;
 use std::task::Poll;
 
 use chrono::{DateTime, Utc};
-use oauth_link_core::http::HttpResponse;
-use oauth_link_core::secret::scrub;
+use oauth_link_core::http::Reply;
 use oauth_link_core::{adapter::LinkState, Error, Result};
 use serde_json::Value;
 
@@ -103,14 +102,10 @@ pub fn latest(credential: &Credential) -> Option<DateTime<Utc>> {
 
 /// Checks a 2xx answer to `DELETE /users/{userId}/credentials/{credentialId}`: Alloy
 /// documents `{success: true}`; `{success: false}` means the credential was not deleted.
-/// Any other body (empty, not JSON, no `success`) is taken as done.
-pub fn check_deleted(
-    provider: &'static str,
-    response: &HttpResponse,
-    credential_id: &str,
-    secrets: &[&str],
-) -> Result<()> {
-    let Ok(Value::Object(body)) = serde_json::from_slice::<Value>(&response.body) else { return Ok(()) };
+/// Any other body (empty, not JSON, no `success`) is taken as done. The error carries none
+/// of the call's secrets.
+pub fn check_deleted(provider: &'static str, reply: &Reply, credential_id: &str) -> Result<()> {
+    let Ok(Value::Object(body)) = serde_json::from_slice::<Value>(reply.body()) else { return Ok(()) };
     if body.get("success") != Some(&Value::Bool(false)) {
         return Ok(());
     }
@@ -120,17 +115,14 @@ pub fn check_deleted(
         .and_then(Value::as_str)
         .map(|m| format!(" ({})", oauth_link_core::adapter::excerpt(m.as_bytes())))
         .unwrap_or_default();
-    Err(Error::Provider {
+    Err(reply.scrub(Error::Provider {
         provider,
-        status: response.status,
+        status: reply.status(),
         code: Some("success_false".into()),
-        message: scrub(
-            &format!(
-                "Alloy answered `success: false` to deleting credential `{credential_id}`{said}: it was not deleted; list the user's connections and call disconnect again if it is still there"
-            ),
-            secrets,
+        message: format!(
+            "Alloy answered `success: false` to deleting credential `{credential_id}`{said}: it was not deleted; list the user's connections and call disconnect again if it is still there"
         ),
-    })
+    }))
 }
 
 /// Runs two futures at once and returns both outputs (the adapters' way to read the
@@ -164,7 +156,7 @@ pub async fn join2<A: Future, B: Future>(a: A, b: B) -> (A::Output, B::Output) {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use http::HeaderMap;
+    use crate::tests::{response, KEY};
     use oauth_link_core::adapter::RawRecord;
 
     fn cred(id: &str, created: Option<i64>, updated: Option<i64>) -> Credential {
@@ -221,18 +213,18 @@ mod tests {
 
     #[test]
     fn success_false_is_an_error_that_says_what_to_do() {
-        let response =
-            |body: &str| HttpResponse { status: 200, headers: HeaderMap::new(), body: body.to_owned().into() };
+        let answer = |body: &str| crate::tests::reply("x", response(200, body));
         for ok in [r#"{"success":true}"#, "", "not json", "{}", r#"{"success":"false"}"#] {
-            assert!(check_deleted("x", &response(ok), "c1", &[]).is_ok(), "{ok}");
+            assert!(check_deleted("x", &answer(ok), "c1").is_ok(), "{ok}");
         }
-        let err =
-            check_deleted("x", &response(r#"{"success":false,"message":"locked sk_1"}"#), "c1", &["sk_1"]).unwrap_err();
+        // The answer echoes the API key the call sent: the error does not.
+        let echo = format!(r#"{{"success":false,"message":"locked {KEY}"}}"#);
+        let err = check_deleted("x", &answer(&echo), "c1").unwrap_err();
         match &err {
             Error::Provider { status: 200, code: Some(code), message, .. } => {
                 assert_eq!(code, "success_false");
                 assert!(message.contains("c1") && message.contains("disconnect again") && message.contains("locked"));
-                assert!(!message.contains("sk_1"), "{message}");
+                assert!(!message.contains(KEY), "{message}");
             }
             other => panic!("{other:?}"),
         }

@@ -2,18 +2,15 @@
 #![warn(missing_debug_implementations, unreachable_pub)]
 #![doc = include_str!("../docs.md")]
 
-use std::future::Future;
 use std::time::Duration;
 
 use chrono::{DateTime, NaiveDateTime, Utc};
 use http::header::{HeaderMap, HeaderValue, AUTHORIZATION};
-use oauth_link_core::http::{secret_header, status_error, ApiClient, Call, ErrorBody, HttpResponse};
-use oauth_link_core::secret::scrub;
+use oauth_link_core::http::{secret_header, status_error, ApiClient, ErrorBody, HttpResponse, Reply};
 use oauth_link_core::{
     adapter::{excerpt, scan_record, CommonConfig, RawRecord},
-    ApiKey, Error, Result,
+    ApiKey, Error, LinkContext, Result,
 };
-use serde::de::DeserializeOwned;
 use serde::Deserialize;
 use serde_json::value::RawValue;
 use serde_json::Value;
@@ -23,7 +20,7 @@ mod confirm;
 mod users;
 
 pub use confirm::{check_deleted, join2, latest, Watermark, ALLOY_USER_CLAIM, WATERMARK_CLAIM};
-pub use users::{encode_segment, user_url, AlloyUser, AlloyUsers, UserIdMode, MAX_CREATE_ATTEMPTS, USER_ID_MODE_KEY};
+pub use users::{AlloyUser, AlloyUsers, UserIdMode, MAX_CREATE_ATTEMPTS, USER_ID_MODE_KEY};
 
 /// The Alloy API server (2025-09 OpenAPI). The headless guide's examples use
 /// `https://embedded.runalloy.com`; set `base_url` to use it.
@@ -74,17 +71,32 @@ pub fn check_api_version(api_version: &str) -> Result<()> {
     api_version_value(api_version).map(|_| ())
 }
 
+/// The client of one Alloy adapter (`kind`): its base URL ([`base_url`]), the
+/// [`default_headers`], the transport from `ctx` (or one built from `common`'s timeouts),
+/// `common`'s retry policy, and [`api_error`] for every answer that is not 2xx. The client
+/// removes the API key from every error it returns.
+pub fn api_client(
+    kind: &'static str,
+    common: &CommonConfig,
+    api_key: &ApiKey,
+    api_version: &str,
+    ctx: &LinkContext,
+) -> Result<ApiClient> {
+    let headers = default_headers(api_key, api_version)?;
+    let transport = ctx.transport(&(&common.http).into())?;
+    Ok(ApiClient::new(kind, base_url(common), headers, transport, common.retry.clone()).with_errors(api_error))
+}
+
 /// A header value naming the Alloy user (`x-alloy-userid`).
 pub fn user_header(provider: &'static str, user: &str) -> Result<HeaderValue> {
     HeaderValue::from_str(user)
         .map_err(|_| Error::invalid_input(provider, "user", "must contain only characters allowed in an HTTP header"))
 }
 
-/// Maps a non-2xx Alloy answer to the core error (see the crate's error map).
-///
-/// `secrets` are scrubbed from the message (pass the API key and whatever secret the call
-/// carried).
-pub fn api_error(provider: &'static str, response: &HttpResponse, secrets: &[&str]) -> Error {
+/// Maps a non-2xx Alloy answer to the core error (see the crate's error map): the
+/// [`ErrorMapper`](oauth_link_core::http::ErrorMapper) of both Alloy clients, which scrub
+/// the secrets they sent from what it returns.
+pub fn api_error(provider: &'static str, response: &HttpResponse) -> Error {
     let parsed: Option<Value> = serde_json::from_slice(&response.body).ok();
     let object = parsed.as_ref().and_then(Value::as_object);
     let text = |v: &Value| match v {
@@ -106,11 +118,9 @@ pub fn api_error(provider: &'static str, response: &HttpResponse, secrets: &[&st
         None if response.body.is_empty() => format!("empty body (HTTP {})", response.status),
         None => format!("body: {short}"),
     };
-    let message = scrub(&message, secrets);
-    let code = code.map(|c| scrub(&c, secrets));
     if response.status == 422 {
         let fields = object.map(field_names).unwrap_or_default();
-        let field = if fields.is_empty() { "request".to_owned() } else { scrub(&fields.join(", "), secrets) };
+        let field = if fields.is_empty() { "request".to_owned() } else { fields.join(", ") };
         return Error::invalid_input(provider, field, format!("Alloy rejected a value (HTTP 422): {message}"));
     }
     status_error(provider, response, ErrorBody { message, code })
@@ -157,37 +167,6 @@ pub fn callback_denied(provider: &'static str, callback: &oauth_link_core::Callb
         .filter(|d| !d.trim().is_empty())
         .unwrap_or("the user refused consent or the authorization failed");
     Some(Error::Denied { provider, code: bounded(code), reason: bounded(reason) })
-}
-
-/// Sends a call and returns the 2xx response, or the mapped error.
-///
-/// The call is handed to [`ApiClient::execute`] before the returned future exists, so the
-/// future holds a pointer to the request in flight rather than the request itself.
-pub fn send<'a>(
-    client: &'a ApiClient,
-    call: Call,
-    secrets: &'a [&'a str],
-) -> impl Future<Output = Result<HttpResponse>> + Send + 'a {
-    let in_flight = client.execute(call);
-    async move {
-        let response = in_flight.await?;
-        if response.is_success() {
-            Ok(response)
-        } else {
-            Err(api_error(client.provider(), &response, secrets))
-        }
-    }
-}
-
-/// Sends a call and decodes its 2xx JSON body as `T` (`what` names it in errors).
-pub fn send_json<'a, T: DeserializeOwned>(
-    client: &'a ApiClient,
-    call: Call,
-    what: &'a str,
-    secrets: &'a [&'a str],
-) -> impl Future<Output = Result<T>> + Send + 'a {
-    let response = send(client, call, secrets);
-    async move { client.decode(&response.await?, what, secrets) }
 }
 
 /// Parses an Alloy timestamp: an ISO-8601 / RFC 3339 string (an offset-less one is read as
@@ -269,12 +248,16 @@ impl Credential {
         })
     }
 
-    /// Reads a list of records: a bare array, or an object holding the array under `data`
-    /// or `credentials` (`null` there reads as no credentials). Fails with
-    /// [`Error::Decode`] on any other shape or on a record without `credentialId`.
-    pub fn list_from(provider: &'static str, body: &[u8], secrets: &[&str]) -> Result<Vec<Self>> {
-        let decode_err =
-            |what: &str| Error::Decode { provider, message: what.to_owned(), body: scrub(&excerpt(body), secrets) };
+    /// Reads the list of records a call answered: a bare array, or an object holding the
+    /// array under `data` or `credentials` (`null` there reads as no credentials). Fails
+    /// with [`Error::Decode`] on any other shape or on a record without `credentialId`,
+    /// with the call's secrets removed.
+    pub fn list_from(provider: &'static str, reply: &Reply) -> Result<Vec<Self>> {
+        Self::parse_list(provider, reply.body()).map_err(|err| reply.scrub(err))
+    }
+
+    fn parse_list(provider: &'static str, body: &[u8]) -> Result<Vec<Self>> {
+        let decode_err = |what: &str| Error::Decode { provider, message: what.to_owned(), body: excerpt(body) };
         let expected = |e: serde_json::Error| decode_err(&format!("expected a JSON list of credentials: {e}"));
         let items: Vec<&RawValue> = match body.iter().find(|b| !b.is_ascii_whitespace()) {
             Some(b'[') => serde_json::from_slice(body).map_err(expected)?,
@@ -365,12 +348,57 @@ pub fn since(issued_at: DateTime<Utc>, skew: Duration) -> DateTime<Utc> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::future::Future;
+    use std::sync::Arc;
+    use std::task::{Context, Poll, Waker};
+
     use http::header::RETRY_AFTER;
+    use http::Method;
+    use oauth_link_core::adapter::async_trait;
+    use oauth_link_core::http::{HttpRequest, HttpTransport, RetryPolicy, TransportFailure};
 
-    const KEY: &str = "sk_alloy_secret_123";
+    pub(crate) const KEY: &str = "sk_alloy_secret_123";
 
-    fn response(status: u16, body: &str) -> HttpResponse {
+    pub(crate) fn response(status: u16, body: &str) -> HttpResponse {
         HttpResponse { status, headers: HeaderMap::new(), body: body.as_bytes().to_vec().into() }
+    }
+
+    /// Answers every request with one response.
+    #[derive(Debug)]
+    struct Canned(HttpResponse);
+
+    #[async_trait]
+    impl HttpTransport for Canned {
+        async fn send(
+            &self,
+            _request: HttpRequest,
+            _max_body: usize,
+        ) -> std::result::Result<HttpResponse, TransportFailure> {
+            Ok(self.0.clone())
+        }
+    }
+
+    /// A client of `provider` at `base` whose requests carry the API key [`KEY`] and are
+    /// all answered `response`, at once and never retried.
+    pub(crate) fn client(provider: &'static str, base: &str, response: HttpResponse) -> ApiClient {
+        let headers = default_headers(&ApiKey::new(KEY), DEFAULT_API_VERSION).unwrap();
+        let transport = Arc::new(Canned(response));
+        ApiClient::new(provider, Url::parse(base).unwrap(), headers, transport, RetryPolicy::none())
+            .with_errors(api_error)
+    }
+
+    /// `response` as the answer to a call of `provider`'s client (see [`client`]): what the
+    /// adapters read errors and bodies from.
+    pub(crate) fn reply(provider: &'static str, response: HttpResponse) -> Reply {
+        let api = client(provider, "http://127.0.0.1:9/", response);
+        let mut exchange = std::pin::pin!(api.exchange(api.call(Method::GET, "op", "/x", &[])));
+        // The canned transport answers at once and nothing is retried: one poll finishes it.
+        let mut cx = Context::from_waker(Waker::noop());
+        loop {
+            if let Poll::Ready(reply) = exchange.as_mut().poll(&mut cx) {
+                return reply.unwrap();
+            }
+        }
     }
 
     #[test]
@@ -414,9 +442,10 @@ mod tests {
             (503, ""),
             (502, r#"{"error":"bad gateway"}"#),
         ];
+        // The client's errors: the mapper leaves the key in, the client takes it out.
         let errors: Vec<String> = cases
             .iter()
-            .map(|(status, body)| api_error("alloy-headless", &response(*status, body), &[KEY]).to_string())
+            .map(|(status, body)| reply("alloy-headless", response(*status, body)).error().to_string())
             .collect();
         for e in &errors {
             assert!(!e.contains(KEY), "{e}");
@@ -428,17 +457,17 @@ mod tests {
     fn error_variants_and_retry_after() {
         let mut r = response(429, r#"{"message":"slow"}"#);
         r.headers.insert(RETRY_AFTER, HeaderValue::from_static("7"));
-        match api_error("alloy-headless", &r, &[]) {
+        match api_error("alloy-headless", &r) {
             Error::RateLimited { retry_after, .. } => assert_eq!(retry_after, Some(Duration::from_secs(7))),
             other => panic!("{other:?}"),
         }
-        assert!(matches!(api_error("x", &response(401, "{}"), &[]), Error::Unauthenticated { .. }));
-        assert!(matches!(api_error("x", &response(422, "{}"), &[]), Error::InvalidInput { .. }));
-        match api_error("x", &response(403, r#"{"message":"m","code":"E1"}"#), &[]) {
+        assert!(matches!(api_error("x", &response(401, "{}")), Error::Unauthenticated { .. }));
+        assert!(matches!(api_error("x", &response(422, "{}")), Error::InvalidInput { .. }));
+        match api_error("x", &response(403, r#"{"message":"m","code":"E1"}"#)) {
             Error::Forbidden { message, .. } => assert_eq!(message, "m"),
             other => panic!("{other:?}"),
         }
-        match api_error("x", &response(400, r#"{"message":"m","code":42}"#), &[]) {
+        match api_error("x", &response(400, r#"{"message":"m","code":42}"#)) {
             Error::Provider { code, status, .. } => assert_eq!((code.as_deref(), status), (Some("42"), 400)),
             other => panic!("{other:?}"),
         }
@@ -552,11 +581,17 @@ mod tests {
             serde_json::json!({"data": [record.clone()]}),
             serde_json::json!({"credentials": [record.clone()]}),
         ] {
-            let list = Credential::list_from("x", body.to_string().as_bytes(), &[]).unwrap();
+            let list = Credential::parse_list("x", body.to_string().as_bytes()).unwrap();
             assert_eq!(list.len(), 1);
         }
         for bad in [r#"{"data":{}}"#, r#"{"data":[{"type":"x"}]}"#, r#"{"data":["#, "7"] {
-            assert!(matches!(Credential::list_from("x", bad.as_bytes(), &[]), Err(Error::Decode { .. })), "{bad}");
+            assert!(matches!(Credential::parse_list("x", bad.as_bytes()), Err(Error::Decode { .. })), "{bad}");
+        }
+        // An answer echoing the API key: the call's error does not show it.
+        let echo = reply("x", response(200, &format!(r#"{{"data":"{KEY}"}}"#)));
+        match Credential::list_from("x", &echo) {
+            Err(err @ Error::Decode { .. }) => assert!(!format!("{err} {err:?}").contains(KEY), "{err}"),
+            other => panic!("{other:?}"),
         }
     }
 

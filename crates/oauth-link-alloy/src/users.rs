@@ -3,14 +3,14 @@
 use std::sync::atomic::{AtomicBool, Ordering};
 
 use http::Method;
-use oauth_link_core::http::{ApiClient, Call, Idempotency};
+use oauth_link_core::http::{ApiClient, Call};
 use oauth_link_core::{
-    adapter::{ConfigMap, UserMap},
-    Error, Result, Url,
+    adapter::{validate_id, ConfigMap, UserMap},
+    Error, Result,
 };
 use serde::{Deserialize, Serialize};
 
-use crate::send_json;
+use crate::check_deleted;
 
 /// The config key choosing how `LinkRequest::user` is read.
 pub const USER_ID_MODE_KEY: &str = "user_id_mode";
@@ -123,12 +123,12 @@ impl AlloyUsers {
 
     /// The Alloy user for a link by `user`: found by username, else created (app mode);
     /// `user` itself in platform mode.
-    pub async fn for_link(&self, api: &ApiClient, secrets: &[&str], user: &str) -> Result<AlloyUser> {
+    pub async fn for_link(&self, api: &ApiClient, user: &str) -> Result<AlloyUser> {
         if self.mode == UserIdMode::Platform {
             return Ok(AlloyUser { id: user.to_owned(), created: false });
         }
         let created = AtomicBool::new(false);
-        let found = self.map.resolve(user, || self.find_or_create(api, secrets, user, &created)).await?;
+        let found = self.map.resolve(user, || self.find_or_create(api, user, &created)).await?;
         let id = found.ok_or_else(|| Error::Provider {
             provider: self.provider,
             status: 404,
@@ -140,37 +140,35 @@ impl AlloyUsers {
 
     /// The Alloy `userId` of `user` when Alloy knows it (app mode: looked up, never
     /// created; platform mode: `user` itself).
-    pub async fn existing(&self, api: &ApiClient, secrets: &[&str], user: &str) -> Result<Option<String>> {
+    pub async fn existing(&self, api: &ApiClient, user: &str) -> Result<Option<String>> {
         if self.mode == UserIdMode::Platform {
             return Ok(Some(user.to_owned()));
         }
-        self.map.resolve(user, || find(api, secrets, user)).await
+        self.map.resolve(user, || find(api, user)).await
     }
 
-    /// Removes `user`'s credential `connection_id` with `delete` (given the Alloy
-    /// `userId`): validates both ids, answers `NotFound` for a user Alloy does not know (none
-    /// is created), and forgets a kept `userId` Alloy answers 404 for.
-    pub async fn disconnect<F, Fut>(
-        &self,
-        api: &ApiClient,
-        secrets: &[&str],
-        user: &str,
-        connection_id: &str,
-        delete: F,
-    ) -> Result<()>
-    where
-        F: FnOnce(String) -> Fut,
-        Fut: std::future::Future<Output = Result<()>>,
-    {
-        oauth_link_core::adapter::validate_id(self.provider, "user", user)?;
-        oauth_link_core::adapter::validate_id(self.provider, "connection_id", connection_id)?;
-        let Some(alloy_user) = self.existing(api, secrets, user).await? else {
+    /// Removes `user`'s credential `connection_id`
+    /// (`DELETE /users/{userId}/credentials/{credentialId}`, the same on both Alloy APIs):
+    /// validates both ids, answers `NotFound` for a user Alloy does not know (none is
+    /// created), reads a 2xx `{success: false}` as an error ([`check_deleted`]), and
+    /// forgets a kept `userId` Alloy answers 404 for.
+    pub async fn disconnect(&self, api: &ApiClient, user: &str, connection_id: &str) -> Result<()> {
+        validate_id(self.provider, "user", user)?;
+        validate_id(self.provider, "connection_id", connection_id)?;
+        let Some(alloy_user) = self.existing(api, user).await? else {
             return Err(Error::NotFound {
                 provider: self.provider,
                 message: format!("Alloy has no user `{user}`, so no connection `{connection_id}`"),
             });
         };
-        let deleted = delete(alloy_user).await;
+        let template = "/users/{userId}/credentials/{credentialId}";
+        // Deleting twice leaves the same state (the second answers 404): idempotent, the
+        // DELETE default.
+        let call = api.call(Method::DELETE, "disconnect", template, &[&alloy_user, connection_id]);
+        let deleted = match api.send(call).await {
+            Ok(reply) => check_deleted(self.provider, &reply, connection_id),
+            Err(err) => Err(err),
+        };
         self.forget_on_not_found(user, deleted)
     }
 
@@ -187,19 +185,13 @@ impl AlloyUsers {
         result
     }
 
-    async fn find_or_create(
-        &self,
-        api: &ApiClient,
-        secrets: &[&str],
-        username: &str,
-        created: &AtomicBool,
-    ) -> Result<Option<String>> {
-        if let Some(id) = find(api, secrets, username).await? {
+    async fn find_or_create(&self, api: &ApiClient, username: &str, created: &AtomicBool) -> Result<Option<String>> {
+        if let Some(id) = find(api, username).await? {
             return Ok(Some(id));
         }
         let mut attempt = 1;
         loop {
-            let err = match create(api, secrets, username).await {
+            let err = match create(api, username).await {
                 Ok(id) => {
                     created.store(true, Ordering::Relaxed);
                     return Ok(Some(id));
@@ -212,7 +204,7 @@ impl AlloyUsers {
             }
             // The create may have reached Alloy (its answer was lost or garbled), or Alloy
             // refused it because the user exists (another instance won the race): look again.
-            if let Some(id) = find(api, secrets, username).await? {
+            if let Some(id) = find(api, username).await? {
                 return Ok(Some(id));
             }
             // Still missing: the create did not land. A refusal is final; a lost create
@@ -241,37 +233,31 @@ fn is_refusal(err: &Error) -> bool {
     }
 }
 
-/// `GET /users/{username}` (the username percent-encoded as one path segment; Alloy takes
-/// a username where the path names a `userId`, so an app id that is an Alloy `userId`
-/// finds that user, and a username Alloy normalises is still found). `None` on 404.
-async fn find(api: &ApiClient, secrets: &[&str], username: &str) -> Result<Option<String>> {
-    let call = Call {
-        operation: "find_user",
-        path_template: "/users/{username}",
-        request: api.request(Method::GET, user_url(api, username)),
-        // A read.
-        idempotency: Idempotency::Idempotent,
-    };
-    match send_json::<FoundUser>(api, call, "a user {userId, username}", secrets).await {
-        Ok(FoundUser::Flat(user) | FoundUser::Wrapped { data: user }) => {
+/// `GET /users/{username}` (Alloy takes a username where the path names a `userId`, so an
+/// app id that is an Alloy `userId` finds that user, and a username Alloy normalises is
+/// still found). `None` on 404.
+async fn find(api: &ApiClient, username: &str) -> Result<Option<String>> {
+    // A read: idempotent, the GET default.
+    let call = username_escaped(api.call(Method::GET, "find_user", "/users/{username}", &[username]), username);
+    let reply = api.exchange(call).await?;
+    match reply.status() {
+        404 => Ok(None),
+        _ if !reply.is_success() => Err(reply.error()),
+        _ => {
+            let (FoundUser::Flat(user) | FoundUser::Wrapped { data: user }) =
+                reply.json("a user {userId, username}")?;
             Ok((!user.user_id.trim().is_empty()).then_some(user.user_id))
         }
-        Err(Error::NotFound { .. }) => Ok(None),
-        Err(err) => Err(err),
     }
 }
 
 /// `POST /users {username}`.
-async fn create(api: &ApiClient, secrets: &[&str], username: &str) -> Result<String> {
-    let call = Call {
-        operation: "create_user",
-        path_template: "/users",
-        request: api.json_request(Method::POST, api.url(&["users"]), &CreateUserBody { username }),
-        // Not an upsert: a repeat could fail as a duplicate; an answer lost on the way is
-        // settled by looking the user up again (find_or_create).
-        idempotency: Idempotency::SendOnce,
-    };
-    let body: CreatedUserBody = send_json(api, call, "a created user {userId}", secrets).await?;
+async fn create(api: &ApiClient, username: &str) -> Result<String> {
+    // Not an upsert: a repeat could fail as a duplicate, so it is sent once (the POST
+    // default); an answer lost on the way is settled by looking the user up again
+    // (find_or_create).
+    let call = api.call(Method::POST, "create_user", "/users", &[]).json(&CreateUserBody { username });
+    let body: CreatedUserBody = api.json(call, "a created user {userId}").await?;
     let (CreatedUserBody::Flat { user_id } | CreatedUserBody::Wrapped { data: CreatedUserData { user_id } }) = body;
     if user_id.trim().is_empty() {
         return Err(Error::Decode {
@@ -283,19 +269,24 @@ async fn create(api: &ApiClient, secrets: &[&str], username: &str) -> Result<Str
     Ok(user_id)
 }
 
-/// `/users/{username}` with every byte outside `A-Z a-z 0-9 - . _ ~` percent-encoded
-/// (`ada@example.com` -> `ada%40example.com`), so the username is one path segment.
-pub fn user_url(api: &ApiClient, username: &str) -> Url {
-    let mut url = api.url(&["users"]);
-    let mut path = url.path().trim_end_matches('/').to_owned();
-    path.push('/');
-    path.push_str(&encode_segment(username));
+/// `call` (to `/users/{username}`) with its last segment, the username, percent-encoded
+/// byte for byte outside `A-Z a-z 0-9 - . _ ~` (`ada@example.com` -> `ada%40example.com`),
+/// as the adapters have always sent it: the core client leaves `@`, `:` and the other
+/// sub-delimiters as they are, which a server may read differently.
+fn username_escaped(mut call: Call, username: &str) -> Call {
+    if matches!(username, "." | "..") {
+        // Kept as the core client escapes it: URL rules would read `%2E%2E` as `..`.
+        return call;
+    }
+    let url = &mut call.request.url;
+    let path = url.path().rsplit_once('/').map_or("", |(parent, _)| parent);
+    let path = format!("{path}/{}", encode_segment(username));
     url.set_path(&path);
-    url
+    call
 }
 
 /// Percent-encodes every byte but the URL-unreserved ones.
-pub fn encode_segment(text: &str) -> String {
+fn encode_segment(text: &str) -> String {
     use std::fmt::Write as _;
     let mut out = String::with_capacity(text.len() * 3);
     for b in text.bytes() {
@@ -318,6 +309,21 @@ mod tests {
         assert_eq!(encode_segment("a/b?c#d e+f%"), "a%2Fb%3Fc%23d%20e%2Bf%25");
         assert_eq!(encode_segment("é"), "%C3%A9");
         assert_eq!(encode_segment("550e8400-e29b_41d4.a~7"), "550e8400-e29b_41d4.a~7");
+    }
+
+    #[test]
+    fn usernames_are_one_escaped_segment_under_the_base_path() {
+        let response = crate::tests::response(200, "{}");
+        for (base, username, path) in [
+            ("http://127.0.0.1:9/", "ada@example.com", "/users/ada%40example.com"),
+            ("http://127.0.0.1:9/alloy/", "a/b?c#d", "/alloy/users/a%2Fb%3Fc%23d"),
+            ("http://127.0.0.1:9/alloy", "..", "/alloy/users/%252E%252E"),
+        ] {
+            let api = crate::tests::client("x", base, response.clone());
+            let call = username_escaped(api.call(Method::GET, "find_user", "/users/{username}", &[username]), username);
+            assert_eq!(call.request().url.path(), path, "{base} {username}");
+            assert_eq!(call.request().url.query(), None);
+        }
     }
 
     #[test]
