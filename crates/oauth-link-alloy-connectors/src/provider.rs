@@ -107,22 +107,13 @@ impl AlloyConnectorsProvider {
         Ok(credentials.into_iter().map(|c| connection(user, connector, c)).collect())
     }
 
-    /// The Alloy `userId` a state was issued for: the one it carries, else (platform mode,
-    /// or a state from an older version) its user as looked up now.
-    async fn user_of(&self, claims: &LinkState) -> Result<Option<String>> {
-        if let Some(id) = claims.extra.get(ALLOY_USER_CLAIM) {
-            return Ok(Some(id.clone()));
-        }
-        self.users.existing(self.client.api(), &claims.user).await
-    }
-
     async fn confirm_by_listing(&self, claims: &LinkState) -> Result<Connection> {
         let now = self.ctx.codec().clock().now();
         let hint = self.hints().get(&claims.nonce, now).cloned();
         let not_before = since(claims.issued_at, self.config.clock_skew);
         let mark = Watermark::from_claims(claims);
         let (user, connector) = (claims.user.as_str(), claims.target.as_str());
-        let Some(alloy_user) = self.user_of(claims).await? else {
+        let Some(alloy_user) = self.users.of_state(self.client.api(), claims).await? else {
             return Err(Error::Pending { provider: KIND, message: format!("Alloy has no user `{user}` yet") });
         };
         let (hint_ref, alloy_user) = (hint.as_deref(), alloy_user.as_str());

@@ -8,7 +8,7 @@ use oauth_link_alloy::{
     ALLOY_USER_CLAIM, WATERMARK_CLAIM,
 };
 use oauth_link_core::{
-    adapter::{async_trait, validate_id, ExpiringMap, LinkState},
+    adapter::{async_trait, validate_id, ExpiringMap},
     Callback, Capabilities, Connection, ConnectionQuery, ConnectionStatus, Error, Link, LinkContext, LinkProvider,
     LinkRequest, Result, Target, TargetAuth, TargetParam, Url,
 };
@@ -218,15 +218,6 @@ impl AlloyHeadlessProvider {
         Ok(Watermark::of(credentials.iter().filter(|c| matches_target(c, target))))
     }
 
-    /// The Alloy `userId` a state was issued for: the one it carries, else (platform mode,
-    /// or a state from an older version) its user as looked up now.
-    async fn user_of(&self, claims: &LinkState) -> Result<Option<String>> {
-        if let Some(id) = claims.extra.get(ALLOY_USER_CLAIM) {
-            return Ok(Some(id.clone()));
-        }
-        self.users.existing(self.client.api(), &claims.user).await
-    }
-
     /// The credential of `target` the link created, if Alloy shows it yet: one created or
     /// updated after the state's watermark (or, for a state without one, created since
     /// `not_before`).
@@ -348,7 +339,7 @@ impl LinkProvider for AlloyHeadlessProvider {
                         self.config.common.poll.timeout.as_millis()
                     ),
                 };
-                let Some(alloy_user) = self.user_of(&claims).await? else {
+                let Some(alloy_user) = self.users.of_state(self.client.api(), &claims).await? else {
                     return Err(Error::Pending { provider: KIND, message: format!("Alloy has no user `{user}` yet") });
                 };
                 let alloy_user = alloy_user.as_str();

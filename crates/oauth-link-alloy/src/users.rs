@@ -5,7 +5,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use http::Method;
 use oauth_link_core::http::{ApiClient, Call};
 use oauth_link_core::{
-    adapter::{validate_id, ConfigMap, UserMap},
+    adapter::{validate_id, ConfigMap, LinkState, UserMap},
     Error, Result,
 };
 use serde::{Deserialize, Serialize};
@@ -145,6 +145,16 @@ impl AlloyUsers {
             return Ok(Some(user.to_owned()));
         }
         self.map.resolve(user, || find(api, user)).await
+    }
+
+    /// The Alloy `userId` a link's state was issued for: the one it carries
+    /// ([`ALLOY_USER_CLAIM`](crate::ALLOY_USER_CLAIM), app mode), else (platform mode, or a
+    /// state from an older version) its user as [`AlloyUsers::existing`] finds it now.
+    pub async fn of_state(&self, api: &ApiClient, claims: &LinkState) -> Result<Option<String>> {
+        if let Some(id) = claims.extra.get(crate::ALLOY_USER_CLAIM) {
+            return Ok(Some(id.clone()));
+        }
+        self.existing(api, &claims.user).await
     }
 
     /// Removes `user`'s credential `connection_id`
