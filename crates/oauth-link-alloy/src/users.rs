@@ -175,10 +175,7 @@ impl AlloyUsers {
         // Deleting twice leaves the same state (the second answers 404): idempotent, the
         // DELETE default.
         let call = api.call(Method::DELETE, "disconnect", template, &[&alloy_user, connection_id]);
-        let deleted = match api.send(call).await {
-            Ok(reply) => check_deleted(self.provider, &reply, connection_id),
-            Err(err) => Err(err),
-        };
+        let deleted = api.send(call).await.and_then(|reply| check_deleted(self.provider, &reply, connection_id));
         self.forget_on_not_found(user, deleted)
     }
 
