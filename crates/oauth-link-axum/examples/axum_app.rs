@@ -4,7 +4,7 @@
 use std::collections::HashMap;
 
 use axum::{extract::Query, http::header, http::request::Parts, response::*, routing::get, Router};
-use oauth_link::{AdapterConfig, ConfigMap, LinkContext};
+use oauth_link::{ConfigMap, LinkContext, ProviderConfig};
 use oauth_link_axum::{user_fn, CookieKey, LinkRouter};
 use oauth_link_sandbox::{Sandbox, SandboxConfig};
 
@@ -40,7 +40,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     for (kind, _) in OFFERS {
         let mut map: HashMap<String, String> = serde_json::from_value(settings[kind].clone())?;
         map.extend((kind == "alloy-connectors").then(|| ("connectors".into(), "slack,notion".into())));
-        let provider = AdapterConfig::parse(kind, ConfigMap::from_map(kind, &map))?.build(ctx.clone())?;
+        let provider = ProviderConfig::parse(kind, ConfigMap::from_map(kind, &map))?.build(ctx.clone())?;
         links = links.provider_returning_here(provider);
     }
     let app = Router::new()

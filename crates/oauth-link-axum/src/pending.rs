@@ -1,6 +1,6 @@
 //! The links in progress, one private cookie each.
 //!
-//! A cookie `oauth_link_<id>` holds, encrypted and authenticated (AES-256-GCM, its name as
+//! A cookie `oauth_link_pending_<id>` holds, encrypted and authenticated (AES-256-GCM, its name as
 //! associated data): the provider kind, the user who started the link, the target, the
 //! signed state and when the link was issued. The browser sees an opaque value.
 
@@ -10,7 +10,7 @@ use serde::{Deserialize, Serialize};
 use subtle::ConstantTimeEq;
 
 /// Prefix of the link cookies' names.
-pub(crate) const COOKIE_PREFIX: &str = "oauth_link_";
+pub(crate) const COOKIE_PREFIX: &str = "oauth_link_pending_";
 
 /// A link in progress, as its cookie holds it.
 #[derive(Clone, Serialize, Deserialize)]

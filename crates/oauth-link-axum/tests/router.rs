@@ -25,7 +25,7 @@ async fn hosted_flow_sets_a_sealed_cookie_and_completes_to_the_success_url() {
     let cookies = start.set_cookies();
     assert_eq!(cookies.len(), 1, "{cookies:?}");
     let cookie = &cookies[0];
-    assert!(cookie.starts_with("oauth_link_"), "{cookie}");
+    assert!(cookie.starts_with("oauth_link_pending_"), "{cookie}");
     for attribute in ["HttpOnly", "Secure", "SameSite=Lax", "Path=/oauth"] {
         assert!(cookie.split("; ").any(|a| a == attribute), "{attribute} missing: {cookie}");
     }

@@ -1,12 +1,13 @@
-//! The demo web app over HTTP, as a browser drives it: Connect, consent on the sandbox page,
-//! back to /callback, the connections page, Disconnect; and the error pages (denied consent,
-//! replayed and expired state, tampered cookie, platform failure). Cookies are kept by hand.
+//! The demo web app over HTTP, as a browser drives it: sign in, Connect, consent on the
+//! sandbox page, back through the oauth-link-axum router, the connections page, Disconnect;
+//! and the failure page (denied consent, replayed state, another user's link, platform
+//! failure). Cookies are kept by hand. The router's own cases (tampered, expired, foreign
+//! states...) are tested in crates/oauth-link-axum.
 
 use std::collections::BTreeMap;
-use std::sync::Arc;
 use std::time::Duration;
 
-use oauth_link::{clock::ManualClock, Url};
+use oauth_link::Url;
 use oauth_link_cli::demo::{self, DemoOptions, RunningDemo};
 use oauth_link_sandbox::{FaultConfig, DEFAULT_ALLOY_API_KEY, DEFAULT_JUNCTION_API_KEY, DEFAULT_NOVU_API_KEY};
 use reqwest::header::{COOKIE, LOCATION, SET_COOKIE};
@@ -92,17 +93,31 @@ impl Browser {
         self.send(request).await
     }
 
+    /// Signs in as `user` with the demo's fake login.
+    async fn sign_in(&mut self, user: &str) {
+        let page = self.post("/login", &[("user", user)]).await;
+        assert_eq!(page.status, StatusCode::SEE_OTHER, "{}", page.body);
+        assert!(self.get("/").await.body.contains(&format!("<b id=\"user\">{user}</b>")));
+    }
+
+    fn link_cookies(&self) -> usize {
+        self.cookies.keys().filter(|k| k.starts_with("oauth_link_pending_")).count()
+    }
+
     /// Index → Connect: returns the platform (sandbox consent) URL.
-    async fn connect(&mut self, provider: &str, user: &str, target: &str, params: &str) -> String {
+    async fn connect(&mut self, provider: &str, target: &str, params: &str) -> String {
         let index = self.get("/").await;
         assert_eq!(index.status, StatusCode::OK);
-        assert!(index.body.contains(&format!("id=\"connect-{provider}\"")), "{provider} not offered");
-        let page = self
-            .post("/connect", &[("provider", provider), ("user", user), ("target", target), ("params", params)])
-            .await;
+        let button = format!("id=\"connect-{provider}-{target}\"");
+        assert!(index.body.contains(&button), "{provider}: {target} not offered");
+        let before = self.link_cookies();
+        let page = self.post(&format!("/oauth/{provider}/connect/{target}"), &[("params", params)]).await;
         assert_eq!(page.status, StatusCode::SEE_OTHER, "{provider}: {}", page.body);
-        let cookie = page.set_cookies.iter().find(|c| c.starts_with("oauth_link_demo_link=")).expect("link cookie");
-        assert!(cookie.contains("HttpOnly") && cookie.contains("SameSite=Lax"), "{cookie}");
+        let cookie = page.set_cookies.iter().find(|c| c.starts_with("oauth_link_pending_")).expect("link cookie");
+        for attribute in ["HttpOnly", "SameSite=Lax", "Path=/oauth"] {
+            assert!(cookie.contains(attribute), "{cookie}");
+        }
+        assert_eq!(self.link_cookies(), before + 1);
         let location = page.location.expect("location");
         assert!(location.starts_with(&format!("{}sandbox/", self.base)), "{location}");
         location
@@ -118,10 +133,11 @@ impl Browser {
         self.post(target.as_str(), &fields).await
     }
 
-    /// Follows a redirect to the demo's /callback.
+    /// Follows a redirect to the router's callback.
     async fn follow(&mut self, page: &Page) -> Page {
         let location = page.location.as_deref().expect("redirect");
-        assert!(location.starts_with(&format!("{}callback", self.base)), "{location}");
+        assert!(location.starts_with(&format!("{}oauth/", self.base)), "{location}");
+        assert!(location.contains("/callback"), "{location}");
         self.get(location).await
     }
 }
@@ -157,35 +173,36 @@ const CASES: [(&str, &str, &str); 4] = [
     ("junction", "oura", ""),
 ];
 
-/// The `<select>` options of a provider's target picker, in order: (id, label).
-fn target_options(page: &str, provider: &str) -> Vec<(String, String)> {
-    let start = page
-        .find(&format!("<select name=\"target\" id=\"target-{provider}\">"))
-        .unwrap_or_else(|| panic!("{provider}: no target picker (the catalogue was not read): {page}"));
-    let select = &page[start..start + page[start..].find("</select>").expect("select end")];
-    select
-        .split("<option value=\"")
+/// The Connect buttons of a provider's card, in order: (target id, label).
+fn target_buttons(page: &str, provider: &str) -> Vec<(String, String)> {
+    let marker = format!("id=\"connect-{provider}-");
+    page.split("<button type=\"submit\"")
         .skip(1)
-        .map(|option| {
-            let (id, rest) = option.split_once('"').expect("option value");
-            let label = rest.trim_start_matches('>').split("</option>").next().unwrap_or("");
-            (id.to_owned(), label.to_owned())
+        .filter(|b| b.contains(&marker))
+        .map(|b| {
+            let attr = |name: &str| {
+                let key = format!("{name}=\"");
+                let at = b.find(&key).expect("attribute") + key.len();
+                b[at..].split('"').next().unwrap_or("").to_owned()
+            };
+            let label = b.split('>').nth(1).and_then(|l| l.split("</button").next()).unwrap_or("").to_owned();
+            (attr("data-target"), label)
         })
         .collect()
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn the_pickers_list_each_platforms_catalogue() {
+async fn the_cards_list_each_platforms_catalogue() {
     let demo = demo::start(options()).await.expect("demo");
     let mut browser = Browser::new(&demo);
     let page = browser.get("/").await;
     assert_eq!(page.status, StatusCode::OK);
     for (provider, target, params) in CASES {
-        let options = target_options(&page.body, provider);
-        assert!(options.iter().any(|(id, _)| id == target), "{provider}: {target} not offered: {options:?}");
-        assert!(!options[0].1.contains("needs"), "{provider}: the default target needs no parameter: {options:?}");
+        let buttons = target_buttons(&page.body, provider);
+        assert!(buttons.iter().any(|(id, _)| id == target), "{provider}: {target} not offered: {buttons:?}");
+        assert!(!buttons[0].1.contains("needs"), "{provider}: the first target needs no parameter: {buttons:?}");
         if let Some((name, _)) = params.split_once('=') {
-            let (_, label) = options.iter().find(|(id, _)| id == target).expect("offered");
+            let (_, label) = buttons.iter().find(|(id, _)| id == target).expect("offered");
             assert!(label.contains(&format!("needs {name}")), "{provider}: {label}");
         }
     }
@@ -198,25 +215,28 @@ async fn connect_list_and_disconnect_on_every_provider() {
     let mut browser = Browser::new(&demo);
     for (provider, target, params) in CASES {
         let user = format!("user-{provider}");
-        let consent = browser.connect(provider, &user, target, params).await;
+        browser.sign_in(&user).await;
+        let consent = browser.connect(provider, target, params).await;
         let approved = browser.consent(&consent, "approve").await;
         assert_eq!(approved.status, StatusCode::SEE_OTHER, "{provider}: {}", approved.body);
         let done = browser.follow(&approved).await;
         assert_eq!(done.status, StatusCode::SEE_OTHER, "{provider}: {}", done.body);
-        assert!(!browser.cookies.contains_key("oauth_link_demo_link"), "{provider}: link cookie not cleared");
+        assert_eq!(browser.link_cookies(), 0, "{provider}: link cookie not cleared");
         let list_url = done.location.clone().expect("location");
-        assert_eq!(list_url, format!("/connections?provider={provider}&user={user}"));
+        assert!(list_url.starts_with(&format!("/connections?provider={provider}&connection=")), "{list_url}");
+        assert!(list_url.ends_with(&format!("&target={target}")), "{list_url}");
 
         let list = browser.get(&list_url).await;
         assert_eq!(list.status, StatusCode::OK);
-        assert!(list.body.contains(&format!("Connected {target} for {user}")), "{provider}: no flash: {}", list.body);
+        assert!(list.body.contains(&format!("Connected {target} (connection")), "{provider}: no flash: {}", list.body);
+        assert!(list.body.contains(&format!("<span id=\"user\">{user}</span>")), "{provider}");
         assert!(list.body.contains(&format!("data-target=\"{target}\"")), "{provider}: {}", list.body);
-        let (_, fields) = parse_form(&list.body, "<form class=\"disconnect\"");
-        let fields: Vec<(&str, &str)> = fields.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
-        // The flash shows once.
-        assert!(!browser.get(&list_url).await.body.contains("id=\"flash\""));
+        let (action, _) = parse_form(&list.body, "<form class=\"disconnect\"");
+        // The flash is not a claim anyone can make: an unknown id shows none.
+        let spoof = format!("/connections?provider={provider}&connection=forged&target=x");
+        assert!(!browser.get(&spoof).await.body.contains("id=\"flash\""));
 
-        let gone = browser.post("/disconnect", &fields).await;
+        let gone = browser.post(&action, &[]).await;
         assert_eq!(gone.status, StatusCode::SEE_OTHER, "{provider}: {}", gone.body);
         let list = browser.get(gone.location.as_deref().expect("location")).await;
         assert!(list.body.contains("id=\"no-connections\""), "{provider}: {}", list.body);
@@ -225,136 +245,112 @@ async fn connect_list_and_disconnect_on_every_provider() {
     demo.shutdown().await;
 }
 
+/// Follows a failure redirect to the demo's page: (status, kind).
+async fn failure(browser: &mut Browser, page: &Page, code: &str) -> Page {
+    let location = page.location.as_deref().unwrap_or_else(|| panic!("no redirect: {}", page.body));
+    assert!(location.starts_with("/failed?") && location.ends_with(&format!("&code={code}")), "{location}");
+    let shown = browser.get(location).await;
+    assert_eq!(shown.error_kind(), Some(code), "{}", shown.body);
+    shown
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn denied_consent_shows_the_right_page_per_provider() {
     let demo = demo::start(options()).await.expect("demo");
     let mut browser = Browser::new(&demo);
     // Alloy (both APIs) and Junction redirect back with the error: the demo says so.
     for (provider, target, params) in [CASES[0], CASES[1], CASES[3]] {
-        let consent = browser.connect(provider, "denier", target, params).await;
+        let consent = browser.connect(provider, target, params).await;
         let denied = browser.consent(&consent, "deny").await;
         assert!(denied.status.is_redirection(), "{provider}: {}", denied.body);
-        let page = browser.follow(&denied).await;
-        assert_eq!(page.status, StatusCode::BAD_REQUEST, "{provider}: {}", page.body);
-        assert_eq!(page.error_kind(), Some("denied"), "{provider}: {}", page.body);
+        let back = browser.follow(&denied).await;
+        let page = failure(&mut browser, &back, "denied").await;
+        assert_eq!(page.status, StatusCode::FORBIDDEN, "{provider}");
         assert!(page.body.contains("Consent was not given"));
-        assert!(!browser.cookies.contains_key("oauth_link_demo_link"), "{provider}");
+        assert_eq!(browser.link_cookies(), 0, "{provider}");
     }
-    // Novu shows its own 400 page and never comes back; the demo explains it and lets the
-    // user cancel the link in progress.
-    let consent = browser.connect("novu", "denier", "slack", "").await;
+    // Novu shows its own 400 page and never comes back; finishing anyway is "not
+    // confirmed yet" (retryable): the link stays in progress until it expires.
+    let consent = browser.connect("novu", "slack", "").await;
     let denied = browser.consent(&consent, "deny").await;
     assert_eq!(denied.status, StatusCode::BAD_REQUEST);
     assert!(denied.body.contains("OAuth error: access_denied"), "{}", denied.body);
-    let index = browser.get("/").await;
-    assert!(index.body.contains("id=\"pending\""), "{}", index.body);
-    assert!(index.body.contains("will not come back"), "{}", index.body);
-    // Finishing it anyway: not confirmed (retryable), the link stays in progress.
-    let pending = browser.get("/callback?provider=novu").await;
-    assert_eq!(pending.status, StatusCode::BAD_GATEWAY, "{}", pending.body);
-    assert_eq!(pending.error_kind(), Some("pending"));
-    assert!(pending.body.contains("id=\"retry\""));
-    assert!(browser.cookies.contains_key("oauth_link_demo_link"));
-    let cancelled = browser.post("/cancel", &[]).await;
-    assert_eq!(cancelled.status, StatusCode::SEE_OTHER);
-    assert!(!browser.cookies.contains_key("oauth_link_demo_link"));
-    assert!(browser.get("/").await.body.contains("The link in progress was cancelled."));
-    let none = browser.get("/callback?provider=novu").await;
-    assert_eq!((none.status, none.error_kind()), (StatusCode::BAD_REQUEST, Some("no_state")));
+    assert!(browser.get("/").await.body.contains("id=\"finish-novu\""));
+    let pending = browser.get("/oauth/novu/callback").await;
+    let page = failure(&mut browser, &pending, "pending").await;
+    assert_eq!(page.status, StatusCode::SERVICE_UNAVAILABLE);
+    assert!(page.body.contains("id=\"retry\""));
+    assert_eq!(browser.link_cookies(), 1);
     demo.shutdown().await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn replayed_callbacks_are_refused() {
+async fn replayed_callbacks_and_another_users_links_are_refused() {
     let demo = demo::start(options()).await.expect("demo");
     let mut browser = Browser::new(&demo);
+    browser.sign_in("replayer").await;
 
     // App redirect: the state rides on the URL; the same URL a second time is a replay.
-    let consent = browser.connect("junction", "replayer", "oura", "").await;
+    let consent = browser.connect("junction", "oura", "").await;
     let approved = browser.consent(&consent, "approve").await;
+    let kept = browser.cookies.clone();
     assert_eq!(browser.follow(&approved).await.status, StatusCode::SEE_OTHER);
+    browser.cookies = kept;
     let again = browser.follow(&approved).await;
-    assert_eq!((again.status, again.error_kind()), (StatusCode::CONFLICT, Some("replayed")), "{}", again.body);
+    let page = failure(&mut browser, &again, "state-replayed").await;
+    assert_eq!(page.status, StatusCode::CONFLICT);
     let state = Url::parse(approved.location.as_deref().unwrap())
         .unwrap()
         .query_pairs()
         .find(|(k, _)| k == "oauth_link_state")
         .map(|(_, v)| v.into_owned())
         .expect("state on the redirect");
-    assert!(!again.body.contains(&state), "the error page echoes the state");
+    assert!(!page.body.contains(&state) && !again.location.unwrap().contains(&state), "the state is echoed");
 
-    // Hosted: a browser that kept the old cookie replays it; one without gets no_state.
-    let consent = browser.connect("novu", "replayer", "slack", "").await;
-    let kept = browser.cookies.clone();
+    // Hosted: started as one user, finished as another in the same browser: refused, and
+    // the first user's link is still there for them.
+    let consent = browser.connect("novu", "slack", "").await;
     let approved = browser.consent(&consent, "approve").await;
-    assert_eq!(browser.follow(&approved).await.status, StatusCode::SEE_OTHER);
-    let without = browser.follow(&approved).await;
-    assert_eq!((without.status, without.error_kind()), (StatusCode::BAD_REQUEST, Some("no_state")));
-    browser.cookies = kept;
-    let replay = browser.follow(&approved).await;
-    assert_eq!((replay.status, replay.error_kind()), (StatusCode::CONFLICT, Some("replayed")), "{}", replay.body);
+    browser.sign_in("someone-else").await;
+    let refused = browser.follow(&approved).await;
+    let page = failure(&mut browser, &refused, "state-user-mismatch").await;
+    assert_eq!(page.status, StatusCode::FORBIDDEN);
+    browser.sign_in("replayer").await;
+    let done = browser.follow(&approved).await;
+    assert!(done.location.as_deref().unwrap_or("").starts_with("/connections?provider=novu&connection="), "{done:?}");
     demo.shutdown().await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn expired_state_and_tampered_cookies_are_refused() {
-    let clock = ManualClock::starting_now();
-    let demo = demo::start(DemoOptions { clock: Some(Arc::new(clock.clone())), ..options() }).await.expect("demo");
+async fn bad_input_and_unknown_pages() {
+    let demo = demo::start(options()).await.expect("demo");
     let mut browser = Browser::new(&demo);
-
-    let consent = browser.connect("alloy-connectors", "late", "slack", "").await;
-    let approved = browser.consent(&consent, "approve").await;
-    clock.advance(Duration::from_secs(11 * 60));
-    let expired = browser.follow(&approved).await;
-    assert_eq!((expired.status, expired.error_kind()), (StatusCode::BAD_REQUEST, Some("expired")), "{}", expired.body);
-
-    // A flipped character in the signed cookie.
-    let _ = browser.connect("alloy-headless", "tamper", "slack", "").await;
-    let value = browser.cookies.get_mut("oauth_link_demo_link").expect("cookie");
-    let flipped = if value.ends_with('A') { 'B' } else { 'A' };
-    value.pop();
-    value.push(flipped);
-    let page = browser.get("/callback?provider=alloy-headless").await;
-    assert_eq!((page.status, page.error_kind()), (StatusCode::BAD_REQUEST, Some("state_invalid")), "{}", page.body);
-    assert!(!browser.cookies.contains_key("oauth_link_demo_link"), "a bad cookie is cleared");
-
-    // A link in progress for one provider, a return from another.
-    let _ = browser.connect("novu", "mixer", "slack", "").await;
-    let page = browser.get("/callback?provider=alloy-headless").await;
-    assert_eq!((page.status, page.error_kind()), (StatusCode::BAD_REQUEST, Some("state_invalid")), "{}", page.body);
-    assert!(page.body.contains("another provider"));
-
-    // Bad input is an error page, not a crash.
-    let page = browser.post("/connect", &[("provider", "junction"), ("user", " "), ("target", "oura")]).await;
-    assert_eq!((page.status, page.error_kind()), (StatusCode::BAD_REQUEST, Some("invalid_input")));
-    let page = browser.post("/connect", &[("provider", "nope")]).await;
-    assert_eq!(page.status, StatusCode::BAD_REQUEST);
-    let page = browser
-        .post("/connect", &[("provider", "alloy-headless"), ("user", "u"), ("target", "shopify"), ("params", "oops")])
-        .await;
-    assert_eq!((page.status, page.error_kind()), (StatusCode::BAD_REQUEST, Some("invalid_input")));
+    let page = browser.post("/oauth/alloy-headless/connect/shopify", &[("params", "oops")]).await;
+    failure(&mut browser, &page, "invalid-input").await;
+    let page = browser.post("/oauth/nope/connect/x", &[]).await;
+    failure(&mut browser, &page, "unknown-provider").await;
+    assert_eq!(browser.post("/login", &[("user", "<script>")]).await.status, StatusCode::BAD_REQUEST);
     assert_eq!(browser.get("/nowhere").await.status, StatusCode::NOT_FOUND);
-    assert_eq!(browser.get("/connections?provider=junction").await.status, StatusCode::BAD_REQUEST);
+    assert_eq!(browser.get("/connections?provider=nope").await.status, StatusCode::NOT_FOUND);
     demo.shutdown().await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn platform_failures_are_502_pages() {
+async fn platform_failures_are_reported() {
     let demo = demo::start(options()).await.expect("demo");
     let sandbox = demo.sandbox().expect("sandbox mode").clone();
     sandbox
         .set_faults(FaultConfig { rate_500: 1.0, platforms: vec!["novu".into()], ..FaultConfig::default() })
         .expect("faults");
     let mut browser = Browser::new(&demo);
-    let page = browser.post("/connect", &[("provider", "novu"), ("user", "u"), ("target", "slack")]).await;
-    assert_eq!((page.status, page.error_kind()), (StatusCode::BAD_GATEWAY, Some("platform")), "{}", page.body);
-    assert!(page.body.contains("novu"), "{}", page.body);
-    let page = browser.get("/connections?provider=novu&user=u").await;
+    let page = browser.post("/oauth/novu/connect/slack", &[]).await;
+    let shown = failure(&mut browser, &page, "platform-error").await;
+    assert_eq!(shown.status, StatusCode::BAD_GATEWAY);
+    let page = browser.get("/connections?provider=novu").await;
     assert_eq!((page.status, page.error_kind()), (StatusCode::BAD_GATEWAY, Some("platform")));
     assert!(page.body.contains("id=\"retry\""), "transient: offers a retry");
     demo.shutdown().await;
 }
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn real_platform_mode_offers_only_the_configured_provider() {
     // The "real" Junction is a sandbox on its own port; the demo serves no /sandbox.
@@ -375,15 +371,17 @@ async fn real_platform_mode_offers_only_the_configured_provider() {
     assert!(index.body.contains("id=\"connect-junction\"") && !index.body.contains("id=\"connect-novu\""));
     assert_eq!(browser.get("/sandbox/__sandbox/health").await.status, StatusCode::NOT_FOUND);
 
-    let page = browser.post("/connect", &[("provider", "junction"), ("user", "real-user"), ("target", "oura")]).await;
+    browser.sign_in("real-user").await;
+    let page = browser.post("/oauth/junction/connect/oura", &[]).await;
     assert_eq!(page.status, StatusCode::SEE_OTHER, "{}", page.body);
     let consent = page.location.expect("platform URL");
     assert!(consent.starts_with(platform.url()), "{consent}");
-    // The demo put its own /callback on the request: Junction comes back there.
+    // No redirect_uri configured: the router put its own callback on the request.
     let approved = browser.consent(&consent, "approve").await;
     let done = browser.follow(&approved).await;
-    assert_eq!(done.location.as_deref(), Some("/connections?provider=junction&user=real-user"), "{}", done.body);
-    let list = browser.get("/connections?provider=junction&user=real-user").await;
+    let list_url = done.location.expect("to the connections page");
+    assert!(list_url.starts_with("/connections?provider=junction&connection="), "{list_url}");
+    let list = browser.get(&list_url).await;
     assert!(list.body.contains("data-target=\"oura\""), "{}", list.body);
     demo.shutdown().await;
     platform.shutdown().await.expect("sandbox shutdown");

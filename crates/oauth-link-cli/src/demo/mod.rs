@@ -1,8 +1,8 @@
 //! `oauth-link demo`: a small server-rendered web app that runs the whole connect flow in a
-//! browser.
+//! browser, the first user of [`oauth_link_axum`].
 //!
-//! Pick a provider, a user and a target, press **Connect**, consent on the platform's page,
-//! come back to `/callback`, and see the user's connections with **Disconnect** buttons.
+//! Sign in as any user, press **Connect** on a target, consent on the platform's page, come
+//! back, and see the user's connections with **Disconnect** buttons.
 //!
 //! - **Sandbox mode** (default): the [`oauth_link_sandbox`] emulator runs in-process under
 //!   `/sandbox` on the same server, and all four adapters point at it.
@@ -12,19 +12,15 @@
 //!
 //! | route | what |
 //! |---|---|
-//! | `GET /` | one Connect form per provider (user, target, extra `key=value` params), the link in progress |
-//! | `POST /connect` | `generate_link`, keeps the state in a signed cookie, 303 to the platform |
-//! | `GET /callback` | `complete_callback`, then 303 to `/connections`, or an error page |
-//! | `GET /connections?provider=&user=` | `list_connections` with Disconnect buttons |
-//! | `POST /disconnect` | `disconnect`, then 303 back to the list |
-//! | `POST /cancel` | forgets the link in progress |
+//! | `GET /` | who is signed in, one card per provider: a Connect button per target, extra `key=value` params |
+//! | `POST /login` | the demo's fake login: a cookie holding the user name |
+//! | `GET /connections?provider=` | the signed-in user's connections with Disconnect buttons (the router's success page) |
+//! | `GET /failed?provider=&error=&code=` | what went wrong and what to do (the router's failure page) |
+//! | `/oauth/...` | the [`oauth_link_axum`] router: connect, callback, disconnect, JSON API |
 //! | `/sandbox/...` | the sandbox (sandbox mode only) |
 //!
-//! What the platform does not carry back (the link state of hosted-callback platforms) is
-//! kept in a signed, HttpOnly, SameSite=Lax cookie bound to the provider kind, and cleared
-//! once the callback completed or failed for good. Error pages name what went wrong from
-//! the typed [`Error`] (400 for the caller's or the user's side, 409 for a replayed state,
-//! 502 for the platform) and never show a secret.
+//! Everything about links (state cookies, callbacks, user binding, errors) is the router's;
+//! the demo only renders its pages.
 //!
 //! ```no_run
 //! # async fn demo() -> oauth_link::Result<()> {
@@ -37,7 +33,6 @@
 mod pages;
 mod routes;
 mod setup;
-mod state;
 
 use routes::*;
 use setup::*;
@@ -47,26 +42,22 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
-use axum::body::Bytes;
-use axum::extract::{OriginalUri, State};
-use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
-use axum::response::Response;
-use axum::routing::{get, post};
 use axum::Router;
 use oauth_link::{
-    clock::Clock,
-    core::adapter::{LinkState, STATE_PARAM},
-    AdapterConfig, Callback, CallbackModel, ConfigMap, Connection, ConnectionQuery, Error, LinkContext, LinkRequest,
-    MemoryReplayGuard, Settings, SharedLinkProvider, StateCodec, StateKeys, StateToken, Target, Url, DEFAULT_STATE_TTL,
+    clock::Clock, ConfigMap, Error, LinkContext, MemoryReplayGuard, ProviderConfig, Settings, SharedLinkProvider,
+    StateCodec, StateKeys, Target,
 };
+use oauth_link_axum::{user_fn, CookieKey, LinkRouter, LinkRouterBuilder};
 use oauth_link_sandbox::{Sandbox, SandboxConfig};
 use serde_json::Value;
 use tokio::net::TcpListener;
 use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
 
-use pages::{ErrorView, ProviderCard, TargetHint};
-use state::{CookieJar, Flash, PendingLink, Read, FLASH_COOKIE, LINK_COOKIE};
+use pages::{ProviderCard, TargetHint};
+
+/// Where the connect router is nested.
+const LINKS_PREFIX: &str = "/oauth";
 
 /// The four platform kinds, in the order the index page shows them.
 const SANDBOX_KINDS: [&str; 4] = ["alloy-headless", "alloy-connectors", "novu", "junction"];
@@ -165,11 +156,13 @@ pub async fn serve(listener: TcpListener, options: DemoOptions) -> oauth_link::R
     let addr =
         listener.local_addr().map_err(|e| Error::config("port", format!("cannot read the listening address: {e}")))?;
     let root = format!("http://{addr}");
-    let (app, sandbox, notes) = match &options.settings {
+    let built = match &options.settings {
         None => sandbox_app(&root, &options)?,
         Some(settings) => real_app(&root, settings)?,
     };
-    let mut router = routes(Arc::new(app));
+    let links = built.links.build().map_err(|e| Error::config("demo", e.to_string()))?;
+    let mut router = routes(Arc::new(built.app)).nest(LINKS_PREFIX, links);
+    let (sandbox, notes) = (built.sandbox, built.notes);
     if let Some(sandbox) = &sandbox {
         router = router.nest("/sandbox", sandbox.router());
     }
@@ -189,10 +182,13 @@ mod tests {
     use super::*;
 
     #[test]
-    fn params_are_key_value_lines() {
-        let ok = parse_params("x", "a=1\n\n b = two words \n").unwrap();
-        assert_eq!(ok, vec![("a".to_owned(), "1".to_owned()), ("b".to_owned(), "two words".to_owned())]);
-        assert!(matches!(parse_params("x", "novalue"), Err(Error::InvalidInput { .. })));
-        assert!(matches!(parse_params("x", "=v"), Err(Error::InvalidInput { .. })));
+    fn the_session_user_is_the_cookie_or_the_default() {
+        let parts = |cookie: &str| {
+            let req = axum::http::Request::builder().header("cookie", cookie).body(()).unwrap();
+            req.into_parts().0
+        };
+        assert_eq!(session_user(&parts("a=1; oauth_link_demo_user=ada")).as_deref(), Some("ada"));
+        assert_eq!(session_user(&parts("oauth_link_demo_user=<b>")).as_deref(), Some(DEFAULT_USER));
+        assert_eq!(session_user(&parts("x=y")).as_deref(), Some(DEFAULT_USER));
     }
 }

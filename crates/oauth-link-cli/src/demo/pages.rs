@@ -2,7 +2,7 @@
 
 use oauth_link::{Connection, ConnectionStatus};
 
-use super::state::{Flash, PendingLink};
+use super::LINKS_PREFIX;
 
 /// Escapes text for HTML element content and double-quoted attribute values.
 pub(crate) fn esc(text: &str) -> String {
@@ -43,6 +43,18 @@ button{font:inherit;padding:.3em 1.2em;cursor:pointer}\
 th,td{text-align:left;padding:.3em .6em;border-bottom:1px solid #ddd}code{font-size:.9em}\
 .inline{display:inline}";
 
+/// One URL path segment, percent-encoded (a target or connection id in a router path).
+pub(crate) fn path_segment(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    for b in text.bytes() {
+        match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'.' | b'_' | b'~' => out.push(b as char),
+            _ => out.push_str(&format!("%{b:02X}")),
+        }
+    }
+    out
+}
+
 /// Wraps a body in the common page.
 fn layout(title: &str, body: &str) -> String {
     format!(
@@ -53,12 +65,9 @@ fn layout(title: &str, body: &str) -> String {
     )
 }
 
-fn flash_html(flash: Option<&Flash>) -> String {
+fn flash_html(flash: Option<&str>) -> String {
     match flash {
-        Some(f) => {
-            let class = if f.level == "ok" { "flash" } else { "flash info" };
-            format!("<p id=\"flash\" class=\"{class}\">{}</p>\n", esc(&f.text))
-        }
+        Some(text) => format!("<p id=\"flash\" class=\"flash\">{}</p>\n", esc(text)),
         None => String::new(),
     }
 }
@@ -81,8 +90,8 @@ pub(crate) struct ProviderCard {
     pub(crate) kind: &'static str,
     /// Display name.
     pub(crate) title: &'static str,
-    /// `hosted` or `app redirect`.
-    pub(crate) callback: &'static str,
+    /// True when the platform hosts the callback (nothing comes back on the URL).
+    pub(crate) hosted: bool,
     /// The provider's OAuth targets (a select), or none (free text) when the catalogue
     /// could not be read.
     pub(crate) targets: Vec<TargetHint>,
@@ -97,34 +106,20 @@ pub(crate) struct ProviderCard {
 pub(crate) struct IndexView<'a> {
     pub(crate) mode: &'a str,
     pub(crate) cards: &'a [ProviderCard],
+    /// The signed-in user.
     pub(crate) user: &'a str,
-    pub(crate) flash: Option<&'a Flash>,
-    pub(crate) pending: Option<&'a PendingLink>,
-    pub(crate) pending_note: Option<&'a str>,
 }
 
 /// Renders the index page.
 pub(crate) fn index(view: &IndexView<'_>) -> String {
     let mut body = String::from("<h1>Connect an account</h1>\n");
     body.push_str(&format!("<p id=\"mode\" class=\"note\">{}</p>\n", esc(view.mode)));
-    body.push_str(&flash_html(view.flash));
-    if let Some(p) = view.pending {
-        let finish = format!("/callback?{}", query(&[("provider", &p.provider)]));
-        body.push_str(&format!(
-            "<div id=\"pending\" class=\"pending\"><p>A link is in progress: <b>{}</b> on <b>{}</b> for <b>{}</b>.</p>\n",
-            esc(&p.target),
-            esc(&p.provider),
-            esc(&p.user)
-        ));
-        if let Some(note) = view.pending_note {
-            body.push_str(&format!("<p class=\"note\">{}</p>\n", esc(note)));
-        }
-        body.push_str(&format!(
-            "<p><a id=\"finish-link\" href=\"{}\">I approved: finish the link</a> &middot; \
-<form class=\"inline\" method=\"post\" action=\"/cancel\"><button type=\"submit\" id=\"cancel-button\">Cancel this link</button></form></p></div>\n",
-            esc(&finish)
-        ));
-    }
+    body.push_str(&format!(
+        "<form class=\"inline\" method=\"post\" action=\"/login\" id=\"login\">Signed in as <b id=\"user\">{}</b> &middot; \
+<label class=\"inline\">switch to <input type=\"text\" name=\"user\" id=\"user-name\" style=\"width:12em\" required></label> \
+<button type=\"submit\" id=\"login-button\">Sign in</button> <small>(the demo's fake login)</small></form>\n",
+        esc(view.user)
+    ));
     body.push_str("<div class=\"cards\">\n");
     for card in view.cards {
         body.push_str(&card_html(card, view.user));
@@ -135,46 +130,45 @@ pub(crate) fn index(view: &IndexView<'_>) -> String {
 
 fn card_html(card: &ProviderCard, user: &str) -> String {
     let k = esc(card.kind);
+    let base = format!("{LINKS_PREFIX}/{}", path_segment(card.kind));
+    let callback = if card.hosted { "hosted" } else { "app redirect" };
     let mut s = format!(
-        "<section class=\"card\" id=\"provider-{k}\">\n<h2>{} <small>{k} &middot; callback: {}</small></h2>\n\
-<form method=\"post\" action=\"/connect\" id=\"connect-{k}\">\n<input type=\"hidden\" name=\"provider\" value=\"{k}\">\n\
-<label>User <input type=\"text\" name=\"user\" id=\"user-{k}\" value=\"{}\" required></label>\n",
+        "<section class=\"card\" id=\"provider-{k}\">\n<h2>{} <small>{k} &middot; callback: {callback}</small></h2>\n",
         esc(card.title),
-        esc(card.callback),
-        esc(user)
     );
-    if card.closed_list {
-        s.push_str(&format!("<label>Target <select name=\"target\" id=\"target-{k}\">\n"));
+    if card.closed_list && !card.targets.is_empty() {
+        let first = path_segment(&card.targets[0].id);
+        s.push_str(&format!("<form method=\"post\" action=\"{}/connect/{first}\" id=\"connect-{k}\">\n", esc(&base)));
+        let placeholder: Vec<String> =
+            card.targets.iter().flat_map(|t| t.params.iter().map(|p| format!("{p}=..."))).collect();
+        s.push_str(&format!(
+            "<label>Extra parameters <small>(<code>key=value</code>, one per line)</small>\
+<textarea name=\"params\" id=\"params-{k}\" rows=\"2\" placeholder=\"{}\"></textarea></label>\n<p class=\"targets\">",
+            esc(&placeholder.join("\n"))
+        ));
         for t in &card.targets {
             let needs = if t.params.is_empty() { String::new() } else { format!(" (needs {})", t.params.join(", ")) };
             s.push_str(&format!(
-                "<option value=\"{}\">{} &mdash; {}{}</option>\n",
+                "<button type=\"submit\" formaction=\"{}/connect/{}\" id=\"connect-{k}-{}\" class=\"target\" data-target=\"{}\">Connect {}{}</button>\n",
+                esc(&base),
+                esc(&path_segment(&t.id)),
                 esc(&t.id),
                 esc(&t.id),
                 esc(&t.label),
                 esc(&needs)
             ));
         }
-        s.push_str("</select></label>\n");
-    } else {
-        s.push_str(&format!(
-            "<label>Target <input type=\"text\" name=\"target\" id=\"target-{k}\" list=\"targets-{k}\" required></label>\n<datalist id=\"targets-{k}\">\n"
-        ));
-        for t in &card.targets {
-            s.push_str(&format!("<option value=\"{}\">{}</option>\n", esc(&t.id), esc(&t.label)));
-        }
-        s.push_str("</datalist>\n");
+        s.push_str("</p>\n</form>\n");
     }
-    let placeholder: Vec<String> =
-        card.targets.iter().flat_map(|t| t.params.iter().map(|p| format!("{p}=..."))).collect();
-    s.push_str(&format!(
-        "<label>Extra parameters <small>(<code>key=value</code>, one per line)</small>\
-<textarea name=\"params\" id=\"params-{k}\" rows=\"2\" placeholder=\"{}\"></textarea></label>\n\
-<button type=\"submit\" id=\"connect-{k}-button\">Connect</button>\n</form>\n",
-        esc(&placeholder.join("\n"))
-    ));
-    let list = format!("/connections?{}", query(&[("provider", card.kind), ("user", user)]));
-    s.push_str(&format!("<p><a id=\"connections-{k}\" href=\"{}\">Connections of {}</a></p>\n", esc(&list), esc(user)));
+    let list = format!("/connections?{}", query(&[("provider", card.kind)]));
+    s.push_str(&format!("<p><a id=\"connections-{k}\" href=\"{}\">Connections of {}</a>", esc(&list), esc(user)));
+    if card.hosted {
+        s.push_str(&format!(
+            " &middot; <a id=\"finish-{k}\" href=\"{}/callback\">I approved but was not sent back: finish the link</a>",
+            esc(&base)
+        ));
+    }
+    s.push_str("</p>\n");
     for note in &card.notes {
         s.push_str(&format!("<p class=\"note\">{}</p>\n", esc(note)));
     }
@@ -188,7 +182,7 @@ pub(crate) struct ConnectionsView<'a> {
     pub(crate) provider: &'a str,
     pub(crate) user: &'a str,
     pub(crate) connections: &'a [Connection],
-    pub(crate) flash: Option<&'a Flash>,
+    pub(crate) flash: Option<&'a str>,
 }
 
 fn status_text(status: &ConnectionStatus) -> String {
@@ -217,22 +211,22 @@ pub(crate) fn connections(view: &ConnectionsView<'_>) -> String {
             let created = c.created_at.map(|t| t.format("%Y-%m-%d %H:%M:%S UTC").to_string()).unwrap_or_default();
             body.push_str(&format!(
                 "<tr class=\"connection\" data-target=\"{t}\" data-id=\"{id}\"><td>{t}</td><td>{}</td><td>{}</td><td><code>{id}</code></td>\
-<td><form class=\"disconnect\" method=\"post\" action=\"/disconnect\">\
-<input type=\"hidden\" name=\"provider\" value=\"{p}\"><input type=\"hidden\" name=\"user\" value=\"{u}\">\
-<input type=\"hidden\" name=\"connection\" value=\"{id}\">\
+<td><form class=\"disconnect\" method=\"post\" action=\"{action}\">\
 <button type=\"submit\" class=\"disconnect-button\" id=\"disconnect-{i}\">Disconnect</button></form></td></tr>\n",
                 esc(&status_text(&c.status)),
                 esc(&created),
                 t = esc(&c.target),
                 id = esc(&c.id),
-                p = esc(view.provider),
-                u = esc(view.user),
+                action = esc(&format!(
+                    "{LINKS_PREFIX}/{}/connections/{}/disconnect",
+                    path_segment(view.provider),
+                    path_segment(&c.id)
+                )),
             ));
         }
         body.push_str("</table>\n");
     }
-    let back = format!("/?{}", query(&[("user", view.user)]));
-    body.push_str(&format!("<p><a id=\"back\" href=\"{}\">Connect another account</a></p>\n", esc(&back)));
+    body.push_str("<p><a id=\"back\" href=\"/\">Connect another account</a></p>\n");
     layout("Connections", &body)
 }
 

@@ -1,19 +1,15 @@
-//! Building the demo: the providers (over the embedded sandbox, or a real platform), and
-//! the cards shown for each (targets come from each provider's catalogue, at first view).
+//! Building the demo: the providers (over the embedded sandbox, or a real platform), the
+//! connect router that serves them, and the cards shown for each (targets come from each
+//! provider's catalogue, at first view).
 
 use super::*;
 
-/// Everything the handlers share.
+/// What the demo's own pages share.
 #[derive(Debug)]
 pub(super) struct App {
-    /// `http://127.0.0.1:PORT`.
-    pub(super) root: String,
     /// Offered providers, in display order.
     pub(super) providers: Vec<Entry>,
     pub(super) cards: Vec<ProviderCard>,
-    pub(super) cookies: CookieJar,
-    /// How long a link cookie lives at most.
-    pub(super) link_ttl: Duration,
     /// One line about the mode, for the index page.
     pub(super) mode_line: String,
 }
@@ -21,21 +17,18 @@ pub(super) struct App {
 #[derive(Debug)]
 pub(super) struct Entry {
     pub(super) provider: SharedLinkProvider,
-    /// Redirect URI to put on each request (real mode, app-redirect platforms without one
-    /// configured).
-    pub(super) redirect: Option<Url>,
     /// The provider's OAuth targets, read once through `list_targets` (a failed read is
     /// tried again on the next view).
     pub(super) targets: tokio::sync::OnceCell<Vec<TargetHint>>,
 }
 
 impl Entry {
-    fn new(provider: SharedLinkProvider, redirect: Option<Url>) -> Self {
-        Self { provider, redirect, targets: tokio::sync::OnceCell::new() }
+    fn new(provider: SharedLinkProvider) -> Self {
+        Self { provider, targets: tokio::sync::OnceCell::new() }
     }
 
     /// The targets a user can connect through a consent screen, those needing extra
-    /// parameters last (so the default choice works as is).
+    /// parameters last (so the first choice works as is).
     pub(super) async fn targets(&self) -> oauth_link::Result<&[TargetHint]> {
         let hints = self
             .targets
@@ -66,12 +59,26 @@ impl App {
     }
 }
 
-pub(super) fn sandbox_app(
-    root: &str,
-    options: &DemoOptions,
-) -> oauth_link::Result<(App, Option<Sandbox>, Vec<String>)> {
-    let callback = format!("{root}/callback");
-    let back = |kind: &str| format!("{callback}?provider={kind}");
+/// Everything [`serve`] mounts.
+pub(super) struct Built {
+    pub(super) app: App,
+    pub(super) links: LinkRouterBuilder,
+    pub(super) sandbox: Option<Sandbox>,
+    pub(super) notes: Vec<String>,
+}
+
+/// The connect router's settings common to both modes: mounted at `/oauth`, back to the
+/// demo's pages, plain-http cookies (the demo listens on 127.0.0.1 only).
+fn links(root: &str) -> LinkRouterBuilder {
+    LinkRouter::builder(CookieKey::generate(), user_fn(session_user))
+        .public_url(format!("{root}{LINKS_PREFIX}"))
+        .secure_cookies(false)
+        .success_url("/connections")
+        .failure_url("/failed")
+}
+
+pub(super) fn sandbox_app(root: &str, options: &DemoOptions) -> oauth_link::Result<Built> {
+    let back = |kind: &str| format!("{root}{LINKS_PREFIX}/{kind}/callback");
     let sandbox_root = format!("{root}/sandbox");
     let sandbox = Sandbox::new(
         SandboxConfig::default()
@@ -93,6 +100,7 @@ pub(super) fn sandbox_app(
         list(&catalogue, &["alloy", "connectors"]).filter_map(|c| str_at(c, "connectorId")).collect();
     let mut providers = Vec::new();
     let mut cards = Vec::new();
+    let mut router = links(root);
     for kind in SANDBOX_KINDS {
         let mut map: HashMap<String, String> = HashMap::new();
         for key in ["base_url", "api_key"] {
@@ -104,35 +112,27 @@ pub(super) fn sandbox_app(
         map.insert("poll_interval_ms".into(), "50".into());
         map.insert("max_retries".into(), "1".into());
         map.insert("request_timeout_ms".into(), "10000".into());
-        match kind {
-            "alloy-connectors" => {
-                map.insert("redirect_uri".into(), callback.clone());
-                map.insert("connectors".into(), connectors.join(","));
-            }
-            "junction" => {
-                map.insert("redirect_uri".into(), callback.clone());
-            }
-            _ => {}
+        if kind == "alloy-connectors" {
+            map.insert("connectors".into(), connectors.join(","));
         }
-        let provider = AdapterConfig::parse(kind, ConfigMap::from_map(static_kind(kind), &map))?.build(ctx.clone())?;
+        let provider = ProviderConfig::parse(kind, ConfigMap::from_map(static_kind(kind), &map))?.build(ctx.clone())?;
+        // No redirect_uri configured: app-redirect platforms come back to the router.
+        router = router.provider_returning_here(provider.clone());
         cards.push(card(&provider, sandbox_notes(kind)));
-        providers.push(Entry::new(provider, None));
+        providers.push(Entry::new(provider));
     }
     let app = App {
-        root: root.to_owned(),
         providers,
         cards,
-        cookies: CookieJar::random(),
-        link_ttl: DEFAULT_STATE_TTL,
         mode_line: format!(
             "Sandbox mode: Alloy (headless and connectors), Novu and Junction are emulated in this process under {sandbox_root}/. \
 Set OAUTH_LINK_PROVIDER and the platform's keys to use a real platform."
         ),
     };
-    Ok((app, Some(sandbox), Vec::new()))
+    Ok(Built { app, links: router, sandbox: Some(sandbox), notes: Vec::new() })
 }
 
-pub(super) fn real_app(root: &str, settings: &Settings) -> oauth_link::Result<(App, Option<Sandbox>, Vec<String>)> {
+pub(super) fn real_app(root: &str, settings: &Settings) -> oauth_link::Result<Built> {
     let config = oauth_link::configure(settings, None)?;
     let kind = config.kind();
     if !SANDBOX_KINDS.contains(&kind) {
@@ -154,34 +154,30 @@ pub(super) fn real_app(root: &str, settings: &Settings) -> oauth_link::Result<(A
         settings.state.ephemeral_context()?
     };
     let provider = config.build(ctx)?;
-    let callback = format!("{root}/callback");
+    let callback = format!("{root}{LINKS_PREFIX}/{kind}/callback");
     let adapter = settings.adapter(kind)?;
+    // An app-redirect platform whose configuration names no redirect comes back to the
+    // router's own callback; a configured one is left as it is.
     let configured = adapter.contains("redirect_uri") || adapter.contains("redirect_url");
-    let redirect = if provider.capabilities().callback == CallbackModel::AppRedirect && !configured {
-        Some(Url::parse(&callback).map_err(|e| Error::config("port", format!("bad callback URL: {e}")))?)
+    let router = if configured {
+        links(root).provider(provider.clone())
     } else {
-        None
+        links(root).provider_returning_here(provider.clone())
     };
-    let mut card_notes = Vec::new();
-    match kind {
-        "alloy-headless" => card_notes.push(format!(
-            "Alloy hosts the callback: set the return address to {callback}?provider=alloy-headless where your Alloy account allows it."
-        )),
-        "novu" => card_notes.push(format!(
-            "Set the integration's redirect URL to {callback}?provider=novu. If consent is denied, Novu shows its own error page and does not come back."
-        )),
-        _ => card_notes.push(format!("The platform sends the browser back to {callback}.")),
-    }
-    let cards = vec![card(&provider, card_notes)];
+    let note = match kind {
+        "alloy-headless" => format!("Alloy hosts the callback: set the return address to {callback} where your Alloy account allows it."),
+        "novu" => format!(
+            "Set the integration's redirect URL to {callback}. If consent is denied, Novu shows its own error page and does not come back."
+        ),
+        _ if configured => "The platform sends the browser back to the configured redirect_uri (point it at this demo's callback).".into(),
+        _ => format!("The platform sends the browser back to {callback}."),
+    };
     let app = App {
-        root: root.to_owned(),
-        providers: vec![Entry::new(provider, redirect)],
-        cards,
-        cookies: CookieJar::random(),
-        link_ttl: settings.state.ttl,
+        cards: vec![card(&provider, vec![note])],
+        providers: vec![Entry::new(provider)],
         mode_line: format!("Real platform: {kind} (from {}).", settings.source()),
     };
-    Ok((app, None, notes))
+    Ok(Built { app, links: router, sandbox: None, notes })
 }
 
 /// The `&'static str` of a known kind.
@@ -204,15 +200,15 @@ pub(super) fn str_at<'a>(v: &'a Value, key: &str) -> Option<&'a str> {
 pub(super) fn sandbox_notes(kind: &str) -> Vec<String> {
     match kind {
         "alloy-headless" => vec![
-            "Hosted by Alloy: the demo keeps the link state in a cookie; the sandbox's return URL brings the browser back to /callback?provider=alloy-headless.".into(),
-            "shopify needs an extra parameter: shopSubdomain=your-shop. Any user id works: the adapter finds or creates the Alloy user.".into(),
+            "Hosted by Alloy: the link state waits in a sealed cookie; the sandbox's return URL brings the browser back to /oauth/alloy-headless/callback.".into(),
+            "shopify needs an extra parameter: shopSubdomain=your-shop. Any user works: the adapter finds or creates the Alloy user.".into(),
         ],
-        "alloy-connectors" => vec!["App redirect: the browser comes back to /callback with the state on the URL.".into()],
+        "alloy-connectors" => vec!["App redirect: the browser comes back to /oauth/alloy-connectors/callback with the state on the URL.".into()],
         "novu" => vec![
-            "Hosted by Novu: after Approve, Novu sends the browser to the integration's redirect URL (/callback?provider=novu).".into(),
-            "If you press Deny, Novu shows its own page (\"OAuth error: access_denied\") and does not come back here: use your browser's Back button to return, then cancel the link in progress.".into(),
+            "Hosted by Novu: after Approve, Novu sends the browser to the integration's redirect URL (/oauth/novu/callback).".into(),
+            "If you press Deny, Novu shows its own page (\"OAuth error: access_denied\") and does not come back here: use your browser's Back button; the unfinished link simply expires.".into(),
         ],
-        "junction" => vec!["App redirect: Junction adds state=success (or state=error&error_type=...) to /callback.".into()],
+        "junction" => vec!["App redirect: Junction adds state=success (or state=error&error_type=...) to /oauth/junction/callback.".into()],
         _ => Vec::new(),
     }
 }
@@ -226,9 +222,6 @@ pub(super) fn card(provider: &SharedLinkProvider, notes: Vec<String>) -> Provide
         "junction" => "Junction (wearables)",
         _ => "Provider",
     };
-    let callback = match provider.capabilities().callback {
-        CallbackModel::Hosted => "hosted",
-        CallbackModel::AppRedirect => "app redirect",
-    };
-    ProviderCard { kind, title, callback, targets: Vec::new(), closed_list: false, notes }
+    let hosted = !provider.capabilities().state_in_redirect();
+    ProviderCard { kind, title, hosted, targets: Vec::new(), closed_list: false, notes }
 }
