@@ -16,7 +16,7 @@ use oauth_link::http::{status_error, ErrorBody, HttpResponse};
 use oauth_link::{
     clock::{Clock, ManualClock},
     core::adapter::Nonce,
-    AdapterConfig, ConfigMap, MemoryReplayGuard, ReplayGuard, StateCodec, StateKeys,
+    ConfigMap, MemoryReplayGuard, ProviderConfig, ReplayGuard, StateCodec, StateKeys,
 };
 
 /// Counts live heap bytes, to measure what the replay guard really holds.
@@ -127,10 +127,10 @@ fn config(c: &mut Criterion) {
     let mut g = c.benchmark_group("config");
     g.bench_function("configmap_from_map", |b| b.iter(|| ConfigMap::from_map("novu", black_box(&novu))));
     g.bench_function("novu_parse", |b| {
-        b.iter(|| AdapterConfig::parse("novu", ConfigMap::from_map("novu", black_box(&novu))).unwrap())
+        b.iter(|| ProviderConfig::parse("novu", ConfigMap::from_map("novu", black_box(&novu))).unwrap())
     });
     g.bench_function("junction_parse", |b| {
-        b.iter(|| AdapterConfig::parse("junction", ConfigMap::from_map("junction", black_box(&junction))).unwrap())
+        b.iter(|| ProviderConfig::parse("junction", ConfigMap::from_map("junction", black_box(&junction))).unwrap())
     });
     g.finish();
 }
@@ -151,10 +151,10 @@ fn errors(c: &mut Criterion) {
         })
     });
     g.bench_function("alloy_api_error_401", |b| {
-        b.iter(|| oauth_link_alloy::api_error("alloy-headless", black_box(&unauth), &["sk_live_secret"]))
+        b.iter(|| oauth_link_alloy::api_error("alloy-headless", black_box(&unauth)))
     });
     g.bench_function("alloy_api_error_422", |b| {
-        b.iter(|| oauth_link_alloy::api_error("alloy-headless", black_box(&invalid), &["sk_live_secret"]))
+        b.iter(|| oauth_link_alloy::api_error("alloy-headless", black_box(&invalid)))
     });
     g.finish();
 }

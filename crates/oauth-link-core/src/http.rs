@@ -348,18 +348,22 @@ pub fn default_error(provider: &'static str, response: &HttpResponse) -> Error {
 struct SentSecrets(Vec<SecretString>);
 
 impl SentSecrets {
-    fn of<'a>(values: impl Iterator<Item = &'a HeaderValue>) -> Self {
-        let mut secrets = Vec::new();
-        for value in values.filter(|v| v.is_sensitive()) {
-            let Ok(text) = value.to_str() else { continue };
-            if let Some((_, token)) = text.rsplit_once(' ') {
-                secrets.push(SecretString::from(token.to_owned()));
-            }
-            secrets.push(SecretString::from(text.to_owned()));
+    fn of<'a>(kept: &SentSecrets, values: impl Iterator<Item = &'a HeaderValue>) -> Self {
+        let mut secrets = kept.clone();
+        for text in values.filter(|v| v.is_sensitive()).filter_map(|v| v.to_str().ok()) {
+            secrets.add(text);
         }
-        // Longest first, so a value containing another is replaced whole.
-        secrets.sort_by_key(|s| std::cmp::Reverse(s.expose_secret().len()));
-        Self(secrets)
+        secrets
+    }
+
+    /// Adds a secret, and its last word (`Bearer <key>` gives `<key>` too), keeping the
+    /// longest first so a value containing another is replaced whole.
+    fn add(&mut self, text: &str) {
+        if let Some((_, token)) = text.rsplit_once(' ') {
+            self.0.push(SecretString::from(token.to_owned()));
+        }
+        self.0.push(SecretString::from(text.to_owned()));
+        self.0.sort_by_key(|s| std::cmp::Reverse(s.expose_secret().len()));
     }
 
     fn scrub(&self, error: Error) -> Error {
@@ -453,6 +457,8 @@ pub struct ApiClient {
     retry: RetryPolicy,
     max_body: usize,
     errors: ErrorMapper,
+    /// Secrets this client never sends but scrubs anyway ([`ApiClient::with_secret`]).
+    kept: SentSecrets,
 }
 
 impl ApiClient {
@@ -470,12 +476,28 @@ impl ApiClient {
         if !headers.contains_key(ACCEPT) {
             headers.insert(ACCEPT, HeaderValue::from_static("application/json"));
         }
-        Self { provider, base_url, headers, transport, retry, max_body: DEFAULT_MAX_BODY_BYTES, errors: default_error }
+        Self {
+            provider,
+            base_url,
+            headers,
+            transport,
+            retry,
+            max_body: DEFAULT_MAX_BODY_BYTES,
+            errors: default_error,
+            kept: SentSecrets::default(),
+        }
     }
 
     /// Sets how the platform's error answers become core errors (one mapper per client).
     pub fn with_errors(mut self, errors: ErrorMapper) -> Self {
         self.errors = errors;
+        self
+    }
+
+    /// Also scrubs `secret` from every error, though this client never sends it: a key
+    /// another client of the adapter sends, which a misrouted answer could echo.
+    pub fn with_secret(mut self, secret: &str) -> Self {
+        self.kept.add(secret);
         self
     }
 
@@ -560,7 +582,8 @@ impl ApiClient {
     /// status has a meaning of its own (a 404 that means "none yet"); [`Reply::error`]
     /// maps the others. Fails only with [`Error::Transport`].
     pub async fn exchange(&self, call: Call) -> Result<Reply> {
-        let secrets = SentSecrets::of(self.headers.iter().chain(call.request.headers.iter()).map(|(_, v)| v));
+        let sent = self.headers.iter().chain(call.request.headers.iter()).map(|(_, v)| v);
+        let secrets = SentSecrets::of(&self.kept, sent);
         let response = self.execute(call).await.map_err(|e| secrets.scrub(e))?;
         Ok(Reply { response, provider: self.provider, errors: self.errors, secrets })
     }

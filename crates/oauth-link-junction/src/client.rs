@@ -4,8 +4,8 @@ use std::sync::Arc;
 
 use http::header::HeaderMap;
 use http::Method;
-use oauth_link_core::http::{header_name, secret_header, ApiClient, Call, HttpTransport, Idempotency, Reply};
-use oauth_link_core::{secret::LinkToken, ApiKey, Error, Result, Url};
+use oauth_link_core::http::{header_name, secret_header, ApiClient, HttpTransport, Idempotency, Reply};
+use oauth_link_core::{secret::LinkToken, Error, Result, Url};
 use serde_json::value::RawValue;
 
 use crate::config::JunctionConfig;
@@ -50,13 +50,12 @@ impl std::fmt::Debug for IssuedLink {
 /// scrubbing what they send from every error: `api` sends the team key (a sensitive
 /// header), `public` sends nothing but what a call adds (the OAuth-URL call is
 /// `security: []` and takes the link token, marked sensitive, instead; the key must not
-/// travel with it). The key is kept only to remove it from the public client's errors
-/// too ([`JunctionClient::public_json`]).
+/// travel with it, but the public client scrubs it too: an answer echoing it (a proxy's
+/// error page, a misrouted request) must not put it in an error).
 #[derive(Debug, Clone)]
 pub(crate) struct JunctionClient {
     api: ApiClient,
     public: ApiClient,
-    api_key: ApiKey,
 }
 
 impl JunctionClient {
@@ -67,20 +66,14 @@ impl JunctionClient {
         let retry = config.common.retry.clone();
         Ok(Self {
             api: ApiClient::new(KIND, base.clone(), headers, transport.clone(), retry.clone()).with_errors(map_error),
-            public: ApiClient::new(KIND, base, HeaderMap::new(), transport, retry).with_errors(map_error),
-            api_key: config.api_key.clone(),
+            public: ApiClient::new(KIND, base, HeaderMap::new(), transport, retry)
+                .with_errors(map_error)
+                .with_secret(config.api_key.expose()),
         })
     }
 
     pub(crate) fn base_url(&self) -> &Url {
         self.api.base_url()
-    }
-
-    /// A public call's decoded 2xx answer. The public client scrubs what the call sent (the
-    /// link token), but the team key never travels with it, so it is removed here: an answer
-    /// echoing it (a proxy's error page, a misrouted request) must not put it in an error.
-    async fn public_json<T: serde::de::DeserializeOwned>(&self, call: Call, what: &str) -> Result<T> {
-        self.public.json(call, what).await.map_err(|e| e.scrubbed(&[self.api_key.expose()]))
     }
 
     /// `GET /v2/user/resolve/{client_user_id}`: the Junction `user_id`, `None` on 404.
@@ -186,7 +179,7 @@ impl JunctionClient {
             .public
             .call(Method::GET, "oauth_url", "/v2/link/provider/oauth/{oauth_provider}", &[provider])
             .header(header_name(LINK_TOKEN_HEADER), token_header);
-        let source: Source = self.public_json(call, "a Source").await?;
+        let source: Source = self.public.json(call, "a Source").await?;
         match source.oauth_url.filter(|u| !u.is_empty()) {
             None => Ok(None),
             Some(text) => Url::parse(&text)
@@ -231,7 +224,7 @@ impl JunctionClient {
     pub(crate) async fn link_providers(&self) -> Result<Vec<SourceLink>> {
         // A read: retried by default.
         let call = self.public.call(Method::GET, "list_targets", "/v2/link/providers", &[]);
-        let entries: Vec<serde_json::Value> = self.public_json(call, "an array of SourceLink").await?;
+        let entries: Vec<serde_json::Value> = self.public.json(call, "an array of SourceLink").await?;
         Ok(entries
             .into_iter()
             .filter_map(|entry| {

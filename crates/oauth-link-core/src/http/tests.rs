@@ -471,6 +471,11 @@ async fn errors_are_mapped_once_and_carry_no_secret_the_call_sent() {
     let text = format!("{:?}", reply.error());
     assert!(text.contains("NotFound") && !text.contains("sk_test_secret"), "{text}");
     assert!(!format!("{reply:?}").contains("sk_test_secret"));
+    // A secret the client never sends, given to it to scrub all the same.
+    let t2 = Scripted::new(vec![Ok((403, vec![("body", "proxy saw key other_client_key_9".into())]))]);
+    let kept = client(t2).with_secret("other_client_key_9");
+    let err = kept.send(get(&kept)).await.unwrap_err();
+    assert!(!err.to_string().contains("other_client_key_9") && err.to_string().contains("[redacted]"), "{err}");
     // The default mapper: the status class, an excerpt of the body.
     let plain = client(t.clone());
     let err = plain.json::<serde_json::Value>(get(&plain), "x").await.unwrap_err();
