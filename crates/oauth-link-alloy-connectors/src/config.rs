@@ -3,18 +3,17 @@
 use std::time::Duration;
 
 use oauth_link_alloy::{UserIdMode, DEFAULT_API_VERSION, DEFAULT_CLOCK_SKEW};
-use oauth_link_core::config::serialize_millis;
-use oauth_link_core::http::RetryPolicy;
+use oauth_link_core::config::{absolute_url, millis, AdapterConfig};
 use oauth_link_core::{
-    adapter::{validate_id, validate_redirect_uri, CommonConfig, ConfigMap, PollPolicy},
+    adapter::{validate_id, validate_redirect_uri, CommonConfig, ConfigMap},
     ApiKey, Error, Result, Url,
 };
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use crate::KIND;
 
 /// How `complete_callback` confirms the new credential.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum CallbackMode {
     /// List the connector's credentials for the user and take the one the link created
@@ -29,35 +28,75 @@ pub enum CallbackMode {
 
 /// Settings of [`AlloyConnectorsProvider`](crate::AlloyConnectorsProvider).
 ///
-/// `Debug` and `Serialize` never show the API key.
-#[derive(Clone, Debug, Serialize)]
+/// The field names are the keys (read with [`AdapterConfig::from_config`]). `Debug` and
+/// `Serialize` never show the API key.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[non_exhaustive]
 pub struct AlloyConnectorsConfig {
     /// Alloy API key, sent as `Authorization: bearer <key>`.
     pub api_key: ApiKey,
     /// Value of the `x-api-version` header (default `2025-09`).
+    #[serde(default = "default_api_version")]
     pub api_version: String,
     /// What `LinkRequest::user` is: the app's own id (`app`, default: the adapter finds or
     /// creates the Alloy user whose `username` it is) or an Alloy `userId` (`platform`).
+    #[serde(default)]
     pub user_id_mode: UserIdMode,
     /// Where Alloy sends the browser back when the request names none (absolute https, or
     /// http on a loopback host).
-    #[serde(skip_serializing_if = "Option::is_none")]
+    #[serde(default, skip_serializing_if = "Option::is_none", deserialize_with = "absolute_url")]
     pub redirect_uri: Option<Url>,
     /// Connector ids listed by `list_connections` when the query names no target.
+    #[serde(default)]
     pub connectors: Vec<String>,
     /// How completion confirms the credential.
+    #[serde(default)]
     pub callback_mode: CallbackMode,
     /// Custom auth config sent as `authConfigId`, when set.
-    #[serde(skip_serializing_if = "Option::is_none")]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub auth_config_id: Option<String>,
     /// How long before the link was issued a credential may have been created and still be
     /// taken as the one the link produced, for states issued without a watermark (by an
     /// older version; default 60 s).
-    #[serde(rename = "clock_skew_ms", serialize_with = "serialize_millis")]
+    #[serde(rename = "clock_skew_ms", with = "millis", default = "default_clock_skew")]
     pub clock_skew: Duration,
-    /// Base URL, timeouts, retries and polling.
-    #[serde(flatten)]
+    /// Base URL, timeouts, retries and polling (the shared keys).
+    #[serde(skip)]
     pub common: CommonConfig,
+}
+
+fn default_api_version() -> String {
+    DEFAULT_API_VERSION.to_owned()
+}
+
+fn default_clock_skew() -> Duration {
+    DEFAULT_CLOCK_SKEW
+}
+
+impl AdapterConfig for AlloyConnectorsConfig {
+    fn common(&self) -> &CommonConfig {
+        &self.common
+    }
+
+    fn common_mut(&mut self) -> &mut CommonConfig {
+        &mut self.common
+    }
+
+    fn finish(&mut self, map: &ConfigMap) -> Result<()> {
+        oauth_link_alloy::check_api_version(&self.api_version)
+            .map_err(|e| map.invalid("api_version", format_args!("is refused: {e}")))?;
+        if let Some(url) = &self.redirect_uri {
+            validate_redirect_uri(KIND, url).map_err(|e| match e {
+                Error::InvalidInput { reason, .. } => map.invalid("redirect_uri", reason),
+                other => other,
+            })?;
+        }
+        for connector in &self.connectors {
+            validate_id(KIND, "connectors", connector)
+                .map_err(|e| map.invalid("connectors", format_args!("is refused: {e}")))?;
+        }
+        Ok(())
+    }
 }
 
 impl AlloyConnectorsConfig {
@@ -74,52 +113,6 @@ impl AlloyConnectorsConfig {
             clock_skew: DEFAULT_CLOCK_SKEW,
             common: CommonConfig::default(),
         }
-    }
-
-    /// Reads the settings from a map (env, TOML or key/value): `api_key` (required),
-    /// `api_version`, `user_id_mode` (`app`/`platform`), `redirect_uri`, `connectors` (comma list), `callback_mode`
-    /// (`list`/`exchange`), `auth_config_id`, `clock_skew_ms` and the shared keys of
-    /// [`CommonConfig`]. Unknown keys fail, naming the key.
-    pub fn from_config(mut map: ConfigMap) -> Result<Self> {
-        let common = CommonConfig::read(&mut map)?;
-        let mut config = Self::new(map.required_secret::<ApiKey>("api_key")?).with_common(common);
-        if let Some(version) = map.string("api_version") {
-            oauth_link_alloy::check_api_version(&version)?;
-            config.api_version = version;
-        }
-        if let Some(mode) = UserIdMode::read(&mut map)? {
-            config.user_id_mode = mode;
-        }
-        if let Some(raw) = map.string("redirect_uri") {
-            let bad = |reason: String| Error::config("redirect_uri", format!("redirect_uri {reason}"));
-            let url = Url::parse(&raw).map_err(|e| bad(format!("is not an absolute URL ({e})")))?;
-            validate_redirect_uri(KIND, &url).map_err(|e| match e {
-                Error::InvalidInput { reason, .. } => bad(reason),
-                other => other,
-            })?;
-            config.redirect_uri = Some(url);
-        }
-        if let Some(connectors) = map.list("connectors") {
-            for c in &connectors {
-                validate_id(KIND, "connectors", c).map_err(|e| Error::config("connectors", e.to_string()))?;
-            }
-            config.connectors = connectors;
-        }
-        if let Some(mode) = map.choice("callback_mode", &["list", "exchange"])? {
-            config.callback_mode = if mode == "exchange" { CallbackMode::Exchange } else { CallbackMode::List };
-        }
-        config.auth_config_id = map.string("auth_config_id");
-        if let Some(skew) = map.millis("clock_skew_ms")? {
-            config.clock_skew = skew;
-        }
-        map.finish()?;
-        Ok(config)
-    }
-
-    /// Sets the base URL (default `https://production.runalloy.com`).
-    pub fn with_base_url(mut self, url: Url) -> Self {
-        self.common.base_url = Some(url);
-        self
     }
 
     /// Sets the API version header value.
@@ -167,29 +160,12 @@ impl AlloyConnectorsConfig {
         self.clock_skew = skew;
         self
     }
-
-    /// Sets how completion polls for the new credential.
-    pub fn with_poll(mut self, poll: PollPolicy) -> Self {
-        self.common.poll = poll;
-        self
-    }
-
-    /// Sets the retry policy.
-    pub fn with_retry(mut self, retry: RetryPolicy) -> Self {
-        self.common.retry = retry;
-        self
-    }
-
-    /// Replaces the shared settings.
-    pub fn with_common(mut self, common: CommonConfig) -> Self {
-        self.common = common;
-        self
-    }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use oauth_link_core::config::AdapterConfig;
     use std::collections::HashMap;
 
     fn map(pairs: &[(&str, &str)]) -> ConfigMap {
@@ -248,8 +224,8 @@ mod tests {
             .with_connectors(["slack"])
             .with_redirect_uri(Url::parse("https://app.example.com/cb").unwrap());
         assert!(!format!("{c:?}").contains("sk_connectors_secret"));
-        let json = serde_json::to_string(&c).unwrap();
-        assert!(!json.contains("sk_connectors_secret"));
-        insta::assert_json_snapshot!(c);
+        let json = c.settings();
+        assert!(!json.to_string().contains("sk_connectors_secret"));
+        insta::assert_json_snapshot!(json);
     }
 }

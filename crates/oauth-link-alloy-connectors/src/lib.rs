@@ -25,7 +25,6 @@ pub use wire::{Connector, ConnectorCredentialMetadata, CreatedUser};
 pub const DESCRIPTOR: Descriptor<AlloyConnectorsConfig> = Descriptor::new(
     KIND,
     || capabilities(DEFAULT_STATE_TTL),
-    AlloyConnectorsConfig::from_config,
     |config, ctx| Ok(Arc::new(AlloyConnectorsProvider::new(config, ctx)?)),
 );
 

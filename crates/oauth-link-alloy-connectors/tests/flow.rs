@@ -2,6 +2,7 @@
 
 mod support;
 
+use oauth_link_core::config::AdapterConfig;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 

@@ -4,6 +4,7 @@
 
 mod support;
 
+use oauth_link_core::config::AdapterConfig;
 use std::sync::Arc;
 
 use oauth_link_alloy_connectors::{AlloyConnectorsConfig, AlloyConnectorsProvider, CallbackMode, UserIdMode, KIND};

@@ -3,13 +3,12 @@
 use std::time::Duration;
 
 use oauth_link_alloy::{UserIdMode, DEFAULT_API_VERSION, DEFAULT_CLOCK_SKEW};
-use oauth_link_core::config::serialize_millis;
-use oauth_link_core::http::RetryPolicy;
+use oauth_link_core::config::{millis, AdapterConfig};
 use oauth_link_core::{
-    adapter::{CommonConfig, ConfigMap, PollPolicy},
-    ApiKey, Result, Url,
+    adapter::{CommonConfig, ConfigMap},
+    ApiKey, Result,
 };
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 /// How long an app's credential metadata is reused by default: it describes the app (OAuth
 /// or not, which properties it needs), which changes with Alloy's catalogue, not per user.
@@ -17,33 +16,68 @@ pub const DEFAULT_METADATA_TTL: Duration = Duration::from_secs(300);
 
 /// Settings of [`AlloyHeadlessProvider`](crate::AlloyHeadlessProvider).
 ///
-/// `Debug` and `Serialize` never show the API key (it prints and serializes as
-/// `[redacted]`).
-#[derive(Clone, Debug, Serialize)]
+/// The field names are the keys (read with [`AdapterConfig::from_config`]). `Debug` and
+/// `Serialize` never show the API key (it prints and serializes as `[redacted]`).
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[non_exhaustive]
 pub struct AlloyHeadlessConfig {
     /// Alloy API key, sent as `Authorization: bearer <key>`.
     pub api_key: ApiKey,
     /// Value of the `x-api-version` header (default `2025-09`).
+    #[serde(default = "default_api_version")]
     pub api_version: String,
     /// What `LinkRequest::user` is: the app's own id (`app`, default: the adapter finds or
     /// creates the Alloy user whose `username` it is) or an Alloy `userId` (`platform`).
+    #[serde(default)]
     pub user_id_mode: UserIdMode,
     /// Read `GET /metadata/credentials/{app}` before each link to check the app is OAuth
     /// and that every required property was passed (default true).
+    #[serde(default = "yes")]
     pub check_metadata: bool,
     /// How long an app's metadata, once read for that check, is reused before it is read
     /// again (default 5 minutes; zero reads it before every link). Failed reads are never
     /// kept.
-    #[serde(rename = "metadata_ttl_ms", serialize_with = "serialize_millis")]
+    #[serde(rename = "metadata_ttl_ms", with = "millis", default = "default_metadata_ttl")]
     pub metadata_ttl: Duration,
     /// How long before the link was issued a credential may have been created and still be
     /// taken as the one the link produced, for states issued without a watermark (by an
     /// older version; default 60 s).
-    #[serde(rename = "clock_skew_ms", serialize_with = "serialize_millis")]
+    #[serde(rename = "clock_skew_ms", with = "millis", default = "default_clock_skew")]
     pub clock_skew: Duration,
-    /// Base URL, timeouts, retries and polling.
-    #[serde(flatten)]
+    /// Base URL, timeouts, retries and polling (the shared keys).
+    #[serde(skip)]
     pub common: CommonConfig,
+}
+
+fn default_api_version() -> String {
+    DEFAULT_API_VERSION.to_owned()
+}
+
+fn yes() -> bool {
+    true
+}
+
+fn default_metadata_ttl() -> Duration {
+    DEFAULT_METADATA_TTL
+}
+
+fn default_clock_skew() -> Duration {
+    DEFAULT_CLOCK_SKEW
+}
+
+impl AdapterConfig for AlloyHeadlessConfig {
+    fn common(&self) -> &CommonConfig {
+        &self.common
+    }
+
+    fn common_mut(&mut self) -> &mut CommonConfig {
+        &mut self.common
+    }
+
+    fn finish(&mut self, map: &ConfigMap) -> Result<()> {
+        oauth_link_alloy::check_api_version(&self.api_version)
+            .map_err(|e| map.invalid("api_version", format_args!("is refused: {e}")))
+    }
 }
 
 impl AlloyHeadlessConfig {
@@ -58,38 +92,6 @@ impl AlloyHeadlessConfig {
             clock_skew: DEFAULT_CLOCK_SKEW,
             common: CommonConfig::default(),
         }
-    }
-
-    /// Reads the settings from a map (env, TOML or key/value): `api_key` (required),
-    /// `api_version`, `user_id_mode` (`app`/`platform`), `check_metadata`, `metadata_ttl_ms`, `clock_skew_ms` and the shared keys of
-    /// [`CommonConfig`]. Unknown keys fail, naming the key.
-    pub fn from_config(mut map: ConfigMap) -> Result<Self> {
-        let common = CommonConfig::read(&mut map)?;
-        let mut config = Self::new(map.required_secret::<ApiKey>("api_key")?).with_common(common);
-        if let Some(version) = map.string("api_version") {
-            oauth_link_alloy::check_api_version(&version)?;
-            config.api_version = version;
-        }
-        if let Some(mode) = UserIdMode::read(&mut map)? {
-            config.user_id_mode = mode;
-        }
-        if let Some(check) = map.bool("check_metadata")? {
-            config.check_metadata = check;
-        }
-        if let Some(ttl) = map.millis("metadata_ttl_ms")? {
-            config.metadata_ttl = ttl;
-        }
-        if let Some(skew) = map.millis("clock_skew_ms")? {
-            config.clock_skew = skew;
-        }
-        map.finish()?;
-        Ok(config)
-    }
-
-    /// Sets the base URL (any host; default `https://production.runalloy.com`).
-    pub fn with_base_url(mut self, url: Url) -> Self {
-        self.common.base_url = Some(url);
-        self
     }
 
     /// Sets the API version header value.
@@ -121,29 +123,12 @@ impl AlloyHeadlessConfig {
         self.clock_skew = skew;
         self
     }
-
-    /// Sets how completion polls for the new credential.
-    pub fn with_poll(mut self, poll: PollPolicy) -> Self {
-        self.common.poll = poll;
-        self
-    }
-
-    /// Sets the retry policy.
-    pub fn with_retry(mut self, retry: RetryPolicy) -> Self {
-        self.common.retry = retry;
-        self
-    }
-
-    /// Replaces the shared settings.
-    pub fn with_common(mut self, common: CommonConfig) -> Self {
-        self.common = common;
-        self
-    }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use oauth_link_core::config::AdapterConfig;
     use std::collections::HashMap;
 
     fn map(pairs: &[(&str, &str)]) -> ConfigMap {
@@ -194,9 +179,9 @@ mod tests {
     #[test]
     fn secret_never_shows() {
         let c = AlloyHeadlessConfig::new("sk_headless_secret");
-        let json = serde_json::to_string(&c).unwrap();
+        let json = c.settings();
         assert!(!format!("{c:?}").contains("sk_headless_secret"));
-        assert!(!json.contains("sk_headless_secret"));
-        insta::assert_json_snapshot!(c);
+        assert!(!json.to_string().contains("sk_headless_secret"));
+        insta::assert_json_snapshot!(json);
     }
 }

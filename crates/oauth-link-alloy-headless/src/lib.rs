@@ -28,7 +28,6 @@ pub use wire::{
 pub const DESCRIPTOR: Descriptor<AlloyHeadlessConfig> = Descriptor::new(
     KIND,
     || capabilities(DEFAULT_STATE_TTL),
-    AlloyHeadlessConfig::from_config,
     |config, ctx| Ok(Arc::new(AlloyHeadlessProvider::new(config, ctx)?)),
 );
 

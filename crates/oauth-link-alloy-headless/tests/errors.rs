@@ -2,6 +2,7 @@
 
 mod support;
 
+use oauth_link_core::config::AdapterConfig;
 use std::time::{Duration, Instant};
 
 use httpmock::prelude::*;

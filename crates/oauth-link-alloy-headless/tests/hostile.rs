@@ -3,6 +3,7 @@
 
 mod support;
 
+use oauth_link_core::config::AdapterConfig;
 use std::sync::Arc;
 use std::time::Duration;
 

@@ -3,6 +3,7 @@
 
 use httpmock::MockServer;
 use oauth_link_alloy_connectors::{AlloyConnectorsConfig, AlloyConnectorsProvider, UserIdMode};
+use oauth_link_core::config::AdapterConfig;
 use oauth_link_core::{LinkContext, Url};
 pub use oauth_link_testkit::alloy::VERSION;
 pub use oauth_link_testkit::{fast_poll, fast_retry, json_response, recording, sequence};

@@ -4,6 +4,7 @@
 use httpmock::prelude::*;
 use httpmock::Mock;
 use oauth_link_alloy_headless::{AlloyHeadlessConfig, AlloyHeadlessProvider, UserIdMode};
+use oauth_link_core::config::AdapterConfig;
 use oauth_link_core::{LinkContext, Url};
 pub use oauth_link_testkit::alloy::VERSION;
 pub use oauth_link_testkit::{fast_poll, fast_retry, json_response, sequence};
