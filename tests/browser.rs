@@ -1,8 +1,11 @@
-//! The demo in a real browser: headless Chromium, driven over WebDriver by fantoccini.
+//! The demo and the oauth-link-axum example app in a real browser: headless Chromium,
+//! driven over WebDriver by fantoccini, both through the oauth-link-axum router.
 //!
-//! Junction, then Novu: Connect, Approve on the sandbox consent page, see the connection,
-//! Disconnect, see it gone. With `OAUTH_LINK_WRITE_SCREENSHOT=1` the connections page is
-//! saved as `docs/demo.png`.
+//! The demo, for each of the four platforms: Connect, Approve on the sandbox consent page,
+//! see the connection, Disconnect, see it gone. The example
+//! (`crates/oauth-link-axum/examples/axum_app.rs`, run in-process): sign in, then Connect and
+//! Approve on each platform. With `OAUTH_LINK_WRITE_SCREENSHOT=1` the demo's connections page
+//! is saved as `docs/demo.png`.
 //!
 //! Needs `/usr/bin/chromium` and `/usr/bin/chromedriver` (Debian: `apt-get install chromium
 //! chromium-driver`); `CHROMIUM` and `CHROMEDRIVER` override the paths. Without them the test
@@ -16,8 +19,17 @@ use fantoccini::{Client, ClientBuilder, Locator};
 use oauth_link_cli::demo::{self, DemoOptions};
 use serde_json::json;
 
+/// The example app, compiled in (its `main` is not used here).
+#[allow(dead_code)]
+#[path = "../crates/oauth-link-axum/examples/axum_app.rs"]
+mod axum_app;
+
+/// (provider, target) connected on each platform.
+const CASES: [(&str, &str); 4] =
+    [("junction", "oura"), ("novu", "slack"), ("alloy-headless", "slack"), ("alloy-connectors", "notion")];
+
 /// Whole-test budget: nothing here may hang longer.
-const BUDGET: Duration = Duration::from_secs(55);
+const BUDGET: Duration = Duration::from_secs(150);
 /// How long one page may take to show what we wait for.
 const STEP: Duration = Duration::from_secs(15);
 
@@ -108,25 +120,30 @@ async fn browser(driver: &Driver, chromium: &Path, profile: &Path) -> Client {
         .expect("WebDriver session with headless Chromium")
 }
 
-/// Connect `target` on `provider` from the index page, approve, and land on the
+/// Connect `target` on `provider` from the demo's index page, approve, and land on the
 /// connections page showing it.
 async fn connect_and_approve(c: &Client, base: &str, provider: &str, target: &str) {
     c.goto(base).await.expect("index");
-    c.find(Locator::Id(&format!("target-{provider}")))
-        .await
-        .expect("target select")
-        .select_by_value(target)
-        .await
-        .expect("choose target");
-    c.find(Locator::Id(&format!("connect-{provider}-button"))).await.expect("Connect").click().await.expect("click");
-    let approve = c.wait().at_most(STEP).for_element(Locator::Id("approve-button")).await.expect("consent page");
-    assert!(c.current_url().await.expect("url").path().starts_with(&format!("/sandbox/{}", sandbox_prefix(provider))));
-    approve.click().await.expect("Approve");
+    let button = format!("connect-{provider}-{target}");
+    c.find(Locator::Id(&button)).await.expect("Connect button").click().await.expect("click");
+    approve(c, provider).await;
     let row = format!("tr.connection[data-target='{target}']");
     c.wait().at_most(STEP).for_element(Locator::Css(&row)).await.expect("the new connection is listed");
     assert_eq!(c.current_url().await.expect("url").path(), "/connections");
     let flash = c.find(Locator::Id("flash")).await.expect("flash").text().await.expect("text");
-    assert!(flash.contains(&format!("Connected {target}")), "{flash}");
+    assert!(flash.contains(&format!("Connected {target}")), "{provider}: {flash}");
+}
+
+/// On the sandbox's consent page of `provider`: Approve.
+async fn approve(c: &Client, provider: &str) {
+    let Ok(approve) = c.wait().at_most(STEP).for_element(Locator::Id("approve-button")).await else {
+        let url = c.current_url().await.map(|u| u.to_string()).unwrap_or_default();
+        let source = c.source().await.unwrap_or_default();
+        panic!("{provider}: no consent page at {url}: {}", source.chars().take(1500).collect::<String>());
+    };
+    let path = c.current_url().await.expect("url").path().to_owned();
+    assert!(path.starts_with(&format!("/sandbox/{}", sandbox_prefix(provider))), "{provider}: {path}");
+    approve.click().await.expect("Approve");
 }
 
 fn sandbox_prefix(provider: &str) -> &str {
@@ -146,17 +163,38 @@ async fn disconnect(c: &Client, target: &str) {
 }
 
 async fn scenario(c: &Client, base: &str) {
-    connect_and_approve(c, base, "junction", "oura").await;
-    let png = c.screenshot().await.expect("screenshot");
-    assert!(png.starts_with(b"\x89PNG"), "not a PNG");
-    if std::env::var("OAUTH_LINK_WRITE_SCREENSHOT").as_deref() == Ok("1") {
-        let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("../docs/demo.png");
-        std::fs::write(&path, &png).unwrap_or_else(|e| panic!("cannot write {}: {e}", path.display()));
+    for (provider, target) in CASES {
+        connect_and_approve(c, base, provider, target).await;
+        if provider == "junction" {
+            let png = c.screenshot().await.expect("screenshot");
+            assert!(png.starts_with(b"\x89PNG"), "not a PNG");
+            if std::env::var("OAUTH_LINK_WRITE_SCREENSHOT").as_deref() == Ok("1") {
+                let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("../docs/demo.png");
+                std::fs::write(&path, &png).unwrap_or_else(|e| panic!("cannot write {}: {e}", path.display()));
+            }
+        }
+        disconnect(c, target).await;
     }
-    disconnect(c, "oura").await;
+}
 
-    connect_and_approve(c, base, "novu", "slack").await;
-    disconnect(c, "slack").await;
+/// The example app: sign in, then connect each platform's offered target.
+async fn example_scenario(c: &Client, base: &str) {
+    c.goto(base).await.expect("example home");
+    c.find(Locator::Id("user")).await.expect("login form").send_keys("ada").await.expect("type");
+    c.find(Locator::Id("login")).await.expect("Sign in").click().await.expect("click");
+    c.wait().at_most(STEP).for_element(Locator::Css("b#user")).await.expect("signed in");
+    for (provider, target) in CASES {
+        c.find(Locator::Id(&format!("connect-{provider}"))).await.expect("Connect link").click().await.expect("click");
+        approve(c, provider).await;
+        let shown = c.wait().at_most(STEP).for_element(Locator::Id("connected")).await.expect("back home, connected");
+        let text = shown.text().await.expect("text");
+        assert_eq!(text, format!("Connected {target}"), "{provider}");
+        c.goto(&format!("{base}oauth/{provider}/connections")).await.expect("connections JSON");
+        let source = c.source().await.expect("source");
+        assert!(source.contains(&format!("\"target\":\"{target}\"")), "{provider}: {source}");
+        assert!(source.contains("\"user\":\"ada\""), "{provider}: {source}");
+        c.goto(base).await.expect("home");
+    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -166,6 +204,9 @@ async fn connect_and_disconnect_in_headless_chromium() {
     let started = Instant::now();
     let demo = demo::start(DemoOptions::default()).await.expect("demo server");
     let base = demo.url().to_owned();
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("example port");
+    let example_base = format!("http://{}/", listener.local_addr().expect("addr"));
+    let example = tokio::spawn(axum_app::serve(listener));
     let driver = start_driver(&chromedriver).await;
     let nanos = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_nanos()).unwrap_or(0);
     let profile = Profile(std::env::temp_dir().join(format!("oauth-link-chromium-{}-{nanos}", std::process::id())));
@@ -177,7 +218,10 @@ async fn connect_and_disconnect_in_headless_chromium() {
         let result = tokio::spawn({
             let client = client.clone();
             let base = base.clone();
-            async move { scenario(&client, &base).await }
+            async move {
+                scenario(&client, &base).await;
+                example_scenario(&client, &example_base).await;
+            }
         })
         .await;
         let _ = client.close().await;
@@ -185,6 +229,7 @@ async fn connect_and_disconnect_in_headless_chromium() {
     })
     .await;
     drop(driver);
+    example.abort();
     demo.shutdown().await;
     match outcome {
         Err(_) => panic!("the browser test did not finish within {BUDGET:?}"),

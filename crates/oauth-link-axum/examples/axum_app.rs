@@ -1,14 +1,14 @@
 //! A minimal app: a fake login (a cookie holding a user name) and the whole connect flow nested
 //! under `/oauth`, over the embedded sandbox (all four platforms, no account needed).
 //! `cargo run -p oauth-link-axum --example axum_app`, open http://127.0.0.1:3000/ (or set APP_ADDR).
-use std::collections::HashMap;
-
 use axum::{extract::Query, http::header, http::request::Parts, response::*, routing::get, Router};
 use oauth_link::{ConfigMap, LinkContext, ProviderConfig};
 use oauth_link_axum::{user_fn, CookieKey, LinkRouter};
 use oauth_link_sandbox::{Sandbox, SandboxConfig};
+use std::collections::HashMap;
 
 type Form = Query<HashMap<String, String>>;
+type Error = Box<dyn std::error::Error + Send + Sync>;
 /// One target offered per platform.
 const OFFERS: [(&str, &str); 4] =
     [("alloy-headless", "slack"), ("alloy-connectors", "notion"), ("novu", "slack"), ("junction", "oura")];
@@ -20,8 +20,12 @@ fn session_user(parts: &Parts) -> Option<String> {
 }
 
 #[tokio::main]
-async fn main() -> Result<(), Box<dyn std::error::Error>> {
-    let listener = tokio::net::TcpListener::bind(std::env::var("APP_ADDR").unwrap_or("127.0.0.1:3000".into())).await?;
+async fn main() -> Result<(), Error> {
+    serve(tokio::net::TcpListener::bind(std::env::var("APP_ADDR").unwrap_or("127.0.0.1:3000".into())).await?).await
+}
+
+/// The app on `listener` (the browser test runs it on a free port).
+pub async fn serve(listener: tokio::net::TcpListener) -> Result<(), Error> {
     let root = format!("http://{}", listener.local_addr()?);
     let back = |kind: &str| format!("{root}/oauth/{kind}/callback");
     let sandbox = Sandbox::new(
@@ -63,12 +67,8 @@ async fn home(parts: Parts, Query(q): Form) -> Html<String> {
     };
     let clean = |s: &str| s.replace(['<', '>', '&', '"'], "");
     let mut page = format!("<p>Signed in as <b id=user>{}</b></p>", clean(&user));
-    if let (Some(target), Some(id)) = (q.get("target"), q.get("connection")) {
-        page.push_str(&format!("<p id=connected>Connected {} ({})</p>", clean(target), clean(id)));
-    }
-    if let Some(code) = q.get("code") {
-        page.push_str(&format!("<p id=failed>Failed: {}</p>", clean(code)));
-    }
+    page += &q.get("target").map(|t| format!("<p id=connected>Connected {}</p>", clean(t))).unwrap_or_default();
+    page += &q.get("code").map(|c| format!("<p id=failed>Failed: {}</p>", clean(c))).unwrap_or_default();
     for (kind, target) in OFFERS {
         page.push_str(&format!(
             "<p><a id=connect-{kind} href=/oauth/{kind}/connect/{target}>Connect {target} ({kind})</a> \

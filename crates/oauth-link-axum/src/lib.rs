@@ -51,8 +51,9 @@
 //!   [`LinkContext`](oauth_link_core::LinkContext) the providers are built with.
 //! - **Redirects** go only to the configured success and failure URLs (absolute http(s) or
 //!   a same-origin path, checked by [`LinkRouterBuilder::build`]) and to the platform's link.
-//! - **POST and DELETE** from another site (`Sec-Fetch-Site: cross-site`, or an `Origin`
-//!   that is neither the `Host` nor the public URL) are refused.
+//! - **POST and DELETE** from another site are refused: `Sec-Fetch-Site: cross-site`, or,
+//!   from a browser that does not send that header, an `Origin` that is neither the `Host`
+//!   nor the public URL's.
 //! - No state, cookie value or key appears in a body, a log line or a `Debug` output.
 //!
 //! The router holds no global state; its state is one `Arc`, cloned per request, and it

@@ -160,13 +160,17 @@ fn path_problem(rejection: PathRejection) -> Problem {
 }
 
 /// True for a POST or DELETE another site made the browser send.
+///
+/// `Sec-Fetch-Site` decides when the browser sends it (every current one does): only
+/// `cross-site` is refused. Without it, an `Origin` must match the `Host` or the public URL
+/// (`Origin: null`, sent e.g. under `Referrer-Policy: no-referrer`, is then refused).
 fn cross_site(parts: &Parts, shared: &Shared) -> bool {
     if matches!(parts.method, Method::GET | Method::HEAD) {
         return false;
     }
     let headers = &parts.headers;
-    if headers.get("sec-fetch-site").is_some_and(|v| v.as_bytes() == b"cross-site") {
-        return true;
+    if let Some(site) = headers.get("sec-fetch-site") {
+        return site.as_bytes() == b"cross-site";
     }
     let Some(origin) = headers.get(header::ORIGIN) else {
         return false;

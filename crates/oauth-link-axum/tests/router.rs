@@ -322,6 +322,15 @@ async fn cross_site_posts_and_deletes_are_refused() {
     let mut req = ada.request("DELETE", "/oauth/memory/connections/mem_1", None);
     req.headers_mut().insert("sec-fetch-site", "cross-site".parse().unwrap());
     assert_eq!(problem_code(&send(&h.app, req).await), "cross-site-request");
+    // A same-origin form under Referrer-Policy: no-referrer: Origin null, Sec-Fetch-Site says.
+    let mut req = ada.request("POST", "/oauth/memory/connect/slack", Some(""));
+    req.headers_mut().insert("origin", "null".parse().unwrap());
+    let refused = send(&h.app, req).await;
+    assert_eq!(problem_code(&refused), "cross-site-request", "no Sec-Fetch-Site: an opaque origin is refused");
+    let mut req = ada.request("POST", "/oauth/memory/connect/slack", Some(""));
+    req.headers_mut().insert("origin", "null".parse().unwrap());
+    req.headers_mut().insert("sec-fetch-site", "same-origin".parse().unwrap());
+    assert_eq!(send(&h.app, req).await.status, StatusCode::SEE_OTHER);
     // Same origin (Host, or the public URL behind a proxy) passes.
     for (origin, host) in [("http://localhost:3000", "localhost:3000"), ("https://app.example", "internal:8080")] {
         let mut req = ada.request("POST", "/oauth/memory/connect/slack", Some(""));
