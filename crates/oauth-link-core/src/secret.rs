@@ -143,13 +143,44 @@ pub fn serialize_exposed<S: Serializer>(secret: &StateToken, serializer: S) -> R
 /// Used to scrub provider response bodies before they are kept in an error, since some
 /// platforms echo request data back. Secrets shorter than 4 characters are left alone: they
 /// would garble the text and are no real key.
+///
+/// An excerpt may cut a secret short: a start of one (4 characters or more) right before
+/// the cut mark `…` is replaced too.
 pub fn scrub(text: &str, secrets: &[&str]) -> String {
     let mut out = text.to_owned();
     for secret in secrets.iter().filter(|s| s.len() >= 4) {
         if out.contains(secret) {
             out = out.replace(secret, REDACTED);
         }
+        if out.contains('…') {
+            out = mask_cut_secret(&out, secret);
+        }
     }
+    out
+}
+
+/// `text` with any start of `secret` (4 characters or more) that ends right at a `…`
+/// replaced by [`REDACTED`].
+fn mask_cut_secret(text: &str, secret: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    let mut rest = text;
+    while let Some(at) = rest.find('…') {
+        let before = &rest[..at];
+        let cut = (4..secret.len())
+            .rev()
+            .filter(|len| secret.is_char_boundary(*len))
+            .find(|len| before.ends_with(&secret[..*len]));
+        match cut {
+            Some(len) => {
+                out.push_str(&before[..before.len() - len]);
+                out.push_str(REDACTED);
+            }
+            None => out.push_str(before),
+        }
+        out.push('…');
+        rest = &rest[at + '…'.len_utf8()..];
+    }
+    out.push_str(rest);
     out
 }
 
@@ -292,6 +323,20 @@ pub(crate) fn remove_secret_fields(value: &mut Value, is_secret: &impl Fn(&str) 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_secret_cut_short_by_an_excerpt_is_masked() {
+        let key = "sk_test_no_leak_1234567890";
+        let body = format!("<html>{}{key}</html>", "x".repeat(240));
+        let excerpt = crate::error::excerpt(body.as_bytes());
+        assert!(excerpt.ends_with('…') && excerpt.contains("sk_test"), "the cut falls inside the key: {excerpt}");
+        let scrubbed = scrub(&excerpt, &[key]);
+        assert!(scrubbed.ends_with("[redacted]…") && !scrubbed.contains("sk_test"), "{scrubbed}");
+        // A start shorter than 4 characters, or text that only looks alike, stays.
+        assert_eq!(scrub("ab sk_…", &[key]), "ab sk_…");
+        assert_eq!(scrub("sk_tesX…", &[key]), "sk_tesX…");
+        assert_eq!(scrub("a sk_test… b sk_test_no… c", &[key]), "a [redacted]… b [redacted]… c");
+    }
 
     #[test]
     fn secret_values_are_masked_in_text_cut_short_or_garbled() {
