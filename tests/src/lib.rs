@@ -128,7 +128,7 @@ pub mod capture {
 pub mod sandbox {
     use std::collections::HashMap;
 
-    use oauth_link::{AdapterConfig, Callback, ConfigMap, Link, LinkContext, SharedLinkProvider};
+    use oauth_link::{Callback, ConfigMap, Link, LinkContext, ProviderConfig, SharedLinkProvider};
     use oauth_link_sandbox::{RunningSandbox, Sandbox, SandboxConfig};
 
     /// Where the sandbox sends the browser back (the app under test).
@@ -169,7 +169,7 @@ pub mod sandbox {
 
     /// Builds an adapter through the facade.
     pub fn build(kind: &'static str, map: &HashMap<String, String>, ctx: LinkContext) -> SharedLinkProvider {
-        AdapterConfig::parse(kind, ConfigMap::from_map(kind, map)).expect("config").build(ctx).expect("provider")
+        ProviderConfig::parse(kind, ConfigMap::from_map(kind, map)).expect("config").build(ctx).expect("provider")
     }
 
     /// A target the sandbox catalogue offers for `kind`.

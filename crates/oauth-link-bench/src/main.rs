@@ -47,7 +47,8 @@ use oauth_link::http::{
     USER_AGENT,
 };
 use oauth_link::{
-    core::adapter::async_trait, AdapterConfig, ConfigMap, ConnectionQuery, LinkContext, LinkRequest, SharedLinkProvider,
+    core::adapter::async_trait, ConfigMap, ConnectionQuery, LinkContext, LinkRequest, ProviderConfig,
+    SharedLinkProvider,
 };
 use oauth_link_sandbox::{FaultConfig, RunningSandbox, Sandbox, SandboxConfig};
 use serde_json::{json, Value};
@@ -421,7 +422,7 @@ fn settings(sb: &Sb, kind: &str) -> HashMap<String, String> {
 
 fn build(kind: &str, map: &HashMap<String, String>, ctx: LinkContext) -> SharedLinkProvider {
     let kind: &'static str = KINDS.into_iter().find(|k| *k == kind).expect("known kind");
-    AdapterConfig::parse(kind, ConfigMap::from_map(kind, map)).expect("config").build(ctx).expect("provider")
+    ProviderConfig::parse(kind, ConfigMap::from_map(kind, map)).expect("config").build(ctx).expect("provider")
 }
 
 /// What each provider's users get connected to; the first is the benchmarked target.

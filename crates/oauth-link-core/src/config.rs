@@ -388,9 +388,10 @@ pub trait AdapterConfig: Sized + Serialize + DeserializeOwned {
     /// The shared settings, to change them.
     fn common_mut(&mut self) -> &mut CommonConfig;
 
-    /// Checks that span several keys, after they are read; errors name the key with
-    /// [`ConfigMap::invalid`]. Nothing by default.
-    fn check(&self, map: &ConfigMap) -> Result<()> {
+    /// Finishes the configuration once its keys are read: defaults that depend on another
+    /// key (was it set? [`ConfigMap::contains`]), checks across keys. Errors name the key
+    /// with [`ConfigMap::invalid`]. Nothing by default.
+    fn finish(&mut self, map: &ConfigMap) -> Result<()> {
         let _ = map;
         Ok(())
     }
@@ -401,9 +402,17 @@ pub trait AdapterConfig: Sized + Serialize + DeserializeOwned {
         let common: CommonConfig = map.parse()?;
         let mut config: Self = map.parse()?;
         *config.common_mut() = common;
-        config.check(&map)?;
+        config.finish(&map)?;
         map.finish()?;
         Ok(config)
+    }
+
+    /// Every key the configuration reads: the shared ones, then the adapter's own (aliases
+    /// included), as the documentation tables list them.
+    fn keys() -> Vec<&'static str> {
+        let mut keys = de::keys::<CommonConfig>().to_vec();
+        keys.extend(de::keys::<Self>());
+        keys
     }
 
     /// Every setting under its key, flat, secrets redacted: what `config check` shows.
@@ -435,6 +444,12 @@ pub trait AdapterConfig: Sized + Serialize + DeserializeOwned {
         self
     }
 
+    /// Replaces all the shared settings.
+    fn with_common(mut self, common: CommonConfig) -> Self {
+        *self.common_mut() = common;
+        self
+    }
+
     /// Sets the transport timeouts.
     fn with_http(mut self, http: HttpSettings) -> Self {
         self.common_mut().http = http;
@@ -458,6 +473,14 @@ pub fn http_url<'de, D: serde::Deserializer<'de>>(deserializer: D) -> std::resul
         return Err(D::Error::custom("must be a URL without query or fragment"));
     }
     Ok(Some(url))
+}
+
+/// Reads an optional absolute URL, any scheme, query allowed (the adapter checks it further
+/// in [`AdapterConfig::finish`]): `#[serde(default, deserialize_with = "absolute_url")]`.
+pub fn absolute_url<'de, D: serde::Deserializer<'de>>(deserializer: D) -> std::result::Result<Option<Url>, D::Error> {
+    use serde::de::Error as _;
+    let text = String::deserialize(deserializer)?;
+    Url::parse(text.trim()).map(Some).map_err(|e| D::Error::custom(format_args!("must be an absolute URL ({e})")))
 }
 
 /// A duration given in whole milliseconds, for `*_ms` keys:
@@ -649,7 +672,7 @@ mod tests {
             &mut self.common
         }
 
-        fn check(&self, map: &ConfigMap) -> Result<()> {
+        fn finish(&mut self, map: &ConfigMap) -> Result<()> {
             match &self.integration_identifier {
                 Some(id) if id.contains(' ') => Err(map.invalid("integration_identifier", "must hold no space")),
                 _ => Ok(()),
@@ -724,7 +747,7 @@ mod tests {
                     ("OAUTH_LINK_NOVU_REDIRECT_URI", "https://a.example/"),
                     ("OAUTH_LINK_NOVU_REDIRECT_URL", "https://b.example/"),
                 ],
-                "`redirect_uri` is set twice for provider `novu`, under its name and an alias",
+                "OAUTH_LINK_NOVU_REDIRECT_URI is set twice for provider `novu`, under `redirect_uri` and an alias",
             ),
         ];
         for (vars, expected) in cases {
@@ -745,6 +768,30 @@ mod tests {
         let table: toml::Table = toml::from_str("api_key = \"k\"\nregion = 3").unwrap();
         let err = Sample::from_config(ConfigMap::from_toml("novu", &table, "oauth-link.toml").unwrap()).unwrap_err();
         assert!(err.to_string().contains("`region` under [novu] in oauth-link.toml must be one of: us, eu"), "{err}");
+    }
+
+    #[test]
+    fn keys_are_the_field_names() {
+        assert_eq!(
+            Sample::keys(),
+            [
+                "base_url",
+                "connect_timeout_ms",
+                "request_timeout_ms",
+                "max_retries",
+                "retry_max_elapsed_ms",
+                "poll_timeout_ms",
+                "poll_interval_ms",
+                "api_key",
+                "region",
+                "integration_identifier",
+                "include_channel_connections",
+                "clock_skew_ms",
+                "connectors",
+                "redirect_uri",
+                "redirect_url",
+            ]
+        );
     }
 
     #[test]

@@ -7,19 +7,32 @@
 //! # #[cfg(feature = "testing")] {
 //! use std::sync::Arc;
 //!
+//! use oauth_link_core::config::{AdapterConfig, CommonConfig};
 //! use oauth_link_core::testing::MemoryProvider;
-//! use oauth_link_core::{CallbackModel, Capabilities, LinkContext, Result, SharedLinkProvider, adapter::{ConfigMap, Descriptor}};
+//! use oauth_link_core::{CallbackModel, Capabilities, LinkContext, Result, SharedLinkProvider, adapter::Descriptor};
+//! use serde::{Deserialize, Serialize};
 //!
-//! /// Settings of the example adapter (`Serialize` prints them for `oauth-link config check`).
-//! #[derive(Debug, Clone, serde::Serialize)]
+//! /// Settings of the example adapter: the field names are the keys (`greeting`, plus the
+//! /// shared ones); `Serialize` prints them for `oauth-link config check`.
+//! #[derive(Debug, Clone, Serialize, Deserialize)]
 //! pub struct ExampleConfig {
+//!     #[serde(default = "hello")]
 //!     greeting: String,
+//!     #[serde(skip)]
+//!     common: CommonConfig,
 //! }
 //!
-//! fn parse(mut map: ConfigMap) -> Result<ExampleConfig> {
-//!     let greeting = map.string("greeting").unwrap_or_else(|| "hello".into());
-//!     map.finish()?; // rejects every key not read above
-//!     Ok(ExampleConfig { greeting })
+//! fn hello() -> String {
+//!     "hello".into()
+//! }
+//!
+//! impl AdapterConfig for ExampleConfig {
+//!     fn common(&self) -> &CommonConfig {
+//!         &self.common
+//!     }
+//!     fn common_mut(&mut self) -> &mut CommonConfig {
+//!         &mut self.common
+//!     }
 //! }
 //!
 //! fn build(_config: ExampleConfig, ctx: LinkContext) -> Result<SharedLinkProvider> {
@@ -28,7 +41,7 @@
 //!
 //! /// How the facade finds, configures and builds this adapter.
 //! pub const DESCRIPTOR: Descriptor<ExampleConfig> =
-//!     Descriptor::new("example", || Capabilities::new(CallbackModel::Hosted), parse, build);
+//!     Descriptor::new("example", || Capabilities::new(CallbackModel::Hosted), build);
 //! # }
 //! ```
 //!
@@ -38,17 +51,17 @@
 
 use std::fmt;
 
-use crate::config::ConfigMap;
+use crate::config::{AdapterConfig, ConfigMap};
 use crate::context::LinkContext;
 use crate::error::Result;
 use crate::provider::SharedLinkProvider;
 use crate::types::Capabilities;
 
 /// An adapter as the facade sees it: kind, static capabilities, settings parser and
-/// constructor. `S` is the adapter's parsed settings type.
+/// constructor. `S` is the adapter's configuration ([`AdapterConfig`]).
 ///
-/// For the facade to use it, `S` must be `Debug + Clone + Send + Sync + 'static` and
-/// `Serialize`: the serialized settings are what `oauth-link config check` prints, so
+/// For the facade to use it, `S` must also be `Debug + Clone + Send + Sync + 'static`. Its
+/// [`settings`](AdapterConfig::settings) are what `oauth-link config check` prints, so
 /// secrets must serialize as `[redacted]` (the secret types of [`crate::secret`] do).
 #[non_exhaustive]
 pub struct Descriptor<S> {
@@ -59,23 +72,25 @@ pub struct Descriptor<S> {
     /// read without building a provider. A built provider may narrow settings-dependent
     /// fields, such as `link_lifetime`.
     pub capabilities: fn() -> Capabilities,
-    /// Reads and validates the settings: each key from the [`ConfigMap`], then
-    /// [`ConfigMap::finish`] so unknown keys fail naming where they were set.
+    /// Reads and validates the settings ([`AdapterConfig::from_config`]): unknown keys
+    /// fail naming where they were set.
     pub parse: fn(ConfigMap) -> Result<S>,
+    /// The keys the settings read ([`AdapterConfig::keys`]).
+    pub keys: fn() -> Vec<&'static str>,
     /// Builds the provider from parsed settings and the app's state context. Sends no
     /// request.
     pub build: fn(S, LinkContext) -> Result<SharedLinkProvider>,
 }
 
-impl<S> Descriptor<S> {
-    /// A descriptor from its four parts (usable in a `const`).
+impl<S: AdapterConfig> Descriptor<S> {
+    /// A descriptor from the kind, the capabilities and the constructor; the settings are
+    /// read by `S`'s [`AdapterConfig`] (usable in a `const`).
     pub const fn new(
         kind: &'static str,
         capabilities: fn() -> Capabilities,
-        parse: fn(ConfigMap) -> Result<S>,
         build: fn(S, LinkContext) -> Result<SharedLinkProvider>,
     ) -> Self {
-        Self { kind, capabilities, parse, build }
+        Self { kind, capabilities, parse: S::from_config, keys: S::keys, build }
     }
 }
 

@@ -3,11 +3,12 @@
 use std::fmt;
 use std::str::FromStr;
 
+use oauth_link_core::config::{http_url, AdapterConfig};
 use oauth_link_core::{
     adapter::{validate_redirect_uri, CommonConfig, ConfigMap},
     ApiKey, Error, Result, SigningKey, Url,
 };
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use crate::KIND;
 
@@ -16,7 +17,7 @@ use crate::KIND;
 pub const DEFAULT_USER_CACHE_CAPACITY: usize = oauth_link_core::adapter::DEFAULT_USER_CAPACITY;
 
 /// Junction environment: production or sandbox (sandbox keys start with `sk_`).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Environment {
     /// Live data (`pk_*` keys).
@@ -27,7 +28,7 @@ pub enum Environment {
 }
 
 /// Junction region: where the team's data lives.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Region {
     /// United States.
@@ -76,7 +77,7 @@ pub fn default_base_url(environment: Environment, region: Region) -> Url {
 }
 
 /// What [`LinkRequest::user`](oauth_link_core::LinkRequest::user) means.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum UserMapping {
     /// `user` is the app's own id (Junction's `client_user_id`). The adapter resolves it
@@ -131,31 +132,72 @@ impl FromStr for UserMapping {
     }
 }
 
-/// Settings of the Junction adapter. `Debug` and `Serialize` never show the API key or
-/// the webhook secrets.
-#[derive(Debug, Clone, Serialize)]
+/// Settings of the Junction adapter: the field names are the keys (read with
+/// [`AdapterConfig::from_config`]). `Debug` and `Serialize` never show the API key or the
+/// webhook secrets.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[non_exhaustive]
 pub struct JunctionConfig {
     /// Team API key, sent as `x-vital-api-key`.
     pub api_key: ApiKey,
-    /// Production or sandbox (picks the default host).
+    /// Production or sandbox (picks the default host); unset, the key's prefix decides.
+    #[serde(default)]
     pub environment: Environment,
-    /// US or EU (picks the default host).
+    /// US or EU (picks the default host); unset, the key's prefix decides.
+    #[serde(default)]
     pub region: Region,
     /// Where Junction sends the browser back when the request names none (Junction's
     /// `redirect_url`; the key is `redirect_uri` as on every adapter, `redirect_url` is
     /// accepted as an alias).
+    #[serde(alias = "redirect_url", default, deserialize_with = "http_url")]
     pub redirect_uri: Option<Url>,
     /// What `LinkRequest::user` means.
+    #[serde(default)]
     pub user_mapping: UserMapping,
     /// Most `client_user_id -> user_id` mappings kept in memory (the capacity of the
     /// adapter's [`UserMap`](oauth_link_core::adapter::UserMap); each is kept for
     /// [`DEFAULT_USER_TTL`](oauth_link_core::adapter::DEFAULT_USER_TTL); 0 keeps none).
+    #[serde(default = "default_user_cache_capacity")]
     pub user_cache_capacity: usize,
     /// Svix signing secrets (`whsec_...`) accepted by [`JunctionConfig::webhook_verifier`].
+    #[serde(default)]
     pub webhook_secrets: Vec<SigningKey>,
-    /// Base URL override, timeouts, retries, polling.
-    #[serde(flatten)]
+    /// Base URL override, timeouts, retries, polling (the shared keys).
+    #[serde(skip)]
     pub common: CommonConfig,
+}
+
+fn default_user_cache_capacity() -> usize {
+    DEFAULT_USER_CACHE_CAPACITY
+}
+
+impl AdapterConfig for JunctionConfig {
+    fn common(&self) -> &CommonConfig {
+        &self.common
+    }
+
+    fn common_mut(&mut self) -> &mut CommonConfig {
+        &mut self.common
+    }
+
+    fn finish(&mut self, map: &ConfigMap) -> Result<()> {
+        let (key_environment, key_region) = infer_from_key(self.api_key.expose());
+        if !map.contains("environment") {
+            self.environment = key_environment.unwrap_or_default();
+        }
+        if !map.contains("region") {
+            self.region = key_region.unwrap_or_default();
+        }
+        if let Some(url) = &self.redirect_uri {
+            let key = if map.contains("redirect_uri") { "redirect_uri" } else { "redirect_url" };
+            validate_redirect_uri(KIND, url).map_err(|e| map.invalid(key, format_args!("is refused: {e}")))?;
+        }
+        if !self.webhook_secrets.is_empty() {
+            // Fail at start-up, not at the first delivery.
+            self.webhook_verifier()?;
+        }
+        Ok(())
+    }
 }
 
 impl JunctionConfig {
@@ -182,12 +224,6 @@ impl JunctionConfig {
     /// Sets the region.
     pub fn with_region(mut self, region: Region) -> Self {
         self.region = region;
-        self
-    }
-
-    /// Overrides the API address (tests, proxies, legacy `*.tryvital.io` hosts).
-    pub fn with_base_url(mut self, base_url: Url) -> Self {
-        self.common.base_url = Some(base_url);
         self
     }
 
@@ -221,12 +257,6 @@ impl JunctionConfig {
         self
     }
 
-    /// Replaces the shared settings (timeouts, retries, polling, base URL).
-    pub fn with_common(mut self, common: CommonConfig) -> Self {
-        self.common = common;
-        self
-    }
-
     /// The API address: `base_url` when set, else the documented host of
     /// environment and region.
     pub fn base_url(&self) -> Url {
@@ -236,55 +266,6 @@ impl JunctionConfig {
     /// A verifier for the configured webhook secrets.
     pub fn webhook_verifier(&self) -> Result<crate::webhook::WebhookVerifier> {
         crate::webhook::WebhookVerifier::new(self.webhook_secrets.iter().map(|s| s.expose()))
-    }
-
-    /// Reads every Junction setting from `map` (see the crate docs for the keys), and
-    /// fails on unknown keys.
-    pub fn from_config(mut map: ConfigMap) -> Result<Self> {
-        let api_key: ApiKey = map.required_secret("api_key")?;
-        let environment = map.choice("environment", &["production", "sandbox"])?;
-        let region = map.choice("region", &["us", "eu"])?;
-        // `redirect_uri` on every adapter; Junction's own word `redirect_url` stays an alias.
-        let (redirect_uri, alias) = (map.url("redirect_uri")?, map.url("redirect_url")?);
-        if redirect_uri.is_some() && alias.is_some() {
-            return Err(Error::config(
-                "redirect_uri",
-                "both `redirect_uri` and its alias `redirect_url` are set; keep `redirect_uri` only",
-            ));
-        }
-        let redirect_uri = redirect_uri.or(alias);
-        let user_mapping = map.choice("user_mapping", &["client_user_id", "junction_user_id"])?;
-        let capacity = map.u64("user_cache_capacity")?;
-        let secrets = map.list("webhook_secrets").unwrap_or_default();
-        let common = CommonConfig::read(&mut map)?;
-        map.finish()?;
-
-        let (key_env, key_region) = infer_from_key(api_key.expose());
-        let mut config = JunctionConfig::new(api_key).with_common(common);
-        config.environment = match environment {
-            Some(e) => e.parse()?,
-            None => key_env.unwrap_or_default(),
-        };
-        config.region = match region {
-            Some(r) => r.parse()?,
-            None => key_region.unwrap_or_default(),
-        };
-        if let Some(m) = user_mapping {
-            config.user_mapping = m.parse()?;
-        }
-        if let Some(c) = capacity {
-            config.user_cache_capacity = usize::try_from(c).unwrap_or(usize::MAX);
-        }
-        if let Some(url) = redirect_uri {
-            validate_redirect_uri(KIND, &url).map_err(|e| Error::config("redirect_uri", e.to_string()))?;
-            config.redirect_uri = Some(url);
-        }
-        config.webhook_secrets = secrets.into_iter().map(SigningKey::new).collect();
-        if !config.webhook_secrets.is_empty() {
-            // Fail at start-up, not at the first delivery.
-            config.webhook_verifier()?;
-        }
-        Ok(config)
     }
 }
 
@@ -323,6 +304,7 @@ mod tests {
     use std::collections::HashMap;
 
     use super::*;
+    use oauth_link_core::config::AdapterConfig;
 
     fn map(pairs: &[(&str, &str)]) -> ConfigMap {
         let m: HashMap<String, String> = pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
@@ -390,7 +372,8 @@ mod tests {
         assert_eq!(alias.redirect_uri.unwrap().as_str(), "https://a.example/cb");
         let both = [("api_key", "k"), ("redirect_uri", "https://a.example/1"), ("redirect_url", "https://a.example/2")];
         let err = JunctionConfig::from_config(map(&both)).unwrap_err();
-        assert!(matches!(err, Error::Config { ref key, .. } if key == "redirect_uri"), "{err}");
+        assert!(matches!(err, Error::Config { ref key, .. } if key == "key `redirect_uri`"), "{err}");
+        assert!(err.to_string().contains("set twice"), "{err}");
 
         let err = JunctionConfig::from_config(map(&[("api_key", "k"), ("colour", "blue")])).unwrap_err();
         assert!(err.to_string().contains("unknown setting key `colour`"), "{err}");
@@ -400,7 +383,7 @@ mod tests {
         assert!(err.to_string().contains("one of: us, eu"), "{err}");
         let err = JunctionConfig::from_config(map(&[("api_key", "k"), ("redirect_uri", "http://app.example.com/cb")]))
             .unwrap_err();
-        assert!(matches!(err, Error::Config { ref key, .. } if key == "redirect_uri"), "{err}");
+        assert!(matches!(err, Error::Config { ref key, .. } if key == "key `redirect_uri`"), "{err}");
         let err =
             JunctionConfig::from_config(map(&[("api_key", "k"), ("webhook_secrets", "not-base64!")])).unwrap_err();
         assert!(matches!(err, Error::Config { .. }), "{err}");
@@ -416,7 +399,7 @@ mod tests {
         ]))
         .unwrap();
         let debug = format!("{c:?}");
-        let json = serde_json::to_string(&c).unwrap();
+        let json = c.settings().to_string();
         for text in [&debug, &json] {
             assert!(!text.contains("topsecretkey"), "{text}");
             assert!(!text.contains("MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"), "{text}");

@@ -30,7 +30,6 @@ pub use webhook::{JunctionEvent, WebhookVerifier};
 pub const DESCRIPTOR: Descriptor<JunctionConfig> = Descriptor::new(
     KIND,
     || capabilities(DEFAULT_STATE_TTL),
-    JunctionConfig::from_config,
     |config, ctx| Ok(Arc::new(JunctionProvider::new(config, ctx)?)),
 );
 

@@ -2,13 +2,13 @@
 
 use std::time::Duration;
 
-use oauth_link_core::config::{serialize_millis, HttpSettingsConfig};
-use oauth_link_core::http::RetryPolicy;
+use oauth_link_core::config::{millis, AdapterConfig};
+use oauth_link_core::http::{HttpSettings, RetryPolicy};
 use oauth_link_core::{
     adapter::{validate_id, CommonConfig, ConfigMap, PollPolicy},
-    ApiKey, Error, Result, Url,
+    ApiKey, Result, Url,
 };
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use crate::KIND;
 
@@ -17,7 +17,7 @@ use crate::KIND;
 pub const DEFAULT_CLOCK_SKEW: Duration = Duration::from_secs(60);
 
 /// The Novu Cloud region the adapter talks to.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum NovuRegion {
     /// `https://api.novu.co` (the default).
@@ -48,29 +48,54 @@ impl NovuRegion {
 
 /// Configuration of [`NovuProvider`](crate::NovuProvider).
 ///
-/// Build it with [`NovuConfig::new`] and the `with_*` methods, or read it from a
-/// [`ConfigMap`] (env, TOML, map) with [`NovuConfig::from_config`]. `Debug` and `Serialize`
+/// Build it with [`NovuConfig::new`] and the `with_*` methods (the shared ones come from
+/// [`AdapterConfig`]), or read it from a [`ConfigMap`] (env, TOML, map) with
+/// [`AdapterConfig::from_config`]: the field names are the keys. `Debug` and `Serialize`
 /// never show the API key.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 #[non_exhaustive]
 pub struct NovuConfig {
     /// Novu secret key, sent as `Authorization: ApiKey <key>`.
     pub api_key: ApiKey,
     /// Cloud region; ignored when `common.base_url` is set.
+    #[serde(default)]
     pub region: NovuRegion,
     /// Integration used when a request's target is `default`.
-    #[serde(skip_serializing_if = "Option::is_none")]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub integration_identifier: Option<String>,
     /// Whether `list_connections` also lists the subscriber's channel connections.
+    #[serde(default)]
     pub include_channel_connections: bool,
     /// How much earlier than the link's issue time a new record's `createdAt` may be, for a
     /// state that carries no watermark (issued by an earlier version); newer states compare
     /// against Novu's own timestamps only.
-    #[serde(rename = "clock_skew_ms", serialize_with = "serialize_millis")]
+    #[serde(rename = "clock_skew_ms", with = "millis", default = "default_clock_skew")]
     pub clock_skew: Duration,
-    /// Base URL override, timeouts, retries, polling.
-    #[serde(flatten)]
+    /// Base URL override, timeouts, retries, polling (the shared keys).
+    #[serde(skip)]
     pub common: CommonConfig,
+}
+
+fn default_clock_skew() -> Duration {
+    DEFAULT_CLOCK_SKEW
+}
+
+impl AdapterConfig for NovuConfig {
+    fn common(&self) -> &CommonConfig {
+        &self.common
+    }
+
+    fn common_mut(&mut self) -> &mut CommonConfig {
+        &mut self.common
+    }
+
+    fn finish(&mut self, map: &ConfigMap) -> Result<()> {
+        match &self.integration_identifier {
+            Some(id) => validate_id(KIND, "integration_identifier", id)
+                .map_err(|e| map.invalid("integration_identifier", format!("is not a valid identifier: {e}"))),
+            None => Ok(()),
+        }
+    }
 }
 
 impl NovuConfig {
@@ -92,12 +117,6 @@ impl NovuConfig {
         self
     }
 
-    /// Overrides the API address (takes precedence over the region).
-    pub fn with_base_url(mut self, base_url: Url) -> Self {
-        self.common.base_url = Some(base_url);
-        self
-    }
-
     /// Sets the integration used for requests whose target is `default`.
     pub fn with_integration_identifier(mut self, identifier: impl Into<String>) -> Self {
         self.integration_identifier = Some(identifier.into());
@@ -116,50 +135,9 @@ impl NovuConfig {
         self
     }
 
-    /// Sets the retry policy.
-    pub fn with_retry(mut self, retry: RetryPolicy) -> Self {
-        self.common.retry = retry;
-        self
-    }
-
-    /// Sets how completion polls for the new endpoint or connection.
-    pub fn with_poll(mut self, poll: PollPolicy) -> Self {
-        self.common.poll = poll;
-        self
-    }
-
-    /// Sets the transport timeouts.
-    pub fn with_http(mut self, http: HttpSettingsConfig) -> Self {
-        self.common.http = http;
-        self
-    }
-
     /// The address requests go to: `base_url` when set, else the region's.
     pub fn base_url(&self) -> Url {
         self.common.base_url.clone().unwrap_or_else(|| self.region.base_url())
-    }
-
-    /// Reads every Novu setting from `map` and rejects unknown keys.
-    ///
-    /// Keys: `api_key` (required), `region`, `integration_identifier`,
-    /// `include_channel_connections`, `clock_skew_ms`, and the [`CommonConfig`] keys.
-    pub fn from_config(mut map: ConfigMap) -> Result<Self> {
-        let api_key: ApiKey = map.required_secret("api_key")?;
-        let common = CommonConfig::read(&mut map)?;
-        let region = match map.choice("region", &["us", "eu"])? {
-            Some("eu") => NovuRegion::Eu,
-            _ => NovuRegion::Us,
-        };
-        let integration_identifier = map.string("integration_identifier");
-        if let Some(id) = &integration_identifier {
-            validate_id(KIND, "integration_identifier", id).map_err(|e| {
-                Error::config(oauth_link_core::adapter::env_var(KIND, "integration_identifier"), e.to_string())
-            })?;
-        }
-        let include_channel_connections = map.bool("include_channel_connections")?.unwrap_or(false);
-        let clock_skew = map.millis("clock_skew_ms")?.unwrap_or(DEFAULT_CLOCK_SKEW);
-        map.finish()?;
-        Ok(Self { api_key, region, integration_identifier, include_channel_connections, clock_skew, common })
     }
 }
 
@@ -168,6 +146,7 @@ mod tests {
     use std::collections::HashMap;
 
     use super::*;
+    use oauth_link_core::config::AdapterConfig;
 
     fn map(pairs: &[(&str, &str)]) -> ConfigMap {
         let m: HashMap<String, String> = pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
@@ -234,7 +213,7 @@ mod tests {
         let c = NovuConfig::new("sk_test_secret_key").with_integration_identifier("slack-main");
         let debug = format!("{c:?}");
         assert!(!debug.contains("sk_test_secret_key") && debug.contains("[redacted]"), "{debug}");
-        let json = serde_json::to_value(&c).unwrap();
+        let json = c.settings();
         assert_eq!(json["api_key"], "[redacted]");
         assert_eq!(json["region"], "us");
         assert_eq!(json["clock_skew_ms"], 60000);

@@ -24,7 +24,6 @@ pub const KIND: &str = "novu";
 pub const DESCRIPTOR: Descriptor<NovuConfig> = Descriptor::new(
     KIND,
     || capabilities(DEFAULT_STATE_TTL),
-    NovuConfig::from_config,
     |config, ctx| Ok(Arc::new(NovuProvider::new(config, ctx)?)),
 );
 

@@ -8,8 +8,8 @@
 use std::collections::HashMap;
 use std::fmt;
 
+use oauth_link_core::config::AdapterConfig;
 use oauth_link_core::{adapter::ConfigMap, Error, Result};
-use serde::Serialize;
 use serde_json::{json, Value};
 
 /// URL settings no adapter may accept: non-http(s) schemes, no host, a query.
@@ -40,10 +40,12 @@ pub trait Settings: 'static {
     /// An API key the adapter accepts; it must never show.
     const API_KEY: &'static str;
     /// The adapter's configuration.
-    type Config: fmt::Debug + Serialize;
+    type Config: fmt::Debug + AdapterConfig;
 
-    /// The adapter's `from_config`.
-    fn parse(map: ConfigMap) -> Result<Self::Config>;
+    /// Reads the configuration (the adapter's [`AdapterConfig::from_config`]).
+    fn parse(map: ConfigMap) -> Result<Self::Config> {
+        Self::Config::from_config(map)
+    }
 
     /// The URL settings the adapter reads and values each must refuse (by default
     /// `base_url` and [`BAD_URLS`]).
@@ -130,15 +132,10 @@ pub fn assert_config_rejects(
     }
 }
 
-/// Each URL setting refuses its bad values, naming the setting; `base_url` names where it
-/// was set, from every source. (Not yet every adapter-specific URL setting does: the
-/// Alloy Connectivity `redirect_uri` error names the key, not the environment variable.)
+/// Each URL setting refuses its bad values, naming where it was set, from every source.
 pub fn bad_urls<S: Settings>() {
     for (key, bad) in S::url_settings() {
         assert_config_rejects(S::KIND, &[("api_key", S::API_KEY)], key, &bad, |m| S::parse(m).map(drop));
-        if key != "base_url" {
-            continue;
-        }
         for source in SOURCES {
             for value in &bad {
                 let result = S::parse(source.map(S::KIND, &[("api_key", S::API_KEY), (key, value)]));
@@ -155,7 +152,7 @@ pub fn common_settings_are_read<S: Settings>() {
         let mut pairs = vec![("api_key", S::API_KEY)];
         pairs.extend(common().iter().map(|(k, v, _)| (*k, *v)));
         let config = S::parse(source.map(S::KIND, &pairs)).unwrap_or_else(|e| panic!("{source:?}: {e}"));
-        let shown = serde_json::to_value(&config).unwrap();
+        let shown = config.settings();
         for (key, _, expected) in common() {
             assert_eq!(shown[key], expected, "{source:?}: `{key}` as serialized: {shown}");
         }

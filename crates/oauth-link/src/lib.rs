@@ -52,7 +52,7 @@ use std::path::Path;
 
 // The app-facing part of core only; what adapter authors need stays at
 // `oauth_link::core::adapter`.
-pub use oauth_link_core::config::ConfigMap;
+pub use oauth_link_core::config::{AdapterConfig, ConfigMap};
 #[cfg(feature = "memory")]
 pub use oauth_link_core::testing;
 pub use oauth_link_core::{
@@ -61,7 +61,7 @@ pub use oauth_link_core::{
     MemoryReplayGuard, ReplayGuard, Result, SharedLinkProvider, SigningKey, StateCodec, StateKeys, StateToken, Target,
     TargetAuth, TargetParam, TransportKind, Url, DEFAULT_STATE_TTL,
 };
-pub use registry::{available_providers, AdapterConfig, KnownKind, ProviderInfo, Registry, KNOWN};
+pub use registry::{available_providers, KnownKind, ProviderConfig, ProviderInfo, Registry, KNOWN};
 pub use settings::{
     Settings, StateSettings, PROVIDER_ENV, REDIS_URL_ENV, REPLAY_DIR_ENV, STATE_PREVIOUS_SECRETS_ENV, STATE_SECRET_ENV,
     STATE_TTL_ENV,
@@ -96,6 +96,6 @@ pub fn from_settings(settings: &Settings) -> Result<SharedLinkProvider> {
 
 /// Parses and validates the settings of the chosen provider (or of `kind` when given)
 /// without building it.
-pub fn configure(settings: &Settings, kind: Option<&str>) -> Result<AdapterConfig> {
+pub fn configure(settings: &Settings, kind: Option<&str>) -> Result<ProviderConfig> {
     Registry::builtin().configure(settings, kind)
 }

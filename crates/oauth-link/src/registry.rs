@@ -5,6 +5,7 @@
 use std::collections::HashMap;
 use std::fmt;
 
+use oauth_link_core::config::AdapterConfig;
 use oauth_link_core::{
     adapter::{ConfigMap, Descriptor},
     Capabilities, Error, LinkContext, Result, SharedLinkProvider,
@@ -61,18 +62,21 @@ pub struct ProviderInfo {
     pub kind: &'static str,
     /// Its capabilities with default settings.
     pub capabilities: Capabilities,
+    /// The configuration keys it reads (the shared ones first).
+    pub keys: Vec<&'static str>,
 }
 
 /// A descriptor with its settings type erased, so one table holds them all.
 trait Platform: Send + Sync {
     fn kind(&self) -> &'static str;
     fn capabilities(&self) -> Capabilities;
+    fn keys(&self) -> Vec<&'static str>;
     fn parse(&'static self, map: ConfigMap) -> Result<Box<dyn Parsed>>;
 }
 
 impl<S> Platform for Descriptor<S>
 where
-    S: Serialize + fmt::Debug + Clone + Send + Sync + 'static,
+    S: AdapterConfig + fmt::Debug + Clone + Send + Sync + 'static,
 {
     fn kind(&self) -> &'static str {
         self.kind
@@ -80,6 +84,10 @@ where
 
     fn capabilities(&self) -> Capabilities {
         (self.capabilities)()
+    }
+
+    fn keys(&self) -> Vec<&'static str> {
+        (self.keys)()
     }
 
     fn parse(&'static self, map: ConfigMap) -> Result<Box<dyn Parsed>> {
@@ -108,14 +116,14 @@ impl<S: fmt::Debug> fmt::Debug for Typed<S> {
 
 impl<S> Parsed for Typed<S>
 where
-    S: Serialize + fmt::Debug + Clone + Send + Sync + 'static,
+    S: AdapterConfig + fmt::Debug + Clone + Send + Sync + 'static,
 {
     fn kind(&self) -> &'static str {
         self.descriptor.kind
     }
 
     fn to_json(&self) -> serde_json::Value {
-        serde_json::to_value(&self.settings).unwrap_or_default()
+        self.settings.settings()
     }
 
     fn build(self: Box<Self>, ctx: LinkContext) -> Result<SharedLinkProvider> {
@@ -127,10 +135,10 @@ where
     }
 }
 
-/// A parsed, validated adapter configuration, ready to build.
-pub struct AdapterConfig(Box<dyn Parsed>);
+/// A parsed, validated configuration of any provider kind, ready to build.
+pub struct ProviderConfig(Box<dyn Parsed>);
 
-impl AdapterConfig {
+impl ProviderConfig {
     /// Parses the settings of a built-in `kind`; unknown keys and bad values fail naming
     /// the key. [`Registry::parse`] does the same for a registry with extra adapters.
     pub fn parse(kind: &str, map: ConfigMap) -> Result<Self> {
@@ -153,15 +161,15 @@ impl AdapterConfig {
     }
 }
 
-impl Clone for AdapterConfig {
+impl Clone for ProviderConfig {
     fn clone(&self) -> Self {
         Self(self.0.clone_box())
     }
 }
 
-impl fmt::Debug for AdapterConfig {
+impl fmt::Debug for ProviderConfig {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_tuple("AdapterConfig").field(&self.0).finish()
+        f.debug_tuple("ProviderConfig").field(&self.0).finish()
     }
 }
 
@@ -196,7 +204,7 @@ impl Registry {
     /// kind of an adapter already here replaces it.
     pub fn with<S>(mut self, descriptor: &'static Descriptor<S>) -> Self
     where
-        S: Serialize + fmt::Debug + Clone + Send + Sync + 'static,
+        S: AdapterConfig + fmt::Debug + Clone + Send + Sync + 'static,
     {
         match self.platforms.iter_mut().find(|p| p.kind() == descriptor.kind) {
             Some(slot) => *slot = descriptor,
@@ -215,17 +223,18 @@ impl Registry {
 
     /// The usable kinds with their capabilities under default settings. Builds nothing.
     pub fn available_providers(&self) -> Vec<ProviderInfo> {
-        self.platforms.iter().map(|p| ProviderInfo { kind: p.kind(), capabilities: p.capabilities() }).collect()
+        let info = |p: &&dyn Platform| ProviderInfo { kind: p.kind(), capabilities: p.capabilities(), keys: p.keys() };
+        self.platforms.iter().map(info).collect()
     }
 
     /// Parses the settings of `kind`; unknown keys and bad values fail naming the key.
-    pub fn parse(&self, kind: &str, map: ConfigMap) -> Result<AdapterConfig> {
-        Ok(AdapterConfig(self.platform(kind)?.parse(map)?))
+    pub fn parse(&self, kind: &str, map: ConfigMap) -> Result<ProviderConfig> {
+        Ok(ProviderConfig(self.platform(kind)?.parse(map)?))
     }
 
     /// Parses and validates the settings of the chosen provider (or of `kind` when given)
     /// without building it.
-    pub fn configure(&self, settings: &Settings, kind: Option<&str>) -> Result<AdapterConfig> {
+    pub fn configure(&self, settings: &Settings, kind: Option<&str>) -> Result<ProviderConfig> {
         let kinds = self.kinds();
         // Every table of a file must name a known kind and hold readable values.
         for name in settings.table_names() {
@@ -237,7 +246,7 @@ impl Registry {
             None => settings.provider_kind_in(&kinds)?,
         };
         let platform = self.platform(kind)?;
-        Ok(AdapterConfig(platform.parse(settings.adapter(platform.kind())?)?))
+        Ok(ProviderConfig(platform.parse(settings.adapter(platform.kind())?)?))
     }
 
     /// Builds the provider `settings` name, with a state context from its state settings.

@@ -5,29 +5,41 @@
 use std::collections::HashMap;
 use std::sync::Arc;
 
+use oauth_link::core::adapter::CommonConfig;
 use oauth_link::core::testing::MemoryProvider;
 use oauth_link::{
     core::adapter::{async_trait, Descriptor},
-    Callback, CallbackModel, Capabilities, ConfigMap, Connection, ConnectionQuery, Error, Link, LinkContext,
-    LinkProvider, LinkRequest, Registry, Result, Settings, SharedLinkProvider, Target, KNOWN,
+    AdapterConfig, Callback, CallbackModel, Capabilities, ConfigMap, Connection, ConnectionQuery, Error, Link,
+    LinkContext, LinkProvider, LinkRequest, Registry, Result, Settings, SharedLinkProvider, Target, KNOWN,
 };
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 const STATE_SECRET: &str = "0123456789abcdef0123456789abcdef";
 const API_KEY: &str = "custom-api-key-not-for-logs";
 
-/// The extra platform: settings read from configuration like any adapter's.
-#[derive(Debug, Clone, Serialize)]
+/// The extra platform: settings read from configuration like any adapter's (the field
+/// names are the keys).
+#[derive(Debug, Clone, Serialize, Deserialize)]
 struct CustomSettings {
     api_key: oauth_link::ApiKey,
+    #[serde(default = "hello")]
     greeting: String,
+    #[serde(skip)]
+    common: CommonConfig,
 }
 
-fn parse(mut map: ConfigMap) -> Result<CustomSettings> {
-    let api_key = map.required_secret("api_key")?;
-    let greeting = map.string("greeting").unwrap_or_else(|| "hello".into());
-    map.finish()?;
-    Ok(CustomSettings { api_key, greeting })
+fn hello() -> String {
+    "hello".into()
+}
+
+impl AdapterConfig for CustomSettings {
+    fn common(&self) -> &CommonConfig {
+        &self.common
+    }
+
+    fn common_mut(&mut self) -> &mut CommonConfig {
+        &mut self.common
+    }
 }
 
 fn build(_settings: CustomSettings, ctx: LinkContext) -> Result<SharedLinkProvider> {
@@ -39,7 +51,7 @@ fn capabilities() -> Capabilities {
 }
 
 /// The adapter's one export, as every adapter crate has.
-const CUSTOM: Descriptor<CustomSettings> = Descriptor::new("custom", capabilities, parse, build);
+const CUSTOM: Descriptor<CustomSettings> = Descriptor::new("custom", capabilities, build);
 
 /// The in-memory platform under its own kind.
 #[derive(Debug)]
@@ -162,7 +174,11 @@ fn the_extra_adapter_s_settings_print_with_the_secret_redacted() {
     let settings = Settings::from_map("custom", &map).unwrap();
     let config = registry().configure(&settings, None).unwrap();
     assert_eq!(config.kind(), "custom");
-    assert_eq!(config.to_json(), serde_json::json!({ "api_key": "[redacted]", "greeting": "hey" }));
+    let shown = config.to_json();
+    assert_eq!(
+        (&shown["api_key"], &shown["greeting"], &shown["max_retries"]),
+        (&"[redacted]".into(), &"hey".into(), &3.into())
+    );
     assert!(!format!("{config:?}").contains(API_KEY), "{config:?}");
     let config = registry().parse("custom", ConfigMap::from_map("custom", &map)).unwrap();
     assert_eq!(config.clone().to_json(), config.to_json());
@@ -170,7 +186,7 @@ fn the_extra_adapter_s_settings_print_with_the_secret_redacted() {
 
 #[test]
 fn a_registered_descriptor_replaces_one_of_the_same_kind() {
-    const SHADOW: Descriptor<CustomSettings> = Descriptor::new("novu", capabilities, parse, build);
+    const SHADOW: Descriptor<CustomSettings> = Descriptor::new("novu", capabilities, build);
     let registry = Registry::builtin().with(&SHADOW);
     assert_eq!(registry.kinds(), KNOWN.iter().map(|k| k.kind).collect::<Vec<_>>());
     let novu = registry.available_providers().into_iter().find(|p| p.kind == "novu").unwrap();
@@ -192,7 +208,7 @@ fn unknown_kinds_list_every_known_one() {
 #[test]
 fn a_kind_whose_feature_is_off_names_the_feature() {
     for known in KNOWN.iter().filter(|k| !k.compiled) {
-        let err = oauth_link::AdapterConfig::parse(known.kind, ConfigMap::from_map("x", &HashMap::new())).unwrap_err();
+        let err = oauth_link::ProviderConfig::parse(known.kind, ConfigMap::from_map("x", &HashMap::new())).unwrap_err();
         assert!(matches!(err, Error::ProviderNotCompiled { feature, .. } if feature == known.feature), "{err}");
     }
 }

@@ -69,9 +69,9 @@ impl DeError {
     pub(super) fn into_error(self, map: &ConfigMap) -> Error {
         match self {
             DeError::Missing(key) => map.missing(key),
-            DeError::Duplicate(key) => Error::config(
-                crate::error::env_var(map.kind, key),
-                format!("`{key}` is set twice for provider `{}`, under its name and an alias: keep one", map.kind),
+            DeError::Duplicate(key) => map.invalid(
+                key,
+                format_args!("is set twice for provider `{}`, under `{key}` and an alias: keep `{key}`", map.kind),
             ),
             DeError::Invalid(message) => Error::config(map.kind, message),
             DeError::Located { origin, message } => Error::config(origin.clone(), format!("{origin} {message}")),
@@ -219,5 +219,38 @@ impl IntoDeserializer<'_, DeError> for Value {
 
     fn into_deserializer(self) -> Self {
         self
+    }
+}
+
+/// The keys `T` reads: its serde field names (renames and aliases included).
+pub(super) fn keys<T: serde::de::DeserializeOwned>() -> &'static [&'static str] {
+    let mut found = None;
+    let _ = T::deserialize(Probe(&mut found));
+    found.unwrap_or_default()
+}
+
+/// A deserializer that only notes the fields the struct asks for.
+struct Probe<'a>(&'a mut Option<&'static [&'static str]>);
+
+impl<'de> de::Deserializer<'de> for Probe<'_> {
+    type Error = DeError;
+
+    fn deserialize_any<V: Visitor<'de>>(self, _: V) -> Result<V::Value, DeError> {
+        Err(DeError::Invalid("not a struct".into()))
+    }
+
+    fn deserialize_struct<V: Visitor<'de>>(
+        self,
+        _name: &'static str,
+        fields: &'static [&'static str],
+        _: V,
+    ) -> Result<V::Value, DeError> {
+        *self.0 = Some(fields);
+        Err(DeError::Invalid("probed".into()))
+    }
+
+    serde::forward_to_deserialize_any! {
+        bool i8 i16 i32 i64 i128 u8 u16 u32 u64 u128 f32 f64 char str string bytes byte_buf option
+        unit unit_struct newtype_struct seq tuple tuple_struct map enum identifier ignored_any
     }
 }

@@ -10,10 +10,10 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use chrono::Utc;
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use url::Url;
 
-use crate::config::ConfigMap;
+use crate::config::{AdapterConfig, CommonConfig};
 use crate::context::LinkContext;
 use crate::descriptor::Descriptor;
 use crate::error::{Error, Result};
@@ -32,24 +32,36 @@ pub const KIND: &str = "memory";
 /// How the facade finds, configures and builds the in-memory provider (kind `memory`,
 /// facade feature `memory`).
 pub const DESCRIPTOR: Descriptor<MemorySettings> =
-    Descriptor::new(KIND, || capabilities(DEFAULT_STATE_TTL), MemorySettings::from_config, MemorySettings::build);
+    Descriptor::new(KIND, || capabilities(DEFAULT_STATE_TTL), MemorySettings::build);
 
-/// Settings of the in-memory provider.
-#[derive(Debug, Clone, Serialize)]
+/// Settings of the in-memory provider: `auto_approve`, and the shared keys (accepted, as
+/// every adapter's are; nothing is sent, so only polling would matter, and nothing polls).
+#[derive(Debug, Clone, Serialize, Deserialize)]
 #[non_exhaustive]
 pub struct MemorySettings {
     /// Complete every link as if the user approved (default true: no browser plays the user).
+    #[serde(default = "yes")]
     pub auto_approve: bool,
+    /// The shared settings.
+    #[serde(skip)]
+    pub common: CommonConfig,
+}
+
+fn yes() -> bool {
+    true
+}
+
+impl AdapterConfig for MemorySettings {
+    fn common(&self) -> &CommonConfig {
+        &self.common
+    }
+
+    fn common_mut(&mut self) -> &mut CommonConfig {
+        &mut self.common
+    }
 }
 
 impl MemorySettings {
-    /// Reads `auto_approve` (default true); any other key is an error naming it.
-    pub fn from_config(mut map: ConfigMap) -> Result<Self> {
-        let auto_approve = map.bool("auto_approve")?.unwrap_or(true);
-        map.finish()?;
-        Ok(Self { auto_approve })
-    }
-
     /// Builds the provider these settings describe.
     pub fn build(self, ctx: LinkContext) -> Result<SharedLinkProvider> {
         let provider = MemoryProvider::new(ctx);

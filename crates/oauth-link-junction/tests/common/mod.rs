@@ -1,6 +1,7 @@
 //! Shared test helpers: configuration pointing at httpmock, fast retries and polling.
 #![allow(dead_code, unreachable_pub)]
 
+use oauth_link_core::config::AdapterConfig;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
