@@ -3,9 +3,8 @@
 use std::time::Duration;
 
 use oauth_link_core::config::{millis, AdapterConfig};
-use oauth_link_core::http::{HttpSettings, RetryPolicy};
 use oauth_link_core::{
-    adapter::{validate_id, CommonConfig, ConfigMap, PollPolicy},
+    adapter::{validate_id, CommonConfig, ConfigMap},
     ApiKey, Result, Url,
 };
 use serde::{Deserialize, Serialize};

@@ -2,6 +2,7 @@
 
 mod common;
 
+use oauth_link_core::config::AdapterConfig;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 

@@ -3,6 +3,7 @@
 
 mod common;
 
+use oauth_link_core::config::AdapterConfig;
 use std::sync::Arc;
 
 use common::*;

@@ -4,6 +4,7 @@ mod common;
 
 use common::*;
 use httpmock::prelude::*;
+use oauth_link_core::config::AdapterConfig;
 use oauth_link_core::{adapter::ConfigMap, ConnectionQuery, Error, LinkProvider, LinkRequest};
 use oauth_link_novu::{NovuConfig, KIND};
 use serde_json::json;

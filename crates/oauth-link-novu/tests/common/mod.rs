@@ -1,6 +1,7 @@
 //! Shared helpers of the Novu adapter's integration tests.
 #![allow(dead_code)]
 
+use oauth_link_core::config::AdapterConfig;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
