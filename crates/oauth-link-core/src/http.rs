@@ -9,7 +9,6 @@
 //!   secret in any field.
 
 use std::future::Future;
-use std::pin::Pin;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -588,55 +587,9 @@ impl ApiClient {
         Ok(Reply { response, provider: self.provider, errors: self.errors, secrets })
     }
 
-    /// The base URL with `segments` appended, each percent-encoded as one path segment
-    /// (so an id containing `/` or `?` cannot change the path). A segment that is exactly
-    /// `.` or `..` would be normalised away by URL rules and climb the path (`/users/x/..`
-    /// is `/users`); it is sent escaped instead, so it can only ever miss.
-    pub fn url(&self, segments: &[&str]) -> Url {
-        self.url_with_query(segments, [])
-    }
-
-    /// [`ApiClient::url`] with `query` pairs appended, form-encoded by `Url::query_pairs_mut`.
-    pub fn url_with_query<'q, Q>(&self, segments: &[&str], query: Q) -> Url
-    where
-        Q: IntoIterator<Item = (&'q str, &'q str)>,
-    {
-        let mut url = self.base_url.clone();
-        if let Ok(mut path) = url.path_segments_mut() {
-            path.pop_if_empty();
-            for segment in segments {
-                match *segment {
-                    "." | ".." => path.push(&segment.replace('.', "%2E")),
-                    other => path.push(other),
-                };
-            }
-        }
-        let mut query = query.into_iter().peekable();
-        if query.peek().is_some() {
-            url.query_pairs_mut().extend_pairs(query);
-        }
-        url
-    }
-
-    /// A request with no body, carrying the client's headers.
-    pub fn request(&self, method: Method, url: Url) -> HttpRequest {
-        HttpRequest { method, url, headers: self.headers.clone(), body: None }
-    }
-
-    /// A request with a JSON body.
-    pub fn json_request<T: serde::Serialize + ?Sized>(&self, method: Method, url: Url, body: &T) -> HttpRequest {
-        let bytes = serde_json::to_vec(body).expect("request bodies always serialize");
-        let mut headers = self.headers.clone();
-        headers.insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
-        HttpRequest { method, url, headers, body: Some(Bytes::from(bytes)) }
-    }
-
     /// Sends a call, retrying transient failures as its [`Idempotency`] allows, and returns the
     /// last response whatever its status. Fails only with [`Error::Transport`].
-    ///
-    /// The future is boxed, as `async_trait` methods are: an adapter's future then holds a
-    /// pointer to the call, not the whole retry loop, which it would copy at every move.
-    pub fn execute(&self, call: Call) -> Pin<Box<dyn Future<Output = Result<HttpResponse>> + Send + '_>> {
+    fn execute(&self, call: Call) -> impl Future<Output = Result<HttpResponse>> + Send + '_ {
         let span = tracing::info_span!(
             "oauth_link.http",
             provider = self.provider,
@@ -647,7 +600,7 @@ impl ApiClient {
             attempt = tracing::field::Empty,
             latency_ms = tracing::field::Empty,
         );
-        Box::pin(self.send_with_retries(call).instrument(span))
+        self.send_with_retries(call).instrument(span)
     }
 
     async fn send_with_retries(&self, call: Call) -> Result<HttpResponse> {
@@ -736,24 +689,6 @@ impl ApiClient {
             kind: failure.kind,
             message: format!("{operation} {path_template}: {}", failure.message),
             source: failure.source,
-        })
-    }
-
-    /// Decodes a JSON body (`T` may borrow from it, e.g. `&RawValue` records), or fails
-    /// with [`Error::Decode`] carrying a scrubbed excerpt.
-    pub fn decode<'a, T: Deserialize<'a>>(
-        &self,
-        response: &'a HttpResponse,
-        what: &str,
-        secrets: &[&str],
-    ) -> Result<T> {
-        serde_json::from_slice(&response.body).map_err(|e| {
-            let excerpt = crate::error::excerpt(&response.body);
-            Error::Decode {
-                provider: self.provider,
-                message: format!("expected {what} (HTTP {}): {e}", response.status),
-                body: crate::secret::scrub(&excerpt, secrets),
-            }
         })
     }
 }
