@@ -3,35 +3,14 @@
 
 mod support;
 
-use std::io::Write;
-use std::sync::{Arc, Mutex};
-
 use oauth_link_axum::{CookieKey, LinkRouter};
+use oauth_link_testkit::logs::CapturedLogs;
 use support::*;
-
-#[derive(Clone, Default)]
-struct Logs(Arc<Mutex<Vec<u8>>>);
-
-impl Write for Logs {
-    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-        self.0.lock().unwrap().extend_from_slice(buf);
-        Ok(buf.len())
-    }
-    fn flush(&mut self) -> std::io::Result<()> {
-        Ok(())
-    }
-}
 
 #[tokio::test]
 async fn no_secret_leaks_from_any_answer_log_or_debug() {
-    let logs = Logs::default();
-    let writer = logs.clone();
-    let subscriber = tracing_subscriber::fmt()
-        .with_max_level(tracing::Level::TRACE)
-        .with_writer(move || writer.clone())
-        .with_ansi(false)
-        .finish();
-    let _guard = tracing::subscriber::set_default(subscriber);
+    let logs = CapturedLogs::default();
+    let _guard = logs.install(tracing::Level::TRACE);
 
     let h = harness(|b| b.failure_url("/failed"));
     let mut answers = Vec::new();
@@ -73,7 +52,7 @@ async fn no_secret_leaks_from_any_answer_log_or_debug() {
             assert!(!shown.contains(value.as_str()), "cookie value leaked: {shown}");
         }
     }
-    let logged = String::from_utf8(logs.0.lock().unwrap().clone()).unwrap();
+    let logged = logs.text();
     assert!(!logged.contains(&state), "state logged: {logged}");
 
     let key = CookieKey::generate();

@@ -5,37 +5,16 @@
 
 mod common;
 
-use std::io::Write;
-use std::sync::{Arc, Mutex};
-
 use common::*;
 use httpmock::prelude::*;
 use oauth_link_core::{LinkProvider, LinkRequest};
+use oauth_link_testkit::logs::CapturedLogs;
 use serde_json::json;
-
-#[derive(Clone, Default)]
-struct Capture(Arc<Mutex<Vec<u8>>>);
-
-impl Write for Capture {
-    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-        self.0.lock().unwrap().extend_from_slice(buf);
-        Ok(buf.len())
-    }
-    fn flush(&mut self) -> std::io::Result<()> {
-        Ok(())
-    }
-}
 
 #[tokio::test]
 async fn rate_limit_and_replay_headers_reach_traces_without_secrets() {
-    let capture = Capture::default();
-    let writer = capture.clone();
-    let subscriber = tracing_subscriber::fmt()
-        .with_max_level(tracing::Level::DEBUG)
-        .with_ansi(false)
-        .with_writer(move || writer.clone())
-        .finish();
-    let _guard = tracing::subscriber::set_default(subscriber);
+    let capture = CapturedLogs::default();
+    let _guard = capture.install(tracing::Level::DEBUG);
 
     let server = MockServer::start_async().await;
     platform_basics(&server).await;
@@ -59,7 +38,7 @@ async fn rate_limit_and_replay_headers_reach_traces_without_secrets() {
     provider(config(&server), &clock()).generate_link(&request).await.unwrap();
     mock.assert_calls_async(1).await;
 
-    let logs = String::from_utf8(capture.0.lock().unwrap().clone()).unwrap();
+    let logs = capture.text();
     for needle in [
         "idempotency_replay=\"true\"",
         "ratelimit_limit=\"100\"",

@@ -5,13 +5,14 @@ mod common;
 use std::future::Future;
 use std::process::{Command, Stdio};
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use chrono::Utc;
 use common::{ChildGuard, RedisServer, TempDir};
 use oauth_link_core::{adapter::Nonce, Error, ReplayGuard};
 use oauth_link_redis::{FailMode, RedisReplayGuard, DEFAULT_KEY_PREFIX};
+use oauth_link_testkit::logs::CapturedLogs;
 
 /// Selects the child mode of [`two_processes_race_exactly_one_wins`]:
 /// `<url>,<first nonce as hex>,<count>,<start unix ms>,<forward|reverse>`.
@@ -420,36 +421,14 @@ async fn unresponsive_redis_times_out() {
     blackhole.abort();
 }
 
-#[derive(Clone, Default)]
-struct Captured(Arc<Mutex<Vec<u8>>>);
-
-impl std::io::Write for Captured {
-    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-        self.0.lock().unwrap().extend_from_slice(buf);
-        Ok(buf.len())
-    }
-
-    fn flush(&mut self) -> std::io::Result<()> {
-        Ok(())
-    }
-}
-
 #[tokio::test]
 async fn password_never_leaks() {
     const PASSWORD: &str = "pw-Zx81-very-secret";
     let mut server = RedisServer::start_with_password(PASSWORD);
     let url = server.url();
     assert!(url.contains(PASSWORD));
-    let logs = Captured::default();
-    let subscriber = tracing_subscriber::fmt()
-        .with_writer({
-            let logs = logs.clone();
-            move || logs.clone()
-        })
-        .with_ansi(false)
-        .with_max_level(tracing::Level::TRACE)
-        .finish();
-    let _default = tracing::subscriber::set_default(subscriber);
+    let logs = CapturedLogs::default();
+    let _default = logs.install(tracing::Level::TRACE);
     bounded(async {
         let guard = RedisReplayGuard::connect(&url).await.unwrap();
         assert!(guard.consume(Nonce::random(), in_ten_minutes()).await.unwrap());
@@ -493,7 +472,7 @@ async fn password_never_leaks() {
         assert!(open.consume(Nonce::random(), in_ten_minutes()).await.unwrap());
     })
     .await;
-    let logs = String::from_utf8(logs.0.lock().unwrap().clone()).unwrap();
+    let logs = logs.text();
     assert!(logs.contains("WITHOUT replay protection"), "{logs}");
     assert!(logs.contains(":***@127.0.0.1"), "{logs}");
     assert!(!logs.contains(PASSWORD), "{logs}");

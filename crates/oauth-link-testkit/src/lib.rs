@@ -10,6 +10,7 @@
 //! - [`stub`]: one mock platform per test answering from a route table, counting requests.
 //! - [`mutate`]: proptest mutations of a real response shape.
 //! - [`mock`]: httpmock responders and fast retry and poll policies.
+//! - [`logs`]: what `tracing` writes during a test, to prove no secret reaches a log.
 //! - [`alloy`]: what the two Alloy adapters' tests share (pinned user calls, an in-memory
 //!   account for their conformance drivers).
 //!
@@ -23,6 +24,7 @@
 pub mod alloy;
 pub mod config;
 pub mod hostile;
+pub mod logs;
 pub mod mock;
 pub mod mutate;
 pub mod stub;
