@@ -147,23 +147,9 @@ pub mod sandbox {
 
     /// Adapter settings pointing at the sandbox, with fast polling.
     pub fn settings(sb: &RunningSandbox, kind: &str) -> HashMap<String, String> {
-        let s = sb.settings();
-        let mut map = HashMap::from([
-            ("base_url".to_owned(), s[kind]["base_url"].as_str().unwrap().to_owned()),
-            ("api_key".to_owned(), s[kind]["api_key"].as_str().unwrap().to_owned()),
-            ("poll_timeout_ms".to_owned(), "2000".to_owned()),
-            ("poll_interval_ms".to_owned(), "20".to_owned()),
-        ]);
-        match kind {
-            "alloy-connectors" => {
-                map.insert("redirect_uri".into(), format!("{APP}/alloy/callback"));
-                map.insert("connectors".into(), "slack,notion".into());
-            }
-            "junction" => {
-                map.insert("redirect_uri".into(), format!("{APP}/junction/callback"));
-            }
-            _ => {}
-        }
+        let mut map = oauth_link_sandbox::adapter_settings(&sb.settings(), kind, APP);
+        map.insert("poll_timeout_ms".to_owned(), "2000".to_owned());
+        map.insert("poll_interval_ms".to_owned(), "20".to_owned());
         map
     }
 

@@ -402,22 +402,7 @@ impl Sb {
 // ------------------------------------------------------------------ setup
 
 fn settings(sb: &Sb, kind: &str) -> HashMap<String, String> {
-    let s = sb.settings();
-    let mut map = HashMap::from([
-        ("base_url".to_owned(), s[kind]["base_url"].as_str().expect("base_url").to_owned()),
-        ("api_key".to_owned(), s[kind]["api_key"].as_str().expect("api_key").to_owned()),
-    ]);
-    match kind {
-        "alloy-connectors" => {
-            map.insert("redirect_uri".into(), format!("{APP}/alloy/callback"));
-            map.insert("connectors".into(), "slack,notion".into());
-        }
-        "junction" => {
-            map.insert("redirect_uri".into(), format!("{APP}/junction/callback"));
-        }
-        _ => {}
-    }
-    map
+    oauth_link_sandbox::adapter_settings(&sb.settings(), kind, APP)
 }
 
 fn build(kind: &str, map: &HashMap<String, String>, ctx: LinkContext) -> SharedLinkProvider {

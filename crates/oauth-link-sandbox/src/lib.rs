@@ -313,4 +313,4 @@ pub use config::{
 };
 pub use consent::ConsentResult;
 pub use error::{Result, SandboxError};
-pub use server::{RunningSandbox, Sandbox};
+pub use server::{adapter_settings, RunningSandbox, Sandbox};

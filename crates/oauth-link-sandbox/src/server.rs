@@ -27,6 +27,29 @@ pub(crate) fn settings_json(root: &str, config: &SandboxConfig) -> Value {
     Value::Object(m)
 }
 
+/// The adapter settings an app uses for `kind` against a sandbox whose
+/// [`settings`](RunningSandbox::settings) are `settings`: its `base_url` and `api_key`, and
+/// for the kinds that send the browser back to the app a `redirect_uri` under `app_url`
+/// (`{app_url}/alloy/callback`, `{app_url}/junction/callback`; Alloy Connectivity also lists
+/// the catalogue's `slack,notion` as its `connectors`). Empty for a kind it does not know.
+pub fn adapter_settings(settings: &Value, kind: &str, app_url: &str) -> HashMap<String, String> {
+    let mut map: HashMap<String, String> = ["base_url", "api_key"]
+        .into_iter()
+        .filter_map(|key| Some((key.to_owned(), settings.get(kind)?.get(key)?.as_str()?.to_owned())))
+        .collect();
+    match kind {
+        "alloy-connectors" => {
+            map.insert("redirect_uri".into(), format!("{app_url}/alloy/callback"));
+            map.insert("connectors".into(), "slack,notion".into());
+        }
+        "junction" => {
+            map.insert("redirect_uri".into(), format!("{app_url}/junction/callback"));
+        }
+        _ => {}
+    }
+    map
+}
+
 /// An in-memory sandbox: its state plus the [`Router`] that serves it.
 ///
 /// Cloning is cheap and clones share state. Use [`Sandbox::start`] to run it on a port,
