@@ -3,7 +3,7 @@
 use std::time::Duration;
 
 use oauth_link_alloy::{UserIdMode, DEFAULT_API_VERSION, DEFAULT_CLOCK_SKEW};
-use oauth_link_core::config::{absolute_url, millis, AdapterConfig};
+use oauth_link_core::config::{absolute_url, millis};
 use oauth_link_core::{
     adapter::{validate_id, validate_redirect_uri, CommonConfig, ConfigMap},
     ApiKey, Error, Result, Url,
@@ -28,7 +28,7 @@ pub enum CallbackMode {
 
 /// Settings of [`AlloyConnectorsProvider`](crate::AlloyConnectorsProvider).
 ///
-/// The field names are the keys (read with [`AdapterConfig::from_config`]). `Debug` and
+/// The field names are the keys (read with [`AdapterConfig::from_config`](oauth_link_core::config::AdapterConfig::from_config)). `Debug` and
 /// `Serialize` never show the API key.
 #[derive(Clone, Debug, Serialize, Deserialize)]
 #[non_exhaustive]
@@ -73,15 +73,8 @@ fn default_clock_skew() -> Duration {
     DEFAULT_CLOCK_SKEW
 }
 
-impl AdapterConfig for AlloyConnectorsConfig {
-    fn common(&self) -> &CommonConfig {
-        &self.common
-    }
-
-    fn common_mut(&mut self) -> &mut CommonConfig {
-        &mut self.common
-    }
-
+oauth_link_core::adapter_config!(
+    AlloyConnectorsConfig,
     fn finish(&mut self, map: &ConfigMap) -> Result<()> {
         oauth_link_alloy::check_api_version(&self.api_version)
             .map_err(|e| map.invalid("api_version", format_args!("is refused: {e}")))?;
@@ -97,7 +90,7 @@ impl AdapterConfig for AlloyConnectorsConfig {
         }
         Ok(())
     }
-}
+);
 
 impl AlloyConnectorsConfig {
     /// Settings with `api_key` and every default.

@@ -3,7 +3,7 @@
 use std::time::Duration;
 
 use oauth_link_alloy::{UserIdMode, DEFAULT_API_VERSION, DEFAULT_CLOCK_SKEW};
-use oauth_link_core::config::{millis, AdapterConfig};
+use oauth_link_core::config::millis;
 use oauth_link_core::{
     adapter::{CommonConfig, ConfigMap},
     ApiKey, Result,
@@ -16,7 +16,7 @@ pub const DEFAULT_METADATA_TTL: Duration = Duration::from_secs(300);
 
 /// Settings of [`AlloyHeadlessProvider`](crate::AlloyHeadlessProvider).
 ///
-/// The field names are the keys (read with [`AdapterConfig::from_config`]). `Debug` and
+/// The field names are the keys (read with [`AdapterConfig::from_config`](oauth_link_core::config::AdapterConfig::from_config)). `Debug` and
 /// `Serialize` never show the API key (it prints and serializes as `[redacted]`).
 #[derive(Clone, Debug, Serialize, Deserialize)]
 #[non_exhaustive]
@@ -65,20 +65,13 @@ fn default_clock_skew() -> Duration {
     DEFAULT_CLOCK_SKEW
 }
 
-impl AdapterConfig for AlloyHeadlessConfig {
-    fn common(&self) -> &CommonConfig {
-        &self.common
-    }
-
-    fn common_mut(&mut self) -> &mut CommonConfig {
-        &mut self.common
-    }
-
+oauth_link_core::adapter_config!(
+    AlloyHeadlessConfig,
     fn finish(&mut self, map: &ConfigMap) -> Result<()> {
         oauth_link_alloy::check_api_version(&self.api_version)
             .map_err(|e| map.invalid("api_version", format_args!("is refused: {e}")))
     }
-}
+);
 
 impl AlloyHeadlessConfig {
     /// Settings with `api_key` and every default.

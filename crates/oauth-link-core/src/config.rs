@@ -457,6 +457,44 @@ pub trait AdapterConfig: Sized + Serialize + DeserializeOwned {
     }
 }
 
+/// Implements [`AdapterConfig`] for a configuration whose shared settings are its field
+/// `common`, with any other items of the trait given after the type (`finish`):
+///
+/// ```
+/// # use oauth_link_core::config::{AdapterConfig, CommonConfig, ConfigMap};
+/// #[derive(Debug, serde::Serialize, serde::Deserialize)]
+/// struct ExampleConfig {
+///     greeting: String,
+///     #[serde(skip)]
+///     common: CommonConfig,
+/// }
+///
+/// oauth_link_core::adapter_config!(ExampleConfig,
+///     fn finish(&mut self, map: &ConfigMap) -> oauth_link_core::Result<()> {
+///         match self.greeting.is_empty() {
+///             true => Err(map.invalid("greeting", "must not be empty")),
+///             false => Ok(()),
+///         }
+///     }
+/// );
+/// ```
+#[macro_export]
+macro_rules! adapter_config {
+    ($config:ty $(, $item:item)* $(,)?) => {
+        impl $crate::config::AdapterConfig for $config {
+            fn common(&self) -> &$crate::config::CommonConfig {
+                &self.common
+            }
+
+            fn common_mut(&mut self) -> &mut $crate::config::CommonConfig {
+                &mut self.common
+            }
+
+            $($item)*
+        }
+    };
+}
+
 /// The timeouts as configured: the same type as [`HttpSettings`].
 pub type HttpSettingsConfig = HttpSettings;
 
@@ -663,22 +701,15 @@ mod tests {
         Eu,
     }
 
-    impl AdapterConfig for Sample {
-        fn common(&self) -> &CommonConfig {
-            &self.common
-        }
-
-        fn common_mut(&mut self) -> &mut CommonConfig {
-            &mut self.common
-        }
-
+    crate::adapter_config!(
+        Sample,
         fn finish(&mut self, map: &ConfigMap) -> Result<()> {
             match &self.integration_identifier {
                 Some(id) if id.contains(' ') => Err(map.invalid("integration_identifier", "must hold no space")),
                 _ => Ok(()),
             }
         }
-    }
+    );
 
     fn sample(vars: &[(&str, &str)]) -> Result<Sample> {
         Sample::from_config(env("novu", vars))

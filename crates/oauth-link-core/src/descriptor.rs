@@ -7,7 +7,7 @@
 //! # #[cfg(feature = "testing")] {
 //! use std::sync::Arc;
 //!
-//! use oauth_link_core::config::{AdapterConfig, CommonConfig};
+//! use oauth_link_core::config::CommonConfig;
 //! use oauth_link_core::testing::MemoryProvider;
 //! use oauth_link_core::{CallbackModel, Capabilities, LinkContext, Result, SharedLinkProvider, adapter::Descriptor};
 //! use serde::{Deserialize, Serialize};
@@ -26,14 +26,7 @@
 //!     "hello".into()
 //! }
 //!
-//! impl AdapterConfig for ExampleConfig {
-//!     fn common(&self) -> &CommonConfig {
-//!         &self.common
-//!     }
-//!     fn common_mut(&mut self) -> &mut CommonConfig {
-//!         &mut self.common
-//!     }
-//! }
+//! oauth_link_core::adapter_config!(ExampleConfig);
 //!
 //! fn build(_config: ExampleConfig, ctx: LinkContext) -> Result<SharedLinkProvider> {
 //!     Ok(Arc::new(MemoryProvider::new(ctx)))

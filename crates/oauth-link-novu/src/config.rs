@@ -2,7 +2,7 @@
 
 use std::time::Duration;
 
-use oauth_link_core::config::{millis, AdapterConfig};
+use oauth_link_core::config::millis;
 use oauth_link_core::{
     adapter::{validate_id, CommonConfig, ConfigMap},
     ApiKey, Result, Url,
@@ -48,8 +48,8 @@ impl NovuRegion {
 /// Configuration of [`NovuProvider`](crate::NovuProvider).
 ///
 /// Build it with [`NovuConfig::new`] and the `with_*` methods (the shared ones come from
-/// [`AdapterConfig`]), or read it from a [`ConfigMap`] (env, TOML, map) with
-/// [`AdapterConfig::from_config`]: the field names are the keys. `Debug` and `Serialize`
+/// [`AdapterConfig`](oauth_link_core::config::AdapterConfig)), or read it from a [`ConfigMap`] (env, TOML, map) with
+/// [`AdapterConfig::from_config`](oauth_link_core::config::AdapterConfig::from_config): the field names are the keys. `Debug` and `Serialize`
 /// never show the API key.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[non_exhaustive]
@@ -79,15 +79,8 @@ fn default_clock_skew() -> Duration {
     DEFAULT_CLOCK_SKEW
 }
 
-impl AdapterConfig for NovuConfig {
-    fn common(&self) -> &CommonConfig {
-        &self.common
-    }
-
-    fn common_mut(&mut self) -> &mut CommonConfig {
-        &mut self.common
-    }
-
+oauth_link_core::adapter_config!(
+    NovuConfig,
     fn finish(&mut self, map: &ConfigMap) -> Result<()> {
         match &self.integration_identifier {
             Some(id) => validate_id(KIND, "integration_identifier", id)
@@ -95,7 +88,7 @@ impl AdapterConfig for NovuConfig {
             None => Ok(()),
         }
     }
-}
+);
 
 impl NovuConfig {
     /// A configuration for the US region with default settings.

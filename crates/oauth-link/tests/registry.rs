@@ -9,8 +9,8 @@ use oauth_link::core::adapter::CommonConfig;
 use oauth_link::core::testing::MemoryProvider;
 use oauth_link::{
     core::adapter::{async_trait, Descriptor},
-    AdapterConfig, Callback, CallbackModel, Capabilities, ConfigMap, Connection, ConnectionQuery, Error, Link,
-    LinkContext, LinkProvider, LinkRequest, Registry, Result, Settings, SharedLinkProvider, Target, KNOWN,
+    Callback, CallbackModel, Capabilities, ConfigMap, Connection, ConnectionQuery, Error, Link, LinkContext,
+    LinkProvider, LinkRequest, Registry, Result, Settings, SharedLinkProvider, Target, KNOWN,
 };
 use serde::{Deserialize, Serialize};
 
@@ -32,15 +32,7 @@ fn hello() -> String {
     "hello".into()
 }
 
-impl AdapterConfig for CustomSettings {
-    fn common(&self) -> &CommonConfig {
-        &self.common
-    }
-
-    fn common_mut(&mut self) -> &mut CommonConfig {
-        &mut self.common
-    }
-}
+oauth_link::core::adapter_config!(CustomSettings);
 
 fn build(_settings: CustomSettings, ctx: LinkContext) -> Result<SharedLinkProvider> {
     Ok(Arc::new(CustomProvider(MemoryProvider::new(ctx).auto_approving())))
