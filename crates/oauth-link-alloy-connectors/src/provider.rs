@@ -214,16 +214,10 @@ fn target_of(connector: Connector, metadata: Option<&[ConnectorCredentialMetadat
 }
 
 fn connection(user: &str, connector: &str, credential: Credential) -> Connection {
-    Connection {
-        id: credential.id,
-        provider: KIND.into(),
-        user: user.into(),
-        target: connector.into(),
-        status: ConnectionStatus::Connected,
-        created_at: credential.created_at,
-        updated_at: credential.updated_at,
-        raw: credential.raw,
-    }
+    Connection::new(credential.id, KIND, user, connector, ConnectionStatus::Connected)
+        .with_created_at(credential.created_at)
+        .with_updated_at(credential.updated_at)
+        .with_raw(credential.raw)
 }
 
 fn exchanged_connection(user: &str, connector: &str, response: ExchangeResponse, raw: RawRecord) -> Connection {
@@ -233,16 +227,7 @@ fn exchanged_connection(user: &str, connector: &str, response: ExchangeResponse,
         Some(other) => ConnectionStatus::Error { reason: format!("Alloy reported status `{other}`") },
     };
     let _ = response.connection_id;
-    Connection {
-        id: response.credential_id,
-        provider: KIND.into(),
-        user: user.into(),
-        target: connector.into(),
-        status,
-        created_at: None,
-        updated_at: None,
-        raw,
-    }
+    Connection::new(response.credential_id, KIND, user, connector, status).with_raw(raw)
 }
 
 /// `uri` with `oauth_link_state=<state>` appended (an existing one replaced), its other
@@ -324,7 +309,7 @@ impl LinkProvider for AlloyConnectorsProvider {
         if let Some(id) = response.credential_id.filter(|id| !id.is_empty()) {
             self.remember(&issued, id);
         }
-        Ok(Link { provider: KIND.into(), url, state: issued.token, expires_at: issued.expires_at })
+        Ok(Link::new(KIND, url, issued.token, issued.expires_at))
     }
 
     async fn complete_callback(&self, callback: &Callback) -> Result<Connection> {

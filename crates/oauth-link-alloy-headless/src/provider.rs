@@ -257,16 +257,11 @@ fn matches_target(credential: &Credential, target: &str) -> bool {
 }
 
 fn connection(user: &str, credential: Credential) -> Connection {
-    Connection {
-        id: credential.id,
-        provider: KIND.into(),
-        user: user.into(),
-        target: credential.kind.unwrap_or_default(),
-        status: ConnectionStatus::Connected,
-        created_at: credential.created_at,
-        updated_at: credential.updated_at,
-        raw: credential.raw,
-    }
+    let target = credential.kind.unwrap_or_default();
+    Connection::new(credential.id, KIND, user, target, ConnectionStatus::Connected)
+        .with_created_at(credential.created_at)
+        .with_updated_at(credential.updated_at)
+        .with_raw(credential.raw)
 }
 
 #[async_trait]
@@ -320,7 +315,7 @@ impl LinkProvider for AlloyHeadlessProvider {
             UserIdMode::Platform => &[(WATERMARK_CLAIM, &mark)],
         };
         let issued = self.ctx.issue(KIND, &request.user, &request.target, extra);
-        Ok(Link { provider: KIND.into(), url, state: issued.token, expires_at: issued.expires_at })
+        Ok(Link::new(KIND, url, issued.token, issued.expires_at))
     }
 
     async fn complete_callback(&self, callback: &Callback) -> Result<Connection> {

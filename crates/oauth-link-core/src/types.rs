@@ -24,7 +24,10 @@ pub const MAX_PARAMS: usize = 32;
 ///
 /// `user` is the app's own id for the end user; `target` names what to connect
 /// (an Alloy app or connector, a Novu integration, a Junction provider slug).
+///
+/// Build it with [`LinkRequest::new`] and the `with_*` setters; fields may be added later.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[non_exhaustive]
 pub struct LinkRequest {
     /// The app's id for the end user.
     pub user: String,
@@ -171,7 +174,10 @@ pub fn validate_redirect_uri(provider: &'static str, uri: &Url) -> Result<()> {
 }
 
 /// A link to send the end user's browser to, plus the state that completes it.
+///
+/// Adapters build it with [`Link::new`]; fields may be added later.
 #[derive(Clone, Serialize, Deserialize)]
+#[non_exhaustive]
 pub struct Link {
     /// Provider kind that issued the link.
     pub provider: String,
@@ -183,6 +189,14 @@ pub struct Link {
     pub state: StateToken,
     /// After this instant the link or its state no longer works.
     pub expires_at: DateTime<Utc>,
+}
+
+impl Link {
+    /// A link issued by `provider`: send the browser to `url`; `state` completes it until
+    /// `expires_at`.
+    pub fn new(provider: impl Into<String>, url: Url, state: StateToken, expires_at: DateTime<Utc>) -> Self {
+        Self { provider: provider.into(), url, state, expires_at }
+    }
 }
 
 impl std::fmt::Debug for Link {
@@ -328,8 +342,11 @@ impl std::fmt::Debug for Callback {
 }
 
 /// Where a connection stands.
+///
+/// Variants may be added later: a `match` outside this crate needs a `_` arm.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "status", rename_all = "snake_case")]
+#[non_exhaustive]
 pub enum ConnectionStatus {
     /// Usable.
     Connected,
@@ -343,7 +360,11 @@ pub enum ConnectionStatus {
 }
 
 /// A connected third-party account, normalised across platforms.
+///
+/// Adapters build it with [`Connection::new`] and the `with_*` setters; fields may be
+/// added later.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[non_exhaustive]
 pub struct Connection {
     /// The platform's id for the connection (credential id, endpoint identifier,
     /// `user_id/slug`). Pass it to [`disconnect`](crate::LinkProvider::disconnect).
@@ -368,8 +389,53 @@ pub struct Connection {
     pub raw: RawRecord,
 }
 
+impl Connection {
+    /// The connection `id` of `user` to `target` on `provider`, with no timestamps and no
+    /// platform record.
+    pub fn new(
+        id: impl Into<String>,
+        provider: impl Into<String>,
+        user: impl Into<String>,
+        target: impl Into<String>,
+        status: ConnectionStatus,
+    ) -> Self {
+        Self {
+            id: id.into(),
+            provider: provider.into(),
+            user: user.into(),
+            target: target.into(),
+            status,
+            created_at: None,
+            updated_at: None,
+            raw: RawRecord::none(),
+        }
+    }
+
+    /// Sets when the platform created it (`None` when the platform did not say).
+    pub fn with_created_at(mut self, created_at: Option<DateTime<Utc>>) -> Self {
+        self.created_at = created_at;
+        self
+    }
+
+    /// Sets when the platform last changed it (`None` when the platform did not say).
+    pub fn with_updated_at(mut self, updated_at: Option<DateTime<Utc>>) -> Self {
+        self.updated_at = updated_at;
+        self
+    }
+
+    /// Sets the platform's record (secrets already removed).
+    pub fn with_raw(mut self, raw: impl Into<RawRecord>) -> Self {
+        self.raw = raw.into();
+        self
+    }
+}
+
 /// Which connections to list.
+///
+/// Build it with [`ConnectionQuery::user`] and [`ConnectionQuery::with_target`]; fields
+/// may be added later.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[non_exhaustive]
 pub struct ConnectionQuery {
     /// The app's id for the end user.
     pub user: String,
@@ -655,12 +721,12 @@ mod tests {
         let cb = Callback::from_query("x", "code=secretcode&oauth_link_state=secretstate").unwrap();
         let printed = format!("{cb:?}");
         assert!(!printed.contains("secret"), "{printed}");
-        let link = Link {
-            provider: "junction".into(),
-            url: Url::parse("https://link.example/?token=secrettoken").unwrap(),
-            state: StateToken::new("secretstate"),
-            expires_at: DateTime::from_timestamp(0, 0).unwrap(),
-        };
+        let link = Link::new(
+            "junction",
+            Url::parse("https://link.example/?token=secrettoken").unwrap(),
+            StateToken::new("secretstate"),
+            DateTime::from_timestamp(0, 0).unwrap(),
+        );
         let printed = format!("{link:?}");
         assert!(!printed.contains("secret"), "{printed}");
         assert!(printed.contains("https://link.example/[redacted]"), "{printed}");
@@ -671,16 +737,14 @@ mod tests {
 
     #[test]
     fn connection_json_is_stable() {
-        let c = Connection {
-            id: "cred_1".into(),
-            provider: "alloy-headless".into(),
-            user: "u1".into(),
-            target: "shopify".into(),
-            status: ConnectionStatus::Error { reason: "token revoked".into() },
-            created_at: DateTime::from_timestamp(1_700_000_000, 0),
-            updated_at: None,
-            raw: RawRecord::none(),
-        };
+        let c = Connection::new(
+            "cred_1",
+            "alloy-headless",
+            "u1",
+            "shopify",
+            ConnectionStatus::Error { reason: "token revoked".into() },
+        )
+        .with_created_at(DateTime::from_timestamp(1_700_000_000, 0));
         let json = serde_json::to_value(&c).unwrap();
         assert_eq!(
             json,

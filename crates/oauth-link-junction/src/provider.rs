@@ -170,16 +170,11 @@ pub(crate) fn to_connection(user: &str, junction_user_id: &str, raw: Box<RawValu
         None => ConnectionStatus::Pending,
         Some(other) => ConnectionStatus::Error { reason: format!("unrecognised Junction status `{other}`") },
     };
-    Ok(Connection {
-        id: format!("{junction_user_id}/{}", record.slug),
-        provider: KIND.into(),
-        user: user.into(),
-        target: record.slug,
-        status,
-        created_at: record.created_on,
-        updated_at: details.and_then(|d| d.errored_at),
-        raw: raw.into(),
-    })
+    let updated_at = details.and_then(|d| d.errored_at);
+    Ok(Connection::new(format!("{junction_user_id}/{}", record.slug), KIND, user, record.slug, status)
+        .with_created_at(record.created_on)
+        .with_updated_at(updated_at)
+        .with_raw(raw))
 }
 
 /// What completion accepts as the connection a link made.
@@ -316,7 +311,7 @@ impl LinkProvider for JunctionProvider {
             None => issued.web_url()?,
         };
         let token_expiry = state.issued_at + LINK_TOKEN_LIFETIME;
-        Ok(Link { provider: KIND.into(), url, state: state.token, expires_at: state.expires_at.min(token_expiry) })
+        Ok(Link::new(KIND, url, state.token, state.expires_at.min(token_expiry)))
     }
 
     async fn complete_callback(&self, callback: &Callback) -> Result<Connection> {

@@ -326,16 +326,12 @@ impl NovuProvider {
     /// Normalises a listed record.
     fn connection(record: Record, user: &str) -> Connection {
         let f = record.fields;
-        Connection {
-            id: f.identifier,
-            provider: KIND.into(),
-            user: f.subscriber_id.unwrap_or_else(|| user.to_owned()),
-            target: f.integration_identifier.or(f.provider_id).unwrap_or_default(),
-            status: ConnectionStatus::Connected,
-            created_at: f.created_at.as_deref().and_then(parse_time),
-            updated_at: f.updated_at.as_deref().and_then(parse_time),
-            raw: record.raw,
-        }
+        let user = f.subscriber_id.unwrap_or_else(|| user.to_owned());
+        let target = f.integration_identifier.or(f.provider_id).unwrap_or_default();
+        Connection::new(f.identifier, KIND, user, target, ConnectionStatus::Connected)
+            .with_created_at(f.created_at.as_deref().and_then(parse_time))
+            .with_updated_at(f.updated_at.as_deref().and_then(parse_time))
+            .with_raw(record.raw)
     }
 
     async fn list_kind(&self, kind: RecordKind, user: &str, integration: Option<&str>) -> Result<Vec<Connection>> {
@@ -529,7 +525,7 @@ impl LinkProvider for NovuProvider {
         // who consents at 4:59 can still complete. `Link::expires_at` is when the URL stops working.
         let platform_expiry = issued.issued_at + chrono::Duration::from_std(NOVU_LINK_LIFETIME).expect("5 minutes");
         let expires_at = issued.expires_at.min(platform_expiry);
-        Ok(Link { provider: KIND.into(), url, state: issued.token, expires_at })
+        Ok(Link::new(KIND, url, issued.token, expires_at))
     }
 
     async fn complete_callback(&self, callback: &Callback) -> Result<Connection> {

@@ -11,7 +11,7 @@ use axum::body::Body;
 use axum::http::{header, HeaderMap, Request, StatusCode};
 use axum::Router;
 use oauth_link_axum::{user_fn, CookieKey, LinkRouter, LinkRouterBuilder};
-use oauth_link_core::adapter::{async_trait, redirect_with_state, RawRecord};
+use oauth_link_core::adapter::{async_trait, redirect_with_state};
 use oauth_link_core::clock::ManualClock;
 use oauth_link_core::testing::MemoryProvider;
 use oauth_link_core::{
@@ -59,7 +59,7 @@ impl LinkProvider for RedirectProvider {
         let state = self.ctx.sign(&claims);
         let mut url = Url::parse("https://platform.example/consent").expect("static");
         url.query_pairs_mut().append_pair("back", &redirect_with_state(&redirect, state.expose()));
-        Ok(Link { provider: REDIRECT_KIND.into(), url, state, expires_at: claims.expires_at })
+        Ok(Link::new(REDIRECT_KIND, url, state, claims.expires_at))
     }
 
     async fn complete_callback(&self, callback: &Callback) -> oauth_link_core::Result<Connection> {
@@ -70,16 +70,9 @@ impl LinkProvider for RedirectProvider {
                     return Err(Error::Denied { provider: REDIRECT_KIND, code, reason: "the user said no".into() });
                 }
                 let mut list = self.connections.lock().unwrap();
-                let connection = Connection {
-                    id: format!("red_{}", list.len() + 1),
-                    provider: REDIRECT_KIND.into(),
-                    user: claims.user.clone(),
-                    target: claims.target.clone(),
-                    status: ConnectionStatus::Connected,
-                    created_at: None,
-                    updated_at: None,
-                    raw: RawRecord::none(),
-                };
+                let id = format!("red_{}", list.len() + 1);
+                let connection =
+                    Connection::new(id, REDIRECT_KIND, &claims.user, &claims.target, ConnectionStatus::Connected);
                 list.push(connection.clone());
                 Ok(connection)
             })

@@ -190,6 +190,8 @@ fn status_text(status: &ConnectionStatus) -> String {
         ConnectionStatus::Connected => "connected".into(),
         ConnectionStatus::Pending => "pending".into(),
         ConnectionStatus::Error { reason } => format!("error: {reason}"),
+        // A status added after this page was written.
+        other => format!("{other:?}"),
     }
 }
 
@@ -280,16 +282,7 @@ mod tests {
         });
         assert!(!html.contains("<script>") && !html.contains("<img"), "{html}");
         assert!(html.contains("/callback?a=1&amp;b=&quot;2&quot;"), "{html}");
-        let c = Connection {
-            id: "x\"><b>".into(),
-            provider: "junction".into(),
-            user: "<u>".into(),
-            target: "<t>".into(),
-            status: ConnectionStatus::Error { reason: "<r>".into() },
-            created_at: None,
-            updated_at: None,
-            raw: oauth_link::core::adapter::RawRecord::none(),
-        };
+        let c = Connection::new("x\"><b>", "junction", "<u>", "<t>", ConnectionStatus::Error { reason: "<r>".into() });
         let page = connections(&ConnectionsView { provider: "junction", user: "<u>", connections: &[c], flash: None });
         assert!(!page.contains("<b>") && !page.contains("<u>") && !page.contains("<t>") && !page.contains("<r>"));
         assert_eq!(query(&[("user", "a b&c")]), "user=a+b%26c");

@@ -13,7 +13,7 @@ use chrono::Utc;
 use serde::{Deserialize, Serialize};
 use url::Url;
 
-use crate::config::{AdapterConfig, CommonConfig};
+use crate::config::CommonConfig;
 use crate::context::LinkContext;
 use crate::descriptor::Descriptor;
 use crate::error::{Error, Result};
@@ -51,15 +51,7 @@ fn yes() -> bool {
     true
 }
 
-impl AdapterConfig for MemorySettings {
-    fn common(&self) -> &CommonConfig {
-        &self.common
-    }
-
-    fn common_mut(&mut self) -> &mut CommonConfig {
-        &mut self.common
-    }
-}
+crate::adapter_config!(MemorySettings);
 
 impl MemorySettings {
     /// Builds the provider these settings describe.
@@ -163,16 +155,10 @@ impl MemoryProvider {
 
 fn new_connection(id: u64, user: &str, target: &str) -> Connection {
     let now = Utc::now();
-    Connection {
-        id: format!("mem_{id}"),
-        provider: KIND.into(),
-        user: user.into(),
-        target: target.into(),
-        status: ConnectionStatus::Connected,
-        created_at: Some(now),
-        updated_at: Some(now),
-        raw: serde_json::json!({ "id": format!("mem_{id}") }).into(),
-    }
+    Connection::new(format!("mem_{id}"), KIND, user, target, ConnectionStatus::Connected)
+        .with_created_at(Some(now))
+        .with_updated_at(Some(now))
+        .with_raw(serde_json::json!({ "id": format!("mem_{id}") }))
 }
 
 #[async_trait]
@@ -191,7 +177,7 @@ impl LinkProvider for MemoryProvider {
         let claims = self.ctx.claims(KIND, &request.user, &request.target);
         let mut url = Url::parse("https://memory.oauth-link.invalid/consent").expect("static URL");
         url.query_pairs_mut().append_pair("link", &claims.nonce.to_string()).append_pair("target", &request.target);
-        Ok(Link { provider: KIND.into(), url, state: self.ctx.sign(&claims), expires_at: claims.expires_at })
+        Ok(Link::new(KIND, url, self.ctx.sign(&claims), claims.expires_at))
     }
 
     async fn complete_callback(&self, callback: &Callback) -> Result<Connection> {
