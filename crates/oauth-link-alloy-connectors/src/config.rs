@@ -159,11 +159,8 @@ impl AlloyConnectorsConfig {
 mod tests {
     use super::*;
     use oauth_link_core::config::AdapterConfig;
-    use std::collections::HashMap;
-
     fn map(pairs: &[(&str, &str)]) -> ConfigMap {
-        let m: HashMap<String, String> = pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
-        ConfigMap::from_map(KIND, &m)
+        ConfigMap::from_pairs(KIND, pairs)
     }
 
     #[test]

@@ -122,11 +122,8 @@ impl AlloyHeadlessConfig {
 mod tests {
     use super::*;
     use oauth_link_core::config::AdapterConfig;
-    use std::collections::HashMap;
-
     fn map(pairs: &[(&str, &str)]) -> ConfigMap {
-        let m: HashMap<String, String> = pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
-        ConfigMap::from_map(crate::KIND, &m)
+        ConfigMap::from_pairs(crate::KIND, pairs)
     }
 
     #[test]

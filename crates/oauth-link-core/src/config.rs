@@ -64,6 +64,12 @@ impl ConfigMap {
         Self { kind, source: Source::Map, entries, read: BTreeSet::new() }
     }
 
+    /// Settings from key/value pairs (keys are the lower-case setting names), as a map.
+    pub fn from_pairs(kind: &'static str, pairs: &[(&str, &str)]) -> Self {
+        let map: HashMap<String, String> = pairs.iter().map(|(k, v)| ((*k).to_owned(), (*v).to_owned())).collect();
+        Self::from_map(kind, &map)
+    }
+
     /// Settings from the process environment: `OAUTH_LINK_<KIND>_<KEY>`.
     pub fn from_env(kind: &'static str) -> Self {
         Self::from_env_vars(kind, std::env::vars())

@@ -135,14 +135,11 @@ impl NovuConfig {
 
 #[cfg(test)]
 mod tests {
-    use std::collections::HashMap;
-
     use super::*;
     use oauth_link_core::config::AdapterConfig;
 
     fn map(pairs: &[(&str, &str)]) -> ConfigMap {
-        let m: HashMap<String, String> = pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
-        ConfigMap::from_map(KIND, &m)
+        ConfigMap::from_pairs(KIND, pairs)
     }
 
     #[test]
