@@ -8,8 +8,8 @@ use oauth_link_alloy::{
 };
 use oauth_link_core::{
     adapter::{
-        async_trait, redirect_with_state, validate_id, validate_redirect_uri, ExpiringMap, IssuedState, LinkState,
-        Nonce, RawRecord, STATE_PARAM,
+        async_trait, redirect_with_state, validate_id, validate_redirect_uri, ExpiringMap, IssuedToken, Nonce,
+        RawRecord, StateClaims, STATE_PARAM,
     },
     secret::AuthCode,
     Callback, Capabilities, Connection, ConnectionQuery, ConnectionStatus, Error, Link, LinkContext, LinkProvider,
@@ -95,7 +95,7 @@ impl AlloyConnectorsProvider {
         self.hints.lock().unwrap_or_else(|p| p.into_inner())
     }
 
-    fn remember(&self, issued: &IssuedState, credential_id: String) {
+    fn remember(&self, issued: &IssuedToken, credential_id: String) {
         let now = self.ctx.codec().clock().now();
         self.hints().insert(issued.nonce, credential_id, issued.expires_at, now);
     }
@@ -107,7 +107,7 @@ impl AlloyConnectorsProvider {
         Ok(credentials.into_iter().map(|c| connection(user, connector, c)).collect())
     }
 
-    async fn confirm_by_listing(&self, claims: &LinkState) -> Result<Connection> {
+    async fn confirm_by_listing(&self, claims: &StateClaims) -> Result<Connection> {
         let now = self.ctx.codec().clock().now();
         let hint = self.hints().get(&claims.nonce, now).cloned();
         let not_before = since(claims.issued_at, self.config.clock_skew);
@@ -164,7 +164,7 @@ impl AlloyConnectorsProvider {
 
     /// Posts the redirect's `code`; a redirect without one (the user left, or Alloy adds no
     /// code) is confirmed by listing instead.
-    async fn confirm_by_exchange(&self, claims: &LinkState, callback: &Callback) -> Result<Connection> {
+    async fn confirm_by_exchange(&self, claims: &StateClaims, callback: &Callback) -> Result<Connection> {
         let Some(code) = callback.param("code").filter(|c| !c.trim().is_empty()) else {
             return self.confirm_by_listing(claims).await;
         };

@@ -6,7 +6,7 @@ use std::task::Poll;
 
 use chrono::{DateTime, Utc};
 use oauth_link_core::http::Reply;
-use oauth_link_core::{adapter::LinkState, Error, Result};
+use oauth_link_core::{adapter::StateClaims, Error, Result};
 use serde_json::Value;
 
 use crate::Credential;
@@ -60,7 +60,7 @@ impl Watermark {
 
     /// The watermark a state carries; `None` for a state issued without one (by an older
     /// version) or with an unreadable one.
-    pub fn from_claims(claims: &LinkState) -> Option<Self> {
+    pub fn from_claims(claims: &StateClaims) -> Option<Self> {
         match claims.extra.get(WATERMARK_CLAIM)?.as_str() {
             NONE_TEXT => Some(Watermark::Empty),
             text => text.parse().ok().map(Watermark::At),

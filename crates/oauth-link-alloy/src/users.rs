@@ -5,7 +5,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use http::Method;
 use oauth_link_core::http::{ApiClient, Call};
 use oauth_link_core::{
-    adapter::{validate_id, ConfigMap, LinkState, UserMap},
+    adapter::{validate_id, ConfigMap, StateClaims, UserMap},
     Error, Result,
 };
 use serde::{Deserialize, Serialize};
@@ -150,7 +150,7 @@ impl AlloyUsers {
     /// The Alloy `userId` a link's state was issued for: the one it carries
     /// ([`ALLOY_USER_CLAIM`](crate::ALLOY_USER_CLAIM), app mode), else (platform mode, or a
     /// state from an older version) its user as [`AlloyUsers::existing`] finds it now.
-    pub async fn of_state(&self, api: &ApiClient, claims: &LinkState) -> Result<Option<String>> {
+    pub async fn of_state(&self, api: &ApiClient, claims: &StateClaims) -> Result<Option<String>> {
         if let Some(id) = claims.extra.get(crate::ALLOY_USER_CLAIM) {
             return Ok(Some(id.clone()));
         }

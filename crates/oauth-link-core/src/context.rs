@@ -8,7 +8,7 @@ use crate::error::{Error, Result};
 use crate::http::{HttpSettings, HttpTransport, ReqwestTransport};
 use crate::replay::{MemoryReplayGuard, ReplayGuard};
 use crate::secret::StateToken;
-use crate::state::{IssuedState, LinkState, StateCodec, StateKeys};
+use crate::state::{IssuedToken, StateClaims, StateCodec, StateKeys};
 use crate::types::Callback;
 
 /// State handling and transport shared by the adapters of one app.
@@ -58,17 +58,17 @@ impl LinkContext {
     }
 
     /// Fresh claims for a link (sign them with [`LinkContext::sign`] once complete).
-    pub fn claims(&self, provider: &'static str, user: &str, target: &str) -> LinkState {
+    pub fn claims(&self, provider: &'static str, user: &str, target: &str) -> StateClaims {
         self.codec.claims(provider, user, target)
     }
 
     /// Issues a signed state for a link in one step (see [`StateCodec::issue`]).
-    pub fn issue(&self, provider: &'static str, user: &str, target: &str, extra: &[(&str, &str)]) -> IssuedState {
+    pub fn issue(&self, provider: &'static str, user: &str, target: &str, extra: &[(&str, &str)]) -> IssuedToken {
         self.codec.issue(provider, user, target, extra)
     }
 
     /// Signs claims.
-    pub fn sign(&self, claims: &LinkState) -> StateToken {
+    pub fn sign(&self, claims: &StateClaims) -> StateToken {
         self.codec.sign(claims)
     }
 
@@ -82,7 +82,7 @@ impl LinkContext {
     /// a fault on the way back.
     pub async fn complete<T, F, Fut>(&self, provider: &'static str, callback: &Callback, confirm: F) -> Result<T>
     where
-        F: FnOnce(LinkState) -> Fut,
+        F: FnOnce(StateClaims) -> Fut,
         Fut: Future<Output = Result<T>>,
     {
         let token = callback.state(provider)?;

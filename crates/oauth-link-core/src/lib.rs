@@ -77,7 +77,7 @@ pub mod adapter {
     pub use crate::expiring::ExpiringMap;
     pub use crate::raw::{scan_record, RawRecord, RecordScan};
     pub use crate::replay::DEFAULT_MEMORY_CAPACITY;
-    pub use crate::state::{IssuedState, LinkState, Nonce, MAX_TOKEN_LEN, MIN_KEY_LEN};
+    pub use crate::state::{IssuedToken, Nonce, StateClaims, MAX_TOKEN_LEN, MIN_KEY_LEN};
     pub use crate::types::{
         redacted_url, redirect_with_state, validate_id, validate_redirect_uri, MAX_CALLBACK_QUERY, MAX_ID_LEN,
         MAX_PARAMS, MAX_PARAM_LEN, STATE_PARAM,

@@ -83,7 +83,7 @@ impl<'de> Deserialize<'de> for Nonce {
 /// What a state token asserts. Not secret by itself (it is only signed, not encrypted):
 /// put no secret in `extra`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct LinkState {
+pub struct StateClaims {
     /// Provider kind that issued it.
     #[serde(rename = "p")]
     pub provider: String,
@@ -107,10 +107,10 @@ pub struct LinkState {
     pub extra: BTreeMap<String, String>,
 }
 
-/// A state just issued by [`StateCodec::issue`]: the token, and what the issuing adapter
-/// still needs to know about it.
+/// A state token just issued by [`StateCodec::issue`]: the token, and what the issuing
+/// adapter still needs to know about it (its nonce, issue and expiry times).
 #[derive(Debug, Clone)]
-pub struct IssuedState {
+pub struct IssuedToken {
     /// The signed token.
     pub token: StateToken,
     /// Its nonce (the replay guard's key).
@@ -208,10 +208,10 @@ impl StateCodec {
     }
 
     /// New claims for a link, expiring after the codec's lifetime.
-    pub fn claims(&self, provider: &str, user: &str, target: &str) -> LinkState {
+    pub fn claims(&self, provider: &str, user: &str, target: &str) -> StateClaims {
         let issued_at = self.clock.now();
         let expires_at = issued_at + chrono::Duration::from_std(self.ttl).unwrap_or(chrono::Duration::MAX);
-        LinkState {
+        StateClaims {
             provider: provider.to_owned(),
             user: user.to_owned(),
             target: target.to_owned(),
@@ -224,15 +224,15 @@ impl StateCodec {
 
     /// Issues a signed state in one step: [`StateCodec::claims`] with `extra` added (the
     /// last value of a repeated key wins, as in a map), signed by [`StateCodec::sign`].
-    pub fn issue(&self, provider: &str, user: &str, target: &str, extra: &[(&str, &str)]) -> IssuedState {
+    pub fn issue(&self, provider: &str, user: &str, target: &str, extra: &[(&str, &str)]) -> IssuedToken {
         let mut claims = self.claims(provider, user, target);
         claims.extra.extend(extra.iter().map(|(k, v)| ((*k).to_owned(), (*v).to_owned())));
         let token = self.sign(&claims);
-        IssuedState { token, nonce: claims.nonce, issued_at: claims.issued_at, expires_at: claims.expires_at }
+        IssuedToken { token, nonce: claims.nonce, issued_at: claims.issued_at, expires_at: claims.expires_at }
     }
 
     /// Signs claims into a token: `v1.<base64url of the claims' JSON>.<base64url of the mac>`.
-    pub fn sign(&self, claims: &LinkState) -> StateToken {
+    pub fn sign(&self, claims: &StateClaims) -> StateToken {
         let json = serde_json::to_vec(claims).expect("state claims always serialize");
         let encoded = |len: usize| len.div_ceil(3) * 4;
         let mut token = String::with_capacity(VERSION.len() + 2 + encoded(json.len()) + encoded(32));
@@ -250,7 +250,7 @@ impl StateCodec {
     ///
     /// Errors: [`Error::StateInvalid`] (malformed, forged, tampered, other provider, issued
     /// in the future), [`Error::StateExpired`]. Never panics, whatever the input.
-    pub fn verify(&self, provider: &'static str, token: &StateToken) -> Result<LinkState> {
+    pub fn verify(&self, provider: &'static str, token: &StateToken) -> Result<StateClaims> {
         let token = token.expose();
         if token.len() > MAX_TOKEN_LEN {
             return Err(Error::state_invalid(provider, "state is too long"));
@@ -280,7 +280,7 @@ impl StateCodec {
         }
         let malformed = || Error::state_invalid(provider, "state payload is malformed");
         let json = B64.decode(payload).map_err(|_| malformed())?;
-        let claims: LinkState = serde_json::from_slice(&json).map_err(|_| malformed())?;
+        let claims: StateClaims = serde_json::from_slice(&json).map_err(|_| malformed())?;
         if claims.provider != provider {
             return Err(Error::state_invalid(provider, format!("state was issued by provider `{}`", claims.provider)));
         }
@@ -320,7 +320,7 @@ mod tests {
         let c = codec(&clock);
         for extra in [&[][..], &[("integration", "slack"), ("kind", "user")], &[("uid", "é \"quoted\" \u{1}")]] {
             let issued = c.issue("novu", "user \"1\"", "slack", extra);
-            let claims = LinkState {
+            let claims = StateClaims {
                 provider: "novu".into(),
                 user: "user \"1\"".into(),
                 target: "slack".into(),
@@ -345,7 +345,7 @@ mod tests {
         let at = |ms: i64| DateTime::from_timestamp_millis(ms).unwrap();
         let codec_at = |ms: i64| StateCodec::new(keys()).with_clock(Arc::new(ManualClock::new(at(ms))));
         let issued_at = 1_767_225_600_123;
-        let mut claims = LinkState {
+        let mut claims = StateClaims {
             provider: "novu".into(),
             user: "user \"1\" é".into(),
             target: "slack".into(),
@@ -408,7 +408,7 @@ mod tests {
     }
 
     /// Claims as they come back: times at millisecond precision.
-    fn claims_at_millis(mut claims: LinkState) -> LinkState {
+    fn claims_at_millis(mut claims: StateClaims) -> StateClaims {
         let ms = |t: DateTime<Utc>| DateTime::from_timestamp_millis(t.timestamp_millis()).unwrap();
         claims.issued_at = ms(claims.issued_at);
         claims.expires_at = ms(claims.expires_at);

@@ -28,10 +28,10 @@ pub const LINK_TOKEN_LIFETIME: Duration = Duration::from_secs(10 * 60);
 /// (no `provider` in the link token; the link is `link_web_url`).
 pub const ANY_PROVIDER: &str = "*";
 
-/// `LinkState::extra` key holding the Junction `user_id`.
+/// `StateClaims::extra` key holding the Junction `user_id`.
 pub const CLAIM_USER_ID: &str = "jid";
 
-/// `LinkState::extra` key of an [`ANY_PROVIDER`] link: the newest `created_on` Junction
+/// `StateClaims::extra` key of an [`ANY_PROVIDER`] link: the newest `created_on` Junction
 /// listed for the user when the link was issued (Junction's clock, Unix microseconds), or
 /// `-` when none was listed. Only a provider created after it counts at completion.
 pub const CLAIM_WATERMARK: &str = "jw";

@@ -39,7 +39,7 @@ const PARAM_AUTO_LINK_USER: &str = "autoLinkUser";
 const PARAM_CONTEXT_PREFIX: &str = "context.";
 const ACCEPTED_PARAMS: &str = "link_kind, connectionIdentifier, context.<type>, connectionMode, autoLinkUser";
 
-/// `LinkState::extra` keys, in the ascending order they are signed in.
+/// `StateClaims::extra` keys, in the ascending order they are signed in.
 const EXTRA_CONNECTION_ID: &str = "cid";
 const EXTRA_CONTEXT: &str = "ctx";
 const EXTRA_INTEGRATION: &str = "integration";
