@@ -1,13 +1,12 @@
 //! The core conformance suite against httpmock playing Junction.
 
-mod common;
+mod support;
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 
 use async_trait::async_trait;
-use common::*;
 use httpmock::prelude::*;
 use oauth_link_core::testing::conformance::{self, Driver};
 use oauth_link_core::{
@@ -16,6 +15,7 @@ use oauth_link_core::{
 };
 use oauth_link_junction::{JunctionProvider, KIND};
 use serde_json::json;
+use support::*;
 
 const USERS: u32 = 10;
 const FAILURES: [u16; 2] = [401, 403];

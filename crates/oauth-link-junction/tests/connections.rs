@@ -1,12 +1,12 @@
 //! list_connections and disconnect against httpmock.
 
-mod common;
+mod support;
 
-use common::*;
 use httpmock::prelude::*;
 use oauth_link_core::{ConnectionQuery, ConnectionStatus, Error, LinkContext, LinkProvider};
 use oauth_link_junction::{JunctionProvider, UserMapping};
 use serde_json::json;
+use support::*;
 
 async fn setup(server: &MockServer) -> httpmock::Mock<'_> {
     server

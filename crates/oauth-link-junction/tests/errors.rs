@@ -1,16 +1,16 @@
 //! Error mapping, retries and secrecy.
 
-mod common;
+mod support;
 
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 
-use common::*;
 use httpmock::prelude::*;
 use oauth_link_core::{ConnectionQuery, Error, LinkContext, LinkProvider, LinkRequest};
 use oauth_link_junction::{Environment, JunctionConfig, JunctionProvider, Region, UserMapping};
 use oauth_link_testkit::hostile::{assert_hidden, is_typed_status};
 use serde_json::json;
+use support::*;
 
 /// A provider addressing Junction users directly, so each test pins only its call.
 fn direct(server: &MockServer) -> JunctionProvider {

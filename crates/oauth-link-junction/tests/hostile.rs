@@ -2,13 +2,12 @@
 //! Junction shapes with users given directly and mapped from the app's ids, plus the cases
 //! particular to this adapter (link tokens, Junction's own `state` outcome).
 
-mod common;
+mod support;
 
 use oauth_link_core::config::AdapterConfig;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 
-use common::*;
 use oauth_link_core::http::RetryPolicy;
 use oauth_link_core::{
     adapter::{CommonConfig, ConfigMap},
@@ -20,6 +19,7 @@ use oauth_link_testkit::{
     config_suite, fast_retry, hostile_suite, route, BoxFut, Driver, Fixture, Route, Settings, BAD_URLS,
 };
 use serde_json::{json, Value};
+use support::*;
 
 const SLUG: &str = "oura";
 const WEB_URL: &str = "https://link.tryvital.io/?token=lt_SECRET_link_token_0002&env=sandbox&region=us";

@@ -1,13 +1,13 @@
 //! generate_link and complete_callback against httpmock, every request pinned.
 
-mod common;
+mod support;
 
 use chrono::Utc;
-use common::*;
 use httpmock::prelude::*;
 use oauth_link_core::{Callback, ConnectionStatus, Error, LinkContext, LinkProvider, LinkRequest, Url};
 use oauth_link_junction::{JunctionProvider, UserMapping, ANY_PROVIDER, KIND, LINK_TOKEN_LIFETIME};
 use serde_json::json;
+use support::*;
 
 const OURA_OAUTH: &str = "https://cloud.ouraring.com/oauth/authorize?client_id=vital&response_type=code";
 const WEB_URL: &str = "https://link.tryvital.io/?token=lt_SECRET_link_token_0002&env=sandbox&region=us";

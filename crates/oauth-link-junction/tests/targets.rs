@@ -1,11 +1,11 @@
 //! `list_targets` from `GET /v2/link/providers`, pinned exactly.
 
-mod common;
+mod support;
 
-use common::*;
 use httpmock::prelude::*;
 use oauth_link_core::{Error, LinkProvider, TargetAuth};
 use serde_json::json;
+use support::*;
 
 #[tokio::test]
 async fn the_catalogue_is_listed_without_the_api_key() {

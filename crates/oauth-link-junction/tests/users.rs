@@ -1,16 +1,16 @@
 //! The app's user id to Junction's `user_id` through core's `UserMap`: single flight,
 //! bounded by `user_cache_capacity`, and the number of requests each `generate_link` costs.
 
-mod common;
+mod support;
 
 use std::sync::Arc;
 use std::time::Duration;
 
-use common::*;
 use httpmock::prelude::*;
 use oauth_link_core::{ConnectionQuery, LinkContext, LinkProvider, LinkRequest};
 use oauth_link_junction::{JunctionProvider, ANY_PROVIDER};
 use serde_json::json;
+use support::*;
 
 const WEB_URL: &str = "https://link.tryvital.io/?token=t&env=sandbox&region=us";
 const OURA_OAUTH: &str = "https://cloud.ouraring.com/oauth/authorize?client_id=vital";

@@ -1,17 +1,17 @@
 //! complete_callback: confirmation by listing (both link kinds), pagination, polling, denial.
 
-mod common;
+mod support;
 
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
-use common::*;
 use httpmock::prelude::*;
 use oauth_link_core::clock::Clock;
 use oauth_link_core::{Callback, Error, Link, LinkProvider, LinkRequest};
 use oauth_link_novu::{NovuProvider, KIND};
 use serde_json::json;
+use support::*;
 
 const ENDPOINTS: &str = "/v1/channel-endpoints";
 const CONNECTIONS: &str = "/v1/channel-connections";

@@ -1,12 +1,11 @@
 //! The core conformance suite against a stateful httpmock fake of Novu.
 
-mod common;
+mod support;
 
 use std::collections::HashSet;
 use std::sync::{Arc, Mutex};
 
 use async_trait::async_trait;
-use common::*;
 use httpmock::prelude::*;
 use oauth_link_core::testing::conformance::{self, Driver};
 use oauth_link_core::{
@@ -15,6 +14,7 @@ use oauth_link_core::{
 };
 use oauth_link_novu::{NovuProvider, KIND};
 use serde_json::{json, Value};
+use support::*;
 
 /// What the fake platform knows.
 #[derive(Default)]

@@ -1,11 +1,11 @@
 //! list_connections (pagination, target filter, channel connections) and disconnect.
 
-mod common;
+mod support;
 
-use common::*;
 use httpmock::prelude::*;
 use oauth_link_core::{ConnectionQuery, Error, LinkProvider};
 use serde_json::json;
+use support::*;
 
 const ENDPOINTS: &str = "/v1/channel-endpoints";
 const CONNECTIONS: &str = "/v1/channel-connections";

@@ -1,16 +1,16 @@
 //! generate_link: exact requests, both link kinds, idempotency keys, retries, errors.
 
-mod common;
+mod support;
 
 use oauth_link_core::config::AdapterConfig;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 
-use common::*;
 use httpmock::prelude::*;
 use oauth_link_core::{Error, LinkContext, LinkProvider, LinkRequest, Url};
 use oauth_link_novu::{NovuConfig, NovuProvider, NovuRegion, KIND};
 use serde_json::json;
+use support::*;
 
 const USER_PATH: &str = "/v1/integrations/channel-endpoints/oauth";
 const WORKSPACE_PATH: &str = "/v1/integrations/channel-connections/oauth";

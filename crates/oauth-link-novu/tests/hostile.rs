@@ -1,12 +1,11 @@
 //! The shared hostile-input and configuration suites (`oauth_link_testkit`), driven by the
 //! Novu shapes.
 
-mod common;
+mod support;
 
 use oauth_link_core::config::AdapterConfig;
 use std::sync::Arc;
 
-use common::*;
 use oauth_link_core::{
     adapter::ConfigMap, Callback, ConnectionQuery, Error, LinkContext, LinkProvider, LinkRequest, SharedLinkProvider,
     Url,
@@ -15,6 +14,7 @@ use oauth_link_novu::{NovuConfig, NovuProvider, KIND};
 use oauth_link_testkit::mock::hasty_poll;
 use oauth_link_testkit::{config_suite, fast_retry, hostile_suite, route, BoxFut, Driver, Route, Settings};
 use serde_json::{json, Value};
+use support::*;
 
 const OAUTH_PATH: &str = "/v1/integrations/channel-endpoints/oauth";
 const USER: &str = "user-7";

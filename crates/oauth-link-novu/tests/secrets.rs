@@ -1,13 +1,13 @@
 //! No API key or token in Debug output, serialized config, errors or traces.
 
-mod common;
+mod support;
 
-use common::*;
 use httpmock::prelude::*;
 use oauth_link_core::config::AdapterConfig;
 use oauth_link_core::{adapter::ConfigMap, ConnectionQuery, Error, LinkProvider, LinkRequest};
 use oauth_link_novu::{NovuConfig, KIND};
 use serde_json::json;
+use support::*;
 
 #[tokio::test]
 async fn debug_serialize_and_errors_never_show_the_key() {

@@ -1,14 +1,14 @@
 //! The app's user id is the Novu subscriberId: the subscriber is ensured (upserted) before
 //! the first link of each user in the adapter's lifetime, once however many links race.
 
-mod common;
+mod support;
 
 use std::sync::Arc;
 
-use common::*;
 use httpmock::prelude::*;
 use oauth_link_core::{ConnectionQuery, Error, LinkProvider, LinkRequest};
 use serde_json::json;
+use support::*;
 
 const USER_PATH: &str = "/v1/integrations/channel-endpoints/oauth";
 

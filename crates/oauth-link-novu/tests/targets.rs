@@ -1,11 +1,11 @@
 //! list_targets: `GET /v1/integrations`, the chat integrations Novu's OAuth URLs accept.
 
-mod common;
+mod support;
 
-use common::*;
 use httpmock::prelude::*;
 use oauth_link_core::{Error, LinkProvider, TargetAuth};
 use serde_json::{json, Value};
+use support::*;
 
 fn integrations() -> Vec<Value> {
     let i = |id: &str, identifier: &str, name: &str, provider: &str, channel: &str| {

@@ -3,13 +3,13 @@
 //! Alone in its test binary: tracing caches callsite interest process-wide, so a test running
 //! concurrently without a subscriber could hide these events.
 
-mod common;
+mod support;
 
-use common::*;
 use httpmock::prelude::*;
 use oauth_link_core::{LinkProvider, LinkRequest};
 use oauth_link_testkit::logs::CapturedLogs;
 use serde_json::json;
+use support::*;
 
 #[tokio::test]
 async fn rate_limit_and_replay_headers_reach_traces_without_secrets() {

@@ -1,6 +1,6 @@
-//! Against a real `redis-server` started by each test (see `common`).
+//! Against a real `redis-server` started by each test (see `support`).
 
-mod common;
+mod support;
 
 use std::future::Future;
 use std::process::{Command, Stdio};
@@ -9,10 +9,10 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use chrono::Utc;
-use common::{ChildGuard, RedisServer, TempDir};
 use oauth_link_core::{adapter::Nonce, Error, ReplayGuard};
 use oauth_link_redis::{FailMode, RedisReplayGuard, DEFAULT_KEY_PREFIX};
 use oauth_link_testkit::logs::CapturedLogs;
+use support::{ChildGuard, RedisServer, TempDir};
 
 /// Selects the child mode of [`two_processes_race_exactly_one_wins`]:
 /// `<url>,<first nonce as hex>,<count>,<start unix ms>,<forward|reverse>`.
@@ -504,7 +504,7 @@ fn missing_redis_server_fails_with_install_hint() {
         .args(["--exact", "missing_redis_server_fails_with_install_hint", "--nocapture", "--test-threads=1"])
         .env(MISSING_ENV, "1")
         .env("PATH", &empty.0)
-        .env_remove(common::SERVER_ENV)
+        .env_remove(support::SERVER_ENV)
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())

@@ -1,10 +1,10 @@
 //! Admin endpoints, request log, faults, settings and embedding.
 
-mod common;
+mod support;
 
-use common::{start, T};
 use oauth_link_sandbox::{FaultConfig, Platform, Sandbox, SandboxConfig};
 use serde_json::{json, Value};
+use support::{start, T};
 
 async fn statuses(t: &T, n: usize) -> Vec<u16> {
     let mut out = Vec::new();

@@ -1,10 +1,10 @@
 //! Alloy Embedded (headless) and Connectivity emulation over real HTTP.
 
-mod common;
+mod support;
 
-use common::{q, query_of, start};
 use oauth_link_sandbox::{AlloyCredentialPaths, AlloyOauthUrlShape, SandboxConfig};
 use serde_json::json;
+use support::{q, query_of, start};
 
 #[tokio::test]
 async fn auth_failures_use_alloy_error_shape() {
@@ -277,7 +277,7 @@ async fn connector_consent_flow_and_callback() {
     t.sb.shutdown().await.unwrap();
 }
 
-async fn new_user(t: &common::T, username: &str) -> String {
+async fn new_user(t: &support::T, username: &str) -> String {
     let r = t.alloy("POST", "/users", Some(&json!({ "username": username }))).await;
     assert_eq!(r.status, 200, "{}", r.text());
     r.json()["userId"].as_str().unwrap().to_string()

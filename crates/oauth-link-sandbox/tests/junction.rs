@@ -1,12 +1,12 @@
 //! Junction Link emulation over real HTTP.
 
-mod common;
+mod support;
 
 use std::time::Duration;
 
-use common::{q, query_of, start, T};
 use oauth_link_sandbox::SandboxConfig;
 use serde_json::json;
+use support::{q, query_of, start, T};
 
 async fn user(t: &T, cuid: &str) -> String {
     let r = t.junction("POST", "/v2/user", Some(&json!({"client_user_id": cuid}))).await;

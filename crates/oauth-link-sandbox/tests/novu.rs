@@ -1,12 +1,12 @@
 //! Novu emulation over real HTTP.
 
-mod common;
+mod support;
 
 use std::time::Duration;
 
-use common::start;
 use oauth_link_sandbox::SandboxConfig;
 use serde_json::json;
+use support::start;
 
 const EP_OAUTH: &str = "/v1/integrations/channel-endpoints/oauth";
 const CONN_OAUTH: &str = "/v1/integrations/channel-connections/oauth";
@@ -243,7 +243,7 @@ async fn bare_openapi_shape_is_selectable() {
 }
 
 /// A Novu POST with an idempotency key.
-async fn post_with_key(t: &common::T, path: &str, key: &str, body: &serde_json::Value) -> common::Resp {
+async fn post_with_key(t: &support::T, path: &str, key: &str, body: &serde_json::Value) -> support::Resp {
     let auth = format!("ApiKey {}", t.sb.api_key(oauth_link_sandbox::Platform::Novu));
     t.req("POST", &format!("/novu{path}"), &[("authorization", &auth), ("idempotency-key", key)], Some(body)).await
 }
