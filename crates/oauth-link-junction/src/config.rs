@@ -1,12 +1,11 @@
 //! Settings of the Junction adapter.
 
 use std::fmt;
-use std::str::FromStr;
 
 use oauth_link_core::config::{http_url, AdapterConfig};
 use oauth_link_core::{
     adapter::{validate_redirect_uri, CommonConfig, ConfigMap},
-    ApiKey, Error, Result, SigningKey, Url,
+    ApiKey, Result, SigningKey, Url,
 };
 use serde::{Deserialize, Serialize};
 
@@ -95,39 +94,6 @@ impl UserMapping {
         match self {
             UserMapping::ClientUserId => "client_user_id",
             UserMapping::JunctionUserId => "junction_user_id",
-        }
-    }
-}
-
-impl FromStr for Environment {
-    type Err = Error;
-    fn from_str(s: &str) -> Result<Self> {
-        match s {
-            "production" => Ok(Environment::Production),
-            "sandbox" => Ok(Environment::Sandbox),
-            _ => Err(Error::config("environment", format!("`{s}` is not one of: production, sandbox"))),
-        }
-    }
-}
-
-impl FromStr for Region {
-    type Err = Error;
-    fn from_str(s: &str) -> Result<Self> {
-        match s {
-            "us" => Ok(Region::Us),
-            "eu" => Ok(Region::Eu),
-            _ => Err(Error::config("region", format!("`{s}` is not one of: us, eu"))),
-        }
-    }
-}
-
-impl FromStr for UserMapping {
-    type Err = Error;
-    fn from_str(s: &str) -> Result<Self> {
-        match s {
-            "client_user_id" => Ok(UserMapping::ClientUserId),
-            "junction_user_id" => Ok(UserMapping::JunctionUserId),
-            _ => Err(Error::config("user_mapping", format!("`{s}` is not one of: client_user_id, junction_user_id"))),
         }
     }
 }
@@ -305,6 +271,7 @@ mod tests {
 
     use super::*;
     use oauth_link_core::config::AdapterConfig;
+    use oauth_link_core::Error;
 
     fn map(pairs: &[(&str, &str)]) -> ConfigMap {
         let m: HashMap<String, String> = pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
@@ -408,12 +375,20 @@ mod tests {
     }
 
     #[test]
-    fn parsing_the_enums() {
-        assert_eq!("sandbox".parse::<Environment>().unwrap().to_string(), "sandbox");
-        assert_eq!("eu".parse::<Region>().unwrap().to_string(), "eu");
-        assert!("x".parse::<Environment>().is_err());
-        assert!("x".parse::<Region>().is_err());
-        assert_eq!("client_user_id".parse::<UserMapping>().unwrap().as_str(), "client_user_id");
-        assert!("x".parse::<UserMapping>().is_err());
+    fn the_enums_read_as_they_print() {
+        let c = JunctionConfig::from_config(map(&[
+            ("api_key", "k"),
+            ("environment", "sandbox"),
+            ("region", "eu"),
+            ("user_mapping", "client_user_id"),
+        ]))
+        .unwrap();
+        assert_eq!(c.environment.to_string(), "sandbox");
+        assert_eq!(c.region.to_string(), "eu");
+        assert_eq!(c.user_mapping.as_str(), "client_user_id");
+        for key in ["environment", "region", "user_mapping"] {
+            let err = JunctionConfig::from_config(map(&[("api_key", "k"), (key, "x")])).unwrap_err();
+            assert!(matches!(err, Error::Config { .. }) && err.to_string().contains(key), "{key}: {err}");
+        }
     }
 }
