@@ -347,9 +347,10 @@ pub fn default_error(provider: &'static str, response: &HttpResponse) -> Error {
 struct SentSecrets(Vec<SecretString>);
 
 impl SentSecrets {
-    fn of<'a>(kept: &SentSecrets, values: impl Iterator<Item = &'a HeaderValue>) -> Self {
-        let mut secrets = kept.clone();
-        for text in values.filter(|v| v.is_sensitive()).filter_map(|v| v.to_str().ok()) {
+    /// The sensitive values among `headers`.
+    fn of(headers: &HeaderMap) -> Self {
+        let mut secrets = Self::default();
+        for text in headers.values().filter(|v| v.is_sensitive()).filter_map(|v| v.to_str().ok()) {
             secrets.add(text);
         }
         secrets
@@ -384,7 +385,7 @@ pub struct Reply {
     response: HttpResponse,
     provider: &'static str,
     errors: ErrorMapper,
-    secrets: SentSecrets,
+    secrets: Arc<SentSecrets>,
 }
 
 impl std::fmt::Debug for Reply {
@@ -456,8 +457,9 @@ pub struct ApiClient {
     retry: RetryPolicy,
     max_body: usize,
     errors: ErrorMapper,
-    /// Secrets this client never sends but scrubs anyway ([`ApiClient::with_secret`]).
-    kept: SentSecrets,
+    /// What every call's errors lose: the sensitive values of `headers`, and the secrets
+    /// given to [`ApiClient::with_secret`]. Worked out once, not per call.
+    secrets: Arc<SentSecrets>,
 }
 
 impl ApiClient {
@@ -475,6 +477,7 @@ impl ApiClient {
         if !headers.contains_key(ACCEPT) {
             headers.insert(ACCEPT, HeaderValue::from_static("application/json"));
         }
+        let secrets = Arc::new(SentSecrets::of(&headers));
         Self {
             provider,
             base_url,
@@ -483,7 +486,7 @@ impl ApiClient {
             retry,
             max_body: DEFAULT_MAX_BODY_BYTES,
             errors: default_error,
-            kept: SentSecrets::default(),
+            secrets,
         }
     }
 
@@ -496,7 +499,7 @@ impl ApiClient {
     /// Also scrubs `secret` from every error, though this client never sends it: a key
     /// another client of the adapter sends, which a misrouted answer could echo.
     pub fn with_secret(mut self, secret: &str) -> Self {
-        self.kept.add(secret);
+        Arc::make_mut(&mut self.secrets).add(secret);
         self
     }
 
@@ -581,8 +584,15 @@ impl ApiClient {
     /// status has a meaning of its own (a 404 that means "none yet"); [`Reply::error`]
     /// maps the others. Fails only with [`Error::Transport`].
     pub async fn exchange(&self, call: Call) -> Result<Reply> {
-        let sent = self.headers.iter().chain(call.request.headers.iter()).map(|(_, v)| v);
-        let secrets = SentSecrets::of(&self.kept, sent);
+        let mut secrets = Arc::clone(&self.secrets);
+        for (name, value) in &call.request.headers {
+            // A sensitive header of the call's own (a link token): its errors lose it too.
+            if value.is_sensitive() && self.headers.get(name) != Some(value) {
+                if let Ok(text) = value.to_str() {
+                    Arc::make_mut(&mut secrets).add(text);
+                }
+            }
+        }
         let response = self.execute(call).await.map_err(|e| secrets.scrub(e))?;
         Ok(Reply { response, provider: self.provider, errors: self.errors, secrets })
     }
