@@ -413,8 +413,9 @@ fn build(kind: &str, map: &HashMap<String, String>, ctx: LinkContext) -> SharedL
 /// What each provider's users get connected to; the first is the benchmarked target.
 fn targets(kind: &str) -> &'static [&'static str] {
     match kind {
-        "alloy-headless" => &["slack", "hubspot"],
-        "alloy-connectors" => &["slack", "notion"],
+        "alloy-headless" => &["slack", "hubspot", "shopify"],
+        "alloy-connectors" => &["slack", "notion", "hubspot"],
+        // Novu's OAuth chat integrations are two; a subscriber has one endpoint on each.
         "novu" => &["slack", "msteams"],
         _ => &["oura", "fitbit", "strava"],
     }
@@ -448,7 +449,12 @@ async fn create_alloy_users(sb: &Sb, users: usize) {
 async fn seed(sb: &Sb, provider: &SharedLinkProvider, kind: &str, users: usize) {
     for n in 0..users {
         for target in targets(kind) {
-            let link = provider.generate_link(&LinkRequest::new(user(n), *target)).await.expect("seed link");
+            let mut request = LinkRequest::new(user(n), *target);
+            if *target == "shopify" {
+                // The sandbox's Shopify, as Alloy's, requires its one property.
+                request = request.with_param("shopSubdomain", "bench-shop");
+            }
+            let link = provider.generate_link(&request).await.expect("seed link");
             let status = sb.approve(link.url.as_str()).await;
             assert!(matches!(status, 200 | 303), "{kind} approve {target}: HTTP {status}");
         }

@@ -31,7 +31,8 @@ pub(crate) fn settings_json(root: &str, config: &SandboxConfig) -> Value {
 /// [`settings`](RunningSandbox::settings) are `settings`: its `base_url` and `api_key`, and
 /// for the kinds that send the browser back to the app a `redirect_uri` under `app_url`
 /// (`{app_url}/alloy/callback`, `{app_url}/junction/callback`; Alloy Connectivity also lists
-/// the catalogue's `slack,notion` as its `connectors`). Empty for a kind it does not know.
+/// the catalogue's `slack,notion,hubspot` as its `connectors`). Empty for a kind it does not
+/// know.
 pub fn adapter_settings(settings: &Value, kind: &str, app_url: &str) -> HashMap<String, String> {
     let mut map: HashMap<String, String> = ["base_url", "api_key"]
         .into_iter()
@@ -40,7 +41,7 @@ pub fn adapter_settings(settings: &Value, kind: &str, app_url: &str) -> HashMap<
     match kind {
         "alloy-connectors" => {
             map.insert("redirect_uri".into(), format!("{app_url}/alloy/callback"));
-            map.insert("connectors".into(), "slack,notion".into());
+            map.insert("connectors".into(), "slack,notion,hubspot".into());
         }
         "junction" => {
             map.insert("redirect_uri".into(), format!("{app_url}/junction/callback"));
