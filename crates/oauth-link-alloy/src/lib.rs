@@ -173,14 +173,7 @@ pub fn callback_denied(provider: &'static str, callback: &oauth_link_core::Callb
 /// UTC), or a number of epoch milliseconds (seconds when it is small).
 pub fn parse_timestamp(value: &Value) -> Option<DateTime<Utc>> {
     match value {
-        Value::String(s) => {
-            let s = s.trim();
-            DateTime::parse_from_rfc3339(s)
-                .map(|d| d.with_timezone(&Utc))
-                .ok()
-                .or_else(|| NaiveDateTime::parse_from_str(s, "%Y-%m-%dT%H:%M:%S%.f").ok().map(|n| n.and_utc()))
-                .or_else(|| NaiveDateTime::parse_from_str(s, "%Y-%m-%d %H:%M:%S%.f").ok().map(|n| n.and_utc()))
-        }
+        Value::String(s) => parse_timestamp_text(s),
         Value::Number(n) => {
             let n = n.as_i64()?;
             // `unsigned_abs`: `i64::MIN.abs()` overflows (a hostile body must not panic).
@@ -192,6 +185,16 @@ pub fn parse_timestamp(value: &Value) -> Option<DateTime<Utc>> {
         }
         _ => None,
     }
+}
+
+/// Parses an ISO-8601 / RFC 3339 timestamp; one without an offset is read as UTC.
+fn parse_timestamp_text(text: &str) -> Option<DateTime<Utc>> {
+    let s = text.trim();
+    DateTime::parse_from_rfc3339(s)
+        .map(|d| d.with_timezone(&Utc))
+        .ok()
+        .or_else(|| NaiveDateTime::parse_from_str(s, "%Y-%m-%dT%H:%M:%S%.f").ok().map(|n| n.and_utc()))
+        .or_else(|| NaiveDateTime::parse_from_str(s, "%Y-%m-%d %H:%M:%S%.f").ok().map(|n| n.and_utc()))
 }
 
 /// Field names removed from raw records before they are kept: core's
@@ -236,7 +239,12 @@ impl Credential {
         let [credential_id, id, kind, name, created_at, updated_at] = scan.fields;
         let string = |field: Option<&RawValue>| field.and_then(|v| serde_json::from_str::<String>(v.get()).ok());
         let timestamp = |field: Option<&RawValue>| {
-            field.and_then(|v| serde_json::from_str::<Value>(v.get()).ok()).as_ref().and_then(parse_timestamp)
+            let text = field?.get();
+            // Most stamps are plain strings: read them in place.
+            match serde_json::from_str::<&str>(text) {
+                Ok(stamp) => parse_timestamp_text(stamp),
+                Err(_) => serde_json::from_str::<Value>(text).ok().as_ref().and_then(parse_timestamp),
+            }
         };
         Some(Self {
             id: string(credential_id.or(id))?,
@@ -262,11 +270,14 @@ impl Credential {
         let items: Vec<&RawValue> = match body.iter().find(|b| !b.is_ascii_whitespace()) {
             Some(b'[') => serde_json::from_slice(body).map_err(expected)?,
             Some(b'{') => {
-                let wrapper: CredentialList<'_> = serde_json::from_slice(body).map_err(expected)?;
+                let wrapper: CredentialList<'_> = serde_json::from_slice(body).map_err(|e| match e.classify() {
+                    serde_json::error::Category::Data => {
+                        decode_err("expected `data` or `credentials` to be an array of credentials")
+                    }
+                    _ => expected(e),
+                })?;
                 match wrapper.data.or(wrapper.credentials) {
-                    Some(list) if list.get() == "null" => Vec::new(),
-                    Some(list) => serde_json::from_str(list.get())
-                        .map_err(|_| decode_err("expected `data` or `credentials` to be an array of credentials"))?,
+                    Some(list) => list.unwrap_or_default(),
                     None => return Err(decode_err("expected `data` or `credentials` to be an array of credentials")),
                 }
             }
@@ -286,17 +297,20 @@ impl Credential {
     }
 }
 
-/// `{data: [...]}` or `{credentials: [...]}`; `present` keeps a `null` list visible.
+/// `{data: [...]}` or `{credentials: [...]}`, read in one pass; `present` tells a `null`
+/// list (no credentials: `Some(None)`) from a missing one (`None`).
 #[derive(Deserialize)]
 struct CredentialList<'a> {
     #[serde(borrow, default, deserialize_with = "present")]
-    data: Option<&'a RawValue>,
+    data: Option<Option<Vec<&'a RawValue>>>,
     #[serde(borrow, default, deserialize_with = "present")]
-    credentials: Option<&'a RawValue>,
+    credentials: Option<Option<Vec<&'a RawValue>>>,
 }
 
-fn present<'de, D: serde::Deserializer<'de>>(d: D) -> std::result::Result<Option<&'de RawValue>, D::Error> {
-    <&RawValue>::deserialize(d).map(Some)
+fn present<'de, D: serde::Deserializer<'de>>(
+    d: D,
+) -> std::result::Result<Option<Option<Vec<&'de RawValue>>>, D::Error> {
+    Option::<Vec<&'de RawValue>>::deserialize(d).map(Some)
 }
 
 /// The newest credential created at or after `since` among those `keep` accepts; records

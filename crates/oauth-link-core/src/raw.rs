@@ -4,6 +4,7 @@
 //! fields removed (rule 3 of the [redaction policy](crate::secret)); it is parsed only when
 //! someone reads it.
 
+use std::borrow::Cow;
 use std::collections::BTreeMap;
 use std::fmt;
 
@@ -150,6 +151,35 @@ pub struct RecordScan<'a, const N: usize> {
     pub has_secret: bool,
 }
 
+/// A key of a record, borrowed from its text unless it holds an escape (then unescaped).
+#[derive(PartialEq, Eq, PartialOrd, Ord)]
+struct Key<'a>(Cow<'a, str>);
+
+impl std::borrow::Borrow<str> for Key<'_> {
+    fn borrow(&self) -> &str {
+        &self.0
+    }
+}
+
+impl<'de> Deserialize<'de> for Key<'de> {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct KeyText;
+        impl<'de> serde::de::Visitor<'de> for KeyText {
+            type Value = Key<'de>;
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("a key")
+            }
+            fn visit_borrowed_str<E>(self, text: &'de str) -> Result<Key<'de>, E> {
+                Ok(Key(Cow::Borrowed(text)))
+            }
+            fn visit_str<E>(self, text: &str) -> Result<Key<'de>, E> {
+                Ok(Key(Cow::Owned(text.to_owned())))
+            }
+        }
+        deserializer.deserialize_str(KeyText)
+    }
+}
+
 /// Reads a record: the top-level fields named in `wanted`, borrowed as raw JSON (parse the
 /// small ones you need), and whether any key at any depth is secret-looking. `None` when
 /// the record is not a JSON object.
@@ -159,7 +189,8 @@ pub fn scan_record<'a, const N: usize>(
     is_secret: impl Fn(&str) -> bool,
 ) -> Option<RecordScan<'a, N>> {
     // A repeated key keeps its last value, as in any JSON map.
-    let top: BTreeMap<String, &'a RawValue> = serde_json::from_str(record.get()).ok()?;
+    let top: BTreeMap<Key<'a>, &'a RawValue> = serde_json::from_str(record.get()).ok()?;
+    // The whole text, not the map: a repeated key's earlier value may hide a secret.
     let has_secret = has_secret_key(record.get(), &is_secret);
     let fields = wanted.map(|name| top.get(name).copied());
     Some(RecordScan { record, fields, has_secret })

@@ -189,9 +189,16 @@ fn mask_cut_secret(text: &str, secret: &str) -> String {
 /// `clientSecret`...) and the exact names `password`, `apikey`, `privatekey`, `code`,
 /// `authorization`.
 pub fn is_secret_field_name(name: &str) -> bool {
-    let folded: String = name.chars().filter(|c| *c != '_' && *c != '-').map(|c| c.to_ascii_lowercase()).collect();
-    ["token", "secret"].iter().any(|end| folded.ends_with(end))
-        || ["password", "apikey", "privatekey", "code", "authorization"].contains(&folded.as_str())
+    // Compared byte by byte, folding as it goes: it runs on every key of every record.
+    let folded = || name.bytes().filter(|b| !matches!(b, b'_' | b'-')).map(|b| b.to_ascii_lowercase());
+    let ends_with = |end: &str| {
+        let mut tail = folded().rev();
+        end.bytes().rev().all(|b| tail.next() == Some(b))
+    };
+    ["token", "secret"].into_iter().any(ends_with)
+        || ["password", "apikey", "privatekey", "code", "authorization"]
+            .into_iter()
+            .any(|word| folded().eq(word.bytes()))
 }
 
 /// `text` with the string value of every field whose name `is_secret` accepts replaced by
@@ -357,6 +364,50 @@ mod tests {
         }
         assert!(is_secret_field_name("id-token") && is_secret_field_name("API_KEY") && is_secret_field_name("code"));
         assert!(!is_secret_field_name("credentialId") && !is_secret_field_name("statusCode"));
+        // Folding byte by byte reads as folding the whole name first would.
+        let folded_first = |name: &str| {
+            let folded: String =
+                name.chars().filter(|c| !matches!(c, '_' | '-')).map(|c| c.to_ascii_lowercase()).collect();
+            ["token", "secret"].iter().any(|end| folded.ends_with(end))
+                || ["password", "apikey", "privatekey", "code", "authorization"].contains(&folded.as_str())
+        };
+        for name in [
+            "",
+            "t",
+            "token",
+            "Token",
+            "accessToken",
+            "refresh_token",
+            "id-token",
+            "TOKENS",
+            "tokenType",
+            "secret",
+            "client-Secret",
+            "_secret_",
+            "secretName",
+            "password",
+            "pass_word",
+            "passwords",
+            "apiKey",
+            "api-key",
+            "API_KEY",
+            "privateKey",
+            "code",
+            "CODE",
+            "zipcode",
+            "codes",
+            "authorization",
+            "Authorization_",
+            "é_token",
+            "tokén",
+            "日本token",
+            "sécret",
+            "-",
+            "__",
+            "ok",
+        ] {
+            assert_eq!(is_secret_field_name(name), folded_first(name), "{name:?}");
+        }
     }
 
     #[test]
