@@ -9,6 +9,7 @@
 //!   secret in any field.
 
 use std::future::Future;
+use std::pin::Pin;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -599,7 +600,11 @@ impl ApiClient {
 
     /// Sends a call, retrying transient failures as its [`Idempotency`] allows, and returns the
     /// last response whatever its status. Fails only with [`Error::Transport`].
-    fn execute(&self, call: Call) -> impl Future<Output = Result<HttpResponse>> + Send + '_ {
+    ///
+    /// Boxed, as `async_trait` methods are: an adapter's future then holds a pointer to the
+    /// retry loop, not the loop itself, which it would copy at every move (measured in
+    /// docs/benchmarks.md).
+    fn execute(&self, call: Call) -> Pin<Box<dyn Future<Output = Result<HttpResponse>> + Send + '_>> {
         let span = tracing::info_span!(
             "oauth_link.http",
             provider = self.provider,
@@ -610,7 +615,7 @@ impl ApiClient {
             attempt = tracing::field::Empty,
             latency_ms = tracing::field::Empty,
         );
-        self.send_with_retries(call).instrument(span)
+        Box::pin(self.send_with_retries(call).instrument(span))
     }
 
     async fn send_with_retries(&self, call: Call) -> Result<HttpResponse> {
