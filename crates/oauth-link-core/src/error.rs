@@ -207,6 +207,16 @@ pub enum Error {
         /// The operation asked for.
         operation: &'static str,
     },
+
+    /// A webhook delivery was refused: unsigned, forged, tampered with, too old, or
+    /// already handled (see [`webhook`](crate::webhook)).
+    #[error("{provider} webhook delivery refused: {reason}")]
+    WebhookRejected {
+        /// Provider kind.
+        provider: &'static str,
+        /// Why, and what to do.
+        reason: crate::webhook::WebhookError,
+    },
 }
 
 /// What kind of transport failure happened.
@@ -261,7 +271,8 @@ impl Error {
             | Error::Provider { provider, .. }
             | Error::Transport { provider, .. }
             | Error::Decode { provider, .. }
-            | Error::Unsupported { provider, .. } => Some(provider),
+            | Error::Unsupported { provider, .. }
+            | Error::WebhookRejected { provider, .. } => Some(provider),
             Error::ProviderNotCompiled { kind, .. } => Some(kind),
             Error::Config { .. } | Error::UnknownProvider { .. } | Error::ReplayGuard { .. } => None,
         }
@@ -296,7 +307,8 @@ impl Error {
             | Error::StateInvalid { .. }
             | Error::StateExpired { .. }
             | Error::StateReplayed { .. }
-            | Error::Unsupported { .. } => ErrorClass::Caller,
+            | Error::Unsupported { .. }
+            | Error::WebhookRejected { .. } => ErrorClass::Caller,
             Error::Unauthenticated { .. }
             | Error::Forbidden { .. }
             | Error::NotFound { .. }

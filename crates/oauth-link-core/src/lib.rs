@@ -12,6 +12,8 @@
 //! - Signed, expiring, single-use link state: [`StateCodec`], [`ReplayGuard`].
 //! - Redacting secret types ([`secret`]) and the HTTP seam ([`http`]) with retries.
 //! - Configuration from env, TOML or a map ([`config`]).
+//! - Webhooks ([`webhook`]): Standard Webhooks / Svix verification, delivery dedupe, and
+//!   the provider-neutral `ConnectionEvent`.
 //! - With feature `testing`: the conformance suite and an in-memory provider.
 //!
 //! ```
@@ -47,6 +49,7 @@ mod state;
 mod target;
 mod types;
 mod users;
+pub mod webhook;
 
 #[cfg(feature = "testing")]
 pub mod testing;

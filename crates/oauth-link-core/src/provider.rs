@@ -7,6 +7,7 @@ use async_trait::async_trait;
 use crate::error::{Error, Result};
 use crate::target::Target;
 use crate::types::{Callback, Capabilities, Connection, ConnectionQuery, Link, LinkRequest};
+use crate::webhook::ConnectionEvent;
 
 /// A platform that brokers OAuth connections to third-party accounts.
 ///
@@ -73,6 +74,23 @@ pub trait LinkProvider: std::fmt::Debug + Send + Sync {
     async fn disconnect(&self, user: &str, connection_id: &str) -> Result<()> {
         let _ = (user, connection_id);
         Err(Error::Unsupported { provider: self.kind(), operation: "disconnect" })
+    }
+
+    /// Verifies a webhook delivery (its headers and raw body, byte for byte) with the
+    /// configured webhook secret, and turns a platform event about a connection into a
+    /// [`ConnectionEvent`]. `Ok(None)`: authentic, but about something else.
+    ///
+    /// Does not deduplicate: resent deliveries (same [`ConnectionEvent::delivery_id`]) give
+    /// the same event; see [`webhook::DeliveryDedupe`](crate::webhook::DeliveryDedupe).
+    ///
+    /// Errors: [`Error::WebhookRejected`] (unsigned, forged, tampered, stale: answer 400),
+    /// [`Error::Config`] (no webhook secret configured), [`Error::Decode`] (authentic but
+    /// unreadable), and the transient errors of any call the adapter makes to name the
+    /// user (answer 5xx: the platform resends). Default: [`Error::Unsupported`], for
+    /// platforms that send no connection events.
+    async fn webhook_event(&self, headers: &http::HeaderMap, body: &[u8]) -> Result<Option<ConnectionEvent>> {
+        let _ = (headers, body);
+        Err(Error::Unsupported { provider: self.kind(), operation: "webhook events" })
     }
 }
 
