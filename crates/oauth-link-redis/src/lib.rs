@@ -7,6 +7,7 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
+use oauth_link_core::webhook::{DeliveryDedupe, DeliveryKey};
 use oauth_link_core::{
     adapter::Nonce,
     clock::{Clock, SystemClock},
@@ -298,6 +299,36 @@ impl RedisReplayGuard {
             }
         }
     }
+
+    /// `SET key 1 NX PX ttl`: `true` for `OK`, `false` for nil; the fail mode decides on a
+    /// failure. The one write of the guard and of [`RedisDedupe`].
+    async fn set_nx(&self, key: String, ttl_ms: u64, op: Op) -> Result<bool> {
+        let mut cmd = redis::cmd("SET");
+        cmd.arg(key).arg(1).arg("NX").arg("PX").arg(ttl_ms);
+        match self.run(&cmd).await {
+            Ok(Value::Okay) => Ok(true),
+            Ok(Value::SimpleString(s)) if s == "OK" => Ok(true),
+            Ok(Value::Nil) => Ok(false),
+            Ok(other) => self.on_failure(op, Failure::Unexpected(format!("{other:?}")), true),
+            Err(failure) => self.on_failure(op, failure, true),
+        }
+    }
+
+    /// `DEL key`; deleting a key that is not there is not an error.
+    async fn del(&self, key: String, op: Op) -> Result<()> {
+        let mut cmd = redis::cmd("DEL");
+        cmd.arg(key);
+        match self.run(&cmd).await {
+            Ok(_) => Ok(()),
+            Err(failure) => self.on_failure(op, failure, ()),
+        }
+    }
+
+    /// A [`DeliveryDedupe`] sharing this guard's connection, command timeout, fail mode,
+    /// expiry grace and clock, keeping its marks under [`DEFAULT_DEDUPE_PREFIX`].
+    pub fn dedupe(&self) -> RedisDedupe {
+        RedisDedupe { guard: self.clone(), key_prefix: DEFAULT_DEDUPE_PREFIX.to_owned() }
+    }
 }
 
 #[async_trait]
@@ -309,25 +340,69 @@ impl ReplayGuard for RedisReplayGuard {
             tracing::debug!(%nonce, %expires_at, "link state refused: expired beyond the grace period");
             return Ok(false);
         };
-        let mut cmd = redis::cmd("SET");
-        cmd.arg(self.key(nonce)).arg(1).arg("NX").arg("PX").arg(ttl_ms);
-        match self.run(&cmd).await {
-            Ok(Value::Okay) => Ok(true),
-            Ok(Value::SimpleString(s)) if s == "OK" => Ok(true),
-            Ok(Value::Nil) => Ok(false),
-            Ok(other) => self.on_failure(Op::Consume, Failure::Unexpected(format!("{other:?}")), true),
-            Err(failure) => self.on_failure(Op::Consume, failure, true),
-        }
+        self.set_nx(self.key(nonce), ttl_ms, Op::Consume).await
     }
 
     /// `DEL key`; releasing a state that is not marked is not an error.
     async fn release(&self, nonce: Nonce) -> Result<()> {
-        let mut cmd = redis::cmd("DEL");
-        cmd.arg(self.key(nonce));
-        match self.run(&cmd).await {
-            Ok(_) => Ok(()),
-            Err(failure) => self.on_failure(Op::Release, failure, ()),
-        }
+        self.del(self.key(nonce), Op::Release).await
+    }
+}
+
+/// Default prefix of the keys marking handled webhook deliveries:
+/// `oauth-link:webhook:<32 hex digits>` ([`DeliveryKey`]).
+pub const DEFAULT_DEDUPE_PREFIX: &str = "oauth-link:webhook:";
+
+/// A [`DeliveryDedupe`] shared by every app instance through Redis: a resent webhook
+/// delivery is handled once, whichever instance receives it. Made by
+/// [`RedisReplayGuard::dedupe`].
+///
+/// `first_delivery` runs the guard's own `SET <prefix><key as 32 hex digits> 1 NX PX <ms>`
+/// (the key lives until the given expiry plus the guard's grace); `forget` runs `DEL`. A
+/// Redis failure obeys the guard's [`FailMode`]: closed, [`Error::ReplayGuard`] (answer
+/// 503: the platform resends later); open, the delivery counts as new.
+#[derive(Clone)]
+pub struct RedisDedupe {
+    guard: RedisReplayGuard,
+    key_prefix: String,
+}
+
+impl std::fmt::Debug for RedisDedupe {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RedisDedupe")
+            .field("url", &self.guard.settings.url.redacted)
+            .field("key_prefix", &self.key_prefix)
+            .field("fail_mode", &self.guard.settings.fail_mode)
+            .finish_non_exhaustive()
+    }
+}
+
+impl RedisDedupe {
+    /// Keeps the marks under `prefix` instead of [`DEFAULT_DEDUPE_PREFIX`]. Every instance
+    /// receiving the same webhooks must use the same prefix and Redis database.
+    pub fn with_key_prefix(mut self, prefix: impl Into<String>) -> Self {
+        self.key_prefix = prefix.into();
+        self
+    }
+
+    /// The Redis key that marks delivery `key` as handled.
+    pub fn key(&self, key: DeliveryKey) -> String {
+        format!("{}{key}", self.key_prefix)
+    }
+}
+
+#[async_trait]
+impl DeliveryDedupe for RedisDedupe {
+    /// An expiry already past (with the grace) counts as a resend (`false`), like a state.
+    async fn first_delivery(&self, key: DeliveryKey, expires_at: DateTime<Utc>) -> Result<bool> {
+        let Some(ttl_ms) = self.guard.ttl_ms(expires_at) else {
+            return Ok(false);
+        };
+        self.guard.set_nx(self.key(key), ttl_ms, Op::Record).await
+    }
+
+    async fn forget(&self, key: DeliveryKey) -> Result<()> {
+        self.guard.del(self.key(key), Op::Forget).await
     }
 }
 
@@ -338,6 +413,10 @@ enum Op {
     Ping,
     Consume,
     Release,
+    /// [`RedisDedupe::first_delivery`].
+    Record,
+    /// [`RedisDedupe::forget`].
+    Forget,
 }
 
 impl Op {
@@ -347,6 +426,8 @@ impl Op {
             Op::Ping => "PING",
             Op::Consume => "SET NX (consume)",
             Op::Release => "DEL (release)",
+            Op::Record => "SET NX (webhook delivery)",
+            Op::Forget => "DEL (webhook delivery)",
         }
     }
 
@@ -356,6 +437,8 @@ impl Op {
             Op::Ping => "Callbacks are refused until Redis answers",
             Op::Consume => "The link state could not be recorded, so the callback was refused to keep it single-use; retry the same callback once Redis answers (the state stays valid until it expires)",
             Op::Release => "The link state stays marked as used until it expires; the user has to start a new link",
+            Op::Record => "The webhook delivery could not be recorded, so it was refused to keep it handled once; answer 503 and the platform resends it later",
+            Op::Forget => "The webhook delivery stays marked as handled until its mark expires; a resend of it will be ignored",
         }
     }
 }

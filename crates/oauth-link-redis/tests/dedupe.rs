@@ -1,0 +1,90 @@
+//! `RedisDedupe` against a real `redis-server` (see `support`): the guard's SET NX PX under
+//! its own prefix, shared by app instances, and the guard's fail modes.
+
+#[allow(dead_code)]
+mod support;
+
+use std::future::Future;
+use std::time::Duration;
+
+use chrono::Utc;
+use oauth_link_core::webhook::{dedupe_delivery, DeliveryDedupe, DeliveryKey, WebhookError};
+use oauth_link_core::Error;
+use oauth_link_redis::{FailMode, RedisReplayGuard, DEFAULT_DEDUPE_PREFIX, DEFAULT_KEY_PREFIX};
+use support::RedisServer;
+
+async fn bounded<T>(fut: impl Future<Output = T>) -> T {
+    tokio::time::timeout(Duration::from_secs(60), fut).await.expect("test exceeded 60 s")
+}
+
+async fn redis_i64(url: &str, cmd: &mut redis::Cmd) -> i64 {
+    let client = redis::Client::open(url).unwrap();
+    let mut conn = client.get_multiplexed_async_connection().await.unwrap();
+    cmd.query_async(&mut conn).await.unwrap()
+}
+
+#[tokio::test]
+async fn a_delivery_is_recorded_once_across_instances() {
+    let server = RedisServer::start();
+    bounded(async {
+        let guard = RedisReplayGuard::connect(&server.url()).await.unwrap();
+        let dedupe = guard.dedupe();
+        let other_instance = RedisReplayGuard::connect(&server.url()).await.unwrap().dedupe();
+        let key = DeliveryKey::new("junction", "msg_2b8u7cKXNEDmq1mGg6ZqZ5bT1Xy");
+        assert_eq!(dedupe.key(key), format!("{DEFAULT_DEDUPE_PREFIX}{key}"));
+        assert_ne!(DEFAULT_DEDUPE_PREFIX, DEFAULT_KEY_PREFIX, "states and deliveries live apart");
+
+        let in_a_day = Utc::now() + chrono::Duration::hours(24);
+        assert!(dedupe.first_delivery(key, in_a_day).await.unwrap());
+        assert!(!other_instance.first_delivery(key, in_a_day).await.unwrap());
+        // A day plus the guard's 60 s grace.
+        let pttl = redis_i64(&server.url(), redis::cmd("PTTL").arg(dedupe.key(key))).await;
+        assert!((86_459_000..=86_460_000).contains(&pttl), "PTTL {pttl}");
+
+        other_instance.forget(key).await.unwrap();
+        assert_eq!(redis_i64(&server.url(), redis::cmd("EXISTS").arg(dedupe.key(key))).await, 0);
+        // Through the helper: first handled, then refused as a replay naming the id.
+        dedupe_delivery(&dedupe, "junction", "msg_2b8u7cKXNEDmq1mGg6ZqZ5bT1Xy").await.unwrap();
+        let err = dedupe_delivery(&other_instance, "junction", "msg_2b8u7cKXNEDmq1mGg6ZqZ5bT1Xy").await.unwrap_err();
+        assert!(matches!(err, Error::WebhookRejected { reason: WebhookError::Replayed { .. }, .. }), "{err:?}");
+
+        // The prefix is the dedupe's own; an expiry already past counts as a resend.
+        let custom = dedupe.clone().with_key_prefix("app-a:webhook:");
+        assert!(custom.first_delivery(key, in_a_day).await.unwrap());
+        assert_eq!(redis_i64(&server.url(), redis::cmd("EXISTS").arg(format!("app-a:webhook:{key}"))).await, 1);
+        let past = Utc::now() - chrono::Duration::hours(1);
+        assert!(!custom.first_delivery(DeliveryKey::new("junction", "old"), past).await.unwrap());
+        assert!(format!("{custom:?}").contains("app-a:webhook:"));
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn redis_down_fails_closed_or_open_as_the_guard_says() {
+    let mut server = RedisServer::start();
+    let url = server.url();
+    bounded(async {
+        let timeout = Duration::from_millis(300);
+        let closed = RedisReplayGuard::builder(&url).command_timeout(timeout).connect().await.unwrap().dedupe();
+        let open = RedisReplayGuard::builder(&url)
+            .command_timeout(timeout)
+            .fail_mode(FailMode::Open)
+            .connect_lazy()
+            .unwrap()
+            .dedupe();
+        server.stop();
+        let key = DeliveryKey::new("junction", "msg_1");
+        let in_a_day = Utc::now() + chrono::Duration::hours(24);
+        match closed.first_delivery(key, in_a_day).await {
+            Err(Error::ReplayGuard { message }) => {
+                assert!(message.contains("webhook delivery could not be recorded"), "{message}");
+                assert!(message.contains("503"), "{message}");
+            }
+            other => panic!("{other:?}"),
+        }
+        assert!(matches!(closed.forget(key).await, Err(Error::ReplayGuard { .. })));
+        assert!(open.first_delivery(key, in_a_day).await.unwrap());
+        open.forget(key).await.unwrap();
+    })
+    .await;
+}
