@@ -91,6 +91,22 @@ impl JunctionClient {
         }
     }
 
+    /// `GET /v2/user/{user_id}`: the user's `client_user_id`, `None` on 404 (the webhook
+    /// user mapping, when an event does not carry it).
+    pub(crate) async fn client_user_id(&self, user_id: &str) -> Result<Option<String>> {
+        // A read: retried by default.
+        let call = self.api.call(Method::GET, "get_user", "/v2/user/{user_id}", &[user_id]);
+        let reply = self.api.exchange(call).await?;
+        match reply.status() {
+            200..=299 => {
+                let user: ClientFacingUser = reply.json("a ClientFacingUser")?;
+                Ok(user.client_user_id.filter(|id| !id.is_empty()))
+            }
+            404 => Ok(None),
+            _ => Err(reply.error()),
+        }
+    }
+
     /// `POST /v2/user {client_user_id}`: the new `user_id`, or the existing one from the
     /// 400 "already exists" answer (`detail.user_id`).
     ///

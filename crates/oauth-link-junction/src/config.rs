@@ -125,8 +125,10 @@ pub struct JunctionConfig {
     /// [`DEFAULT_USER_TTL`](oauth_link_core::adapter::DEFAULT_USER_TTL); 0 keeps none).
     #[serde(default = "default_user_cache_capacity")]
     pub user_cache_capacity: usize,
-    /// Svix signing secrets (`whsec_...`) accepted by [`JunctionConfig::webhook_verifier`].
-    #[serde(default)]
+    /// The webhook endpoint's Svix signing secrets (`whsec_...`, a comma list: the new and
+    /// the old during a rotation), accepted by [`JunctionConfig::webhook_verifier`]. The key
+    /// is `webhook_secret`; `webhook_secrets` is accepted as an alias.
+    #[serde(rename = "webhook_secret", alias = "webhook_secrets", default)]
     pub webhook_secrets: Vec<SigningKey>,
     /// Base URL override, timeouts, retries, polling (the shared keys).
     #[serde(skip)]
@@ -229,9 +231,12 @@ impl JunctionConfig {
         self.common.base_url.clone().unwrap_or_else(|| default_base_url(self.environment, self.region))
     }
 
-    /// A verifier for the configured webhook secrets.
-    pub fn webhook_verifier(&self) -> Result<crate::webhook::WebhookVerifier> {
-        crate::webhook::WebhookVerifier::new(self.webhook_secrets.iter().map(|s| s.expose()))
+    /// A verifier (core's) for the configured webhook secrets.
+    ///
+    /// Errors: [`Error::Config`](oauth_link_core::Error::Config) (key `webhook_secret`) when
+    /// none is configured or one is not `whsec_` base64.
+    pub fn webhook_verifier(&self) -> Result<oauth_link_core::webhook::WebhookVerifier> {
+        crate::webhook::verifier(self.webhook_secrets.iter().map(|s| s.expose()))
     }
 }
 
@@ -325,7 +330,7 @@ mod tests {
             ("redirect_uri", "https://app.example.com/junction/done"),
             ("user_mapping", "junction_user_id"),
             ("user_cache_capacity", "5"),
-            ("webhook_secrets", "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw, whsec_c2VjcmV0LXR3bw=="),
+            ("webhook_secret", "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw, whsec_c2VjcmV0LXR3bw=="),
             ("poll_timeout_ms", "50"),
         ]))
         .unwrap();
@@ -351,9 +356,22 @@ mod tests {
         let err = JunctionConfig::from_config(map(&[("api_key", "k"), ("redirect_uri", "http://app.example.com/cb")]))
             .unwrap_err();
         assert!(matches!(err, Error::Config { ref key, .. } if key == "key `redirect_uri`"), "{err}");
-        let err =
-            JunctionConfig::from_config(map(&[("api_key", "k"), ("webhook_secrets", "not-base64!")])).unwrap_err();
+        let err = JunctionConfig::from_config(map(&[("api_key", "k"), ("webhook_secret", "not-base64!")])).unwrap_err();
         assert!(matches!(err, Error::Config { .. }), "{err}");
+        // The old key still reads, as an alias; both at once is a mistake.
+        let old = JunctionConfig::from_config(map(&[("api_key", "k"), ("webhook_secrets", "whsec_c2VjcmV0LXR3bw==")]))
+            .unwrap();
+        assert_eq!(old.webhook_verifier().unwrap().secrets(), 1);
+        let both = [
+            ("api_key", "k"),
+            ("webhook_secret", "whsec_c2VjcmV0LXR3bw=="),
+            ("webhook_secrets", "whsec_c2VjcmV0LXR3bw=="),
+        ];
+        let err = JunctionConfig::from_config(map(&both)).unwrap_err();
+        assert!(err.to_string().contains("set twice"), "{err}");
+        let none = JunctionConfig::from_config(map(&[("api_key", "k")])).unwrap();
+        let err = none.webhook_verifier().unwrap_err();
+        assert!(matches!(err, Error::Config { ref key, .. } if key == "webhook_secret"), "{err}");
         let err = JunctionConfig::from_config(map(&[("api_key", "k"), ("user_mapping", "email")])).unwrap_err();
         assert!(err.to_string().contains("client_user_id, junction_user_id"), "{err}");
     }
@@ -362,7 +380,7 @@ mod tests {
     fn no_secret_in_debug_or_serialized_config() {
         let c = JunctionConfig::from_config(map(&[
             ("api_key", "sk_us_topsecretkey"),
-            ("webhook_secrets", "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"),
+            ("webhook_secret", "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"),
         ]))
         .unwrap();
         let debug = format!("{c:?}");

@@ -9,6 +9,9 @@ use oauth_link_core::{
     Callback, Capabilities, Connection, ConnectionQuery, ConnectionStatus, Error, Link, LinkContext, LinkProvider,
     LinkRequest, Result, Target, TargetAuth, Url,
 };
+use oauth_link_core::adapter::RawRecord;
+use oauth_link_core::secret::is_secret_field_name;
+use oauth_link_core::webhook::{ConnectionEvent, ConnectionEventKind};
 use serde_json::value::RawValue;
 
 use crate::client::JunctionClient;
@@ -16,7 +19,7 @@ use crate::config::{JunctionConfig, UserMapping};
 use crate::redirect::Outcome;
 use crate::slug::ProviderSlug;
 use crate::users::{JunctionUser, UserDirectory};
-use crate::webhook::WebhookVerifier;
+use crate::webhook::{error_kind, JunctionEvent, WebhookVerifier, CONNECTION_CREATED, CONNECTION_ERROR};
 use crate::wire::{ProviderWithStatus, SourceLink};
 use crate::KIND;
 
@@ -101,6 +104,25 @@ impl JunctionProvider {
     /// A webhook verifier for the configured `webhook_secrets`.
     pub fn webhook_verifier(&self) -> Result<WebhookVerifier> {
         self.config.webhook_verifier()
+    }
+
+    /// The app's id for the Junction user of an event, and whether it could be found
+    /// (else Junction's `user_id`).
+    async fn event_user(&self, user_id: &str, client_user_id: Option<&str>) -> Result<(String, bool)> {
+        if self.config.user_mapping == UserMapping::JunctionUserId {
+            return Ok((user_id.to_owned(), true));
+        }
+        if let Some(app_id) = client_user_id.filter(|id| !id.is_empty()) {
+            return Ok((app_id.to_owned(), true));
+        }
+        if !crate::users::is_uuid(user_id) {
+            return Ok((user_id.to_owned(), false));
+        }
+        match self.client.client_user_id(user_id).await {
+            Ok(Some(app_id)) => Ok((app_id, true)),
+            Ok(None) | Err(Error::NotFound { .. }) => Ok((user_id.to_owned(), false)),
+            Err(e) => Err(e),
+        }
     }
 
     fn redirect_for<'a>(&'a self, request: &'a LinkRequest) -> Result<&'a Url> {
@@ -398,6 +420,44 @@ impl LinkProvider for JunctionProvider {
             }
         }
         Ok(out)
+    }
+
+    /// Verifies a Junction (Svix) delivery with the configured `webhook_secret` and turns a
+    /// `provider.connection.*` event into a [`ConnectionEvent`] (see [`crate::webhook`]); `None`
+    /// for the other event types. The user is the event's `client_user_id` (with
+    /// `user_mapping = client_user_id`; when an event lacks it, `GET /v2/user/{user_id}`
+    /// asks Junction), or Junction's `user_id` (with `junction_user_id`).
+    async fn webhook_event(&self, headers: &http::HeaderMap, body: &[u8]) -> Result<Option<ConnectionEvent>> {
+        let delivery = self.webhook_verifier()?.verify(headers, body)?;
+        let parsed = JunctionEvent::parse(body)?;
+        // Parsed above, so this reads: the body as sent, minus any secret-named field.
+        let raw = serde_json::from_slice::<Box<RawValue>>(body)
+            .map(|record| RawRecord::scrubbed(&record, is_secret_field_name))
+            .unwrap_or_default();
+        let event = match parsed {
+            JunctionEvent::ConnectionCreated(created) => {
+                let (user, mapped) = self.event_user(&created.user_id, Some(&created.client_user_id)).await?;
+                let slug = created.provider.slug;
+                ConnectionEvent::new(ConnectionEventKind::Created, &delivery, CONNECTION_CREATED, user, &slug)
+                    .with_connection_id(format!("{}/{slug}", created.user_id))
+                    .with_platform_user(created.user_id)
+                    .with_raw(raw)
+                    .with_user_mapped(mapped)
+            }
+            JunctionEvent::ConnectionError(errored) => {
+                let (user, mapped) = self.event_user(&errored.user_id, errored.client_user_id.as_deref()).await?;
+                let kind = error_kind(errored.error_type.as_deref());
+                let slug = &errored.provider.slug;
+                ConnectionEvent::new(kind, &delivery, CONNECTION_ERROR, user, slug)
+                    .with_connection_id(format!("{}/{slug}", errored.user_id))
+                    .with_reason(errored.reason())
+                    .with_platform_user(errored.user_id.clone())
+                    .with_raw(raw)
+                    .with_user_mapped(mapped)
+            }
+            _ => return Ok(None),
+        };
+        Ok(Some(event))
     }
 
     async fn disconnect(&self, user: &str, connection_id: &str) -> Result<()> {

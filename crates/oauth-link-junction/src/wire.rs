@@ -14,6 +14,9 @@ pub(crate) struct UserCreateBody<'a> {
 #[derive(Debug, Deserialize)]
 pub(crate) struct ClientFacingUser {
     pub(crate) user_id: String,
+    /// The app's id for the user (read by the webhook user mapping).
+    #[serde(default)]
+    pub(crate) client_user_id: Option<String>,
 }
 
 /// `POST /v2/link/token` body (`LinkTokenExchange`).
