@@ -224,7 +224,7 @@ fn exchanged_connection(user: &str, connector: &str, response: ExchangeResponse,
     let status = match response.status.as_deref().map(str::to_ascii_lowercase).as_deref() {
         None | Some("connected" | "active" | "success") => ConnectionStatus::Connected,
         Some("pending") => ConnectionStatus::Pending,
-        Some(other) => ConnectionStatus::Error { reason: format!("Alloy reported status `{other}`") },
+        Some(other) => ConnectionStatus::failed(format!("Alloy reported status `{other}`")),
     };
     let _ = response.connection_id;
     Connection::new(response.credential_id, KIND, user, connector, status).with_raw(raw)
@@ -289,7 +289,7 @@ impl LinkProvider for AlloyConnectorsProvider {
             UserIdMode::App => &[(ALLOY_USER_CLAIM, &user.id), (WATERMARK_CLAIM, &mark)],
             UserIdMode::Platform => &[(WATERMARK_CLAIM, &mark)],
         };
-        let issued = self.ctx.issue(KIND, &request.user, &request.target, extra);
+        let issued = self.ctx.issue_link(KIND, request, extra);
         let redirect = with_state(redirect, issued.token.expose());
         let new = NewCredential {
             connector: &request.target,
@@ -314,7 +314,7 @@ impl LinkProvider for AlloyConnectorsProvider {
 
     async fn complete_callback(&self, callback: &Callback) -> Result<Connection> {
         self.ctx
-            .complete(KIND, callback, |claims| async move {
+            .complete_connection(KIND, callback, |claims| async move {
                 if let Some(denied) = error::callback_denied(callback) {
                     self.hints().remove(&claims.nonce);
                     return Err(denied);

@@ -314,13 +314,13 @@ impl LinkProvider for AlloyHeadlessProvider {
             UserIdMode::App => &[(ALLOY_USER_CLAIM, &user.id), (WATERMARK_CLAIM, &mark)],
             UserIdMode::Platform => &[(WATERMARK_CLAIM, &mark)],
         };
-        let issued = self.ctx.issue(KIND, &request.user, &request.target, extra);
+        let issued = self.ctx.issue_link(KIND, request, extra);
         Ok(Link::new(KIND, url, issued.token, issued.expires_at))
     }
 
     async fn complete_callback(&self, callback: &Callback) -> Result<Connection> {
         self.ctx
-            .complete(KIND, callback, |claims| async move {
+            .complete_connection(KIND, callback, |claims| async move {
                 if let Some(denied) = error::callback_denied(callback) {
                     return Err(denied);
                 }

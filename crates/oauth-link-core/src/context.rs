@@ -9,7 +9,7 @@ use crate::http::{HttpSettings, HttpTransport, ReqwestTransport};
 use crate::replay::{MemoryReplayGuard, ReplayGuard};
 use crate::secret::StateToken;
 use crate::state::{IssuedToken, StateClaims, StateCodec, StateKeys};
-use crate::types::Callback;
+use crate::types::{Callback, Connection, LinkRequest};
 
 /// State handling and transport shared by the adapters of one app.
 #[derive(Debug, Clone)]
@@ -67,6 +67,15 @@ impl LinkContext {
         self.codec.issue(provider, user, target, extra)
     }
 
+    /// Issues the signed state of a link for `request` (see [`StateCodec::issue_for`]): its
+    /// user and target, its tags and the connection it reconnects travel in the state, with
+    /// the adapter's `extra` facts. Every adapter issues through this (or
+    /// [`StateCodec::claims_for`]), so tags reach completion the same way on every platform.
+    /// A reconnect's target is the one the adapter resolved, set on `request`.
+    pub fn issue_link(&self, provider: &'static str, request: &LinkRequest, extra: &[(&str, &str)]) -> IssuedToken {
+        self.codec.issue_for(provider, request, extra)
+    }
+
     /// Signs claims.
     pub fn sign(&self, claims: &StateClaims) -> StateToken {
         self.codec.sign(claims)
@@ -100,6 +109,26 @@ impl LinkContext {
             }
             other => other,
         }
+    }
+
+    /// [`LinkContext::complete`] for the usual result, a [`Connection`]: the state's tags
+    /// are set on the connection `confirm` returns, so no adapter handles them itself.
+    pub async fn complete_connection<F, Fut>(
+        &self,
+        provider: &'static str,
+        callback: &Callback,
+        confirm: F,
+    ) -> Result<Connection>
+    where
+        F: FnOnce(StateClaims) -> Fut,
+        Fut: Future<Output = Result<Connection>>,
+    {
+        self.complete(provider, callback, |claims| {
+            let tags = claims.tags.clone();
+            let confirmed = confirm(claims);
+            async move { confirmed.await.map(|c| c.with_tags(tags)) }
+        })
+        .await
     }
 }
 
@@ -146,6 +175,31 @@ mod tests {
         };
         assert!(matches!(ctx.complete("novu", &cb, |_| denied()).await, Err(Error::Denied { .. })));
         assert!(matches!(ctx.complete("novu", &cb, |_| denied()).await, Err(Error::StateReplayed { .. })));
+    }
+
+    #[tokio::test]
+    async fn completed_connections_carry_the_link_tags() {
+        use crate::types::ConnectionStatus;
+        let ctx = LinkContext::ephemeral();
+        let request = LinkRequest::new("u", "slack").with_tag("org", "acme").with_tag("from", "settings.page");
+        let cb = Callback::from_state(ctx.issue_link("novu", &request, &[]).token);
+        let made = |c: StateClaims| async move {
+            assert_eq!(c.tags.len(), 2, "confirm sees the tags too");
+            Ok(Connection::new("e1", "novu", c.user, c.target, ConnectionStatus::Connected))
+        };
+        let connection = ctx.complete_connection("novu", &cb, made).await.unwrap();
+        assert_eq!(connection.tags, request.tags);
+        let json = serde_json::to_value(&connection).unwrap();
+        assert_eq!(json["tags"], serde_json::json!({"from": "settings.page", "org": "acme"}));
+        // An untagged link gives an untagged connection, with no `tags` in its JSON.
+        let cb = Callback::from_state(ctx.issue_link("novu", &LinkRequest::new("u", "slack"), &[]).token);
+        let plain = ctx
+            .complete_connection("novu", &cb, |c| async move {
+                Ok(Connection::new("e2", "novu", c.user, c.target, ConnectionStatus::Connected))
+            })
+            .await
+            .unwrap();
+        assert!(plain.tags.is_empty() && serde_json::to_value(&plain).unwrap().get("tags").is_none());
     }
 
     #[tokio::test]

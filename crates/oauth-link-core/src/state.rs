@@ -21,6 +21,7 @@ use sha2::Sha256;
 use crate::clock::{Clock, SystemClock};
 use crate::error::{Error, Result};
 use crate::secret::{SigningKey, StateToken};
+use crate::types::LinkRequest;
 
 type HmacSha256 = Hmac<Sha256>;
 
@@ -105,6 +106,14 @@ pub struct StateClaims {
     /// Adapter-specific, non-secret facts needed at completion (e.g. a platform user id).
     #[serde(rename = "x", default, skip_serializing_if = "BTreeMap::is_empty")]
     pub extra: BTreeMap<String, String>,
+    /// The app's tags ([`LinkRequest::with_tag`](crate::LinkRequest::with_tag)), returned on
+    /// the completed connection. Absent from states issued before tags existed.
+    #[serde(rename = "g", default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub tags: BTreeMap<String, String>,
+    /// The connection a reconnect link re-authorises
+    /// ([`LinkRequest::reconnect`](crate::LinkRequest::reconnect)); `None` for a new one.
+    #[serde(rename = "r", default, skip_serializing_if = "Option::is_none")]
+    pub reconnect: Option<String>,
 }
 
 /// A state token just issued by [`StateCodec::issue`]: the token, and what the issuing
@@ -219,7 +228,27 @@ impl StateCodec {
             issued_at,
             expires_at,
             extra: BTreeMap::new(),
+            tags: BTreeMap::new(),
+            reconnect: None,
         }
+    }
+
+    /// New claims for `request`: its user and target (a reconnect's target as the provider
+    /// resolved it into the request), its tags and the connection it reconnects.
+    pub fn claims_for(&self, provider: &str, request: &LinkRequest) -> StateClaims {
+        let mut claims = self.claims(provider, &request.user, &request.target);
+        claims.tags = request.tags.clone();
+        claims.reconnect = request.reconnect.clone();
+        claims
+    }
+
+    /// Issues a signed state for `request` in one step: [`StateCodec::claims_for`] with
+    /// `extra` added (as [`StateCodec::issue`] does).
+    pub fn issue_for(&self, provider: &str, request: &LinkRequest, extra: &[(&str, &str)]) -> IssuedToken {
+        let mut claims = self.claims_for(provider, request);
+        claims.extra.extend(extra.iter().map(|(k, v)| ((*k).to_owned(), (*v).to_owned())));
+        let token = self.sign(&claims);
+        IssuedToken { token, nonce: claims.nonce, issued_at: claims.issued_at, expires_at: claims.expires_at }
     }
 
     /// Issues a signed state in one step: [`StateCodec::claims`] with `extra` added (the
@@ -328,6 +357,8 @@ mod tests {
                 issued_at: issued.issued_at,
                 expires_at: issued.expires_at,
                 extra: extra.iter().map(|(k, v)| ((*k).into(), (*v).into())).collect(),
+                tags: BTreeMap::new(),
+                reconnect: None,
             };
             // Byte for byte the same payload, so the same token.
             assert_eq!(payload(&issued.token), serde_json::to_vec(&claims).unwrap(), "{extra:?}");
@@ -353,6 +384,8 @@ mod tests {
             issued_at: at(issued_at),
             expires_at: at(issued_at + 600_000),
             extra: BTreeMap::new(),
+            tags: BTreeMap::new(),
+            reconnect: None,
         };
         let plain = "v1.eyJwIjoibm92dSIsInUiOiJ1c2VyIFwiMVwiIMOpIiwidCI6InNsYWNrIiwibiI6IkJ3Y0hCd2NIQndjSEJ3Y0hCd2NIQnciLCJpIjoxNzY3MjI1NjAwMTIzLCJlIjoxNzY3MjI2MjAwMTIzfQ.AuvBl0dqv5XZEDoYrV3zUAn9tyJY5NE5sHdMnkLcONE";
         assert_eq!(codec_at(issued_at).sign(&claims).expose(), plain);
@@ -367,6 +400,34 @@ mod tests {
         let extra: Vec<_> = back.extra.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
         assert_eq!((back.user.as_str(), back.target.as_str(), extra), ("u", "t", vec![("a", "1"), ("b", "x\"y")]));
         assert_eq!(codec_at(1_796_187_333_222).sign(&back).expose(), issued);
+    }
+
+    #[test]
+    fn tags_and_reconnect_are_signed_under_short_names_and_old_states_lack_them() {
+        let clock = ManualClock::starting_now();
+        let c = codec(&clock);
+        let request = LinkRequest::reconnect("u", "uid/oura").with_tag("org", "acme").with_tag("plan", "pro");
+        let mut request = request;
+        request.target = "oura".into();
+        let issued = c.issue_for("junction", &request, &[("jid", "uid")]);
+        let json: serde_json::Value = serde_json::from_slice(&payload(&issued.token)).unwrap();
+        assert_eq!(json["g"], serde_json::json!({"org": "acme", "plan": "pro"}));
+        assert_eq!(json["r"], "uid/oura");
+        assert_eq!(json["x"], serde_json::json!({"jid": "uid"}));
+        let back = c.verify("junction", &issued.token).unwrap();
+        assert_eq!(back.tags, request.tags);
+        assert_eq!(back.reconnect.as_deref(), Some("uid/oura"));
+        assert_eq!((back.user.as_str(), back.target.as_str()), ("u", "oura"));
+        // A plain request adds neither field: its payload is what earlier builds signed.
+        let plain = c.issue_for("novu", &LinkRequest::new("u", "slack"), &[]);
+        let json: serde_json::Value = serde_json::from_slice(&payload(&plain.token)).unwrap();
+        assert!(json.get("g").is_none() && json.get("r").is_none(), "{json}");
+        // Tampering with the tags breaks the signature.
+        let forged = serde_json::to_vec(&StateClaims { tags: [("org".into(), "evil".into())].into(), ..back }).unwrap();
+        let text = issued.token.expose();
+        let tag = text.rsplit_once('.').unwrap().1;
+        let forged = format!("v1.{}.{tag}", B64.encode(forged));
+        assert!(matches!(c.verify("junction", &forged.into()), Err(Error::StateInvalid { .. })));
     }
 
     #[test]

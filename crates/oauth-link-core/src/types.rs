@@ -45,9 +45,25 @@ pub struct LinkRequest {
     /// Makes a retried request safe on platforms that support idempotency keys.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub idempotency_key: Option<String>,
+    /// The connection to re-authorise instead of making a new one (see
+    /// [`LinkRequest::reconnect`]).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reconnect: Option<String>,
+    /// The app's own tags (organisation, plan, the page the link started from): signed into
+    /// the state and returned on the [`Connection`] completion gives. At most
+    /// [`LinkRequest::MAX_TAGS`]; see [`LinkRequest::with_tag`] for the rules.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub tags: BTreeMap<String, String>,
 }
 
 impl LinkRequest {
+    /// Most tags one request carries.
+    pub const MAX_TAGS: usize = 8;
+    /// Longest tag key, in bytes (`[a-z0-9_.-]` only).
+    pub const MAX_TAG_KEY_LEN: usize = 32;
+    /// Longest tag value, in bytes.
+    pub const MAX_TAG_VALUE_LEN: usize = 128;
+
     /// A request to connect `target` for `user`.
     pub fn new(user: impl Into<String>, target: impl Into<String>) -> Self {
         Self {
@@ -57,7 +73,42 @@ impl LinkRequest {
             scopes: Vec::new(),
             params: BTreeMap::new(),
             idempotency_key: None,
+            reconnect: None,
+            tags: BTreeMap::new(),
         }
+    }
+
+    /// A request to re-authorise `user`'s existing connection `connection_id` (an id as
+    /// [`list_connections`](crate::LinkProvider::list_connections) gave it), for instance one
+    /// whose status is [`ConnectionStatus::NeedsReauthorization`]. The target is the
+    /// connection's own, which the provider works out (the request's `target` stays empty;
+    /// set one with [`LinkRequest::new`] and [`LinkRequest::with_reconnect`] to have it
+    /// checked against the connection).
+    ///
+    /// Where the platform keeps the connection's id through a re-authorisation
+    /// ([`Capabilities::reconnect_keeps_id`]), completion returns the same id; elsewhere it
+    /// returns the new connection, and the provider's documentation says what became of the
+    /// old one.
+    pub fn reconnect(user: impl Into<String>, connection_id: impl Into<String>) -> Self {
+        Self::new(user, "").with_reconnect(connection_id)
+    }
+
+    /// Makes this request re-authorise the connection `connection_id` (see
+    /// [`LinkRequest::reconnect`]).
+    pub fn with_reconnect(mut self, connection_id: impl Into<String>) -> Self {
+        self.reconnect = Some(connection_id.into());
+        self
+    }
+
+    /// Adds an app tag, returned on the completed [`Connection`]'s `tags`. Keys are 1 to
+    /// [`LinkRequest::MAX_TAG_KEY_LEN`] bytes of `a-z`, `0-9`, `_`, `.` and `-`; values at most
+    /// [`LinkRequest::MAX_TAG_VALUE_LEN`] bytes without control characters; at most
+    /// [`LinkRequest::MAX_TAGS`] tags. [`LinkRequest::validate`] checks them (an
+    /// [`Error::InvalidInput`] naming `tags.<key>`). Tags are signed, not encrypted: they
+    /// travel in the state, which the browser carries, so put no secret in them.
+    pub fn with_tag(mut self, key: impl Into<String>, value: impl Into<String>) -> Self {
+        self.tags.insert(key.into(), value.into());
+        self
     }
 
     /// Sets the return address.
@@ -86,10 +137,21 @@ impl LinkRequest {
 
     /// Checks every field before anything is sent: ids non-empty, bounded and free of
     /// control characters, a redirect URI that is absolute `https` (plain `http` only for
-    /// loopback hosts), bounded params and scopes.
+    /// loopback hosts), bounded params and scopes, bounded tags (see
+    /// [`LinkRequest::with_tag`]). The target may be empty only on a reconnect (its
+    /// connection implies it).
     pub fn validate(&self, provider: &'static str) -> Result<()> {
         validate_id(provider, "user", &self.user)?;
-        validate_id(provider, "target", &self.target)?;
+        match &self.reconnect {
+            Some(id) => {
+                validate_id(provider, "reconnect", id)?;
+                if !self.target.is_empty() {
+                    validate_id(provider, "target", &self.target)?;
+                }
+            }
+            None => validate_id(provider, "target", &self.target)?,
+        }
+        validate_tags(provider, &self.tags)?;
         if let Some(uri) = &self.redirect_uri {
             validate_redirect_uri(provider, uri)?;
         }
@@ -119,6 +181,41 @@ impl LinkRequest {
         }
         Ok(())
     }
+}
+
+/// Checks app tags: at most [`LinkRequest::MAX_TAGS`], keys of 1 to
+/// [`LinkRequest::MAX_TAG_KEY_LEN`] bytes of `[a-z0-9_.-]`, values of at most
+/// [`LinkRequest::MAX_TAG_VALUE_LEN`] bytes without control characters (an empty value is
+/// allowed). Errors name the field `tags` or `tags.<key>`.
+pub(crate) fn validate_tags(provider: &'static str, tags: &BTreeMap<String, String>) -> Result<()> {
+    if tags.len() > LinkRequest::MAX_TAGS {
+        return Err(Error::invalid_input(
+            provider,
+            "tags",
+            format!("at most {} tags are accepted (got {})", LinkRequest::MAX_TAGS, tags.len()),
+        ));
+    }
+    for (key, value) in tags {
+        let key_ok = (1..=LinkRequest::MAX_TAG_KEY_LEN).contains(&key.len())
+            && key.bytes().all(|b| matches!(b, b'a'..=b'z' | b'0'..=b'9' | b'_' | b'.' | b'-'));
+        if !key_ok {
+            let shown: String = key.chars().take(LinkRequest::MAX_TAG_KEY_LEN).filter(|c| !c.is_control()).collect();
+            return Err(Error::invalid_input(
+                provider,
+                format!("tags.{shown}"),
+                format!("a tag key is 1 to {} of a-z, 0-9, `_`, `.`, `-`", LinkRequest::MAX_TAG_KEY_LEN),
+            ));
+        }
+        let reason = if value.len() > LinkRequest::MAX_TAG_VALUE_LEN {
+            format!("must be at most {} bytes (got {})", LinkRequest::MAX_TAG_VALUE_LEN, value.len())
+        } else if value.chars().any(char::is_control) {
+            "must not contain control characters".to_owned()
+        } else {
+            continue;
+        };
+        return Err(Error::invalid_input(provider, format!("tags.{key}"), reason));
+    }
+    Ok(())
 }
 
 /// Checks an id: non-empty after trimming, at most [`MAX_ID_LEN`] bytes, no control
@@ -341,7 +438,13 @@ impl std::fmt::Debug for Callback {
     }
 }
 
-/// Where a connection stands.
+/// Where a connection stands, normalised across platforms (the table of what each platform
+/// reports and how it maps is `docs/connection-health.md`).
+///
+/// JSON: `{"status": "connected"}`, `{"status": "pending"}`,
+/// `{"status": "needs_reauthorization", "reason": ...}`, `{"status": "failed", "reason": ...}`
+/// (flattened into a [`Connection`]). Earlier versions wrote `"error"` for what is now
+/// `failed`; reading still accepts it.
 ///
 /// Variants may be added later: a `match` outside this crate needs a `_` arm.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -352,11 +455,70 @@ pub enum ConnectionStatus {
     Connected,
     /// Created but not yet usable.
     Pending,
-    /// Broken; the reason says why (e.g. a revoked token).
-    Error {
+    /// The credential no longer works (expired, revoked, deregistered, a password changed):
+    /// the user must re-authorise it, e.g. with [`LinkRequest::reconnect`].
+    NeedsReauthorization {
+        /// The platform's reason, as it gave it (e.g. `token_refresh_failed: ...`).
+        reason: String,
+    },
+    /// Broken for a reason a re-authorisation is not known to fix (a platform-side failure,
+    /// an unknown error, a state the platform did not document).
+    #[serde(alias = "error")]
+    Failed {
         /// The platform's reason.
         reason: String,
     },
+}
+
+impl ConnectionStatus {
+    /// [`ConnectionStatus::NeedsReauthorization`] with `reason`.
+    pub fn needs_reauthorization(reason: impl Into<String>) -> Self {
+        Self::NeedsReauthorization { reason: reason.into() }
+    }
+
+    /// [`ConnectionStatus::Failed`] with `reason`.
+    pub fn failed(reason: impl Into<String>) -> Self {
+        Self::Failed { reason: reason.into() }
+    }
+
+    /// The status as its JSON `status` value (`connected`, `pending`,
+    /// `needs_reauthorization`, `failed`).
+    pub fn as_str(&self) -> &'static str {
+        match self {
+            Self::Connected => "connected",
+            Self::Pending => "pending",
+            Self::NeedsReauthorization { .. } => "needs_reauthorization",
+            Self::Failed { .. } => "failed",
+        }
+    }
+
+    /// True when the connection is usable.
+    pub fn is_connected(&self) -> bool {
+        matches!(self, Self::Connected)
+    }
+
+    /// True when a re-authorisation ([`LinkRequest::reconnect`]) is what the user should do.
+    pub fn is_reauthorization_needed(&self) -> bool {
+        matches!(self, Self::NeedsReauthorization { .. })
+    }
+
+    /// The platform's reason, for the statuses that carry one.
+    pub fn reason(&self) -> Option<&str> {
+        match self {
+            Self::NeedsReauthorization { reason } | Self::Failed { reason } => Some(reason),
+            Self::Connected | Self::Pending => None,
+        }
+    }
+}
+
+impl std::fmt::Display for ConnectionStatus {
+    /// `connected`, `pending`, `needs_reauthorization: <reason>`, `failed: <reason>`.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self.reason() {
+            Some(reason) => write!(f, "{}: {reason}", self.as_str()),
+            None => f.write_str(self.as_str()),
+        }
+    }
 }
 
 /// A connected third-party account, normalised across platforms.
@@ -387,6 +549,11 @@ pub struct Connection {
     /// The platform's record, for what the common fields do not cover (secrets removed).
     #[serde(default, skip_serializing_if = "RawRecord::is_none")]
     pub raw: RawRecord,
+    /// The app tags of the link that made (or re-authorised) it ([`LinkRequest::with_tag`]),
+    /// on the connection [`complete_callback`](crate::LinkProvider::complete_callback)
+    /// returns; empty on listed connections (platforms keep no app tags).
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub tags: BTreeMap<String, String>,
 }
 
 impl Connection {
@@ -408,6 +575,7 @@ impl Connection {
             created_at: None,
             updated_at: None,
             raw: RawRecord::none(),
+            tags: BTreeMap::new(),
         }
     }
 
@@ -426,6 +594,13 @@ impl Connection {
     /// Sets the platform's record (secrets already removed).
     pub fn with_raw(mut self, raw: impl Into<RawRecord>) -> Self {
         self.raw = raw.into();
+        self
+    }
+
+    /// Sets the app tags (done by [`LinkContext::complete_connection`](crate::LinkContext::complete_connection)
+    /// from the link's state).
+    pub fn with_tags(mut self, tags: BTreeMap<String, String>) -> Self {
+        self.tags = tags;
         self
     }
 }
@@ -495,6 +670,10 @@ pub struct Capabilities {
     pub link_lifetime: Option<Duration>,
     /// True when the platform honours idempotency keys.
     pub idempotency: bool,
+    /// True when re-authorising a connection ([`LinkRequest::reconnect`]) keeps its id: the
+    /// platform replaces the credential of the same record, and completion returns the
+    /// same id. False when the platform makes a new record with a new id.
+    pub reconnect_keeps_id: bool,
     /// Regions the adapter can address.
     pub regions: Vec<String>,
     /// Extra parameters some targets need (e.g. Shopify's `shopSubdomain`), when known
@@ -504,13 +683,15 @@ pub struct Capabilities {
 
 impl Capabilities {
     /// A provider with this callback model that can disconnect, with no documented link
-    /// lifetime, no idempotency keys, no regions and no known target parameters.
+    /// lifetime, no idempotency keys, no id kept through a reconnect, no regions and no
+    /// known target parameters.
     pub fn new(callback: CallbackModel) -> Self {
         Self {
             callback,
             disconnect: true,
             link_lifetime: None,
             idempotency: false,
+            reconnect_keeps_id: false,
             regions: Vec::new(),
             target_params: BTreeMap::new(),
         }
@@ -531,6 +712,12 @@ impl Capabilities {
     /// Whether the platform honours idempotency keys.
     pub fn with_idempotency(mut self, idempotency: bool) -> Self {
         self.idempotency = idempotency;
+        self
+    }
+
+    /// Whether a reconnect keeps the connection's id ([`Capabilities::reconnect_keeps_id`]).
+    pub fn with_reconnect_keeps_id(mut self, keeps: bool) -> Self {
+        self.reconnect_keeps_id = keeps;
         self
     }
 
@@ -573,6 +760,8 @@ struct CapabilitiesJson {
     #[serde(with = "opt_secs", default)]
     link_lifetime: Option<Duration>,
     idempotency: bool,
+    #[serde(default)]
+    reconnect_keeps_id: bool,
     regions: Vec<String>,
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     target_params: BTreeMap<String, Vec<String>>,
@@ -587,6 +776,7 @@ impl From<Capabilities> for CapabilitiesJson {
             disconnect: c.disconnect,
             link_lifetime: c.link_lifetime,
             idempotency: c.idempotency,
+            reconnect_keeps_id: c.reconnect_keeps_id,
             regions: c.regions,
             target_params: c.target_params,
         }
@@ -600,6 +790,7 @@ impl From<CapabilitiesJson> for Capabilities {
             disconnect: c.disconnect,
             link_lifetime: c.link_lifetime,
             idempotency: c.idempotency,
+            reconnect_keeps_id: c.reconnect_keeps_id,
             regions: c.regions,
             target_params: c.target_params,
         }
@@ -737,22 +928,85 @@ mod tests {
 
     #[test]
     fn connection_json_is_stable() {
-        let c = Connection::new(
-            "cred_1",
-            "alloy-headless",
-            "u1",
-            "shopify",
-            ConnectionStatus::Error { reason: "token revoked".into() },
-        )
-        .with_created_at(DateTime::from_timestamp(1_700_000_000, 0));
+        let c = Connection::new("cred_1", "alloy-headless", "u1", "shopify", ConnectionStatus::failed("token revoked"))
+            .with_created_at(DateTime::from_timestamp(1_700_000_000, 0));
         let json = serde_json::to_value(&c).unwrap();
         assert_eq!(
             json,
             serde_json::json!({"id":"cred_1","provider":"alloy-headless","user":"u1","target":"shopify",
-                "status":"error","reason":"token revoked","created_at":"2023-11-14T22:13:20Z"})
+                "status":"failed","reason":"token revoked","created_at":"2023-11-14T22:13:20Z"})
         );
         let back: Connection = serde_json::from_value(json).unwrap();
         assert_eq!(back, c);
+    }
+
+    #[test]
+    fn every_status_has_its_json_and_error_still_reads_as_failed() {
+        let cases = [
+            (ConnectionStatus::Connected, serde_json::json!({"status": "connected"})),
+            (ConnectionStatus::Pending, serde_json::json!({"status": "pending"})),
+            (
+                ConnectionStatus::needs_reauthorization("token_refresh_failed: revoked"),
+                serde_json::json!({"status": "needs_reauthorization", "reason": "token_refresh_failed: revoked"}),
+            ),
+            (ConnectionStatus::failed("unknown"), serde_json::json!({"status": "failed", "reason": "unknown"})),
+        ];
+        for (status, json) in cases {
+            assert_eq!(serde_json::to_value(&status).unwrap(), json);
+            assert_eq!(serde_json::from_value::<ConnectionStatus>(json.clone()).unwrap(), status);
+            assert_eq!(json["status"], status.as_str());
+        }
+        // What earlier versions wrote: `error` with a reason.
+        let old = serde_json::json!({"id":"c","provider":"junction","user":"u","target":"oura",
+            "status":"error","reason":"token_refresh_failed"});
+        let read: Connection = serde_json::from_value(old).unwrap();
+        assert_eq!(read.status, ConnectionStatus::failed("token_refresh_failed"));
+        assert_eq!(read.status.to_string(), "failed: token_refresh_failed");
+        assert!(ConnectionStatus::needs_reauthorization("x").is_reauthorization_needed());
+        assert!(ConnectionStatus::Connected.is_connected() && ConnectionStatus::Connected.reason().is_none());
+        assert_eq!(ConnectionStatus::Pending.to_string(), "pending");
+    }
+
+    #[test]
+    fn tags_are_bounded_and_typed() {
+        let ok = LinkRequest::new("u", "t")
+            .with_tag("org", "acme")
+            .with_tag("page.from-1_x", "")
+            .with_tag("v", "v".repeat(LinkRequest::MAX_TAG_VALUE_LEN));
+        ok.validate("novu").unwrap();
+        let field = |r: LinkRequest| match r.validate("novu") {
+            Err(Error::InvalidInput { field, .. }) => field,
+            other => panic!("expected InvalidInput, got {other:?}"),
+        };
+        let base = || LinkRequest::new("u", "t");
+        assert_eq!(field(base().with_tag("Org", "x")), "tags.Org");
+        assert_eq!(field(base().with_tag("", "x")), "tags.");
+        assert_eq!(field(base().with_tag("a b", "x")), "tags.a b");
+        assert_eq!(field(base().with_tag("k".repeat(LinkRequest::MAX_TAG_KEY_LEN + 1), "x")).len(), 5 + 32);
+        assert_eq!(field(base().with_tag("ok", "v".repeat(LinkRequest::MAX_TAG_VALUE_LEN + 1))), "tags.ok");
+        assert_eq!(field(base().with_tag("ok", "a\nb")), "tags.ok");
+        let mut many = base();
+        for i in 0..=LinkRequest::MAX_TAGS {
+            many = many.with_tag(format!("k{i}"), "v");
+        }
+        assert_eq!(field(many), "tags");
+        let key = "k".repeat(LinkRequest::MAX_TAG_KEY_LEN);
+        base().with_tag(key, "x").validate("novu").unwrap();
+    }
+
+    #[test]
+    fn a_reconnect_may_leave_the_target_to_its_connection() {
+        let r = LinkRequest::reconnect("u", "uid/oura");
+        assert_eq!((r.target.as_str(), r.reconnect.as_deref()), ("", Some("uid/oura")));
+        r.validate("junction").unwrap();
+        LinkRequest::new("u", "oura").with_reconnect("uid/oura").validate("junction").unwrap();
+        let err = LinkRequest::reconnect("u", "..").validate("junction").unwrap_err();
+        assert!(matches!(err, Error::InvalidInput { ref field, .. } if field == "reconnect"), "{err}");
+        assert!(LinkRequest::reconnect("u", "").validate("junction").is_err());
+        assert!(LinkRequest::new("u", "").validate("junction").is_err(), "only a reconnect may omit the target");
+        assert!(LinkRequest::new("u", "a\nb").with_reconnect("c").validate("junction").is_err());
+        let json = serde_json::to_value(LinkRequest::reconnect("u", "c").with_tag("org", "acme")).unwrap();
+        assert_eq!(json, serde_json::json!({"user": "u", "target": "", "reconnect": "c", "tags": {"org": "acme"}}));
     }
 
     #[test]
@@ -764,10 +1018,15 @@ mod tests {
         let json = serde_json::to_string(&app).unwrap();
         assert_eq!(
             json,
-            r#"{"callback":"app_redirect","state_in_redirect":true,"requires_redirect_uri":true,"disconnect":true,"link_lifetime":null,"idempotency":true,"regions":["us","eu"]}"#
+            r#"{"callback":"app_redirect","state_in_redirect":true,"requires_redirect_uri":true,"disconnect":true,"link_lifetime":null,"idempotency":true,"reconnect_keeps_id":false,"regions":["us","eu"]}"#
         );
         assert_eq!(serde_json::from_str::<Capabilities>(&json).unwrap(), app);
         let read: Capabilities = serde_json::from_value(serde_json::to_value(&hosted).unwrap()).unwrap();
         assert_eq!(read, hosted);
+        let keeps = Capabilities::new(CallbackModel::AppRedirect).with_reconnect_keeps_id(true);
+        assert_eq!(serde_json::to_value(&keeps).unwrap()["reconnect_keeps_id"], true);
+        // JSON written before the field existed reads as `false`.
+        let old = r#"{"callback":"hosted","disconnect":true,"link_lifetime":null,"idempotency":false,"regions":[]}"#;
+        assert!(!serde_json::from_str::<Capabilities>(old).unwrap().reconnect_keeps_id);
     }
 }

@@ -34,9 +34,11 @@ pub const DESCRIPTOR: Descriptor<JunctionConfig> = Descriptor::new(
 );
 
 /// What this adapter can do; a link token lives as long as Junction allows, or less when
-/// the state does.
+/// the state does. A reconnect keeps the connection's id: Junction keeps one record per user
+/// and provider, and a new link for them replaces its credentials.
 fn capabilities(state_ttl: Duration) -> Capabilities {
     Capabilities::new(CallbackModel::AppRedirect)
         .with_link_lifetime(LINK_TOKEN_LIFETIME.min(state_ttl))
+        .with_reconnect_keeps_id(true)
         .with_regions(["us", "eu"])
 }

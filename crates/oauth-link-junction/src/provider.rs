@@ -4,14 +4,14 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
+use oauth_link_core::adapter::RawRecord;
+use oauth_link_core::secret::is_secret_field_name;
+use oauth_link_core::webhook::{ConnectionEvent, ConnectionEventKind};
 use oauth_link_core::{
     adapter::{redirect_with_state, validate_id, validate_redirect_uri, STATE_PARAM},
     Callback, Capabilities, Connection, ConnectionQuery, ConnectionStatus, Error, Link, LinkContext, LinkProvider,
     LinkRequest, Result, Target, TargetAuth, Url,
 };
-use oauth_link_core::adapter::RawRecord;
-use oauth_link_core::secret::is_secret_field_name;
-use oauth_link_core::webhook::{ConnectionEvent, ConnectionEventKind};
 use serde_json::value::RawValue;
 
 use crate::client::JunctionClient;
@@ -159,6 +159,52 @@ impl JunctionProvider {
         Ok(newest.map_or_else(|| NOTHING_LISTED.to_owned(), |t| t.timestamp_micros().to_string()))
     }
 
+    /// The request a reconnect of `connection_id` makes: the connection's provider as the
+    /// target and its canonical id (`<user_id>/<slug>`) as `reconnect`, once the connection is
+    /// found among the user's (never registering a user: a user Junction does not know has
+    /// nothing to reconnect).
+    async fn reconnect_request(
+        &self,
+        request: &LinkRequest,
+        connection_id: &str,
+    ) -> Result<(LinkRequest, JunctionUser)> {
+        let (owner, slug) = split_connection_id(connection_id, "reconnect")?;
+        let user =
+            self.users.resolve(&self.client, &request.user, false).await?.ok_or_else(|| no_user(&request.user))?;
+        if owner.is_some_and(|o| o != user.user_id) {
+            return Err(Error::invalid_input(
+                KIND,
+                "reconnect",
+                format!("connection `{connection_id}` does not belong to user `{}`", request.user),
+            ));
+        }
+        if !request.target.is_empty() && request.target != slug {
+            return Err(Error::invalid_input(
+                KIND,
+                "target",
+                format!("connection `{connection_id}` is to `{slug}`, not `{}`", request.target),
+            ));
+        }
+        let records = self.client.providers(&user.user_id).await;
+        let records = self.forget_on_not_found(&request.user, records)?;
+        let listed = records
+            .iter()
+            .any(|raw| serde_json::from_str::<ProviderWithStatus>(raw.get()).is_ok_and(|r| r.slug == slug));
+        if !listed {
+            return Err(Error::NotFound {
+                provider: KIND,
+                message: format!(
+                    "Junction lists no `{slug}` connection for user `{}` to reconnect; start a new link",
+                    request.user
+                ),
+            });
+        }
+        let mut reconnect = request.clone();
+        reconnect.target = slug.to_owned();
+        reconnect.reconnect = Some(format!("{}/{slug}", user.user_id));
+        Ok((reconnect, user))
+    }
+
     fn forget_on_not_found<T>(&self, user: &str, result: Result<T>) -> Result<T> {
         if matches!(result, Err(Error::NotFound { .. })) && self.config.user_mapping == UserMapping::ClientUserId {
             self.users.forget(user);
@@ -167,13 +213,34 @@ impl JunctionProvider {
     }
 }
 
+/// A connection id as listed (`<junction user_id>/<slug>`) or a bare slug, split; `field`
+/// names it in the error.
+fn split_connection_id<'a>(connection_id: &'a str, field: &str) -> Result<(Option<&'a str>, &'a str)> {
+    let (owner, slug) = match connection_id.split_once('/') {
+        Some((owner, slug)) => (Some(owner), slug),
+        None => (None, connection_id),
+    };
+    // `.` / `..` as the slug would drop out of the DELETE path (`/v2/user/{user_id}`).
+    if slug.is_empty() || slug.contains('/') || matches!(slug, "." | "..") || owner.is_some_and(str::is_empty) {
+        return Err(Error::invalid_input(
+            KIND,
+            field,
+            "must be `<junction user_id>/<provider slug>` (as listed) or a provider slug",
+        ));
+    }
+    Ok((owner, slug))
+}
+
 fn no_user(user: &str) -> Error {
     Error::NotFound { provider: KIND, message: format!("Junction has no user with client_user_id `{user}`") }
 }
 
 /// Normalises one `ClientFacingProviderWithStatus`.
 ///
-/// `id` = `<junction user_id>/<slug>` (Junction identifies a connection by that pair).
+/// `id` = `<junction user_id>/<slug>` (Junction identifies a connection by that pair). The
+/// status follows `docs/connection-health.md`: `connected`; `error` by its
+/// `error_details.error_type` ([`error_status`]); `paused` (deregistered after the user's
+/// ingestion end) needs a re-authorisation; no status is pending; any other is failed.
 pub(crate) fn to_connection(user: &str, junction_user_id: &str, raw: Box<RawValue>) -> Result<Connection> {
     let record: ProviderWithStatus = serde_json::from_str(raw.get()).map_err(|e| {
         Error::decode(KIND, format!("expected a ClientFacingProviderWithStatus: {e}"), raw.get().as_bytes())
@@ -182,21 +249,42 @@ pub(crate) fn to_connection(user: &str, junction_user_id: &str, raw: Box<RawValu
     let status = match record.status.as_deref() {
         Some("connected") => ConnectionStatus::Connected,
         Some("error") => {
-            let kind = details.and_then(|d| d.error_type.as_deref()).unwrap_or("unknown");
+            let kind = details.and_then(|d| d.error_type.as_deref());
             let reason = match details.and_then(|d| d.error_message.as_deref()).filter(|m| !m.is_empty()) {
-                Some(message) => format!("{kind}: {message}"),
-                None => kind.to_owned(),
+                Some(message) => format!("{}: {message}", kind.unwrap_or("unknown")),
+                None => kind.unwrap_or("unknown").to_owned(),
             };
-            ConnectionStatus::Error { reason }
+            error_status(kind, reason)
         }
+        Some("paused") => ConnectionStatus::needs_reauthorization(
+            "paused: Junction deregistered the connection at the provider (the user's ingestion end passed); \
+             the user must link it again",
+        ),
         None => ConnectionStatus::Pending,
-        Some(other) => ConnectionStatus::Error { reason: format!("unrecognised Junction status `{other}`") },
+        Some(other) => ConnectionStatus::failed(format!("unrecognised Junction status `{other}`")),
     };
     let updated_at = details.and_then(|d| d.errored_at);
     Ok(Connection::new(format!("{junction_user_id}/{}", record.slug), KIND, user, record.slug, status)
         .with_created_at(record.created_on)
         .with_updated_at(updated_at)
         .with_raw(raw))
+}
+
+/// The status of a provider record in `error`, by its `error_details.error_type`: the types
+/// a new Link flow fixes (the credential expired, was revoked, lost scopes or a password, or
+/// the provider deregistered it) need a re-authorisation; the rest (`webhook_registration_failed`,
+/// `user_not_found`, `unknown`, types added later, none) failed.
+pub fn error_status(error_type: Option<&str>, reason: String) -> ConnectionStatus {
+    match error_type {
+        Some(
+            "token_refresh_failed"
+            | "deregistered_per_provider"
+            | "required_scopes_not_granted"
+            | "provider_credential_error"
+            | "provider_password_expired",
+        ) => ConnectionStatus::NeedsReauthorization { reason },
+        _ => ConnectionStatus::Failed { reason },
+    }
 }
 
 /// What completion accepts as the connection a link made.
@@ -304,9 +392,18 @@ impl LinkProvider for JunctionProvider {
             ));
         }
         let redirect = self.redirect_for(request)?;
+        // A reconnect re-links the provider of an existing connection: a new link token for
+        // the same user and provider replaces the credentials of the same record.
+        let resolved;
+        let (request, user) = match &request.reconnect {
+            Some(id) => {
+                let (reconnect, user) = self.reconnect_request(request, id).await?;
+                resolved = reconnect;
+                (&resolved, user)
+            }
+            None => (request, self.junction_user(&request.user).await?),
+        };
         let slug = (request.target != ANY_PROVIDER).then(|| ProviderSlug::from(request.target.as_str()));
-
-        let user = self.junction_user(&request.user).await?;
         let user_id = user.user_id.as_str();
         // A widget link names no provider: what Junction lists now is the line a new
         // connection must cross. It rides in the state, which rides in `redirect_url`, so
@@ -319,7 +416,7 @@ impl LinkProvider for JunctionProvider {
         if let Some(mark) = watermark.as_deref() {
             claims.push((CLAIM_WATERMARK, mark));
         }
-        let state = self.ctx.issue(KIND, &request.user, &request.target, &claims);
+        let state = self.ctx.issue_link(KIND, request, &claims);
         let redirect_url = redirect_with_state(redirect, state.token.expose());
 
         let issued = self.client.link_token(user_id, slug.as_ref().map(ProviderSlug::as_str), &redirect_url).await;
@@ -341,7 +438,7 @@ impl LinkProvider for JunctionProvider {
         // mistake, and the user may still complete with the full redirect URL.
         let outcome = Outcome::read(callback)?;
         self.ctx
-            .complete(KIND, callback, |claims| async move {
+            .complete_connection(KIND, callback, |claims| async move {
                 match outcome {
                     Some(Outcome::Success) => {}
                     Some(Outcome::Failed { error_type, message }) => {
@@ -464,18 +561,7 @@ impl LinkProvider for JunctionProvider {
         validate_id(KIND, "user", user)?;
         validate_id(KIND, "connection_id", connection_id)?;
         self.users.validate(user)?;
-        let (owner, slug) = match connection_id.split_once('/') {
-            Some((owner, slug)) => (Some(owner), slug),
-            None => (None, connection_id),
-        };
-        // `.` / `..` as the slug would drop out of the DELETE path (`/v2/user/{user_id}`).
-        if slug.is_empty() || slug.contains('/') || matches!(slug, "." | "..") || owner.is_some_and(str::is_empty) {
-            return Err(Error::invalid_input(
-                KIND,
-                "connection_id",
-                "must be `<junction user_id>/<provider slug>` (as listed) or a provider slug",
-            ));
-        }
+        let (owner, slug) = split_connection_id(connection_id, "connection_id")?;
         let user_id = self.users.resolve(&self.client, user, false).await?.ok_or_else(|| no_user(user))?.user_id;
         if owner.is_some_and(|o| o != user_id) {
             return Err(Error::invalid_input(
@@ -516,13 +602,53 @@ mod tests {
                    "error_details": {"error_type": "token_refresh_failed", "error_message": "revoked", "errored_at": "2026-01-02T00:00:00Z"}})),
         )
         .unwrap();
-        assert_eq!(c.status, ConnectionStatus::Error { reason: "token_refresh_failed: revoked".into() });
+        assert_eq!(c.status, ConnectionStatus::needs_reauthorization("token_refresh_failed: revoked"));
         assert!(c.updated_at.is_some());
         let c = to_connection("a", "u", rec(json!({"slug": "x", "status": "paused"}))).unwrap();
-        assert!(matches!(c.status, ConnectionStatus::Error { .. }));
+        assert!(c.status.is_reauthorization_needed(), "{:?}", c.status);
+        let c = to_connection("a", "u", rec(json!({"slug": "x", "status": "disabled"}))).unwrap();
+        assert_eq!(c.status, ConnectionStatus::failed("unrecognised Junction status `disabled`"));
         let c = to_connection("a", "u", rec(json!({"slug": "x"}))).unwrap();
         assert_eq!(c.status, ConnectionStatus::Pending);
         assert!(matches!(to_connection("a", "u", rec(json!({"status": "connected"}))), Err(Error::Decode { .. })));
+    }
+
+    /// Every documented `error_type` (swagger 0.4.687 `ClientFacingConnectionErrorDetails`),
+    /// one added later, and none.
+    #[test]
+    fn error_types_map_to_reauthorization_or_failure() {
+        let status = |error_type: Option<&str>| {
+            let details = match error_type {
+                Some(t) => json!({"error_type": t, "error_message": "m", "errored_at": "2026-01-02T00:00:00Z"}),
+                None => serde_json::Value::Null,
+            };
+            to_connection("a", "u", rec(json!({"slug": "x", "status": "error", "error_details": details})))
+                .unwrap()
+                .status
+        };
+        for t in [
+            "token_refresh_failed",
+            "deregistered_per_provider",
+            "required_scopes_not_granted",
+            "provider_credential_error",
+            "provider_password_expired",
+        ] {
+            assert_eq!(status(Some(t)), ConnectionStatus::needs_reauthorization(format!("{t}: m")), "{t}");
+        }
+        for t in ["webhook_registration_failed", "user_not_found", "unknown", "added_later"] {
+            assert_eq!(status(Some(t)), ConnectionStatus::failed(format!("{t}: m")), "{t}");
+        }
+        assert_eq!(status(None), ConnectionStatus::failed("unknown"));
+    }
+
+    #[test]
+    fn connection_ids_split() {
+        assert_eq!(split_connection_id("uid/oura", "f").unwrap(), (Some("uid"), "oura"));
+        assert_eq!(split_connection_id("oura", "f").unwrap(), (None, "oura"));
+        for bad in ["uid/", "/oura", "uid/a/b", "uid/..", ".", "uid/."] {
+            let err = split_connection_id(bad, "reconnect").unwrap_err();
+            assert!(matches!(err, Error::InvalidInput { ref field, .. } if field == "reconnect"), "{bad}: {err}");
+        }
     }
 
     #[test]

@@ -17,7 +17,7 @@ use oauth_link_junction::{JunctionProvider, KIND};
 use serde_json::json;
 use support::*;
 
-const USERS: u32 = 10;
+const USERS: u32 = 11;
 const FAILURES: [u16; 2] = [401, 403];
 
 fn uid(n: u32) -> String {

@@ -520,7 +520,7 @@ impl LinkProvider for NovuProvider {
             extra.push((EXTRA_MODE, "shared"));
         }
         extra.push((EXTRA_WATERMARK, &watermark));
-        let issued = self.ctx.issue(KIND, &request.user, &request.target, &extra);
+        let issued = self.ctx.issue_link(KIND, request, &extra);
         // Novu's URL works for 5 minutes; the state keeps its own (longer) lifetime, so a user
         // who consents at 4:59 can still complete. `Link::expires_at` is when the URL stops working.
         let platform_expiry = issued.issued_at + chrono::Duration::from_std(NOVU_LINK_LIFETIME).expect("5 minutes");
@@ -530,7 +530,7 @@ impl LinkProvider for NovuProvider {
 
     async fn complete_callback(&self, callback: &Callback) -> Result<Connection> {
         self.ctx
-            .complete(KIND, callback, |claims| async move {
+            .complete_connection(KIND, callback, |claims| async move {
                 if let Some(code) = callback.param("error") {
                     let reason = callback
                         .param("error_description")

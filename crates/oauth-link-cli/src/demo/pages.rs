@@ -189,9 +189,10 @@ fn status_text(status: &ConnectionStatus) -> String {
     match status {
         ConnectionStatus::Connected => "connected".into(),
         ConnectionStatus::Pending => "pending".into(),
-        ConnectionStatus::Error { reason } => format!("error: {reason}"),
+        ConnectionStatus::NeedsReauthorization { reason } => format!("needs re-authorisation: {reason}"),
+        ConnectionStatus::Failed { reason } => format!("failed: {reason}"),
         // A status added after this page was written.
-        other => format!("{other:?}"),
+        other => other.to_string(),
     }
 }
 
@@ -282,7 +283,7 @@ mod tests {
         });
         assert!(!html.contains("<script>") && !html.contains("<img"), "{html}");
         assert!(html.contains("/callback?a=1&amp;b=&quot;2&quot;"), "{html}");
-        let c = Connection::new("x\"><b>", "junction", "<u>", "<t>", ConnectionStatus::Error { reason: "<r>".into() });
+        let c = Connection::new("x\"><b>", "junction", "<u>", "<t>", ConnectionStatus::failed("<r>"));
         let page = connections(&ConnectionsView { provider: "junction", user: "<u>", connections: &[c], flash: None });
         assert!(!page.contains("<b>") && !page.contains("<u>") && !page.contains("<t>") && !page.contains("<r>"));
         assert_eq!(query(&[("user", "a b&c")]), "user=a+b%26c");

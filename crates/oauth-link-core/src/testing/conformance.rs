@@ -60,6 +60,7 @@ pub async fn run(driver: &dyn Driver) {
     relink_never_completes_with_the_old_connection(driver).await;
     provider_errors_are_typed(driver).await;
     targets_are_listed(driver).await;
+    tags_round_trip(driver).await;
 }
 
 /// A link has an http(s) URL, names its provider, expires in the future and carries a
@@ -239,6 +240,26 @@ pub async fn relink_never_completes_with_the_old_connection(driver: &dyn Driver)
             ),
             Err(other) => panic!("a refused or abandoned re-link must be Denied or Pending, got {other:?}"),
         }
+    }
+}
+
+/// The app tags of a link come back on the connection its completion returns (they ride in
+/// the signed state, whatever the platform), and invalid tags are refused before anything is
+/// sent.
+pub async fn tags_round_trip(driver: &dyn Driver) {
+    let provider = driver.provider();
+    let request = driver.request(11).with_tag("org", "acme-42").with_tag("from", "settings.page").with_tag("plan", "");
+    let link = provider.generate_link(&request).await.expect("generate_link with tags");
+    let callback = driver.approve(&link, &request).await;
+    let connection = provider.complete_callback(&callback).await.expect("complete_callback of a tagged link");
+    check_connection(&connection, provider.kind(), &request);
+    assert_eq!(connection.tags, request.tags, "complete_callback must return the link's tags on the connection");
+    for bad in [driver.request(11).with_tag("Org", "x"), driver.request(11).with_tag("org", "a\u{7}b")] {
+        let err = provider.generate_link(&bad).await.expect_err("an invalid tag must be refused");
+        assert!(
+            matches!(&err, Error::InvalidInput { field, .. } if field.starts_with("tags.")),
+            "an invalid tag must be InvalidInput on `tags.<key>`, got {err:?}"
+        );
     }
 }
 

@@ -62,7 +62,7 @@ impl MemorySettings {
 }
 
 fn capabilities(state_ttl: Duration) -> Capabilities {
-    Capabilities::new(CallbackModel::Hosted).with_link_lifetime(state_ttl)
+    Capabilities::new(CallbackModel::Hosted).with_link_lifetime(state_ttl).with_reconnect_keeps_id(true)
 }
 
 /// What the in-memory platform knows.
@@ -129,6 +129,38 @@ impl MemoryProvider {
         }
     }
 
+    /// The request with its target taken from the connection it reconnects, which must be
+    /// `request.user`'s.
+    fn reconnect_target(&self, request: &LinkRequest, id: &str) -> Result<LinkRequest> {
+        let platform = self.platform();
+        let Some(existing) = platform.connections.iter().find(|c| c.user == request.user && c.id == id) else {
+            return Err(Error::NotFound { provider: KIND, message: format!("no connection `{id}` for this user") });
+        };
+        if !request.target.is_empty() && request.target != existing.target {
+            return Err(Error::invalid_input(
+                KIND,
+                "target",
+                format!("connection `{id}` is to `{}`, not `{}`", existing.target, request.target),
+            ));
+        }
+        let mut resolved = request.clone();
+        resolved.target = existing.target.clone();
+        Ok(resolved)
+    }
+
+    /// Puts a connection in [`ConnectionStatus::NeedsReauthorization`], as a platform does
+    /// when a token can no longer be refreshed; false when there is no such connection.
+    pub fn break_connection(&self, connection_id: &str, reason: &str) -> bool {
+        let mut platform = self.platform();
+        match platform.connections.iter_mut().find(|c| c.id == connection_id) {
+            Some(c) => {
+                c.status = ConnectionStatus::needs_reauthorization(reason);
+                true
+            }
+            None => false,
+        }
+    }
+
     /// Makes the next platform call fail as if the platform answered `status`.
     pub fn fail_next(&self, status: u16) {
         self.platform().fail_next = Some(status);
@@ -174,7 +206,15 @@ impl LinkProvider for MemoryProvider {
     async fn generate_link(&self, request: &LinkRequest) -> Result<Link> {
         request.validate(KIND)?;
         self.injected_failure()?;
-        let claims = self.ctx.claims(KIND, &request.user, &request.target);
+        let resolved;
+        let request = match &request.reconnect {
+            Some(id) => {
+                resolved = self.reconnect_target(request, id)?;
+                &resolved
+            }
+            None => request,
+        };
+        let claims = self.ctx.codec().claims_for(KIND, request);
         let mut url = Url::parse("https://memory.oauth-link.invalid/consent").expect("static URL");
         url.query_pairs_mut().append_pair("link", &claims.nonce.to_string()).append_pair("target", &request.target);
         Ok(Link::new(KIND, url, self.ctx.sign(&claims), claims.expires_at))
@@ -182,7 +222,7 @@ impl LinkProvider for MemoryProvider {
 
     async fn complete_callback(&self, callback: &Callback) -> Result<Connection> {
         self.ctx
-            .complete(KIND, callback, |claims| async move {
+            .complete_connection(KIND, callback, |claims| async move {
                 self.injected_failure()?;
                 let mut platform = self.platform();
                 if let Some(code) = platform.denied.remove(&claims.nonce) {
@@ -200,6 +240,15 @@ impl LinkProvider for MemoryProvider {
                             message: "the user has not approved the link yet".into(),
                         })
                     }
+                };
+                // The in-memory platform re-authorises in place: a reconnect keeps the id
+                // and replaces the record.
+                let connection = match &claims.reconnect {
+                    Some(id) => {
+                        platform.connections.retain(|c| !(c.user == claims.user && c.id == *id));
+                        Connection { id: id.clone(), ..connection }
+                    }
+                    None => connection,
                 };
                 platform.connections.push(connection.clone());
                 Ok(connection)

@@ -80,6 +80,34 @@ mod tests {
     }
 
     #[tokio::test]
+    async fn a_reconnect_keeps_the_id_and_heals_the_connection() {
+        let driver = MemoryDriver::new();
+        let p = &driver.provider;
+        let link = p.generate_link(&LinkRequest::new("u", "slack")).await.unwrap();
+        let first = p.complete_callback(&p.approve(&link).unwrap()).await.unwrap();
+        assert!(p.break_connection(&first.id, "token_revoked"));
+        let listed = p.list_connections(&crate::ConnectionQuery::user("u")).await.unwrap();
+        assert_eq!(listed[0].status, crate::ConnectionStatus::needs_reauthorization("token_revoked"));
+
+        let again = LinkRequest::reconnect("u", &first.id).with_tag("from", "reconnect");
+        let link = p.generate_link(&again).await.unwrap();
+        let healed = p.complete_callback(&p.approve(&link).unwrap()).await.unwrap();
+        assert_eq!((healed.id.as_str(), healed.target.as_str()), (first.id.as_str(), "slack"));
+        assert_eq!(healed.tags, again.tags);
+        let listed = p.list_connections(&crate::ConnectionQuery::user("u")).await.unwrap();
+        assert_eq!(listed.len(), 1, "a reconnect never leaves two connections: {listed:?}");
+        assert!(listed[0].status.is_connected());
+        assert!(p.capabilities().reconnect_keeps_id);
+
+        let err = p.generate_link(&LinkRequest::reconnect("u", "mem_404")).await.unwrap_err();
+        assert!(matches!(err, crate::Error::NotFound { .. }), "{err:?}");
+        let err = p.generate_link(&LinkRequest::reconnect("someone-else", &first.id)).await.unwrap_err();
+        assert!(matches!(err, crate::Error::NotFound { .. }), "another user's connection: {err:?}");
+        let err = p.generate_link(&LinkRequest::new("u", "github").with_reconnect(&first.id)).await.unwrap_err();
+        assert!(matches!(err, crate::Error::InvalidInput { .. }), "a target the connection is not to: {err:?}");
+    }
+
+    #[tokio::test]
     async fn the_suite_catches_a_provider_that_ignores_replay() {
         #[derive(Debug)]
         struct Leaky(Arc<MemoryProvider>);
