@@ -13,6 +13,11 @@
 //! Used link states are recorded under `OAUTH_LINK_REPLAY_DIR` (default
 //! `$XDG_STATE_HOME/oauth-link/used-states`, else `~/.local/state/oauth-link/used-states`), so a
 //! state completes once even though every command is a separate process.
+//!
+//! `webhook verify` checks a webhook delivery (signature, timestamp, id) and prints the
+//! connection event it carries; a forged, stale or already-handled delivery exits 2.
+//! Handled delivery ids are recorded under `--dedupe-dir` (default
+//! `$XDG_STATE_HOME/oauth-link/webhook-deliveries`, same fallbacks), see [`webhook`].
 #![deny(missing_docs)]
 #![warn(missing_debug_implementations, unreachable_pub)]
 
@@ -27,6 +32,7 @@ use oauth_link::{
 use serde_json::json;
 
 pub mod demo;
+pub mod webhook;
 
 /// Exit code for usage, configuration, input and state errors.
 pub const EXIT_USAGE: i32 = 2;
@@ -141,6 +147,34 @@ enum Command {
         #[command(subcommand)]
         action: ConfigAction,
     },
+    /// Webhook commands.
+    Webhook {
+        #[command(subcommand)]
+        action: WebhookAction,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+enum WebhookAction {
+    /// Verify one webhook delivery with the provider's configured `webhook_secret` and print
+    /// the connection event it carries (`{"event": null, ...}` for any other event). Exit 2
+    /// for a bad signature, a stale timestamp or a delivery id already handled.
+    Verify {
+        /// A request header, `name: value` (repeatable): the delivery's `svix-id`,
+        /// `svix-timestamp` and `svix-signature`, or `webhook-*`.
+        #[arg(long = "header", value_name = "NAME: VALUE", value_parser = webhook::parse_header)]
+        headers: Vec<(String, String)>,
+        /// The raw body, byte for byte (default: read stdin).
+        #[arg(long, value_name = "FILE")]
+        body_file: Option<PathBuf>,
+        /// Where handled delivery ids are recorded (default
+        /// `$XDG_STATE_HOME/oauth-link/webhook-deliveries`).
+        #[arg(long, value_name = "DIR")]
+        dedupe_dir: Option<PathBuf>,
+        /// The body, read before the command runs.
+        #[arg(skip)]
+        body: Vec<u8>,
+    },
 }
 
 #[derive(Debug, Subcommand)]
@@ -157,7 +191,8 @@ fn parse_param(raw: &str) -> Result<(String, String), String> {
 }
 
 /// Runs the command line and returns the exit code. Writes one JSON document to `out` on
-/// success, one `error: ...` line to `err` on failure.
+/// success, one `error: ...` line to `err` on failure. A command that reads stdin
+/// (`webhook verify` without `--body-file`) reads the process's.
 pub fn run<I, T>(
     args: I,
     env: impl IntoIterator<Item = (String, String)>,
@@ -168,7 +203,22 @@ where
     I: IntoIterator<Item = T>,
     T: Into<OsString> + Clone,
 {
-    let cli = match Cli::try_parse_from(args) {
+    run_with_stdin(args, env, &mut std::io::stdin(), out, err)
+}
+
+/// [`run`] with `stdin` as the command's standard input.
+pub fn run_with_stdin<I, T>(
+    args: I,
+    env: impl IntoIterator<Item = (String, String)>,
+    stdin: &mut dyn std::io::Read,
+    out: &mut dyn Write,
+    err: &mut dyn Write,
+) -> i32
+where
+    I: IntoIterator<Item = T>,
+    T: Into<OsString> + Clone,
+{
+    let mut cli = match Cli::try_parse_from(args) {
         Ok(cli) => cli,
         Err(e) => {
             let code = e.exit_code();
@@ -180,6 +230,15 @@ where
     };
     let env: Vec<(String, String)> = env.into_iter().collect();
     init_tracing(cli.verbose, &env);
+    if let Command::Webhook { action: WebhookAction::Verify { body_file, body, .. } } = &mut cli.command {
+        match webhook::read_body(body_file.as_deref(), stdin) {
+            Ok(read) => *body = read,
+            Err(e) => {
+                let _ = writeln!(err, "error: {e}");
+                return exit_code(&e);
+            }
+        }
+    }
     let runtime = match tokio::runtime::Builder::new_current_thread().enable_all().build() {
         Ok(rt) => rt,
         Err(e) => {
@@ -324,11 +383,15 @@ fn settings(cli: &Cli, env: Vec<(String, String)>) -> oauth_link::Result<Setting
 /// `$XDG_STATE_HOME/oauth-link/used-states`, else `$HOME/.local/state/oauth-link/used-states`,
 /// else the same under the temp directory.
 fn default_replay_dir(env: &[(String, String)]) -> PathBuf {
+    state_base(env).join("oauth-link").join("used-states")
+}
+
+/// `$XDG_STATE_HOME`, else `$HOME/.local/state`, else the temp directory.
+fn state_base(env: &[(String, String)]) -> PathBuf {
     let get = |name: &str| env.iter().find(|(k, v)| k == name && !v.is_empty()).map(|(_, v)| PathBuf::from(v));
-    let base = get("XDG_STATE_HOME")
+    get("XDG_STATE_HOME")
         .or_else(|| get("HOME").map(|home| home.join(".local").join("state")))
-        .unwrap_or_else(std::env::temp_dir);
-    base.join("oauth-link").join("used-states")
+        .unwrap_or_else(std::env::temp_dir)
 }
 
 fn provider(settings: &Settings) -> oauth_link::Result<SharedLinkProvider> {
@@ -350,6 +413,11 @@ async fn execute(
         serve_sandbox(*port, return_url, out).await?;
         return Ok(None);
     }
+    if let Command::Webhook { action: WebhookAction::Verify { headers, dedupe_dir, body, .. } } = &cli.command {
+        let dedupe_dir = dedupe_dir.clone().unwrap_or_else(|| webhook::default_dedupe_dir(state_base(&env)));
+        let settings = settings(&cli, env)?;
+        return webhook::verify(&settings, headers, body, &dedupe_dir).await.map(Some);
+    }
     let settings = settings(&cli, env)?;
     run_command(cli.command, settings).await.map(Some)
 }
@@ -360,6 +428,7 @@ async fn run_command(command: Command, settings: Settings) -> oauth_link::Result
         Command::Sandbox { .. } => {
             Err(Error::invalid_input("sandbox", "command", "the sandbox command takes no settings"))
         }
+        Command::Webhook { .. } => Err(Error::invalid_input("webhook", "command", "the webhook command runs apart")),
         Command::Providers => Ok(serde_json::to_value(oauth_link::available_providers()).unwrap_or_default()),
         Command::Config { action: ConfigAction::Check } => {
             let config = oauth_link::configure(&settings, None)?;
