@@ -4,6 +4,7 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use axum::Router;
+use oauth_link_core::webhook::{ConnectionEvent, DeliveryDedupe};
 use oauth_link_core::{SharedLinkProvider, Url};
 
 use crate::key::CookieKey;
@@ -11,6 +12,7 @@ use crate::pending::CookiePolicy;
 use crate::redirect::ReturnUrl;
 use crate::routes;
 use crate::user::UserSource;
+use crate::webhook::Webhooks;
 
 /// Most links in progress a browser may hold by default (one cookie each).
 pub const DEFAULT_MAX_PENDING_LINKS: usize = 4;
@@ -99,6 +101,8 @@ pub(crate) struct Inner {
     pub(crate) public_url: Option<Url>,
     pub(crate) success: Option<ReturnUrl>,
     pub(crate) failure: Option<ReturnUrl>,
+    /// The webhook route's dedupe store and the app's event handlers.
+    pub(crate) webhooks: Webhooks,
 }
 
 /// Builds the connect-flow [`Router`]; start with [`LinkRouter::builder`](crate::LinkRouter::builder).
@@ -112,6 +116,7 @@ pub struct LinkRouterBuilder {
     failure: Option<String>,
     secure: bool,
     max_links: usize,
+    webhooks: Webhooks,
 }
 
 impl std::fmt::Debug for LinkRouterBuilder {
@@ -123,6 +128,7 @@ impl std::fmt::Debug for LinkRouterBuilder {
             .field("failure_url", &self.failure)
             .field("secure_cookies", &self.secure)
             .field("max_pending_links", &self.max_links)
+            .field("event_handlers", &self.webhooks.handlers.len())
             .finish_non_exhaustive()
     }
 }
@@ -138,6 +144,7 @@ impl LinkRouterBuilder {
             failure: None,
             secure: true,
             max_links: DEFAULT_MAX_PENDING_LINKS,
+            webhooks: Webhooks::default(),
         }
     }
 
@@ -196,6 +203,26 @@ impl LinkRouterBuilder {
         self
     }
 
+    /// Hands every connection event a verified webhook delivery carries to `handler`
+    /// (`POST /{provider}/webhooks`), once per delivery: a resend the platform makes is
+    /// answered without calling it again. Called on the request's task before the platform
+    /// gets its answer: keep it quick and non-blocking (send to a channel, e.g. a
+    /// `tokio::sync::broadcast::Sender` or `mpsc::UnboundedSender`). Several handlers are
+    /// called in the order added.
+    pub fn on_event(mut self, handler: impl Fn(ConnectionEvent) + Send + Sync + 'static) -> Self {
+        self.webhooks.handlers.push(std::sync::Arc::new(handler));
+        self
+    }
+
+    /// Where the webhook route records the deliveries it handled (default: core's
+    /// [`MemoryDedupe`](oauth_link_core::webhook::MemoryDedupe), for one app instance).
+    /// Several instances behind one webhook URL share one: `oauth-link-redis`'s
+    /// `RedisReplayGuard::dedupe()`.
+    pub fn webhook_dedupe(mut self, dedupe: std::sync::Arc<dyn DeliveryDedupe>) -> Self {
+        self.webhooks.dedupe = dedupe;
+        self
+    }
+
     /// Checks the configuration and builds the router, to nest under the prefix of
     /// [`public_url`](Self::public_url): `app.nest("/oauth", router)`.
     pub fn build<S>(self) -> Result<Router<S>, BuildError>
@@ -243,6 +270,7 @@ impl LinkRouterBuilder {
             public_url: public,
             success,
             failure,
+            webhooks: self.webhooks,
         })))
     }
 }

@@ -27,6 +27,7 @@
 //! | `DELETE /{provider}/connections/{id}` | removes one of them, 204 |
 //! | `POST /{provider}/connections/{id}/disconnect` | the same for an HTML form: 303 to the success URL with `disconnected={id}` |
 //! | `GET /{provider}/targets` | the platform's catalogue, JSON |
+//! | `POST /{provider}/webhooks` | the platform's signed webhook deliveries: verified with the provider's `webhook_secret`, deduplicated on the delivery id, each [`ConnectionEvent`](oauth_link_core::webhook::ConnectionEvent) handed to [`on_event`](LinkRouterBuilder::on_event); 204 with [`WEBHOOK_OUTCOME_HEADER`] `handled`, `replayed` or `ignored`; a forged, tampered or stale delivery 401 `webhook-rejected` (see `docs/webhooks.md`) |
 //!
 //! Every error is `application/problem+json` (RFC 9457) with a stable `type` per code and
 //! the status it means: see [`Problem`].
@@ -68,11 +69,13 @@ mod problem;
 mod redirect;
 mod routes;
 mod user;
+mod webhook;
 
 pub use builder::{BuildError, LinkRouterBuilder, DEFAULT_MAX_PENDING_LINKS, MAX_PENDING_LINKS};
 pub use key::{CookieKey, COOKIE_KEY_ENV, COOKIE_KEY_LEN, MIN_MASTER_LEN, STATE_SECRET_ENV};
 pub use problem::{problem_codes, Problem, PROBLEM_JSON, PROBLEM_TYPE_PREFIX};
 pub use user::{user_fn, UserFn, UserSource};
+pub use webhook::WEBHOOK_OUTCOME_HEADER;
 
 /// Re-exported so apps implement [`UserSource`] with the same macro version.
 pub use async_trait::async_trait;

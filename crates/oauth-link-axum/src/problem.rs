@@ -25,6 +25,7 @@ pub const PROBLEM_JSON: &str = "application/problem+json";
 /// | `state-expired` | 400 | caller | the link's state is too old |
 /// | `unsupported` | 400 | caller | the platform cannot do that (e.g. disconnect) |
 /// | `unauthenticated` | 401 | caller | nobody is signed in (the app's [`UserSource`](crate::UserSource) said so) |
+/// | `webhook-rejected` | 401 | caller | a webhook delivery without valid signature headers, with no matching signature, or signed outside the timestamp tolerance |
 /// | `denied` | 403 | rejected | the user refused consent, or the platform reported the link failed |
 /// | `state-user-mismatch` | 403 | caller | the link was started by another user of this browser |
 /// | `cross-site-request` | 403 | caller | a POST or DELETE from another site |
@@ -100,6 +101,7 @@ const TABLE: &[(&str, u16, &str)] = &[
     ("state-expired", 400, "Link expired"),
     ("unsupported", 400, "Not supported by this platform"),
     ("unauthenticated", 401, "Not signed in"),
+    ("webhook-rejected", 401, "Webhook delivery refused"),
     ("denied", 403, "Consent not given"),
     ("state-user-mismatch", 403, "Link started by another user"),
     ("cross-site-request", 403, "Cross-site request refused"),
@@ -164,6 +166,7 @@ impl Problem {
             Error::ReplayGuard { .. } | Error::Transport { .. } => "unavailable",
             Error::Pending { .. } => "pending",
             Error::Unsupported { .. } => "unsupported",
+            Error::WebhookRejected { .. } => "webhook-rejected",
             Error::Provider { .. } if err.class() == ErrorClass::Rejected => "platform-rejected",
             _ => "platform-error",
         };

@@ -33,6 +33,7 @@ where
         .route("/{provider}/connections/{id}", delete(disconnect))
         .route("/{provider}/connections/{id}/disconnect", post(disconnect))
         .route("/{provider}/targets", get(targets))
+        .route("/{provider}/webhooks", post(crate::webhook::webhook))
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
         .with_state(shared)
@@ -41,16 +42,16 @@ where
 // ------------------------------------------------------------------ responses
 
 /// A response being put together: what to answer plus the cookies to set.
-struct Reply {
+pub(crate) struct Reply {
     cookies: Vec<Cookie<'static>>,
 }
 
 impl Reply {
-    fn new() -> Self {
+    pub(crate) fn new() -> Self {
         Self { cookies: Vec::new() }
     }
 
-    fn finish(self, mut response: Response) -> Response {
+    pub(crate) fn finish(self, mut response: Response) -> Response {
         let headers = response.headers_mut();
         for cookie in self.cookies {
             if let Ok(v) = HeaderValue::from_str(&cookie.encoded().to_string()) {
@@ -105,7 +106,7 @@ impl Shared {
         }
     }
 
-    fn entry(&self, kind: &str) -> Result<&Entry, Problem> {
+    pub(crate) fn entry(&self, kind: &str) -> Result<&Entry, Problem> {
         self.0.providers.get(kind).ok_or_else(|| {
             let offered: Vec<&str> = self.0.providers.keys().copied().collect();
             Problem::new(
@@ -155,7 +156,7 @@ fn short(text: &str) -> String {
     out
 }
 
-fn path_problem(rejection: PathRejection) -> Problem {
+pub(crate) fn path_problem(rejection: PathRejection) -> Problem {
     Problem::new("invalid-input", ErrorClass::Caller, format!("unreadable path: {}", rejection.body_text()))
 }
 
