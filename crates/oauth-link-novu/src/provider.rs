@@ -323,12 +323,13 @@ impl NovuProvider {
         Ok(records.iter().filter(|r| scope.contains(r)).filter_map(|r| scope.stamp(r)).max().unwrap_or(0))
     }
 
-    /// Normalises a listed record.
-    fn connection(record: Record, user: &str) -> Connection {
+    /// Normalises a listed record; its health is read at this adapter's clock.
+    fn connection(&self, record: Record, user: &str) -> Connection {
+        let status = health(&record.fields, self.ctx.codec().clock().now());
         let f = record.fields;
         let user = f.subscriber_id.unwrap_or_else(|| user.to_owned());
         let target = f.integration_identifier.or(f.provider_id).unwrap_or_default();
-        Connection::new(f.identifier, KIND, user, target, ConnectionStatus::Connected)
+        Connection::new(f.identifier, KIND, user, target, status)
             .with_created_at(f.created_at.as_deref().and_then(parse_time))
             .with_updated_at(f.updated_at.as_deref().and_then(parse_time))
             .with_raw(record.raw)
@@ -341,8 +342,89 @@ impl NovuProvider {
             // Defensive: keep only what the filters asked for, whatever the platform sent.
             .filter(|r| r.fields.subscriber_id.as_deref().is_none_or(|s| s == user))
             .filter(|r| integration.is_none_or(|i| r.fields.integration_identifier.as_deref().is_none_or(|x| x == i)))
-            .map(|r| Self::connection(r, user))
+            .map(|r| self.connection(r, user))
             .collect())
+    }
+
+    /// The request a reconnect of `connection_id` makes. A channel endpoint (the
+    /// subscriber's own identity) is linked again on its integration, attached to its channel
+    /// connection (`connectionIdentifier`) as before; completion then deletes the old
+    /// endpoint, as Novu makes a new one per link. A channel connection cannot be
+    /// re-authorised in place: Novu's OAuth callback refuses a second connection for the same
+    /// integration, owner and context (409), so that is [`Error::Unsupported`].
+    async fn reconnect_request(&self, request: &LinkRequest, connection_id: &str) -> Result<LinkRequest> {
+        if let Some(record) = self.client.get(RecordKind::Endpoint, connection_id).await? {
+            let f = &record.fields;
+            if f.subscriber_id.as_deref() != Some(request.user.as_str()) {
+                return Err(Error::NotFound {
+                    provider: KIND,
+                    message: format!(
+                        "channel endpoint `{connection_id}` does not belong to subscriber `{}`",
+                        request.user
+                    ),
+                });
+            }
+            let integration = f.integration_identifier.clone().ok_or_else(|| {
+                Error::decode(KIND, "the channel endpoint to reconnect names no integrationIdentifier", b"(record)")
+            })?;
+            if !request.target.is_empty() && self.integration(&request.target)? != integration {
+                return Err(Error::invalid_input(
+                    KIND,
+                    "target",
+                    format!(
+                        "channel endpoint `{connection_id}` is on integration `{integration}`, not `{}`",
+                        request.target
+                    ),
+                ));
+            }
+            if request.params.get(PARAM_LINK_KIND).is_some_and(|k| k != "user") {
+                return Err(Error::invalid_input(
+                    KIND,
+                    format!("params.{PARAM_LINK_KIND}"),
+                    "a reconnect of a channel endpoint is a `user` link",
+                ));
+            }
+            let mut reconnect = request.clone();
+            reconnect.target = integration;
+            if let Some(workspace) = &f.connection_identifier {
+                reconnect.params.entry(PARAM_CONNECTION_IDENTIFIER.to_owned()).or_insert_with(|| workspace.clone());
+            }
+            return Ok(reconnect);
+        }
+        if self.client.get(RecordKind::Connection, connection_id).await?.is_some() {
+            return Err(Error::Unsupported {
+                provider: KIND,
+                operation: "reconnecting a channel connection in place (Novu refuses a second install for the same \
+                            integration, owner and context): disconnect it, then link again with the param \
+                            connectionIdentifier=<its identifier> to keep the identifier",
+            });
+        }
+        Err(Error::NotFound {
+            provider: KIND,
+            message: format!("no channel endpoint or channel connection `{connection_id}` to reconnect"),
+        })
+    }
+}
+
+/// A record's health (see `docs/connection-health.md`). Novu's records carry no status: an
+/// endpoint is connected while listed. A channel connection's `auth` tells when its tokens
+/// stop working: a rotating token whose refresh token expired (`refreshTokenExpiresAt`
+/// passed) or an access token past `expiresAt` with no refresh token can no longer be used,
+/// and needs a re-authorisation. A revoked token is not shown (Novu finds out when it sends).
+fn health(fields: &crate::wire::ChannelEndpoint, now: DateTime<Utc>) -> ConnectionStatus {
+    let Some(auth) = &fields.auth else { return ConnectionStatus::Connected };
+    let passed = |at: &Option<String>| at.as_deref().and_then(parse_time).filter(|t| *t <= now);
+    let at = |t: DateTime<Utc>| t.to_rfc3339_opts(chrono::SecondsFormat::Secs, true);
+    match (auth.refreshable, passed(&auth.refresh_token_expires_at), passed(&auth.expires_at)) {
+        (true, Some(expired), _) => ConnectionStatus::needs_reauthorization(format!(
+            "refresh_token_expired: the refresh token expired at {}; Novu can no longer renew the access token",
+            at(expired)
+        )),
+        (false, _, Some(expired)) => ConnectionStatus::needs_reauthorization(format!(
+            "access_token_expired: the access token expired at {} and the connection has no refresh token",
+            at(expired)
+        )),
+        _ => ConnectionStatus::Connected,
     }
 }
 
@@ -431,6 +513,14 @@ impl LinkProvider for NovuProvider {
 
     async fn generate_link(&self, request: &LinkRequest) -> Result<Link> {
         request.validate(KIND)?;
+        let resolved;
+        let request = match &request.reconnect {
+            Some(id) => {
+                resolved = self.reconnect_request(request, id).await?;
+                &resolved
+            }
+            None => request,
+        };
         if let Some(key) = &request.idempotency_key {
             if key.len() > MAX_IDEMPOTENCY_KEY_LEN {
                 return Err(Error::invalid_input(
@@ -582,7 +672,14 @@ impl LinkProvider for NovuProvider {
                     })
                     .await?;
                 match found {
-                    Some(record) => Ok(Self::connection(record, &claims.user)),
+                    Some(record) => {
+                        // A reconnect's new endpoint replaces the old one (Novu keeps both).
+                        let old = claims.reconnect.as_deref().filter(|old| *old != record.fields.identifier);
+                        if let (LinkKind::User, Some(old)) = (scope.kind, old) {
+                            self.client.delete(RecordKind::Endpoint, old).await?;
+                        }
+                        Ok(self.connection(record, &claims.user))
+                    }
                     None => Err(Error::Pending { provider: KIND, message: pending_message(scope, since) }),
                 }
             })

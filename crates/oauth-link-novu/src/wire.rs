@@ -203,6 +203,9 @@ pub(crate) struct ChannelEndpoint {
     pub(crate) provider_id: Option<String>,
     #[serde(default)]
     pub(crate) integration_identifier: Option<String>,
+    /// An endpoint's channel connection (its workspace), when it has one.
+    #[serde(default)]
+    pub(crate) connection_identifier: Option<String>,
     #[serde(default)]
     pub(crate) subscriber_id: Option<String>,
     /// `type:id` of each context the record belongs to.
@@ -212,6 +215,19 @@ pub(crate) struct ChannelEndpoint {
     pub(crate) created_at: Option<String>,
     #[serde(default)]
     pub(crate) updated_at: Option<String>,
+    /// A channel connection's token lifetimes (never the tokens); `None` for endpoints.
+    #[serde(skip)]
+    pub(crate) auth: Option<AuthLifetime>,
+}
+
+/// What a channel connection's `auth` says about how long it works, without its tokens:
+/// whether it holds a refresh token, `expiresAt` and `refreshTokenExpiresAt` (rotating Slack
+/// and Webex tokens; legacy long-lived tokens have neither).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub(crate) struct AuthLifetime {
+    pub(crate) refreshable: bool,
+    pub(crate) expires_at: Option<String>,
+    pub(crate) refresh_token_expires_at: Option<String>,
 }
 
 /// A list that may be `null`.
@@ -246,16 +262,23 @@ pub(crate) struct ChannelConnection {
 }
 
 impl ChannelConnection {
-    /// The fields shared with endpoints; `auth` is dropped here.
+    /// The fields shared with endpoints; of `auth` only the lifetimes are kept.
     pub(crate) fn into_fields(self) -> ChannelEndpoint {
+        let auth = self.auth.map(|a| AuthLifetime {
+            refreshable: a.refresh_token.is_some(),
+            expires_at: a.expires_at,
+            refresh_token_expires_at: a.refresh_token_expires_at,
+        });
         ChannelEndpoint {
             identifier: self.identifier,
             provider_id: self.provider_id,
             integration_identifier: self.integration_identifier,
+            connection_identifier: None,
             subscriber_id: self.subscriber_id,
             context_keys: self.context_keys,
             created_at: self.created_at,
             updated_at: self.updated_at,
+            auth,
         }
     }
 }
