@@ -57,6 +57,18 @@ impl Driver for SandboxDriver {
         Some(callback_from(&self.provider, link, Some(&location)))
     }
     async fn fail_next_generate(&self, status: u16) {
+        // A link's calls go out together (Novu: the link and the endpoint list); when one
+        // fails the other is dropped, but it may already be on its way. Let the sandbox see
+        // it first, so the injected status goes to the next link and not to that stray call.
+        let last = || self.sb.sandbox().requests().last().and_then(|r| r["seq"].as_u64());
+        let mut seen = last();
+        let mut quiet = 0;
+        while quiet < 3 {
+            tokio::time::sleep(std::time::Duration::from_millis(25)).await;
+            let now = last();
+            quiet = if now == seen { quiet + 1 } else { 0 };
+            seen = now;
+        }
         let prefix = if self.kind.starts_with("alloy") { "alloy" } else { self.kind };
         let faults =
             FaultConfig { fail_next: vec![status], platforms: vec![prefix.to_owned()], ..FaultConfig::default() };
