@@ -107,6 +107,42 @@ impl AlloyConnectorsProvider {
         Ok(credentials.into_iter().map(|c| connection(user, connector, c)).collect())
     }
 
+    /// The request a reconnect of the credential `credential_id` makes: a link for the
+    /// credential's connector. Alloy lists credentials per connector, so the connector is the
+    /// request's target, else one of the configured `connectors`. `POST
+    /// /connectors/{id}/credentials` takes no credential id: the approval creates a new
+    /// credential beside the old one, which stays; completion returns the new one.
+    async fn reconnect_request(&self, request: &LinkRequest, credential_id: &str) -> Result<LinkRequest> {
+        let connectors: Vec<&str> = match (request.target.is_empty(), self.config.connectors.is_empty()) {
+            (false, _) => vec![request.target.as_str()],
+            (true, false) => self.config.connectors.iter().map(String::as_str).collect(),
+            (true, true) => {
+                return Err(Error::invalid_input(
+                    KIND,
+                    "target",
+                    "Alloy lists credentials per connector: name the connector (LinkRequest::new(user, connector).with_reconnect(id)) or set `connectors`",
+                ))
+            }
+        };
+        let nothing = || Error::NotFound {
+            provider: KIND,
+            message: format!(
+                "user `{}` has no credential `{credential_id}` on {} to reconnect",
+                request.user,
+                connectors.join(", ")
+            ),
+        };
+        let Some(alloy_user) = self.users.existing(self.client.api(), &request.user).await? else {
+            return Err(nothing());
+        };
+        let listed = self.list_all(&connectors, &request.user, &alloy_user).await;
+        let listed = self.users.forget_on_not_found(&request.user, listed)?;
+        let found = listed.into_iter().find(|c| c.id == credential_id).ok_or_else(nothing)?;
+        let mut reconnect = request.clone();
+        reconnect.target = found.target;
+        Ok(reconnect)
+    }
+
     async fn confirm_by_listing(&self, claims: &StateClaims) -> Result<Connection> {
         let now = self.ctx.codec().clock().now();
         let hint = self.hints().get(&claims.nonce, now).cloned();
@@ -263,6 +299,14 @@ impl LinkProvider for AlloyConnectorsProvider {
 
     async fn generate_link(&self, request: &LinkRequest) -> Result<Link> {
         request.validate(KIND)?;
+        let resolved;
+        let request = match &request.reconnect {
+            Some(id) => {
+                resolved = self.reconnect_request(request, id).await?;
+                &resolved
+            }
+            None => request,
+        };
         let redirect = request.redirect_uri.as_ref().or(self.config.redirect_uri.as_ref()).ok_or_else(|| {
             Error::invalid_input(
                 KIND,

@@ -218,6 +218,44 @@ impl AlloyHeadlessProvider {
         Ok(Watermark::of(credentials.iter().filter(|c| matches_target(c, target))))
     }
 
+    /// The request a reconnect of the credential `credential_id` makes: a link for the
+    /// credential's app (`type`). Alloy takes no credential id on `GET /headless/oauthUrl`, so
+    /// the approval creates a new credential (with a new id) beside the old one, which stays
+    /// (installations name credentials by id): completion returns the new one.
+    async fn reconnect_request(&self, request: &LinkRequest, credential_id: &str) -> Result<LinkRequest> {
+        let nothing = || Error::NotFound {
+            provider: KIND,
+            message: format!("user `{}` has no credential `{credential_id}` to reconnect", request.user),
+        };
+        let Some(alloy_user) = self.users.existing(self.client.api(), &request.user).await? else {
+            return Err(nothing());
+        };
+        let credentials = self.client.list_credentials(&alloy_user).await;
+        let credentials = self.users.forget_on_not_found(&request.user, credentials)?;
+        let found = credentials.into_iter().find(|c| c.id == credential_id).ok_or_else(nothing)?;
+        let app = match found.kind.filter(|k| !k.is_empty()) {
+            Some(app) if request.target.is_empty() || request.target.eq_ignore_ascii_case(&app) => app,
+            Some(app) => {
+                return Err(Error::invalid_input(
+                    KIND,
+                    "target",
+                    format!("credential `{credential_id}` is for `{app}`, not `{}`", request.target),
+                ))
+            }
+            None if !request.target.is_empty() => request.target.clone(),
+            None => {
+                return Err(Error::invalid_input(
+                    KIND,
+                    "reconnect",
+                    format!("credential `{credential_id}` names no app (`type`): pass the app as the target"),
+                ))
+            }
+        };
+        let mut reconnect = request.clone();
+        reconnect.target = app;
+        Ok(reconnect)
+    }
+
     /// The credential of `target` the link created, if Alloy shows it yet: one created or
     /// updated after the state's watermark (or, for a state without one, created since
     /// `not_before`).
@@ -276,6 +314,14 @@ impl LinkProvider for AlloyHeadlessProvider {
 
     async fn generate_link(&self, request: &LinkRequest) -> Result<Link> {
         request.validate(KIND)?;
+        let resolved;
+        let request = match &request.reconnect {
+            Some(id) => {
+                resolved = self.reconnect_request(request, id).await?;
+                &resolved
+            }
+            None => request,
+        };
         if let Some(key) = RESERVED_PARAMS.iter().find(|k| request.params.contains_key(**k)) {
             return Err(Error::invalid_input(
                 KIND,
