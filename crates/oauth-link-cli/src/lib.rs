@@ -133,6 +133,14 @@ enum Command {
         /// the return address an operator sets in the platform's dashboard.
         #[arg(long, value_name = "URL", default_value = DEFAULT_RETURN_URL)]
         return_url: String,
+        /// Deliver Junction's connection events (`provider.connection.created` on approval,
+        /// `provider.connection.error` when the admin API puts a connection in error) to
+        /// this URL, Svix-signed, retried on Svix's schedule until answered 2xx.
+        #[arg(long, value_name = "URL", requires = "webhook_secret")]
+        webhook_url: Option<String>,
+        /// The signing secret of those deliveries (`whsec_` followed by base64).
+        #[arg(long, value_name = "SECRET", requires = "webhook_url")]
+        webhook_secret: Option<String>,
     },
     /// Run the demo web app: connect an account in a browser, see and remove connections.
     /// Uses the in-process sandbox unless a provider is configured (OAUTH_LINK_PROVIDER,
@@ -267,10 +275,25 @@ pub const DEFAULT_RETURN_URL: &str = "http://localhost:3000/oauth/done";
 
 /// Runs the sandbox until Ctrl-C (or SIGTERM): the settings line first, flushed, so a
 /// script can read it and start using the sandbox.
-async fn serve_sandbox(port: u16, return_url: &str, out: &mut dyn Write) -> oauth_link::Result<()> {
+async fn serve_sandbox(
+    port: u16,
+    return_url: &str,
+    webhook: Option<(&str, &str)>,
+    out: &mut dyn Write,
+) -> oauth_link::Result<()> {
     Url::parse(return_url)
         .map_err(|e| Error::invalid_input("sandbox", "return_url", format!("`{return_url}` is not a URL ({e})")))?;
     let mut config = oauth_link_sandbox::SandboxConfig::default().port(port).alloy_return_url(return_url);
+    if let Some((url, secret)) = webhook {
+        let target = oauth_link_sandbox::WebhookTarget::new(url, secret).ok_or_else(|| {
+            Error::invalid_input(
+                "sandbox",
+                "webhook",
+                "--webhook-url must be an http(s) URL and --webhook-secret `whsec_` followed by base64",
+            )
+        })?;
+        config = config.junction_webhook(target);
+    }
     let catalogue = oauth_link_sandbox::Sandbox::catalogue();
     for integration in catalogue["novu"]["integrations"].as_array().into_iter().flatten() {
         if let Some(identifier) = integration["integrationIdentifier"].as_str() {
@@ -409,8 +432,9 @@ async fn execute(
         serve_demo(port, settings, out, err).await?;
         return Ok(None);
     }
-    if let Command::Sandbox { port, return_url } = &cli.command {
-        serve_sandbox(*port, return_url, out).await?;
+    if let Command::Sandbox { port, return_url, webhook_url, webhook_secret } = &cli.command {
+        let webhook = webhook_url.as_deref().zip(webhook_secret.as_deref());
+        serve_sandbox(*port, return_url, webhook, out).await?;
         return Ok(None);
     }
     if let Command::Webhook { action: WebhookAction::Verify { headers, dedupe_dir, body, .. } } = &cli.command {

@@ -198,3 +198,22 @@ fn the_binary_reads_the_body_from_stdin() {
     assert_eq!(event["user"], "app-user-9");
     let _ = std::fs::remove_dir_all(dir);
 }
+
+#[test]
+fn sandbox_webhook_flags_go_together_and_are_checked() {
+    let sandbox = |args: &[&str]| {
+        let argv = ["oauth-link", "sandbox"].into_iter().chain(args.iter().copied());
+        let (mut out, mut err) = (Vec::new(), Vec::new());
+        let code = oauth_link_cli::run_with_stdin(argv, Vec::new(), &mut &b""[..], &mut out, &mut err);
+        (code, String::from_utf8(out).unwrap(), String::from_utf8(err).unwrap())
+    };
+    let (code, out, err) = sandbox(&["--webhook-url", "http://127.0.0.1:9/hooks"]);
+    assert_eq!((code, out.as_str()), (2, ""));
+    assert!(err.contains("--webhook-secret"), "{err}");
+    let (code, out, err) = sandbox(&["--webhook-url", "http://127.0.0.1:9/hooks", "--webhook-secret", "not base64!"]);
+    assert_eq!((code, out.as_str()), (2, ""));
+    assert!(err.starts_with("error: ") && err.contains("`whsec_` followed by base64"), "{err}");
+    assert!(!err.contains("not base64!"), "{err}");
+    let (code, _, err) = sandbox(&["--webhook-url", "ftp://x", "--webhook-secret", SECRET]);
+    assert_eq!(code, 2, "{err}");
+}

@@ -237,6 +237,9 @@ pub struct SandboxConfig {
     pub(crate) request_log_capacity: usize,
     pub(crate) link_capacity: usize,
     pub(crate) idempotency_capacity: usize,
+    pub(crate) junction_webhook: Option<crate::webhooks::WebhookTarget>,
+    pub(crate) webhook_retry_schedule: Vec<Duration>,
+    pub(crate) junction_connection_delay: Duration,
 }
 
 /// Default Alloy API key (serves both Alloy APIs).
@@ -268,6 +271,9 @@ impl Default for SandboxConfig {
             request_log_capacity: 10_000,
             link_capacity: 10_000,
             idempotency_capacity: 10_000,
+            junction_webhook: None,
+            webhook_retry_schedule: crate::webhooks::SVIX_RETRY_SCHEDULE.to_vec(),
+            junction_connection_delay: Duration::ZERO,
         }
     }
 }
@@ -417,6 +423,31 @@ impl SandboxConfig {
     /// first, and a forgotten key is treated as a new one (no replay).
     pub fn idempotency_capacity(mut self, n: usize) -> Self {
         self.idempotency_capacity = n.max(1);
+        self
+    }
+
+    /// Delivers Junction's connection events to `target`, Svix-signed (see
+    /// [`WebhookTarget::new`](crate::WebhookTarget::new) and the crate docs' Webhooks
+    /// section). Default: none sent.
+    pub fn junction_webhook(mut self, target: crate::webhooks::WebhookTarget) -> Self {
+        self.junction_webhook = Some(target);
+        self
+    }
+
+    /// The pauses before each delivery attempt (the first usually zero): a delivery answered
+    /// anything but 2xx is tried again after the next one. Default
+    /// [`SVIX_RETRY_SCHEDULE`](crate::SVIX_RETRY_SCHEDULE) (8 attempts over about 27.6 hours).
+    pub fn webhook_retry_schedule(mut self, schedule: Vec<Duration>) -> Self {
+        self.webhook_retry_schedule = schedule;
+        self
+    }
+
+    /// How long after an approval a **new** Junction connection takes to appear in
+    /// `GET /v2/user/providers/{user_id}` (and its `provider.connection.created` to be
+    /// sent); default zero. Models a platform that finishes the connection after the
+    /// browser came back, which is when an app polls, or waits for the event.
+    pub fn junction_connection_delay(mut self, delay: Duration) -> Self {
+        self.junction_connection_delay = delay;
         self
     }
 

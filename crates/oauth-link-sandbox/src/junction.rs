@@ -1,5 +1,7 @@
 //! Junction (formerly Vital) Link emulation, under `/junction`.
 
+use std::time::Duration;
+
 use axum::body::Bytes;
 use axum::extract::{Path, State};
 use axum::response::Response;
@@ -212,10 +214,11 @@ async fn list_providers(State(s): St, headers: HeaderMap, Path(user_id): Path<St
     if !j.users.iter().any(|u| u.user_id == user_id) {
         return user_not_found(&user_id);
     }
+    let now = s.now();
     let providers: Vec<Value> = j
         .connections
         .iter()
-        .filter(|c| c.user_id == user_id)
+        .filter(|c| c.user_id == user_id && c.visible_from.is_none_or(|t| t <= now))
         .filter_map(|c| {
             let p = junction_provider(&c.provider)?;
             Some(json!({
@@ -612,20 +615,47 @@ pub(crate) fn complete(s: &Inner, tok: &str, approve: bool, form: &Form) -> Opti
     } else {
         form.get("username").filter(|u| !u.is_empty()).cloned().unwrap_or_else(|| "sandbox-user@example.com".into())
     };
-    match j.connections.iter_mut().find(|c| c.user_id == user_id && c.provider == p.slug) {
+    let delay = s.config.junction_connection_delay;
+    let after = match j.connections.iter_mut().find(|c| c.user_id == user_id && c.provider == p.slug) {
         Some(c) => {
             c.status = "connected".into();
             c.error_details = None;
-            c.external_user_id = Some(external);
+            c.external_user_id = Some(external.clone());
+            Duration::ZERO
         }
-        None => j.connections.push(JunctionConnection {
-            user_id,
-            provider: p.slug.into(),
-            created_on: fmt_time(now),
-            status: "connected".into(),
-            external_user_id: Some(external),
-            error_details: None,
-        }),
+        None => {
+            let visible_from = (!delay.is_zero())
+                .then(|| now + chrono::Duration::from_std(delay).unwrap_or(chrono::Duration::zero()));
+            j.connections.push(JunctionConnection {
+                user_id: user_id.clone(),
+                provider: p.slug.into(),
+                created_on: fmt_time(now),
+                status: "connected".into(),
+                external_user_id: Some(external.clone()),
+                error_details: None,
+                visible_from,
+            });
+            delay
+        }
+    };
+    if let Some(client_user_id) = j.users.iter().find(|u| u.user_id == user_id).map(|u| u.client_user_id.clone()) {
+        let brief = provider_brief(p);
+        s.webhooks.emit(
+            json!({
+                "event_type": "provider.connection.created",
+                "user_id": user_id,
+                "client_user_id": client_user_id,
+                "team_id": TEAM_ID,
+                "data": {
+                    "user_id": user_id,
+                    "provider": brief,
+                    "source": brief,
+                    "external_user_id": external,
+                    "resource_availability": p.resource_availability(),
+                },
+            }),
+            after,
+        );
     }
     Some(match &redirect {
         Some(r) => {
@@ -646,7 +676,7 @@ pub(crate) fn set_connection_error(
 ) -> bool {
     let now = fmt_time(s.now());
     let mut j = lock(&s.junction);
-    match j.connections.iter_mut().find(|c| c.user_id == user_id && c.provider == provider) {
+    let found = match j.connections.iter_mut().find(|c| c.user_id == user_id && c.provider == provider) {
         Some(c) => {
             c.status = "error".into();
             c.error_details =
@@ -654,7 +684,27 @@ pub(crate) fn set_connection_error(
             true
         }
         None => false,
+    };
+    let client_user_id = j.users.iter().find(|u| u.user_id == user_id).map(|u| u.client_user_id.clone());
+    if let (true, Some(client_user_id)) = (found, client_user_id) {
+        s.webhooks.emit(
+            json!({
+                "event_type": "provider.connection.error",
+                "user_id": user_id,
+                "client_user_id": client_user_id,
+                "team_id": TEAM_ID,
+                "data": {
+                    "provider": provider,
+                    "user_id": user_id,
+                    "message": error_message,
+                    "error_type": error_type,
+                    "error_details": error_message,
+                },
+            }),
+            Duration::ZERO,
+        );
     }
+    found
 }
 
 #[cfg(test)]

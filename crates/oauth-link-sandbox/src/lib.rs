@@ -258,6 +258,19 @@
 //! * `GET|POST /__sandbox/clock` `{"advance_seconds": N}`: read or move the sandbox clock.
 //! * `GET /__sandbox/settings`: the settings JSON; `GET /__sandbox/health`.
 //!
+//! ## Webhooks
+//!
+//! With [`SandboxConfig::junction_webhook`] (CLI: `oauth-link sandbox --webhook-url URL
+//! --webhook-secret whsec_...`) the sandbox delivers Junction's connection events as Svix
+//! does: `provider.connection.created` when a link is approved, `provider.connection.error`
+//! when `POST /__sandbox/junction/connection-error` puts a connection in error; none for a
+//! denial or a deregistration (Junction documents none). Headers `svix-id` (one per
+//! delivery), `svix-timestamp`, `svix-signature` (per attempt); a non-2xx answer is retried
+//! on [`SVIX_RETRY_SCHEDULE`] (or [`SandboxConfig::webhook_retry_schedule`]).
+//! [`SandboxConfig::junction_connection_delay`] makes a new connection appear, and its event
+//! leave, only that long after the approval. [`Sandbox::webhook_attempts`] lists the
+//! attempts. See the `webhooks` module docs for the bodies.
+//!
 //! ## Fault injection
 //!
 //! ```json
@@ -306,6 +319,7 @@ mod novu;
 mod server;
 mod state;
 mod store;
+mod webhooks;
 
 pub use config::{
     AlloyCredentialPaths, AlloyOauthUrlShape, FaultConfig, Platform, SandboxConfig, DEFAULT_ALLOY_API_KEY,
@@ -314,3 +328,4 @@ pub use config::{
 pub use consent::ConsentResult;
 pub use error::{Result, SandboxError};
 pub use server::{adapter_settings, RunningSandbox, Sandbox};
+pub use webhooks::{DeliveryAttempt, WebhookTarget, SVIX_RETRY_SCHEDULE};

@@ -61,6 +61,12 @@ pub struct Sandbox {
 }
 
 impl Sandbox {
+    /// Every webhook delivery attempt so far (Junction's events, see
+    /// [`SandboxConfig::junction_webhook`]), oldest first, at most the last 1000.
+    pub fn webhook_attempts(&self) -> Vec<crate::DeliveryAttempt> {
+        self.inner.webhooks.attempts()
+    }
+
     /// Creates a sandbox with empty state. Invalid fault settings are replaced by "off"
     /// (use [`Sandbox::set_faults`] to get the error).
     pub fn new(config: SandboxConfig) -> Self {

@@ -34,6 +34,8 @@ pub(crate) struct Inner {
     pub(crate) clock_offset: Mutex<chrono::Duration>,
     /// Set when served through [`crate::dropio::DropListener`] (mid-body drops possible).
     pub(crate) io_drop: std::sync::atomic::AtomicBool,
+    /// Junction's webhook deliveries.
+    pub(crate) webhooks: crate::webhooks::Emitter,
 }
 
 impl Inner {
@@ -47,6 +49,10 @@ impl Inner {
             log: Mutex::default(),
             clock_offset: Mutex::new(chrono::Duration::zero()),
             io_drop: std::sync::atomic::AtomicBool::new(false),
+            webhooks: crate::webhooks::Emitter::new(
+                config.junction_webhook.clone(),
+                config.webhook_retry_schedule.clone(),
+            ),
             config,
         }
     }
@@ -632,6 +638,10 @@ pub(crate) struct JunctionConnection {
     pub(crate) external_user_id: Option<String>,
     /// `{error_type, error_message, errored_at}` while `status` is `error`.
     pub(crate) error_details: Option<Value>,
+    /// Listed only from then on (a new connection with
+    /// [`SandboxConfig::junction_connection_delay`]).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub(crate) visible_from: Option<DateTime<Utc>>,
 }
 
 /// A Junction link token (provider slugs are the catalogue's).
