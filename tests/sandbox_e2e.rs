@@ -240,3 +240,117 @@ async fn the_sandbox_catches_adapter_mistakes() {
     }
     sb.shutdown().await.unwrap();
 }
+
+/// `POST /__sandbox/connections/{id}/error` (the id percent-encoded), with `body`.
+async fn put_in_error(sb: &RunningSandbox, id: &str, body: serde_json::Value) -> (u16, serde_json::Value) {
+    let id: String = url::form_urlencoded::byte_serialize(id.as_bytes()).collect();
+    let url = format!("{}/__sandbox/connections/{id}/error", sb.url().trim_end_matches('/'));
+    let answer = reqwest::Client::new()
+        .post(url)
+        .header("content-type", "application/json")
+        .body(body.to_string())
+        .send()
+        .await
+        .unwrap();
+    let status = answer.status().as_u16();
+    (status, serde_json::from_str(&answer.text().await.unwrap_or_default()).unwrap_or_default())
+}
+
+/// Links `request` through the sandbox's consent (approve) and completes it.
+async fn connect(sb: &RunningSandbox, provider: &SharedLinkProvider, request: &LinkRequest) -> oauth_link::Connection {
+    let kind = provider.kind();
+    let link = provider.generate_link(request).await.unwrap_or_else(|e| panic!("{kind}: {e}"));
+    let result = sb.sandbox().approve(link.url.as_str()).expect("the sandbox knows the link");
+    let callback = callback_from(provider, &link, result.location.as_deref());
+    provider.complete_callback(&callback).await.unwrap_or_else(|e| panic!("{kind}: {e}"))
+}
+
+/// Health end to end: a connection the sandbox puts in error (as Junction reports a failed
+/// token refresh) lists as needing re-authorisation; a reconnect keeps its id, heals it and
+/// leaves one connection; the link's tags come back on completion.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn junction_health_and_reconnect_in_place_against_the_sandbox() {
+    let sb = sandbox().await;
+    let provider = build("junction", &settings(&sb, "junction"), LinkContext::ephemeral());
+    let user = "health-user";
+    let first = connect(&sb, &provider, &LinkRequest::new(user, "oura").with_tag("org", "acme")).await;
+    assert_eq!(first.tags.get("org").map(String::as_str), Some("acme"));
+    assert!(first.status.is_connected());
+
+    let (status, answer) = put_in_error(&sb, &first.id, serde_json::json!({})).await;
+    assert_eq!(status, 200, "{answer}");
+    let listed = provider.list_connections(&ConnectionQuery::user(user)).await.unwrap();
+    assert_eq!(listed.len(), 1);
+    assert!(listed[0].status.is_reauthorization_needed(), "{:?}", listed[0].status);
+    assert!(listed[0].status.reason().unwrap().starts_with("token_refresh_failed"), "{:?}", listed[0].status);
+    // An error a new link does not fix is `failed`.
+    put_in_error(&sb, &first.id, serde_json::json!({"error_type": "webhook_registration_failed"})).await;
+    let listed = provider.list_connections(&ConnectionQuery::user(user)).await.unwrap();
+    assert_eq!(listed[0].status.as_str(), "failed", "{:?}", listed[0].status);
+
+    // Reconnect: the same record, connected again.
+    assert!(provider.capabilities().reconnect_keeps_id);
+    let reconnect = LinkRequest::reconnect(user, &first.id).with_tag("from", "reconnect");
+    let healed = connect(&sb, &provider, &reconnect).await;
+    assert_eq!((healed.id.as_str(), healed.target.as_str()), (first.id.as_str(), "oura"));
+    assert!(healed.status.is_connected());
+    assert_eq!(healed.tags, reconnect.tags);
+    let listed = provider.list_connections(&ConnectionQuery::user(user)).await.unwrap();
+    assert_eq!(
+        listed.iter().map(|c| (c.id.as_str(), c.status.as_str())).collect::<Vec<_>>(),
+        [(first.id.as_str(), "connected")]
+    );
+    assert_eq!(put_in_error(&sb, &format!("{}x", first.id), serde_json::json!({})).await.0, 404);
+    sb.shutdown().await.unwrap();
+}
+
+/// What Novu and Alloy offer: a Novu channel connection whose rotating token can no longer
+/// be renewed needs re-authorisation (and cannot be re-authorised in place); a Novu endpoint
+/// reconnect makes a new endpoint and removes the old one; an Alloy reconnect makes a new
+/// credential and keeps the old (both as the platforms document). Neither Novu endpoints nor
+/// Alloy credentials carry health: the sandbox refuses to put them in error.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn novu_and_alloy_health_and_reconnect_against_the_sandbox() {
+    let sb = sandbox().await;
+    let ctx = LinkContext::ephemeral();
+    let mut novu_settings = settings(&sb, "novu");
+    novu_settings.insert("include_channel_connections".into(), "true".into());
+    let novu = build("novu", &novu_settings, ctx.clone());
+    let user = "novu-health-user";
+
+    let workspace = connect(&sb, &novu, &LinkRequest::new(user, "slack").with_param("link_kind", "workspace")).await;
+    let (status, answer) = put_in_error(&sb, &workspace.id, serde_json::json!({})).await;
+    assert_eq!(status, 200, "{answer}");
+    let listed = novu.list_connections(&ConnectionQuery::user(user)).await.unwrap();
+    let broken = listed.iter().find(|c| c.id == workspace.id).expect("the workspace connection");
+    assert!(broken.status.is_reauthorization_needed(), "{:?}", broken.status);
+    let err = novu.generate_link(&LinkRequest::reconnect(user, &workspace.id)).await.unwrap_err();
+    assert!(matches!(err, Error::Unsupported { .. }), "{err:?}");
+
+    let endpoint = connect(&sb, &novu, &LinkRequest::new(user, "slack")).await;
+    assert_eq!(put_in_error(&sb, &endpoint.id, serde_json::json!({})).await.0, 409, "no health on an endpoint");
+    assert!(!novu.capabilities().reconnect_keeps_id);
+    let renewed = connect(&sb, &novu, &LinkRequest::reconnect(user, &endpoint.id)).await;
+    assert_ne!(renewed.id, endpoint.id, "Novu makes a new endpoint per link");
+    let endpoints: Vec<String> = novu
+        .list_connections(&ConnectionQuery::user(user))
+        .await
+        .unwrap()
+        .into_iter()
+        .filter(|c| c.id != workspace.id)
+        .map(|c| c.id)
+        .collect();
+    // The endpoint autoLinkUser made with the workspace, and the reconnected one; not the old.
+    assert!(endpoints.contains(&renewed.id) && !endpoints.contains(&endpoint.id), "{endpoints:?}");
+
+    let alloy = build("alloy-headless", &settings(&sb, "alloy-headless"), ctx);
+    let user = "alloy-health-user";
+    let credential = connect(&sb, &alloy, &LinkRequest::new(user, "slack")).await;
+    assert_eq!(put_in_error(&sb, &credential.id, serde_json::json!({})).await.0, 409, "no health on a credential");
+    let renewed = connect(&sb, &alloy, &LinkRequest::reconnect(user, &credential.id)).await;
+    assert_ne!(renewed.id, credential.id);
+    let ids: Vec<String> =
+        alloy.list_connections(&ConnectionQuery::user(user)).await.unwrap().into_iter().map(|c| c.id).collect();
+    assert_eq!(ids.len(), 2, "Alloy keeps the old credential beside the new one: {ids:?}");
+    sb.shutdown().await.unwrap();
+}

@@ -1,4 +1,5 @@
-//! `/__sandbox/*`: reset, state, request log, faults, approve/deny, clock, settings.
+//! `/__sandbox/*`: reset, state, request log, faults, approve/deny, clock, settings, and
+//! connections put in error.
 
 use axum::body::Bytes;
 use axum::extract::{Path, State};
@@ -32,6 +33,7 @@ pub(crate) fn router() -> Router<Shared> {
         .route("/catalogue", get(|| async { json_response(StatusCode::OK, &crate::catalogue::catalogue_json()) }))
         .route("/novu/integrations/{identifier}", post(novu_integration))
         .route("/junction/connection-error", post(junction_connection_error))
+        .route("/connections/{id}/error", post(connection_error))
         .fallback(|| async { json_response(StatusCode::NOT_FOUND, &json!({"error": "unknown admin endpoint"})) })
 }
 
@@ -182,6 +184,67 @@ async fn junction_connection_error(State(s): St, body: Bytes) -> Response {
         );
     }
     json_response(StatusCode::OK, &json!({ "user_id": user, "provider": provider, "status": "error" }))
+}
+
+/// What putting a connection in error did, or why it could not.
+pub(crate) fn put_in_error(
+    s: &crate::state::Inner,
+    id: &str,
+    error_type: Option<&str>,
+    message: Option<&str>,
+) -> Result<Value, (StatusCode, String)> {
+    // Junction: `<user_id>/<slug>`, the id oauth-link gives a Junction connection.
+    if let Some((user, provider)) = id.split_once('/') {
+        let listed = lock(&s.junction).connections.iter().any(|c| c.user_id == user && c.provider == provider);
+        if listed {
+            let error_type = error_type.unwrap_or("token_refresh_failed");
+            let message = message.unwrap_or("The provider token could not be refreshed.");
+            crate::junction::set_connection_error(s, user, provider, error_type, message);
+            return Ok(json!({"platform": "junction", "id": id, "status": "error", "error_type": error_type}));
+        }
+    }
+    if crate::novu::expire_connection(s, id) {
+        return Ok(json!({"platform": "novu", "id": id, "auth": "refresh token expired"}));
+    }
+    let no_health = |platform: &str, what: &str| {
+        (
+            StatusCode::CONFLICT,
+            format!("{platform} {what} `{id}` carries no health state (its records have no status): nothing to put in error"),
+        )
+    };
+    if lock(&s.novu).endpoints.iter().any(|e| e.identifier == id) {
+        return Err(no_health("Novu", "channel endpoint"));
+    }
+    if lock(&s.alloy).credentials.iter().any(|c| c.credential_id == id) {
+        return Err(no_health("Alloy", "credential"));
+    }
+    Err((
+        StatusCode::NOT_FOUND,
+        format!("no connection `{id}` (a Junction `<user_id>/<slug>`, a Novu channel connection)"),
+    ))
+}
+
+/// `POST /__sandbox/connections/{id}/error` `{"error_type"?, "error_message"?}` (body
+/// optional): puts the connection `id` (as oauth-link names it; percent-encode Junction's `/`)
+/// in error as its platform would report it. Junction: `status: error` with `error_details`
+/// (`error_type` default `token_refresh_failed`). Novu channel connection: a rotating token
+/// whose refresh token expired. Novu channel endpoints and Alloy credentials have no health
+/// state: 409. Unknown: 404.
+async fn connection_error(State(s): St, Path(id): Path<String>, body: Bytes) -> Response {
+    let v: Value = if body.iter().all(u8::is_ascii_whitespace) {
+        json!({})
+    } else {
+        match serde_json::from_slice(&body) {
+            Ok(v) => v,
+            Err(e) => return bad(format!("expected {{\"error_type\"?, \"error_message\"?}}: {e}")),
+        }
+    };
+    let (error_type, message) =
+        (v.get("error_type").and_then(Value::as_str), v.get("error_message").and_then(Value::as_str));
+    match put_in_error(&s, &id, error_type, message) {
+        Ok(done) => json_response(StatusCode::OK, &done),
+        Err((status, error)) => json_response(status, &json!({ "error": error })),
+    }
 }
 
 async fn get_clock(State(s): St) -> Response {

@@ -1161,6 +1161,28 @@ fn callback(
     Ok(())
 }
 
+/// Puts a channel connection where Novu can no longer use it: its `auth` becomes a rotating
+/// token pair (Slack/Webex token rotation: `refreshToken`, `expiresAt`,
+/// `refreshTokenExpiresAt`, as Novu stores it after such an OAuth grant) whose refresh token
+/// expired an hour ago (sandbox clock). Novu records carry no status, so this is the only
+/// failure a listing shows. `false` when there is no such connection.
+pub(crate) fn expire_connection(s: &Inner, identifier: &str) -> bool {
+    let expired = fmt_time(s.now() - chrono::Duration::hours(1));
+    let mut n = lock(&s.novu);
+    let Some(c) = n.connections.iter_mut().find(|c| c.identifier == identifier) else {
+        return false;
+    };
+    let access =
+        c.auth.get("accessToken").cloned().unwrap_or_else(|| json!(format!("xoxe.xoxb-sandbox-{}", token(24))));
+    c.auth = json!({
+        "accessToken": access,
+        "refreshToken": format!("xoxe-1-sandbox-{}", token(24)),
+        "expiresAt": expired,
+        "refreshTokenExpiresAt": expired,
+    });
+    true
+}
+
 /// Approves or denies a Novu link (what Novu's OAuth callback would do). `None` when unknown.
 /// A denial creates and changes nothing.
 pub(crate) fn complete(s: &Inner, id: &str, approve: bool) -> Option<Outcome> {
