@@ -255,6 +255,14 @@
 //! * `POST /__sandbox/junction/connection-error` `{"user_id", "provider", "error_type"?,
 //!   "error_message"?}`: put a Junction connection in `error` state
 //!   ([`Sandbox::set_junction_connection_error`]); 404 when there is no such connection.
+//! * `POST /__sandbox/connections/{id}/error` `{"error_type"?, "error_message"?}` (body
+//!   optional): put the connection `id`, named as oauth-link names it (percent-encode the `/` of
+//!   Junction's `<user_id>/<slug>`), in error as its platform reports one. Junction: `status:
+//!   error` with `error_details` (`error_type` default `token_refresh_failed`; the
+//!   `provider.connection.error` event too). A Novu channel connection: its `auth` becomes a
+//!   rotating token pair whose refresh token expired an hour ago (Novu records carry no status;
+//!   token expiry is what a listing can show). Novu channel endpoints and Alloy credentials carry
+//!   no health state: 409. Unknown: 404.
 //! * `GET|POST /__sandbox/clock` `{"advance_seconds": N}`: read or move the sandbox clock.
 //! * `GET /__sandbox/settings`: the settings JSON; `GET /__sandbox/health`.
 //!
@@ -263,7 +271,8 @@
 //! With [`SandboxConfig::junction_webhook`] (CLI: `oauth-link sandbox --webhook-url URL
 //! --webhook-secret whsec_...`) the sandbox delivers Junction's connection events as Svix
 //! does: `provider.connection.created` when a link is approved, `provider.connection.error`
-//! when `POST /__sandbox/junction/connection-error` puts a connection in error; none for a
+//! when `POST /__sandbox/junction/connection-error` (or `/__sandbox/connections/{id}/error`)
+//! puts a connection in error; none for a
 //! denial or a deregistration (Junction documents none). Headers `svix-id` (one per
 //! delivery), `svix-timestamp`, `svix-signature` (per attempt); a non-2xx answer is retried
 //! on [`SVIX_RETRY_SCHEDULE`] (or [`SandboxConfig::webhook_retry_schedule`]).
