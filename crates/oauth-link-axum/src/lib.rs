@@ -21,7 +21,7 @@
 //!
 //! | route | what |
 //! |---|---|
-//! | `GET`, `POST /{provider}/connect/{target}` | starts a link for the signed-in user (query or form: `scope`, `params` as `key=value` lines, `param.<name>`), keeps it in a cookie, 303 to the platform (JSON `{url, expires_at}` with `Accept: application/json`) |
+//! | `GET`, `POST /{provider}/connect/{target}` | starts a link for the signed-in user (query or form: `scope`, `params` as `key=value` lines, `param.<name>`, `reconnect=<connection id>` to re-authorise one of the user's connections to `target`), keeps it in a cookie, 303 to the platform (JSON `{url, expires_at}` with `Accept: application/json`) |
 //! | `GET /{provider}/callback` | completes the link this browser started, clears its cookie, 303 to the success or failure URL (JSON with `Accept: application/json`, or when none is set) |
 //! | `GET /{provider}/connections` | the signed-in user's connections, JSON (`?target=` filters) |
 //! | `DELETE /{provider}/connections/{id}` | removes one of them, 204 |

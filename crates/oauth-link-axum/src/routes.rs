@@ -197,10 +197,20 @@ fn cross_site(parts: &Parts, shared: &Shared) -> bool {
 
 // ------------------------------------------------------------------ connect
 
-/// What a connect request may carry besides the target: scopes and extra parameters.
-fn connect_input(kind: &'static str, raw: &str) -> Result<(Vec<String>, BTreeMap<String, String>), Error> {
+/// What a connect request may carry besides the target: scopes, extra parameters, and the
+/// connection to re-authorise (`reconnect=<connection id>`; the provider checks it is the
+/// signed-in user's and is to the path's target).
+#[derive(Debug, Default)]
+struct ConnectInput {
+    scopes: Vec<String>,
+    params: BTreeMap<String, String>,
+    reconnect: Option<String>,
+}
+
+fn connect_input(kind: &'static str, raw: &str) -> Result<ConnectInput, Error> {
     let mut scopes = Vec::new();
     let mut params = BTreeMap::new();
+    let mut reconnect = None;
     let mut add = |key: &str, value: &str| {
         if params.insert(key.to_owned(), value.to_owned()).is_some() {
             return Err(Error::invalid_input(kind, format!("params.{}", short(key)), "given twice"));
@@ -226,6 +236,11 @@ fn connect_input(kind: &'static str, raw: &str) -> Result<(Vec<String>, BTreeMap
                     }
                 }
             }
+            "reconnect" => {
+                if reconnect.replace(value.trim().to_owned()).is_some() {
+                    return Err(Error::invalid_input(kind, "reconnect", "given twice"));
+                }
+            }
             "user" | "redirect_uri" | "redirect_url" => {
                 return Err(Error::invalid_input(
                     kind,
@@ -240,7 +255,7 @@ fn connect_input(kind: &'static str, raw: &str) -> Result<(Vec<String>, BTreeMap
             }
         }
     }
-    Ok((scopes, params))
+    Ok(ConnectInput { scopes, params, reconnect })
 }
 
 async fn connect(
@@ -282,9 +297,10 @@ async fn connect(
     };
     let mut request = LinkRequest::new(user, target);
     match connect_input(kind, &raw) {
-        Ok((scopes, params)) => {
-            request.scopes = scopes;
-            request.params = params;
+        Ok(input) => {
+            request.scopes = input.scopes;
+            request.params = input.params;
+            request.reconnect = input.reconnect;
         }
         Err(e) => return shared.fail(&parts.headers, Problem::from_error(&e), reply),
     }
@@ -540,14 +556,22 @@ mod tests {
 
     #[test]
     fn connect_input_reads_scopes_and_params_and_refuses_the_user() {
-        let (scopes, params) =
-            connect_input("memory", "scope=a%20b&scopes=c,d&params=x%3D1%0Ay+%3D+2&param.z=3").unwrap();
-        assert_eq!(scopes, ["a", "b", "c", "d"]);
+        let input = connect_input("memory", "scope=a%20b&scopes=c,d&params=x%3D1%0Ay+%3D+2&param.z=3").unwrap();
+        assert_eq!(input.scopes, ["a", "b", "c", "d"]);
         assert_eq!(
-            params.into_iter().collect::<Vec<_>>(),
+            input.params.into_iter().collect::<Vec<_>>(),
             [("x".into(), "1".into()), ("y".into(), "2".into()), ("z".into(), "3".into())]
         );
-        for bad in ["user=eve", "redirect_uri=https://evil.example", "params=novalue", "param.a=1&param.a=2"] {
+        assert_eq!(input.reconnect, None);
+        let input = connect_input("memory", "reconnect=uid%2Foura").unwrap();
+        assert_eq!(input.reconnect.as_deref(), Some("uid/oura"));
+        for bad in [
+            "user=eve",
+            "redirect_uri=https://evil.example",
+            "params=novalue",
+            "param.a=1&param.a=2",
+            "reconnect=a&reconnect=b",
+        ] {
             assert!(matches!(connect_input("memory", bad), Err(Error::InvalidInput { .. })), "{bad}");
         }
     }

@@ -310,6 +310,32 @@ async fn connections_are_listed_and_only_ones_own_can_be_removed() {
 }
 
 #[tokio::test]
+async fn the_connect_route_reconnects_the_signed_in_users_own_connection() {
+    let h = harness(|b| b.success_url("/connected").failure_url("/failed"));
+    let mut ada = Browser::signed_in("ada");
+    ada.get(&h.app, "/oauth/memory/connect/slack").await;
+    assert_eq!(
+        ada.get(&h.app, "/oauth/memory/callback").await.location(),
+        "/connected?provider=memory&connection=mem_1&target=slack"
+    );
+    // A form's Reconnect button: the connection to re-authorise, its target in the path.
+    let start = ada.post(&h.app, "/oauth/memory/connect/slack", "reconnect=mem_1").await;
+    assert_eq!(start.status, StatusCode::SEE_OTHER, "{start:?}");
+    let done = ada.get(&h.app, "/oauth/memory/callback").await;
+    assert_eq!(done.location(), "/connected?provider=memory&connection=mem_1&target=slack", "the same id");
+    ada.accept_json = true;
+    let listed = ada.get(&h.app, "/oauth/memory/connections").await.json();
+    assert_eq!(listed.as_array().unwrap().len(), 1, "{listed}");
+    // Another user cannot re-authorise Ada's connection; a target it is not to is refused.
+    let mut bob = Browser { accept_json: true, ..Browser::signed_in("bob") };
+    let foreign = bob.post(&h.app, "/oauth/memory/connect/slack", "reconnect=mem_1").await;
+    assert_eq!((foreign.status, problem_code(&foreign).as_str()), (StatusCode::NOT_FOUND, "not-found"));
+    let wrong = ada.post(&h.app, "/oauth/memory/connect/github", "reconnect=mem_1").await;
+    assert_eq!(problem_code(&wrong), "invalid-input");
+    assert!(bob.cookies.is_empty(), "no link was started");
+}
+
+#[tokio::test]
 async fn cross_site_posts_and_deletes_are_refused() {
     let h = harness(|b| b);
     let ada = Browser::signed_in("ada");
