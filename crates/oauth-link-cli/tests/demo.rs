@@ -245,6 +245,71 @@ async fn connect_list_and_disconnect_on_every_provider() {
     demo.shutdown().await;
 }
 
+/// The connections page shows each connection's health; a connection the sandbox puts in
+/// error (a revoked token, as Junction reports it) shows as needing re-authorisation with a
+/// Reconnect button, which re-links it in place: the same id, connected again, one row.
+/// Where the platform reports no health (Alloy), the simulation says so.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn health_and_reconnect_on_the_connections_page() {
+    let demo = demo::start(options()).await.expect("demo");
+    let mut browser = Browser::new(&demo);
+    browser.sign_in("health-user").await;
+    let consent = browser.connect("junction", "oura", "").await;
+    let approved = browser.consent(&consent, "approve").await;
+    let done = browser.follow(&approved).await;
+    let list = browser.get(done.location.as_deref().expect("location")).await;
+    assert!(list.body.contains("data-status=\"connected\""), "{}", list.body);
+    assert!(!list.body.contains("class=\"reconnect\""), "no Reconnect for a healthy connection");
+
+    // Sandbox mode: have the sandbox break it.
+    let (action, fields) = parse_form(&list.body, "<form class=\"simulate\"");
+    let fields: Vec<(&str, &str)> = fields.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
+    let id = fields.iter().find(|(k, _)| *k == "id").expect("id").1.to_owned();
+    let broken = browser.post(&action, &fields).await;
+    assert_eq!(broken.status, StatusCode::SEE_OTHER, "{}", broken.body);
+    let list = browser.get(broken.location.as_deref().expect("location")).await;
+    assert!(list.body.contains("data-status=\"needs_reauthorization\""), "{}", list.body);
+    assert!(list.body.contains("needs re-authorisation") && list.body.contains("token_refresh_failed"));
+    assert!(list.body.contains("The sandbox put"), "flash: {}", list.body);
+
+    // Reconnect: the router's connect route with `reconnect=<id>`, consent, back.
+    let (action, fields) = parse_form(&list.body, "<form class=\"reconnect\"");
+    assert_eq!(action, "/oauth/junction/connect/oura");
+    let fields: Vec<(&str, &str)> = fields.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
+    assert_eq!(fields, [("reconnect", id.as_str())]);
+    let start = browser.post(&action, &fields).await;
+    assert_eq!(start.status, StatusCode::SEE_OTHER, "{}", start.body);
+    let approved = browser.consent(start.location.as_deref().expect("consent"), "approve").await;
+    let done = browser.follow(&approved).await;
+    let list_url = done.location.clone().expect("location");
+    assert!(
+        list_url.contains(&format!(
+            "connection={}",
+            url::form_urlencoded::byte_serialize(id.as_bytes()).collect::<String>()
+        )),
+        "the same id: {list_url}"
+    );
+    let list = browser.get(&list_url).await;
+    assert_eq!(list.body.matches("<tr class=\"connection\"").count(), 1, "{}", list.body);
+    assert!(list.body.contains("data-status=\"connected\""), "{}", list.body);
+
+    // Alloy records carry no health: nothing to break.
+    let consent = browser.connect("alloy-connectors", "notion", "").await;
+    let approved = browser.consent(&consent, "approve").await;
+    let done = browser.follow(&approved).await;
+    let list = browser.get(done.location.as_deref().expect("location")).await;
+    let (action, fields) = parse_form(&list.body, "<form class=\"simulate\"");
+    let fields: Vec<(&str, &str)> = fields.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
+    let answer = browser.post(&action, &fields).await;
+    let list = browser.get(answer.location.as_deref().expect("location")).await;
+    assert!(list.body.contains("reports no health"), "{}", list.body);
+    assert!(list.body.contains("data-status=\"connected\""));
+    // Another user's connection cannot be broken from here.
+    browser.sign_in("someone-else").await;
+    assert_eq!(browser.post(&action, &fields).await.status, StatusCode::NOT_FOUND);
+    demo.shutdown().await;
+}
+
 /// Follows a failure redirect to the demo's page: (status, kind).
 async fn failure(browser: &mut Browser, page: &Page, code: &str) -> Page {
     let location = page.location.as_deref().unwrap_or_else(|| panic!("no redirect: {}", page.body));

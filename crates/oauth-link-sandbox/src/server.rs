@@ -202,6 +202,22 @@ impl Sandbox {
         crate::junction::set_connection_error(&self.inner, user_id, provider, error_type, error_message)
     }
 
+    /// Puts the connection `connection_id`, named as oauth-link names it (a Junction
+    /// `<user_id>/<slug>`, a Novu channel connection's identifier), in error as its platform
+    /// reports one (`POST /__sandbox/connections/{id}/error`): Junction `status: error` with
+    /// `error_details` (`error_type` default `token_refresh_failed`), a Novu channel
+    /// connection's rotating refresh token expired. Returns what was done; an error message for
+    /// an unknown id, or for Novu channel endpoints and Alloy credentials, which carry no
+    /// health state.
+    pub fn put_connection_in_error(
+        &self,
+        connection_id: &str,
+        error_type: Option<&str>,
+        error_message: Option<&str>,
+    ) -> std::result::Result<Value, String> {
+        crate::admin::put_in_error(&self.inner, connection_id, error_type, error_message).map_err(|(_, e)| e)
+    }
+
     /// Moves the sandbox clock forward (link expiry, idempotency window).
     pub fn advance_clock(&self, by: Duration) {
         let d = chrono::Duration::from_std(by).unwrap_or(chrono::Duration::MAX);

@@ -41,7 +41,9 @@ button{font:inherit;padding:.3em 1.2em;cursor:pointer}\
 .error{padding:.6em 1em;border-radius:4px;background:#fdecea;border:1px solid #e99}\
 .note{color:#555;font-size:.9em}table{border-collapse:collapse;width:100%}\
 th,td{text-align:left;padding:.3em .6em;border-bottom:1px solid #ddd}code{font-size:.9em}\
-.inline{display:inline}";
+.inline{display:inline}.actions form{display:inline;margin-right:.3em}\
+.health{padding:.1em .5em;border-radius:3px;background:#e7f6e7}.health.pending{background:#fff8e1}\
+.health.needs_reauthorization{background:#fff0d9}.health.failed{background:#fdecea}.reason{color:#666}";
 
 /// One URL path segment, percent-encoded (a target or connection id in a router path).
 pub(crate) fn path_segment(text: &str) -> String {
@@ -183,20 +185,25 @@ pub(crate) struct ConnectionsView<'a> {
     pub(crate) user: &'a str,
     pub(crate) connections: &'a [Connection],
     pub(crate) flash: Option<&'a str>,
+    /// Sandbox mode: each connected row offers to simulate a revoked token.
+    pub(crate) sandbox: bool,
 }
 
+/// What the health column says.
 fn status_text(status: &ConnectionStatus) -> String {
     match status {
         ConnectionStatus::Connected => "connected".into(),
         ConnectionStatus::Pending => "pending".into(),
-        ConnectionStatus::NeedsReauthorization { reason } => format!("needs re-authorisation: {reason}"),
-        ConnectionStatus::Failed { reason } => format!("failed: {reason}"),
+        ConnectionStatus::NeedsReauthorization { .. } => "needs re-authorisation".into(),
+        ConnectionStatus::Failed { .. } => "failed".into(),
         // A status added after this page was written.
-        other => other.to_string(),
+        other => other.as_str().replace('_', " "),
     }
 }
 
-/// Renders a user's connections with Disconnect buttons.
+/// Renders a user's connections: each one's health (and the platform's reason), a
+/// Reconnect button where a re-authorisation is needed, Disconnect buttons, and in sandbox
+/// mode a button that has the sandbox break a connection.
 pub(crate) fn connections(view: &ConnectionsView<'_>) -> String {
     let mut body = format!(
         "<h1>Connections of <span id=\"user\">{}</span> on <span id=\"provider\">{}</span></h1>\n",
@@ -208,23 +215,47 @@ pub(crate) fn connections(view: &ConnectionsView<'_>) -> String {
         body.push_str("<p id=\"no-connections\">No connections yet.</p>\n");
     } else {
         body.push_str(
-            "<table id=\"connections\">\n<tr><th>target</th><th>status</th><th>created</th><th>id</th><th></th></tr>\n",
+            "<table id=\"connections\">\n<tr><th>target</th><th>health</th><th>created</th><th>id</th><th></th></tr>\n",
         );
+        let base = format!("{LINKS_PREFIX}/{}", path_segment(view.provider));
         for (i, c) in view.connections.iter().enumerate() {
             let created = c.created_at.map(|t| t.format("%Y-%m-%d %H:%M:%S UTC").to_string()).unwrap_or_default();
+            let reason = match c.status.reason() {
+                Some(reason) => format!("<br><small class=\"reason\">{}</small>", esc(reason)),
+                None => String::new(),
+            };
+            let mut actions = String::new();
+            if c.status.is_reauthorization_needed() {
+                actions.push_str(&format!(
+                    "<form class=\"reconnect\" method=\"post\" action=\"{}\">\
+<input type=\"hidden\" name=\"reconnect\" value=\"{}\">\
+<button type=\"submit\" class=\"reconnect-button\" id=\"reconnect-{i}\">Reconnect</button></form>",
+                    esc(&format!("{base}/connect/{}", path_segment(&c.target))),
+                    esc(&c.id)
+                ));
+            }
+            if view.sandbox && c.status.is_connected() {
+                actions.push_str(&format!(
+                    "<form class=\"simulate\" method=\"post\" action=\"/simulate-error\">\
+<input type=\"hidden\" name=\"provider\" value=\"{}\"><input type=\"hidden\" name=\"id\" value=\"{}\">\
+<button type=\"submit\" class=\"simulate-button\" id=\"simulate-{i}\" title=\"The sandbox reports it as a platform reports a revoked or expired token\">Simulate a revoked token</button></form>",
+                    esc(view.provider),
+                    esc(&c.id)
+                ));
+            }
+            actions.push_str(&format!(
+                "<form class=\"disconnect\" method=\"post\" action=\"{}\">\
+<button type=\"submit\" class=\"disconnect-button\" id=\"disconnect-{i}\">Disconnect</button></form>",
+                esc(&format!("{base}/connections/{}/disconnect", path_segment(&c.id)))
+            ));
             body.push_str(&format!(
-                "<tr class=\"connection\" data-target=\"{t}\" data-id=\"{id}\"><td>{t}</td><td>{}</td><td>{}</td><td><code>{id}</code></td>\
-<td><form class=\"disconnect\" method=\"post\" action=\"{action}\">\
-<button type=\"submit\" class=\"disconnect-button\" id=\"disconnect-{i}\">Disconnect</button></form></td></tr>\n",
+                "<tr class=\"connection\" data-target=\"{t}\" data-id=\"{id}\" data-status=\"{status}\"><td>{t}</td>\
+<td><span class=\"health {status}\">{}</span>{reason}</td><td>{}</td><td><code>{id}</code></td><td class=\"actions\">{actions}</td></tr>\n",
                 esc(&status_text(&c.status)),
                 esc(&created),
                 t = esc(&c.target),
                 id = esc(&c.id),
-                action = esc(&format!(
-                    "{LINKS_PREFIX}/{}/connections/{}/disconnect",
-                    path_segment(view.provider),
-                    path_segment(&c.id)
-                )),
+                status = esc(c.status.as_str()),
             ));
         }
         body.push_str("</table>\n");
@@ -284,8 +315,44 @@ mod tests {
         assert!(!html.contains("<script>") && !html.contains("<img"), "{html}");
         assert!(html.contains("/callback?a=1&amp;b=&quot;2&quot;"), "{html}");
         let c = Connection::new("x\"><b>", "junction", "<u>", "<t>", ConnectionStatus::failed("<r>"));
-        let page = connections(&ConnectionsView { provider: "junction", user: "<u>", connections: &[c], flash: None });
+        let page = connections(&ConnectionsView {
+            provider: "junction",
+            user: "<u>",
+            connections: &[c],
+            flash: None,
+            sandbox: true,
+        });
         assert!(!page.contains("<b>") && !page.contains("<u>") && !page.contains("<t>") && !page.contains("<r>"));
         assert_eq!(query(&[("user", "a b&c")]), "user=a+b%26c");
+    }
+
+    #[test]
+    fn rows_show_health_and_offer_reconnect_where_it_is_needed() {
+        let rows = [
+            Connection::new("uid/oura", "junction", "u", "oura", ConnectionStatus::Connected),
+            Connection::new(
+                "uid/fitbit",
+                "junction",
+                "u",
+                "fitbit",
+                ConnectionStatus::needs_reauthorization("token_refresh_failed: revoked"),
+            ),
+            Connection::new("uid/garmin", "junction", "u", "garmin", ConnectionStatus::failed("unknown")),
+        ];
+        let view =
+            |sandbox| ConnectionsView { provider: "junction", user: "u", connections: &rows, flash: None, sandbox };
+        let page = connections(&view(true));
+        for status in ["connected", "needs_reauthorization", "failed"] {
+            assert!(page.contains(&format!("data-status=\"{status}\"")), "{status}: {page}");
+        }
+        assert!(page.contains("needs re-authorisation") && page.contains("token_refresh_failed: revoked"));
+        // One Reconnect form, for the row that needs it, to the router's connect route.
+        assert_eq!(page.matches("class=\"reconnect\"").count(), 1, "{page}");
+        assert!(page.contains(
+            "action=\"/oauth/junction/connect/fitbit\"><input type=\"hidden\" name=\"reconnect\" value=\"uid/fitbit\">"
+        ));
+        // The sandbox's simulation, for the connected row only.
+        assert_eq!(page.matches("class=\"simulate\"").count(), 1);
+        assert!(!connections(&view(false)).contains("class=\"simulate\""), "real platforms: no simulation");
     }
 }

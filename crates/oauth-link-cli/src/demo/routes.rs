@@ -19,6 +19,7 @@ pub(super) fn routes(app: Arc<App>) -> Router {
         .route("/", get(index))
         .route("/login", post(login))
         .route("/connections", get(connections))
+        .route("/simulate-error", post(simulate_error))
         .route("/failed", get(failed))
         .fallback(not_found)
         .with_state(app)
@@ -157,16 +158,78 @@ async fn connections(State(app): AppState, Query(q): QueryMap, headers: HeaderMa
             );
         }
     };
-    // What the router reports, shown only when the list agrees (the query is not trusted).
-    let flash = match (q.get("connection"), q.get("disconnected")) {
-        (Some(id), _) => {
-            list.iter().find(|c| &c.id == id).map(|c| format!("Connected {} (connection {}).", c.target, c.id))
-        }
-        (_, Some(id)) if !list.iter().any(|c| &c.id == id) => Some(format!("Disconnected {id}.")),
+    // What the router (or the simulation) reports, shown only when the list agrees (the
+    // query is not trusted).
+    let listed = |id: &String| list.iter().find(|c| &c.id == id);
+    let flash = match (q.get("connection"), q.get("disconnected"), q.get("broken"), q.get("no_health")) {
+        (Some(id), ..) => listed(id).map(|c| format!("Connected {} (connection {}).", c.target, c.id)),
+        (_, Some(id), ..) if listed(id).is_none() => Some(format!("Disconnected {id}.")),
+        (_, _, Some(id), _) => listed(id)
+            .filter(|c| !c.status.is_connected())
+            .map(|c| format!("The sandbox put {} in error, as the platform would report it: {}.", c.id, c.status)),
+        (.., Some(id)) => listed(id).map(|c| {
+            format!(
+                "{} reports no health for {}: its records carry no status, so nothing can break it here.",
+                kind, c.id
+            )
+        }),
         _ => None,
     };
-    let view = pages::ConnectionsView { provider: kind, user: &user, connections: &list, flash: flash.as_deref() };
+    let view = pages::ConnectionsView {
+        provider: kind,
+        user: &user,
+        connections: &list,
+        flash: flash.as_deref(),
+        sandbox: app.sandbox.is_some(),
+    };
     html(StatusCode::OK, pages::connections(&view), None)
+}
+
+/// Sandbox mode: `POST /simulate-error` `provider=&id=` asks the sandbox to put one of the
+/// signed-in user's connections in error (as a revoked token would), then back to the list,
+/// where it shows as needing re-authorisation with a Reconnect button.
+async fn simulate_error(State(app): AppState, headers: HeaderMap, body: axum::body::Bytes) -> Response {
+    let form: HashMap<String, String> = url::form_urlencoded::parse(&body).into_owned().collect();
+    let refuse = |status: StatusCode, message: &str| {
+        error_page(
+            status,
+            pages::ErrorView {
+                kind: "invalid-input",
+                title: "Nothing was simulated",
+                message,
+                hint: "Start from the demo's first page.",
+                retry: None,
+                status: status.as_u16(),
+            },
+        )
+    };
+    if headers.get("sec-fetch-site").is_some_and(|v| v.as_bytes() == b"cross-site") {
+        return refuse(StatusCode::FORBIDDEN, "Only this site can ask the sandbox to break a connection.");
+    }
+    let (Some(sandbox), Some(entry), Some(id)) =
+        (&app.sandbox, form.get("provider").and_then(|p| app.find(p)), form.get("id"))
+    else {
+        return refuse(StatusCode::BAD_REQUEST, "Sandbox mode only, with a provider and a connection id.");
+    };
+    let kind = entry.provider.kind();
+    // Only the signed-in user's own connections.
+    let mine = match entry.provider.list_connections(&ConnectionQuery::user(user_of(&headers))).await {
+        Ok(list) => list.iter().any(|c| &c.id == id),
+        Err(_) => false,
+    };
+    if !mine {
+        return refuse(StatusCode::NOT_FOUND, "No such connection of the signed-in user.");
+    }
+    let outcome = match sandbox.put_connection_in_error(id, None, None) {
+        Ok(_) => "broken",
+        Err(_) => "no_health",
+    };
+    let location = format!("/connections?{}", pages::query(&[("provider", kind), (outcome, id)]));
+    let mut r = html(StatusCode::SEE_OTHER, String::new(), None);
+    if let Ok(v) = HeaderValue::from_str(&location) {
+        r.headers_mut().insert(header::LOCATION, v);
+    }
+    r
 }
 
 /// The router's failure page: `?provider=&error=<class>&code=<code>`.

@@ -12,6 +12,9 @@ pub(super) struct App {
     pub(super) cards: Vec<ProviderCard>,
     /// One line about the mode, for the index page.
     pub(super) mode_line: String,
+    /// The in-process sandbox (sandbox mode): the connections page can ask it to put a
+    /// connection in error, to show a connection needing re-authorisation.
+    pub(super) sandbox: Option<Sandbox>,
 }
 
 #[derive(Debug)]
@@ -128,6 +131,7 @@ pub(super) fn sandbox_app(root: &str, options: &DemoOptions) -> oauth_link::Resu
             "Sandbox mode: Alloy (headless and connectors), Novu and Junction are emulated in this process under {sandbox_root}/. \
 Set OAUTH_LINK_PROVIDER and the platform's keys to use a real platform."
         ),
+        sandbox: Some(sandbox.clone()),
     };
     Ok(Built { app, links: router, sandbox: Some(sandbox), notes: Vec::new() })
 }
@@ -176,6 +180,7 @@ pub(super) fn real_app(root: &str, settings: &Settings) -> oauth_link::Result<Bu
         cards: vec![card(&provider, vec![note])],
         providers: vec![Entry::new(provider)],
         mode_line: format!("Real platform: {kind} (from {}).", settings.source()),
+        sandbox: None,
     };
     Ok(Built { app, links: router, sandbox: None, notes })
 }
