@@ -10,6 +10,7 @@ use crate::replay::{MemoryReplayGuard, ReplayGuard};
 use crate::secret::StateToken;
 use crate::state::{IssuedToken, StateClaims, StateCodec, StateKeys};
 use crate::types::{Callback, Connection, LinkRequest};
+use crate::webhook::ConnectionNotifier;
 
 /// State handling and transport shared by the adapters of one app.
 #[derive(Debug, Clone)]
@@ -17,12 +18,13 @@ pub struct LinkContext {
     codec: StateCodec,
     replay: Arc<dyn ReplayGuard>,
     transport: Option<Arc<dyn HttpTransport>>,
+    notifier: ConnectionNotifier,
 }
 
 impl LinkContext {
     /// A context signing with `codec` and enforcing single use with `replay`.
     pub fn new(codec: StateCodec, replay: Arc<dyn ReplayGuard>) -> Self {
-        Self { codec, replay, transport: None }
+        Self { codec, replay, transport: None, notifier: ConnectionNotifier::new() }
     }
 
     /// A context with fresh random keys and an in-memory replay guard: for sandboxes,
@@ -36,6 +38,18 @@ impl LinkContext {
     pub fn with_transport(mut self, transport: Arc<dyn HttpTransport>) -> Self {
         self.transport = Some(transport);
         self
+    }
+
+    /// Shares `notifier` (by default every context has its own, shared by its clones).
+    pub fn with_notifier(mut self, notifier: ConnectionNotifier) -> Self {
+        self.notifier = notifier;
+        self
+    }
+
+    /// What wakes a completion when a webhook event announces its connection (see
+    /// [`ConnectionNotifier`]).
+    pub fn notifier(&self) -> &ConnectionNotifier {
+        &self.notifier
     }
 
     /// The state codec.

@@ -117,7 +117,7 @@ impl HeaderStyle {
 }
 
 /// Why a webhook delivery was refused; carried by
-/// [`Error::WebhookRejected`](crate::Error::WebhookRejected). Each message says what to do.
+/// [`Error::WebhookRejected`]. Each message says what to do.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[non_exhaustive]
 pub enum WebhookError {
@@ -762,6 +762,119 @@ impl ConnectionEvent {
     pub fn with_raw(mut self, raw: RawRecord) -> Self {
         self.raw = raw;
         self
+    }
+}
+
+// ---------------------------------------------------------------------------- completion
+
+/// How many events a [`ConnectionNotifier`] buffers for a slow waiter (one that falls
+/// further behind re-checks the platform at once).
+const NOTIFIER_CAPACITY: usize = 256;
+
+/// Wakes a completion that waits for a connection when a verified webhook event announces
+/// it: completion without polling, where the platform sends events.
+///
+/// Every [`LinkContext`](crate::LinkContext) holds one (shared by its clones, so by every
+/// adapter built with it). An adapter whose platform sends events feeds it from
+/// [`LinkProvider::webhook_event`](crate::LinkProvider::webhook_event) (so the axum
+/// webhook route and the CLI feed it without more code), and its `complete_callback`
+/// re-checks the platform as soon as a matching event arrives instead of at the next poll
+/// ([`poll_or_event`]); polling stays the fallback. An app that receives events some other
+/// way (a queue) calls [`notify`](Self::notify) itself. In-process only: with several app
+/// instances, an event reaching another instance leaves this one polling.
+#[derive(Debug, Clone)]
+pub struct ConnectionNotifier {
+    sender: tokio::sync::broadcast::Sender<Arc<ConnectionEvent>>,
+}
+
+impl Default for ConnectionNotifier {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl ConnectionNotifier {
+    /// A notifier nobody listens to yet.
+    pub fn new() -> Self {
+        Self { sender: tokio::sync::broadcast::channel(NOTIFIER_CAPACITY).0 }
+    }
+
+    /// Tells every waiting completion about `event` (nothing happens when none waits).
+    pub fn notify(&self, event: &ConnectionEvent) {
+        if self.sender.receiver_count() > 0 {
+            let _ = self.sender.send(Arc::new(event.clone()));
+        }
+    }
+
+    /// Starts listening; events notified from now on reach the watch. Subscribe before the
+    /// first look at the platform, so an event arriving in between is not missed.
+    pub fn subscribe(&self) -> ConnectionWatch {
+        ConnectionWatch { receiver: self.sender.subscribe() }
+    }
+
+    /// How many completions are waiting.
+    pub fn waiting(&self) -> usize {
+        self.sender.receiver_count()
+    }
+}
+
+/// A completion's subscription to a [`ConnectionNotifier`].
+#[derive(Debug)]
+pub struct ConnectionWatch {
+    receiver: tokio::sync::broadcast::Receiver<Arc<ConnectionEvent>>,
+}
+
+impl ConnectionWatch {
+    /// Waits at most `timeout` for an event `wanted` accepts. `true` when one came, or when
+    /// events were missed (too many at once): either way the caller should look again now.
+    pub async fn wait(&mut self, timeout: Duration, wanted: &(dyn Fn(&ConnectionEvent) -> bool + Sync)) -> bool {
+        let matching = async {
+            loop {
+                match self.receiver.recv().await {
+                    Ok(event) if wanted(&event) => return true,
+                    Ok(_) => continue,
+                    Err(tokio::sync::broadcast::error::RecvError::Lagged(_)) => return true,
+                    // The notifier is gone: nothing will come, sleep the timeout out.
+                    Err(tokio::sync::broadcast::error::RecvError::Closed) => std::future::pending::<()>().await,
+                }
+            }
+        };
+        tokio::time::timeout(timeout, matching).await.unwrap_or(false)
+    }
+}
+
+/// [`PollPolicy::poll`](crate::adapter::PollPolicy::poll), woken early: calls `probe`
+/// until it yields a value or the policy's timeout passes (`Ok(None)`), pausing between
+/// looks as the policy says, except that an event `wanted` accepts ends the pause at once.
+/// Without a watch it is exactly the policy's polling. Probe errors end it at once.
+pub async fn poll_or_event<T, F, Fut>(
+    policy: &crate::adapter::PollPolicy,
+    mut watch: Option<ConnectionWatch>,
+    wanted: &(dyn Fn(&ConnectionEvent) -> bool + Sync),
+    mut probe: F,
+) -> Result<Option<T>>
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = Result<Option<T>>>,
+{
+    let started = tokio::time::Instant::now();
+    let mut interval = policy.interval;
+    loop {
+        if let Some(value) = probe().await? {
+            return Ok(Some(value));
+        }
+        let elapsed = started.elapsed();
+        if elapsed >= policy.timeout {
+            return Ok(None);
+        }
+        let pause = interval.min(policy.timeout - elapsed);
+        match watch.as_mut() {
+            Some(watch) => {
+                watch.wait(pause, wanted).await;
+            }
+            None => tokio::time::sleep(pause).await,
+        }
+        interval = (interval * 2).min(policy.max_interval);
     }
 }
 

@@ -6,7 +6,7 @@ use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use oauth_link_core::adapter::RawRecord;
 use oauth_link_core::secret::is_secret_field_name;
-use oauth_link_core::webhook::{ConnectionEvent, ConnectionEventKind};
+use oauth_link_core::webhook::{poll_or_event, ConnectionEvent, ConnectionEventKind};
 use oauth_link_core::{
     adapter::{redirect_with_state, validate_id, validate_redirect_uri, STATE_PARAM},
     Callback, Capabilities, Connection, ConnectionQuery, ConnectionStatus, Error, Link, LinkContext, LinkProvider,
@@ -463,17 +463,26 @@ impl LinkProvider for JunctionProvider {
                 let wanted = Wanted::from_claims(&claims.target, &claims.extra, claims.issued_at);
                 // Why the last look did not confirm, for the Pending message.
                 let why = std::sync::Mutex::new(String::new());
-                let found = self
-                    .config
-                    .common
-                    .poll
-                    .poll(|| async {
-                        let records = self.client.providers(&user_id).await?;
-                        Ok(pick(records, wanted)
-                            .map_err(|reason| *why.lock().unwrap_or_else(|p| p.into_inner()) = reason)
-                            .ok())
-                    })
-                    .await?;
+                // A verified `provider.connection.created` for this user (and slug) ends the
+                // pause between looks at once (webhook_event feeds the notifier); polling
+                // stays the fallback.
+                let watch = Some(self.ctx.notifier().subscribe());
+                let announced = |event: &ConnectionEvent| {
+                    event.kind == ConnectionEventKind::Created
+                        && event.provider == KIND
+                        && event.platform_user.as_deref() == Some(user_id.as_str())
+                        && match wanted {
+                            Wanted::Slug(slug) => event.target == slug,
+                            Wanted::CreatedAfter(_) => true,
+                        }
+                };
+                let found = poll_or_event(&self.config.common.poll, watch, &announced, || async {
+                    let records = self.client.providers(&user_id).await?;
+                    Ok(pick(records, wanted)
+                        .map_err(|reason| *why.lock().unwrap_or_else(|p| p.into_inner()) = reason)
+                        .ok())
+                })
+                .await?;
                 match found {
                     Some(raw) => to_connection(&claims.user, &user_id, raw),
                     None => {
@@ -554,6 +563,8 @@ impl LinkProvider for JunctionProvider {
             }
             _ => return Ok(None),
         };
+        // A completion waiting for this connection looks again now.
+        self.ctx.notifier().notify(&event);
         Ok(Some(event))
     }
 

@@ -343,3 +343,90 @@ fn events_serialise_flat_and_round_trip() {
         assert_eq!(kind.to_string(), kind.as_str());
     }
 }
+
+fn created_event(user: &str) -> ConnectionEvent {
+    let delivery =
+        VerifiedDelivery { provider: "junction", id: "msg_n".into(), timestamp: at(0), style: HeaderStyle::Svix };
+    ConnectionEvent::new(ConnectionEventKind::Created, &delivery, "provider.connection.created", user, "oura")
+}
+
+#[tokio::test]
+async fn the_notifier_wakes_only_matching_waiters_and_forgets_them() {
+    let notifier = ConnectionNotifier::new();
+    notifier.notify(&created_event("nobody-listens")); // no waiter: nothing kept
+    let mut watch = notifier.subscribe();
+    assert_eq!(notifier.waiting(), 1);
+    let ada = |e: &ConnectionEvent| e.user == "ada";
+    let sender = notifier.clone();
+    let feeding = tokio::spawn(async move {
+        tokio::time::sleep(Duration::from_millis(20)).await;
+        sender.notify(&created_event("bob"));
+        sender.notify(&created_event("ada"));
+    });
+    let started = std::time::Instant::now();
+    assert!(watch.wait(Duration::from_secs(5), &ada).await, "woken by ada's event");
+    assert!(started.elapsed() < Duration::from_secs(1));
+    feeding.await.unwrap();
+    assert!(!watch.wait(Duration::from_millis(30), &ada).await, "bob's was skipped, nothing else came");
+    drop(watch);
+    assert_eq!(notifier.waiting(), 0);
+    // A waiter that fell behind looks again rather than miss its event.
+    let mut behind = notifier.subscribe();
+    for _ in 0..(NOTIFIER_CAPACITY + 5) {
+        notifier.notify(&created_event("bob"));
+    }
+    assert!(behind.wait(Duration::from_millis(30), &ada).await);
+    // Every context has one, shared by its clones.
+    let ctx = crate::LinkContext::ephemeral();
+    let _watch = ctx.clone().notifier().subscribe();
+    assert_eq!(ctx.notifier().waiting(), 1);
+}
+
+#[tokio::test]
+async fn poll_or_event_polls_as_the_policy_says_and_an_event_cuts_the_pause() {
+    let policy = crate::adapter::PollPolicy {
+        timeout: Duration::from_secs(10),
+        interval: Duration::from_secs(5),
+        max_interval: Duration::from_secs(5),
+    };
+    let looks = std::sync::atomic::AtomicUsize::new(0);
+    let notifier = ConnectionNotifier::new();
+    let sender = notifier.clone();
+    tokio::spawn(async move {
+        tokio::time::sleep(Duration::from_millis(30)).await;
+        sender.notify(&created_event("ada"));
+    });
+    let started = std::time::Instant::now();
+    let any = |_: &ConnectionEvent| true;
+    let found = poll_or_event(&policy, Some(notifier.subscribe()), &any, || {
+        let n = looks.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        async move { Ok((n == 1).then_some("connected")) }
+    })
+    .await
+    .unwrap();
+    assert_eq!(found, Some("connected"));
+    assert!(started.elapsed() < Duration::from_secs(1), "{:?}", started.elapsed());
+}
+
+#[tokio::test(start_paused = true)]
+async fn without_a_watch_poll_or_event_is_the_policys_polling() {
+    let any = |_: &ConnectionEvent| true;
+    let short = crate::adapter::PollPolicy {
+        timeout: Duration::from_millis(50),
+        interval: Duration::from_millis(10),
+        max_interval: Duration::from_millis(20),
+    };
+    let counted = std::sync::atomic::AtomicUsize::new(0);
+    let none: Option<()> = poll_or_event(&short, None, &any, || {
+        counted.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        async { Ok(None) }
+    })
+    .await
+    .unwrap();
+    assert_eq!(none, None);
+    // Looks at 0, 10, 30 and 50 ms (the pause doubles to its 20 ms cap; the last at the timeout).
+    assert_eq!(counted.into_inner(), 4);
+    let failing: Result<Option<()>> =
+        poll_or_event(&short, None, &any, || async { Err(Error::config("x", "probe failed")) }).await;
+    assert!(failing.is_err());
+}
