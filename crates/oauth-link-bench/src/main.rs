@@ -27,10 +27,18 @@
 //! ```sh
 //! cargo run --release -p oauth-link-bench -- --provider novu --requests 2000 --concurrency 64 --json
 //! ```
+//!
+//! `--completion N` measures something else: Junction's completion latency, polling
+//! against webhook events (see the `completion` module).
+//!
+//! ```sh
+//! cargo run --release -p oauth-link-bench -- --completion 20 --latency-ms 20
+//! ```
 
 #![deny(missing_docs)]
 
 mod canned;
+mod completion;
 mod stats;
 
 use std::collections::HashMap;
@@ -109,6 +117,15 @@ struct Args {
     /// what it does with the wait shows (requests it sends at once, caches that save one).
     #[arg(long, default_value_t = 0)]
     latency_ms: u64,
+    /// Instead of throughput: time N Junction completions polling, then N woken by the
+    /// webhook event (`provider.connection.created` through the oauth-link-axum route), on
+    /// the in-process sandbox with `--latency-ms` and `--connection-delay-ms`.
+    #[arg(long, value_name = "N")]
+    completion: Option<usize>,
+    /// With `--completion`: how long after approval a new connection appears (and its event
+    /// leaves).
+    #[arg(long, default_value_t = 300)]
+    connection_delay_ms: u64,
     /// Print one JSON document instead of the table.
     #[arg(long)]
     json: bool,
@@ -715,6 +732,14 @@ async fn main() {
     if args.latency_ms > 0 && args.sandbox_url.is_some() {
         eprintln!("error: --latency-ms applies to the in-process sandbox; set a separate sandbox's faults through POST /__sandbox/faults");
         std::process::exit(2);
+    }
+    if let Some(n) = args.completion {
+        if args.sandbox_url.is_some() || n == 0 {
+            eprintln!("error: --completion N (N > 0) runs its own in-process sandboxes; drop --sandbox-url");
+            std::process::exit(2);
+        }
+        completion::run(n, args.latency_ms, args.connection_delay_ms, args.json).await;
+        return;
     }
     // Faults are off by default; a short request log is enough for the request check.
     let sb = match &args.sandbox_url {
