@@ -1,6 +1,6 @@
 //! Junction's webhook deliveries (sent through Svix): verified by core's
 //! [`WebhookVerifier`], parsed here into [`JunctionEvent`], and normalised into a
-//! [`ConnectionEvent`] by
+//! [`ConnectionEvent`](oauth_link_core::webhook::ConnectionEvent) by
 //! [`JunctionProvider::webhook_event`](crate::JunctionProvider).
 //!
 //! Junction documents two connection events (`@junction-api/sdk`
