@@ -624,8 +624,8 @@ pub(crate) fn complete(s: &Inner, tok: &str, approve: bool, form: &Form) -> Opti
             Duration::ZERO
         }
         None => {
-            let visible_from = (!delay.is_zero())
-                .then(|| now + chrono::Duration::from_std(delay).unwrap_or(chrono::Duration::zero()));
+            let visible_from =
+                (!delay.is_zero()).then(|| now + chrono::Duration::from_std(delay).unwrap_or(chrono::Duration::zero()));
             j.connections.push(JunctionConnection {
                 user_id: user_id.clone(),
                 provider: p.slug.into(),
