@@ -63,6 +63,10 @@ impl LinkRequest {
     pub const MAX_TAG_KEY_LEN: usize = 32;
     /// Longest tag value, in bytes.
     pub const MAX_TAG_VALUE_LEN: usize = 128;
+    /// Most bytes all tags take together (keys and values, a `"` or `\` counted twice as
+    /// JSON writes it): they travel in the state, which must stay short enough for a URL and
+    /// for [`StateCodec::verify`](crate::StateCodec::verify).
+    pub const MAX_TAG_BYTES: usize = 512;
 
     /// A request to connect `target` for `user`.
     pub fn new(user: impl Into<String>, target: impl Into<String>) -> Self {
@@ -183,7 +187,8 @@ impl LinkRequest {
     }
 }
 
-/// Checks app tags: at most [`LinkRequest::MAX_TAGS`], keys of 1 to
+/// Checks app tags: at most [`LinkRequest::MAX_TAGS`] taking at most
+/// [`LinkRequest::MAX_TAG_BYTES`] in all, keys of 1 to
 /// [`LinkRequest::MAX_TAG_KEY_LEN`] bytes of `[a-z0-9_.-]`, values of at most
 /// [`LinkRequest::MAX_TAG_VALUE_LEN`] bytes without control characters (an empty value is
 /// allowed). Errors name the field `tags` or `tags.<key>`.
@@ -193,6 +198,18 @@ pub(crate) fn validate_tags(provider: &'static str, tags: &BTreeMap<String, Stri
             provider,
             "tags",
             format!("at most {} tags are accepted (got {})", LinkRequest::MAX_TAGS, tags.len()),
+        ));
+    }
+    let json_len = |text: &str| text.len() + text.bytes().filter(|b| matches!(b, b'"' | b'\\')).count();
+    let total: usize = tags.iter().map(|(k, v)| json_len(k) + json_len(v)).sum();
+    if total > LinkRequest::MAX_TAG_BYTES {
+        return Err(Error::invalid_input(
+            provider,
+            "tags",
+            format!(
+                "take {total} bytes, more than the {} accepted in all (they travel in the link state)",
+                LinkRequest::MAX_TAG_BYTES
+            ),
         ));
     }
     for (key, value) in tags {
@@ -992,6 +1009,33 @@ mod tests {
         assert_eq!(field(many), "tags");
         let key = "k".repeat(LinkRequest::MAX_TAG_KEY_LEN);
         base().with_tag(key, "x").validate("novu").unwrap();
+        // In all: 8 values of 60 bytes fit, of 63 do not; quotes count twice, as the state's
+        // JSON has them.
+        let tags = |value: &str| (0..LinkRequest::MAX_TAGS).fold(base(), |r, i| r.with_tag(format!("k{i}"), value));
+        tags(&"v".repeat(60)).validate("novu").unwrap();
+        assert_eq!(field(tags(&"v".repeat(63))), "tags");
+        assert_eq!(field(tags(&"\"".repeat(32))), "tags");
+    }
+
+    /// The largest request `validate` accepts still gives a state `verify` takes: ids of
+    /// quotes (escaped in the JSON), a reconnect, every tag full of quotes up to the total
+    /// bound, and adapter facts as large as Novu's.
+    #[test]
+    fn the_largest_valid_request_signs_a_state_that_verifies() {
+        let quotes = |n: usize| "\"".repeat(n);
+        let mut request = LinkRequest::new(quotes(MAX_ID_LEN), quotes(MAX_ID_LEN)).with_reconnect(quotes(MAX_ID_LEN));
+        for i in 0..LinkRequest::MAX_TAGS {
+            request = request.with_tag(format!("{i:0>32}"), quotes(0));
+        }
+        let room = LinkRequest::MAX_TAG_BYTES - request.tags.keys().map(String::len).sum::<usize>();
+        request = request.with_tag(format!("{:0>32}", 0), quotes(room / 2));
+        request.validate("novu").unwrap();
+        let extra = "e".repeat(600);
+        let codec = crate::StateCodec::new(crate::StateKeys::random());
+        let issued = codec.issue_for("novu", &request, &[("x", &extra)]);
+        assert!(issued.token.expose().len() <= crate::state::MAX_TOKEN_LEN, "{}", issued.token.expose().len());
+        let back = codec.verify("novu", &issued.token).unwrap();
+        assert_eq!(back.tags, request.tags);
     }
 
     #[test]
