@@ -605,23 +605,27 @@ impl ApiClient {
     /// retry loop, not the loop itself, which it would copy at every move (measured in
     /// docs/benchmarks.md).
     fn execute(&self, call: Call) -> Pin<Box<dyn Future<Output = Result<HttpResponse>> + Send + '_>> {
+        // OpenTelemetry's HTTP client span names; the path is the template, never the ids.
+        let url = &call.request.url;
         let span = tracing::info_span!(
             "oauth_link.http",
-            provider = self.provider,
-            operation = call.operation,
-            method = %call.request.method,
-            path = call.path_template,
-            status = tracing::field::Empty,
-            attempt = tracing::field::Empty,
-            latency_ms = tracing::field::Empty,
+            oauth_link.provider = self.provider,
+            oauth_link.operation = call.operation,
+            http.request.method = %call.request.method,
+            url.template = call.path_template,
+            server.address = url.host_str().unwrap_or_default(),
+            server.port = url.port_or_known_default(),
+            http.response.status_code = tracing::field::Empty,
+            http.request.resend_count = tracing::field::Empty,
+            oauth_link.latency_ms = tracing::field::Empty,
         );
         Box::pin(self.send_with_retries(call).instrument(span))
     }
 
     async fn send_with_retries(&self, call: Call) -> Result<HttpResponse> {
         let Call { operation, path_template, mut request, idempotency } = call;
-        // Requests from `request` / `json_request` have the client's headers already; one
-        // built by hand gets those it does not set itself.
+        // A call from `ApiClient::call` has the client's headers already; one built by hand
+        // gets those it does not set itself.
         for (name, value) in &self.headers {
             if !request.headers.contains_key(name) {
                 request.headers.insert(name.clone(), value.clone());
@@ -645,11 +649,13 @@ impl ApiClient {
     /// Records one attempt on the call's span and in the debug log.
     fn observe(&self, outcome: &std::result::Result<HttpResponse, TransportFailure>, attempt: u32, latency: Duration) {
         let span = tracing::Span::current();
-        span.record("attempt", attempt);
-        span.record("latency_ms", latency.as_millis() as u64);
+        if attempt > 1 {
+            span.record("http.request.resend_count", attempt - 1);
+        }
+        span.record("oauth_link.latency_ms", latency.as_millis() as u64);
         match outcome {
             Ok(response) => {
-                span.record("status", response.status);
+                span.record("http.response.status_code", response.status);
                 tracing::debug!(status = response.status, attempt, latency_ms = latency.as_millis() as u64, "response");
             }
             Err(failure) => tracing::debug!(kind = %failure.kind, attempt, "transport failure"),

@@ -597,3 +597,63 @@ async fn the_apps_own_reqwest_client_carries_the_calls() {
     assert_eq!(c.exchange(get(&c)).await.unwrap().status(), 200);
     hit.assert_calls_async(1).await;
 }
+
+/// Every field recorded on `oauth_link.http` spans, as `name=value`.
+#[derive(Clone, Default)]
+struct SpanFields(Arc<Mutex<Vec<String>>>);
+
+struct FieldText<'a>(&'a mut Vec<String>);
+
+impl tracing::field::Visit for FieldText<'_> {
+    fn record_debug(&mut self, field: &tracing::field::Field, value: &dyn std::fmt::Debug) {
+        self.0.push(format!("{}={value:?}", field.name()));
+    }
+    fn record_str(&mut self, field: &tracing::field::Field, value: &str) {
+        self.0.push(format!("{}={value}", field.name()));
+    }
+}
+
+impl<S: tracing::Subscriber> tracing_subscriber::Layer<S> for SpanFields {
+    fn on_new_span(
+        &self,
+        attrs: &tracing::span::Attributes<'_>,
+        _: &tracing::span::Id,
+        _: tracing_subscriber::layer::Context<'_, S>,
+    ) {
+        if attrs.metadata().name() == "oauth_link.http" {
+            attrs.record(&mut FieldText(&mut self.0.lock().unwrap()));
+        }
+    }
+    fn on_record(
+        &self,
+        _: &tracing::span::Id,
+        values: &tracing::span::Record<'_>,
+        _: tracing_subscriber::layer::Context<'_, S>,
+    ) {
+        values.record(&mut FieldText(&mut self.0.lock().unwrap()));
+    }
+}
+
+#[tokio::test(start_paused = true)]
+async fn http_spans_use_opentelemetry_names_and_no_ids() {
+    use tracing_subscriber::layer::SubscriberExt;
+    let fields = SpanFields::default();
+    let _guard = tracing::subscriber::set_default(tracing_subscriber::registry().with(fields.clone()));
+    let c = client(Scripted::new(vec![status(503), status(200)]));
+    c.send(c.call(Method::GET, "list_things", "/users/{userId}/things", &["user-secret-id"])).await.unwrap();
+    let recorded = fields.0.lock().unwrap().clone();
+    for expected in [
+        "oauth_link.provider=novu",
+        "oauth_link.operation=list_things",
+        "http.request.method=GET",
+        "url.template=/users/{userId}/things",
+        "server.address=127.0.0.1",
+        "server.port=1",
+        "http.response.status_code=503",
+        "http.response.status_code=200",
+        "http.request.resend_count=1",
+    ] {
+        assert!(recorded.iter().any(|f| f == expected), "{expected} not in {recorded:?}");
+    }
+    assert!(recorded.iter().all(|f| !f.contains("user-secret-id")), "{recorded:?}");
+}
