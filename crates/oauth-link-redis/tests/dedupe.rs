@@ -1,8 +1,5 @@
-//! `RedisDedupe` against a real `redis-server` (see `support`): the guard's SET NX PX under
+//! `RedisDedupe` against a real `redis-server` (see `oauth_link_testkit::redis_server`): the guard's SET NX PX under
 //! its own prefix, shared by app instances, and the guard's fail modes.
-
-#[allow(dead_code)]
-mod support;
 
 use std::future::Future;
 use std::time::Duration;
@@ -11,7 +8,7 @@ use chrono::Utc;
 use oauth_link_core::webhook::{dedupe_delivery, DeliveryDedupe, DeliveryKey, WebhookError};
 use oauth_link_core::Error;
 use oauth_link_redis::{FailMode, RedisReplayGuard, DEFAULT_DEDUPE_PREFIX, DEFAULT_KEY_PREFIX};
-use support::RedisServer;
+use oauth_link_testkit::redis_server::RedisServer;
 
 async fn bounded<T>(fut: impl Future<Output = T>) -> T {
     tokio::time::timeout(Duration::from_secs(60), fut).await.expect("test exceeded 60 s")

@@ -1,6 +1,4 @@
-//! Against a real `redis-server` started by each test (see `support`).
-
-mod support;
+//! Against a real `redis-server` started by each test (see `oauth_link_testkit::redis_server`).
 
 use std::future::Future;
 use std::process::{Command, Stdio};
@@ -12,7 +10,7 @@ use chrono::Utc;
 use oauth_link_core::{adapter::Nonce, Error, ReplayGuard};
 use oauth_link_redis::{FailMode, RedisReplayGuard, DEFAULT_KEY_PREFIX};
 use oauth_link_testkit::logs::CapturedLogs;
-use support::{ChildGuard, RedisServer, TempDir};
+use oauth_link_testkit::redis_server::{ChildGuard, RedisServer, TempDir, SERVER_ENV};
 
 /// Selects the child mode of [`two_processes_race_exactly_one_wins`]:
 /// `<url>,<first nonce as hex>,<count>,<start unix ms>,<forward|reverse>`.
@@ -180,7 +178,7 @@ fn two_processes_race_exactly_one_wins() {
                 .stderr(Stdio::piped())
                 .spawn()
                 .expect("re-execute the test binary");
-            ChildGuard(Some(child))
+            ChildGuard::new(child)
         })
         .collect();
     let reports: Vec<Vec<u8>> = children
@@ -503,14 +501,14 @@ fn missing_redis_server_fails_with_install_hint() {
     let child = Command::new(std::env::current_exe().unwrap())
         .args(["--exact", "missing_redis_server_fails_with_install_hint", "--nocapture", "--test-threads=1"])
         .env(MISSING_ENV, "1")
-        .env("PATH", &empty.0)
-        .env_remove(support::SERVER_ENV)
+        .env("PATH", empty.path())
+        .env_remove(SERVER_ENV)
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .spawn()
         .unwrap();
-    let output = ChildGuard(Some(child)).wait_with_timeout(Duration::from_secs(30));
+    let output = ChildGuard::new(child).wait_with_timeout(Duration::from_secs(30));
     let text = format!("{}{}", String::from_utf8_lossy(&output.stdout), String::from_utf8_lossy(&output.stderr));
     assert!(!output.status.success(), "the child passed without redis-server:\n{text}");
     assert!(text.contains("redis-server was not found"), "{text}");

@@ -27,6 +27,7 @@ pub mod hostile;
 pub mod logs;
 pub mod mock;
 pub mod mutate;
+pub mod redis_server;
 pub mod stub;
 
 pub use config::{assert_config_rejects, Settings, BAD_URLS};
