@@ -44,6 +44,7 @@ mod provider;
 mod raw;
 mod replay;
 mod replay_file;
+pub mod seal;
 pub mod secret;
 mod state;
 mod target;
