@@ -16,6 +16,7 @@ use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use fantoccini::{Client, ClientBuilder, Locator};
+use hyper_util::client::legacy::connect::HttpConnector;
 use oauth_link_cli::demo::{self, DemoOptions};
 use serde_json::json;
 
@@ -110,10 +111,8 @@ async fn browser(driver: &Driver, chromium: &Path, profile: &Path) -> Client {
     let mut caps = serde_json::Map::new();
     caps.insert("browserName".into(), json!("chrome"));
     caps.insert("goog:chromeOptions".into(), json!({ "args": args, "binary": chromium }));
-    // Both rustls back-ends are in the graph (aws-lc-rs via fantoccini, ring via reqwest).
-    let _ = rustls::crypto::ring::default_provider().install_default();
-    ClientBuilder::rustls()
-        .expect("TLS roots")
+    // chromedriver listens on loopback over plain HTTP: no TLS stack needed.
+    ClientBuilder::new(HttpConnector::new())
         .capabilities(caps)
         .connect(&format!("http://127.0.0.1:{}", driver.port))
         .await
