@@ -112,6 +112,7 @@ impl LinkContext {
         let claims = self.codec.verify(provider, &token)?;
         let nonce = claims.nonce;
         if !self.replay.consume(nonce, claims.expires_at).await? {
+            crate::telemetry::replay_refused(provider);
             return Err(Error::StateReplayed { provider });
         }
         match confirm(claims).await {

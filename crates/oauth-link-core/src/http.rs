@@ -6,7 +6,8 @@
 //!   sensitive), retry policy, and one shared transport. It builds URLs from path
 //!   segments (never by string formatting), retries with backoff and jitter, honours
 //!   `Retry-After`, caps response bodies, and records one `tracing` span per call with no
-//!   secret in any field.
+//!   secret in any field (and, with feature `metrics`, each attempt's duration and each
+//!   retry: see [`crate::telemetry`]).
 
 use std::future::Future;
 use std::pin::Pin;
@@ -637,11 +638,14 @@ impl ApiClient {
             attempt += 1;
             let sent_at = Instant::now();
             let outcome = self.transport.send(request.clone(), self.max_body).await;
-            self.observe(&outcome, attempt, sent_at.elapsed());
+            let latency = sent_at.elapsed();
+            self.observe(&outcome, attempt, latency);
+            crate::telemetry::platform_latency(self.provider, operation, latency);
             let Some(wait) = self.retry_wait(&outcome, idempotency, attempt, started) else {
                 return self.finish(outcome, operation, path_template);
             };
             tracing::debug!(wait_ms = wait.as_millis() as u64, attempt, "retrying");
+            crate::telemetry::platform_retry(self.provider, operation);
             tokio::time::sleep(wait).await;
         }
     }

@@ -48,6 +48,7 @@ pub mod seal;
 pub mod secret;
 mod state;
 mod target;
+pub mod telemetry;
 mod types;
 mod users;
 pub mod webhook;
