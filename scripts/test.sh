@@ -10,10 +10,12 @@ if ! command -v cargo >/dev/null 2>&1; then
   exit 1
 fi
 
-# System packages the tests use: a real redis-server (Redis replay guard tests), and
-# Chromium with its driver (the demo's browser test).
+# System packages the tests use: a real redis-server and redis-cli (Redis replay guard
+# tests, single node and a three-node cluster; the multi-instance test), and Chromium with
+# its driver (the demo's browser test).
 missing=()
 command -v redis-server >/dev/null 2>&1 || missing+=(redis-server)
+command -v redis-cli >/dev/null 2>&1 || missing+=(redis-tools)
 command -v chromium >/dev/null 2>&1 || missing+=(chromium)
 command -v chromedriver >/dev/null 2>&1 || missing+=(chromium-driver)
 if [ ${#missing[@]} -gt 0 ]; then
