@@ -22,6 +22,10 @@
 //! | `memory` | in-memory provider for tests and local experiments | `memory` |
 //! | `redis` | Redis replay guard (`redis_url`): single-use state across app instances | |
 //! | `axum` | the connect flow as an axum `Router` to nest (`oauth_link::axum`, the `oauth-link-axum` crate) | |
+//! | `metrics` | links issued, callbacks by outcome, retries, platform latency and replay refusals through the `metrics` facade crate ([`telemetry`]) | |
+//!
+//! Every provider built here runs each operation in one `oauth_link.operation` tracing
+//! span (provider, operation, outcome class) above its HTTP spans ([`telemetry`]).
 //!
 //! A kind whose feature is off fails with [`Error::ProviderNotCompiled`] naming the feature.
 //! An app adds its own adapter (an [`oauth_link_core::adapter::Descriptor`]) with
@@ -56,10 +60,10 @@ pub use oauth_link_core::config::{AdapterConfig, ConfigMap};
 #[cfg(feature = "memory")]
 pub use oauth_link_core::testing;
 pub use oauth_link_core::{
-    clock, http, secret, ApiKey, Callback, CallbackModel, Capabilities, Connection, ConnectionQuery, ConnectionStatus,
-    DynLinkProvider, Error, ErrorClass, FileReplayGuard, Link, LinkContext, LinkProvider, LinkRequest,
-    MemoryReplayGuard, ReplayGuard, Result, SharedLinkProvider, SigningKey, StateCodec, StateKeys, StateToken, Target,
-    TargetAuth, TargetParam, TransportKind, Url, DEFAULT_STATE_TTL,
+    clock, http, secret, telemetry, ApiKey, Callback, CallbackModel, Capabilities, Connection, ConnectionQuery,
+    ConnectionStatus, DynLinkProvider, Error, ErrorClass, FileReplayGuard, Link, LinkContext, LinkProvider,
+    LinkRequest, MemoryReplayGuard, ReplayGuard, Result, SharedLinkProvider, SigningKey, StateCodec, StateKeys,
+    StateToken, Target, TargetAuth, TargetParam, TransportKind, Url, DEFAULT_STATE_TTL,
 };
 pub use registry::{available_providers, KnownKind, ProviderConfig, ProviderInfo, Registry, KNOWN};
 pub use settings::{

@@ -6,6 +6,7 @@ use std::collections::HashMap;
 use std::fmt;
 
 use oauth_link_core::config::AdapterConfig;
+use oauth_link_core::telemetry;
 use oauth_link_core::{
     adapter::{ConfigMap, Descriptor},
     Capabilities, Error, LinkContext, Result, SharedLinkProvider,
@@ -126,8 +127,10 @@ where
         self.settings.settings()
     }
 
+    /// Every provider the facade hands out is built here, so this is where each gets its
+    /// operation spans and metrics, whatever its adapter.
     fn build(self: Box<Self>, ctx: LinkContext) -> Result<SharedLinkProvider> {
-        (self.descriptor.build)(self.settings, ctx)
+        (self.descriptor.build)(self.settings, ctx).map(telemetry::observe)
     }
 
     fn clone_box(&self) -> Box<dyn Parsed> {
@@ -155,7 +158,8 @@ impl ProviderConfig {
         self.0.to_json()
     }
 
-    /// Builds the provider (no request is sent).
+    /// Builds the provider (no request is sent), with one span per operation and, with
+    /// feature `metrics`, its metrics (see [`oauth_link_core::telemetry`]).
     pub fn build(self, ctx: LinkContext) -> Result<SharedLinkProvider> {
         self.0.build(ctx)
     }
@@ -299,5 +303,16 @@ mod tests {
         for (platform, known) in platforms.iter().zip(KNOWN.iter().filter(|k| k.compiled)) {
             assert_eq!(platform.kind(), known.kind);
         }
+    }
+
+    #[cfg(feature = "memory")]
+    #[test]
+    fn every_built_provider_is_observed() {
+        let secret = ("state_secret".to_owned(), "0123456789abcdef0123456789abcdef".to_owned());
+        let provider = Registry::builtin().from_map("memory", &HashMap::from([secret])).unwrap();
+        assert_eq!(provider.kind(), "memory");
+        // `telemetry::observe`'s wrapper, around the adapter's own provider.
+        let printed = format!("{provider:?}");
+        assert!(printed.starts_with("Observed(MemoryProvider {"), "{printed}");
     }
 }
