@@ -40,10 +40,15 @@
 //!   nothing of the first user's is consumed (login CSRF, session fixation).
 //! - **The link cookie** (one per link in progress, at most
 //!   [`max_pending_links`](LinkRouterBuilder::max_pending_links), the oldest evicted) is
-//!   encrypted and authenticated with the [`CookieKey`] (AES-256-GCM, axum-extra's private
-//!   cookies): `HttpOnly`, `Secure` (switch off only for http on localhost), `SameSite=Lax`,
-//!   `Path` = the router's prefix, `Max-Age` = what is left of the link's lifetime. It holds
-//!   the provider, the user, the target and the signed state; the browser can read none.
+//!   sealed with the [`CookieKey`] by [`oauth_link_core::seal`], the code that seals link
+//!   state (XChaCha20-Poly1305, the cookie's name as associated data, base64url):
+//!   `HttpOnly`, `Secure` (switch off only for http on localhost), `SameSite=Lax`, `Path` =
+//!   the router's prefix, `Max-Age` = what is left of the link's lifetime. It holds the
+//!   provider, the user, the target and the signed state; the browser can read none, alter
+//!   none, nor move a value to another cookie. Cookies sealed by earlier builds
+//!   (AES-256-GCM, axum-extra's private cookies) do not open: a link in progress across
+//!   that upgrade is refused (`state-invalid`, the cookie cleared) and its user starts
+//!   again; the cookie key itself carries over.
 //! - **App-redirect platforms** bring the state back on the callback URL: it must match a
 //!   link this browser started. **Hosted platforms** bring nothing: the newest link in
 //!   progress for that provider is completed. Both look the same to the app.

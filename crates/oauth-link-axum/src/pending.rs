@@ -1,13 +1,16 @@
 //! The links in progress, one private cookie each.
 //!
-//! A cookie `oauth_link_pending_<id>` holds, encrypted and authenticated (AES-256-GCM, its name as
-//! associated data): the provider kind, the user who started the link, the target, the
-//! signed state and when the link was issued. The browser sees an opaque value.
+//! A cookie `oauth_link_pending_<id>` holds, sealed with the [`CookieKey`]
+//! (XChaCha20-Poly1305, its name as associated data, base64url): the provider kind, the user
+//! who started the link, the target, the signed state and when the link was issued. The
+//! browser sees an opaque value, and a value moved to another cookie's name does not open.
 
-use axum::http::HeaderMap;
-use axum_extra::extract::cookie::{Cookie, CookieJar, PrivateCookieJar, SameSite};
+use axum::http::{header, HeaderMap};
+use cookie::{Cookie, SameSite};
 use serde::{Deserialize, Serialize};
 use subtle::ConstantTimeEq;
+
+use crate::key::CookieKey;
 
 /// Prefix of the link cookies' names.
 pub(crate) const COOKIE_PREFIX: &str = "oauth_link_pending_";
@@ -43,14 +46,25 @@ impl PendingLink {
     pub(crate) fn has_state(&self, state: &str) -> bool {
         bool::from(self.s.as_bytes().ct_eq(state.as_bytes()))
     }
+
+    /// This link sealed as the value of the cookie `name`.
+    pub(crate) fn seal(&self, key: &CookieKey, name: &str) -> String {
+        // Serializing plain strings and an integer cannot fail.
+        key.seal(name, &serde_json::to_vec(self).unwrap_or_default())
+    }
+
+    /// The link the cookie `name` holds, when `value` opens under `key` for that name.
+    pub(crate) fn open(key: &CookieKey, name: &str, value: &str) -> Option<Self> {
+        serde_json::from_slice(&key.open(name, value)?).ok()
+    }
 }
 
 /// The link cookies a request carried.
 pub(crate) struct Pending {
     /// Readable links, with their cookie names.
     pub(crate) links: Vec<(String, PendingLink)>,
-    /// Names of link cookies that could not be decrypted or read (tampered with, from
-    /// another key, or malformed).
+    /// Names of link cookies that could not be opened or read (tampered with, from another
+    /// key or cookie, or malformed).
     pub(crate) unreadable: Vec<String>,
 }
 
@@ -62,15 +76,19 @@ pub(crate) struct CookiePolicy {
 }
 
 impl Pending {
-    pub(crate) fn read(headers: &HeaderMap, jar: &PrivateCookieJar) -> Self {
-        let mut links = Vec::new();
-        let mut unreadable = Vec::new();
-        for cookie in CookieJar::from_headers(headers).iter() {
+    /// The link cookies in `headers`' `Cookie` lines, opened with `key`. A name sent twice
+    /// counts once, as the browser sent it first (the most specific path).
+    pub(crate) fn read(headers: &HeaderMap, key: &CookieKey) -> Self {
+        let mut links: Vec<(String, PendingLink)> = Vec::new();
+        let mut unreadable: Vec<String> = Vec::new();
+        let lines = headers.get_all(header::COOKIE).into_iter().filter_map(|v| v.to_str().ok());
+        for cookie in lines.flat_map(Cookie::split_parse).flatten() {
             let name = cookie.name();
-            if !name.starts_with(COOKIE_PREFIX) {
+            let seen = || links.iter().any(|(n, _)| n == name) || unreadable.iter().any(|n| n == name);
+            if !name.starts_with(COOKIE_PREFIX) || seen() {
                 continue;
             }
-            match jar.get(name).and_then(|c| serde_json::from_str::<PendingLink>(c.value()).ok()) {
+            match PendingLink::open(key, name, cookie.value()) {
                 Some(link) => links.push((name.to_owned(), link)),
                 None => unreadable.push(name.to_owned()),
             }
@@ -102,14 +120,6 @@ impl CookiePolicy {
             .build();
         cookie.make_removal();
         cookie
-    }
-
-    /// `cookie` with its value encrypted under `key`.
-    pub(crate) fn encrypt(cookie: Cookie<'static>, key: &cookie::Key) -> Option<Cookie<'static>> {
-        let name = cookie.name().to_owned();
-        let mut jar = cookie::CookieJar::new();
-        jar.private_mut(key).add(cookie);
-        jar.get(&name).cloned()
     }
 }
 

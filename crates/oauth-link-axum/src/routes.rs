@@ -10,7 +10,7 @@ use axum::http::{header, HeaderMap, HeaderValue, Method, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{delete, get, post};
 use axum::{Json, Router};
-use axum_extra::extract::cookie::{Cookie, PrivateCookieJar};
+use cookie::Cookie;
 use oauth_link_core::adapter::STATE_PARAM;
 use oauth_link_core::{Callback, ConnectionQuery, Error, ErrorClass, LinkRequest, StateToken};
 use serde_json::json;
@@ -54,7 +54,8 @@ impl Reply {
     pub(crate) fn finish(self, mut response: Response) -> Response {
         let headers = response.headers_mut();
         for cookie in self.cookies {
-            if let Ok(v) = HeaderValue::from_str(&cookie.encoded().to_string()) {
+            // Names and base64url values need no percent-encoding.
+            if let Ok(v) = HeaderValue::from_str(&cookie.to_string()) {
                 headers.append(header::SET_COOKIE, v);
             }
         }
@@ -138,8 +139,9 @@ impl Shared {
         }
     }
 
-    fn jar(&self, headers: &HeaderMap) -> PrivateCookieJar {
-        PrivateCookieJar::from_headers(headers, self.0.key.0.clone())
+    /// The link cookies `headers` carry, opened with the cookie key.
+    fn pending(&self, headers: &HeaderMap) -> Pending {
+        Pending::read(headers, &self.0.key)
     }
 
     fn policy(&self) -> &CookiePolicy {
@@ -325,7 +327,7 @@ async fn connect(
     let path = shared.cookie_path(&parts);
     let mut reply = reply;
     // One cookie per link; the oldest go when the bound is reached, unreadable ones too.
-    let held = Pending::read(&parts.headers, &shared.jar(&parts.headers));
+    let held = shared.pending(&parts.headers);
     for name in &held.unreadable {
         reply.cookies.push(shared.policy().removal(name, &path));
     }
@@ -334,16 +336,9 @@ async fn connect(
         reply.cookies.push(shared.policy().removal(name, &path));
     }
     let name = format!("{COOKIE_PREFIX}{:016x}", rand::random::<u64>());
-    let value = serde_json::to_string(&pending).unwrap_or_default();
+    let value = pending.seal(&shared.0.key, &name);
     let max_age = (link.expires_at - now).num_seconds();
-    let cookie = shared.policy().cookie(name, value, &path, max_age);
-    match CookiePolicy::encrypt(cookie, &shared.0.key.0) {
-        Some(c) => reply.cookies.push(c),
-        None => {
-            let p = Problem::new("configuration", ErrorClass::Caller, "the link cookie could not be encrypted");
-            return shared.fail(&parts.headers, p.with_provider(kind), reply);
-        }
-    }
+    reply.cookies.push(shared.policy().cookie(name, value, &path, max_age));
     if wants_json(&parts.headers) {
         let body = json!({ "provider": kind, "url": link.url.as_str(), "expires_at": link.expires_at });
         reply.finish(Json(body).into_response())
@@ -382,7 +377,7 @@ async fn callback(
         Err(e) => return fail(Problem::from_error(&e), reply),
     };
     let path = shared.cookie_path(&parts);
-    let held = Pending::read(&headers, &shared.jar(&headers));
+    let held = shared.pending(&headers);
     for name in &held.unreadable {
         reply.cookies.push(shared.policy().removal(name, &path));
     }
