@@ -1,4 +1,7 @@
-//! Against a real `redis-server` started by each test (see `oauth_link_testkit::redis_server`).
+//! Against a real `redis-server`, or a three-node Redis Cluster, started by each test (see
+//! `oauth_link_testkit::redis_server`). The race and restart tests run on both topologies.
+
+mod topology;
 
 use std::future::Future;
 use std::process::{Command, Stdio};
@@ -10,10 +13,11 @@ use chrono::Utc;
 use oauth_link_core::{adapter::Nonce, Error, ReplayGuard};
 use oauth_link_redis::{FailMode, RedisReplayGuard, DEFAULT_KEY_PREFIX};
 use oauth_link_testkit::logs::CapturedLogs;
-use oauth_link_testkit::redis_server::{ChildGuard, RedisServer, TempDir, SERVER_ENV};
+use oauth_link_testkit::redis_server::{key_slot, ChildGuard, RedisCluster, RedisServer, TempDir, SERVER_ENV};
+use topology::{per_topology, Inspector, Redis, Seeds, Topology};
 
 /// Selects the child mode of [`two_processes_race_exactly_one_wins`]:
-/// `<url>,<first nonce as hex>,<count>,<start unix ms>,<forward|reverse>`.
+/// `<topology> <url>[,<url>...],<first nonce as hex>,<count>,<start unix ms>,<forward|reverse>`.
 const CHILD_ENV: &str = "OAUTH_LINK_REDIS_CHILD";
 /// Selects the child mode of [`missing_redis_server_fails_with_install_hint`].
 const MISSING_ENV: &str = "OAUTH_LINK_REDIS_MISSING_CHILD";
@@ -27,39 +31,7 @@ fn in_ten_minutes() -> chrono::DateTime<Utc> {
     Utc::now() + chrono::Duration::minutes(10)
 }
 
-/// A direct connection to look at what the guard stored.
-struct Inspector(redis::aio::MultiplexedConnection);
-
-impl Inspector {
-    async fn new(url: &str) -> Self {
-        let client = redis::Client::open(url).unwrap();
-        let conn = tokio::time::timeout(Duration::from_secs(5), client.get_multiplexed_async_connection())
-            .await
-            .expect("inspector connect timed out")
-            .expect("inspector connect");
-        Self(conn)
-    }
-
-    async fn query<T: redis::FromRedisValue>(&mut self, cmd: &mut redis::Cmd) -> T {
-        tokio::time::timeout(Duration::from_secs(5), cmd.query_async(&mut self.0))
-            .await
-            .expect("inspector command timed out")
-            .expect("inspector command")
-    }
-
-    async fn pttl(&mut self, key: &str) -> i64 {
-        self.query(redis::cmd("PTTL").arg(key)).await
-    }
-
-    async fn get(&mut self, key: &str) -> Option<String> {
-        self.query(redis::cmd("GET").arg(key)).await
-    }
-
-    async fn exists(&mut self, key: &str) -> bool {
-        self.query::<i64>(redis::cmd("EXISTS").arg(key)).await == 1
-    }
-}
-
+#[track_caller]
 fn replay_message(result: oauth_link_core::Result<impl std::fmt::Debug>) -> String {
     match result {
         Err(Error::ReplayGuard { message }) => message,
@@ -72,7 +44,7 @@ async fn consume_release_and_key_layout() {
     let server = RedisServer::start();
     bounded(async {
         let guard = RedisReplayGuard::connect(&server.url()).await.unwrap();
-        let mut redis = Inspector::new(&server.url()).await;
+        let mut redis = Inspector::single(&server.url()).await;
         let nonce = Nonce::random();
         let key = guard.key(nonce);
         assert_eq!(key, format!("{DEFAULT_KEY_PREFIX}{:032x}", nonce.as_u128()));
@@ -105,7 +77,7 @@ async fn key_prefix_is_configurable() {
     bounded(async {
         let guard = RedisReplayGuard::builder(&server.url()).key_prefix("app-a:used:").connect().await.unwrap();
         let default = RedisReplayGuard::connect(&server.url()).await.unwrap();
-        let mut redis = Inspector::new(&server.url()).await;
+        let mut redis = Inspector::single(&server.url()).await;
         let nonce = Nonce::random();
         assert!(guard.consume(nonce, in_ten_minutes()).await.unwrap());
         assert!(redis.exists(&format!("app-a:used:{:032x}", nonce.as_u128())).await);
@@ -116,15 +88,15 @@ async fn key_prefix_is_configurable() {
     .await;
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-async fn concurrent_tasks_exactly_one_wins() {
-    let server = RedisServer::start();
+per_topology!(#[tokio::test(flavor = "multi_thread", worker_threads = 4)] async concurrent_tasks_exactly_one_wins);
+async fn concurrent_tasks_exactly_one_wins(topology: Topology) {
+    let redis = Redis::start(topology);
     bounded(async {
-        let shared = RedisReplayGuard::connect(&server.url()).await.unwrap();
+        let shared = redis.builder().connect().await.unwrap();
         let own: Vec<RedisReplayGuard> = {
             let mut guards = Vec::new();
             for _ in 0..4 {
-                guards.push(RedisReplayGuard::connect(&server.url()).await.unwrap());
+                guards.push(redis.builder().connect().await.unwrap());
             }
             guards
         };
@@ -153,25 +125,30 @@ async fn concurrent_tasks_exactly_one_wins() {
     .await;
 }
 
+per_topology!(#[test] sync two_processes_race_exactly_one_wins);
 /// Parent: starts Redis and two copies of this test binary in child mode, which consume
 /// the same 500 nonces from the same instant, one from each end of the list (so they
-/// collide where they meet); every nonce must be won by exactly one process. Child (`OAUTH_LINK_REDIS_CHILD` set): does the consuming.
-#[test]
-fn two_processes_race_exactly_one_wins() {
+/// collide where they meet); every nonce must be won by exactly one process. Child
+/// (`OAUTH_LINK_REDIS_CHILD` set): does the consuming.
+fn two_processes_race_exactly_one_wins(topology: Topology) {
     if let Ok(spec) = std::env::var(CHILD_ENV) {
         return race_child(&spec);
     }
     const COUNT: u128 = 500;
-    let server = RedisServer::start();
+    let redis = Redis::start(topology);
+    let name = match topology {
+        Topology::Single => "two_processes_race_exactly_one_wins::single",
+        Topology::Cluster => "two_processes_race_exactly_one_wins::cluster",
+    };
     let first = Nonce::random().as_u128() & !0xffff;
     let start_ms = Utc::now().timestamp_millis() + 1500;
     let exe = std::env::current_exe().unwrap();
     let mut children: Vec<ChildGuard> = ["forward", "reverse"]
         .into_iter()
         .map(|order| {
-            let spec = format!("{},{first:032x},{COUNT},{start_ms},{order}", server.url());
+            let spec = format!("{},{first:032x},{COUNT},{start_ms},{order}", redis.seeds().encode());
             let child = Command::new(&exe)
-                .args(["--exact", "two_processes_race_exactly_one_wins", "--nocapture", "--test-threads=1"])
+                .args(["--exact", name, "--nocapture", "--test-threads=1"])
                 .env(CHILD_ENV, &spec)
                 .stdin(Stdio::null())
                 .stdout(Stdio::piped())
@@ -211,7 +188,7 @@ fn two_processes_race_exactly_one_wins() {
             ),
         }
     }
-    eprintln!("two processes, {COUNT} contested nonces: wins per process {wins_per_child:?}");
+    eprintln!("{topology:?}: two processes, {COUNT} contested nonces: wins per process {wins_per_child:?}");
 }
 
 fn race_child(spec: &str) {
@@ -220,10 +197,10 @@ fn race_child(spec: &str) {
     let start_ms: i64 = parts.next().unwrap().parse().unwrap();
     let count: u128 = parts.next().unwrap().parse().unwrap();
     let first = u128::from_str_radix(parts.next().unwrap(), 16).unwrap();
-    let url = parts.next().unwrap().to_owned();
+    let seeds = Seeds::decode(parts.next().unwrap());
     let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
     runtime.block_on(bounded(async move {
-        let guard = RedisReplayGuard::connect(&url).await.unwrap();
+        let guard = seeds.builder().connect().await.unwrap();
         let wait = start_ms - Utc::now().timestamp_millis();
         if wait > 0 {
             tokio::time::sleep(Duration::from_millis(wait as u64)).await;
@@ -244,7 +221,7 @@ async fn ttl_expiry_is_checked_in_redis() {
     let server = RedisServer::start();
     bounded(async {
         let guard = RedisReplayGuard::builder(&server.url()).expiry_grace(Duration::ZERO).connect().await.unwrap();
-        let mut redis = Inspector::new(&server.url()).await;
+        let mut redis = Inspector::single(&server.url()).await;
         let nonce = Nonce::random();
         let key = guard.key(nonce);
         let consumed_at = Instant::now();
@@ -272,7 +249,7 @@ async fn ttl_expiry_is_checked_in_redis() {
 async fn expiry_grace_and_already_expired_states() {
     let server = RedisServer::start();
     bounded(async {
-        let mut redis = Inspector::new(&server.url()).await;
+        let mut redis = Inspector::single(&server.url()).await;
         let strict = RedisReplayGuard::builder(&server.url()).expiry_grace(Duration::ZERO).connect().await.unwrap();
         let graced = RedisReplayGuard::connect(&server.url()).await.unwrap();
 
@@ -301,14 +278,24 @@ async fn expiry_grace_and_already_expired_states() {
     .await;
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn redis_restart_fails_closed_then_recovers() {
-    let mut server = RedisServer::start();
-    let url = server.url();
+per_topology!(#[tokio::test(flavor = "multi_thread", worker_threads = 2)] async redis_restart_fails_closed_then_recovers);
+/// The node holding the states (the server, or the cluster primary owning their slot) is
+/// killed and restarted empty on the same port: callbacks on it are refused (fail closed)
+/// and retry successfully once it is back; fail-open carries on unprotected.
+async fn redis_restart_fails_closed_then_recovers(topology: Topology) {
+    let mut redis = Redis::start(topology);
     let timeout = Duration::from_millis(500);
-    let guard = bounded(RedisReplayGuard::builder(&url).command_timeout(timeout).connect()).await.expect("connect");
-    let open =
-        RedisReplayGuard::builder(&url).command_timeout(timeout).fail_mode(FailMode::Open).connect_lazy().unwrap();
+    let guard = bounded(redis.builder().command_timeout(timeout).connect()).await.expect("connect");
+    let open = redis.builder().command_timeout(timeout).fail_mode(FailMode::Open).connect_lazy().unwrap();
+    // The states the test follows live on one node, the one it restarts.
+    let victim = redis.node_for_key(&guard.key(Nonce::random()));
+    let on_victim = || loop {
+        let nonce = Nonce::random();
+        if redis.node_for_key(&guard.key(nonce)) == victim {
+            break nonce;
+        }
+    };
+    let (used, nonce) = (on_victim(), on_victim());
 
     // A background "app" keeps consuming fresh states all along.
     let stop = Arc::new(AtomicBool::new(false));
@@ -329,37 +316,37 @@ async fn redis_restart_fails_closed_then_recovers() {
     };
 
     bounded(async {
-        let used = Nonce::random();
         assert!(guard.consume(used, in_ten_minutes()).await.unwrap());
         assert!(open.consume(Nonce::random(), in_ten_minutes()).await.unwrap());
 
-        server.stop();
-        let nonce = Nonce::random();
+        redis.stop(victim);
         let started = Instant::now();
         let message = replay_message(guard.consume(nonce, in_ten_minutes()).await);
         let took = started.elapsed();
+        eprintln!("{topology:?}: refused after {took:?}: {message}");
         assert!(took < timeout + Duration::from_millis(500), "failing closed took {took:?}");
-        assert!(message.contains(&format!("127.0.0.1:{}", server.port())), "{message}");
-        assert!(message.contains("check that Redis is running"), "{message}");
+        assert!(message.contains(&format!("127.0.0.1:{}", redis.port(victim))), "{message}");
+        assert!(message.contains("reachable from this app") || message.contains("CLUSTER INFO"), "{message}");
         assert!(message.contains("retry the same callback"), "{message}");
         let full = Error::ReplayGuard { message: message.clone() };
         assert!(full.is_retryable());
-        assert!(full.to_string().starts_with("replay guard unavailable, callback refused: Redis at "), "{full}");
+        assert!(full.to_string().starts_with("replay guard unavailable, callback refused: Redis"), "{full}");
         let message = replay_message(guard.release(used).await);
         assert!(message.contains("DEL"), "{message}");
+        // Not ready: for a cluster, one primary down is enough.
         replay_message(guard.ping().await);
         // Fail-open carries on, unprotected.
         assert!(open.consume(nonce, in_ten_minutes()).await.unwrap());
         assert!(open.consume(nonce, in_ten_minutes()).await.unwrap());
         open.release(nonce).await.unwrap();
-        // A new instance cannot start while Redis is down.
+        // A new instance cannot start while Redis (any primary of a cluster) is down.
         let started = Instant::now();
-        let message = replay_message(RedisReplayGuard::builder(&url).command_timeout(timeout).connect().await);
-        assert!(started.elapsed() < timeout + Duration::from_millis(500));
+        let message = replay_message(redis.builder().command_timeout(timeout).connect().await);
+        assert!(started.elapsed() < timeout * 2 + Duration::from_millis(500), "took {:?}", started.elapsed());
         assert!(message.contains("connect_lazy"), "{message}");
 
         tokio::time::sleep(Duration::from_millis(300)).await;
-        server.restart();
+        redis.restart(victim);
         let restarted = Instant::now();
         let mut attempts = 0;
         let won = loop {
@@ -372,10 +359,11 @@ async fn redis_restart_fails_closed_then_recovers() {
                 Err(other) => panic!("no recovery within 10 s: {other}"),
             }
         };
-        eprintln!("recovered {:?} after the restart, in {attempts} attempt(s)", restarted.elapsed());
+        eprintln!("{topology:?}: recovered {:?} after the restart, in {attempts} attempt(s)", restarted.elapsed());
         assert!(won, "the state refused during the outage completes once Redis is back");
         assert!(!guard.consume(nonce, in_ten_minutes()).await.unwrap());
         assert!(!open.consume(nonce, in_ten_minutes()).await.unwrap(), "fail-open is protected again too");
+        guard.ping().await.unwrap();
         let before = ok.load(Ordering::SeqCst);
         let deadline = Instant::now() + Duration::from_secs(5);
         while ok.load(Ordering::SeqCst) < before + 5 {
@@ -387,6 +375,110 @@ async fn redis_restart_fails_closed_then_recovers() {
     stop.store(true, Ordering::SeqCst);
     bounded(background).await.unwrap();
     assert!(down.load(Ordering::SeqCst) > 0, "the background consumer never saw the outage");
+}
+
+/// Keys spread over the primaries by slot (one seed URL is enough to find them all), and
+/// single use holds while a slot moves: the client follows `ASK` during the migration and
+/// `MOVED` after it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn cluster_routes_by_slot_and_follows_redirections() {
+    let cluster = RedisCluster::start();
+    bounded(async {
+        let seed = &cluster.urls()[..1];
+        let guard = RedisReplayGuard::cluster_builder(seed).connect().await.unwrap();
+        assert!(guard.is_cluster());
+        assert_eq!(guard.redacted_url(), cluster.urls()[0]);
+        let mut per_node = [0usize; 3];
+        for _ in 0..60 {
+            let nonce = Nonce::random();
+            assert!(guard.consume(nonce, in_ten_minutes()).await.unwrap());
+            assert!(!guard.consume(nonce, in_ten_minutes()).await.unwrap());
+            per_node[cluster.node_for_key(&guard.key(nonce))] += 1;
+        }
+        for (node, port) in cluster.ports().into_iter().enumerate() {
+            let dbsize: String = cluster.cli(node, &["DBSIZE"]);
+            assert_eq!(dbsize.trim(), per_node[node].to_string(), "node on port {port}");
+        }
+        assert!(per_node.iter().all(|n| *n > 0), "{per_node:?}");
+
+        // Move the slot of fresh states from their node to the next one, as a resharding
+        // does, while the guard keeps its slot map from before.
+        let (nonce, late) = (Nonce::random(), Nonce::random());
+        let slot = key_slot(&guard.key(nonce)).to_string();
+        let (from, to) = {
+            let from = cluster.node_for_key(&guard.key(nonce));
+            (from, (from + 1) % 3)
+        };
+        let late = (0..u128::MAX)
+            .map(|i| Nonce((late.as_u128().wrapping_add(i)).to_be_bytes()))
+            .find(|n| key_slot(&guard.key(*n)).to_string() == slot)
+            .unwrap();
+        let (from_id, to_id) = (cluster.node_id(from), cluster.node_id(to));
+        assert_eq!(cluster.cli(to, &["CLUSTER", "SETSLOT", &slot, "IMPORTING", &from_id]).trim(), "OK");
+        assert_eq!(cluster.cli(from, &["CLUSTER", "SETSLOT", &slot, "MIGRATING", &to_id]).trim(), "OK");
+        // Migrating: the source answers ASK for keys it does not hold; the target records.
+        assert!(guard.consume(nonce, in_ten_minutes()).await.unwrap());
+        assert!(!guard.consume(nonce, in_ten_minutes()).await.unwrap(), "single use during the migration");
+        assert_eq!(cluster.cli(to, &["DBSIZE"]).trim(), (per_node[to] + 1).to_string());
+        // Done: every node learns the new owner; the source answers MOVED.
+        for node in [to, from, 3 - to - from] {
+            assert_eq!(cluster.cli(node, &["CLUSTER", "SETSLOT", &slot, "NODE", &to_id]).trim(), "OK");
+        }
+        assert!(!guard.consume(nonce, in_ten_minutes()).await.unwrap(), "single use after the migration");
+        assert!(guard.consume(late, in_ten_minutes()).await.unwrap());
+        assert!(!guard.consume(late, in_ten_minutes()).await.unwrap());
+        assert_eq!(cluster.node_for_key(&guard.key(late)), to);
+        guard.release(late).await.unwrap();
+        assert!(guard.consume(late, in_ten_minutes()).await.unwrap());
+        guard.ping().await.unwrap();
+    })
+    .await;
+}
+
+/// A cluster's seed URLs are secrets like one server's: never printed; bad seed lists are
+/// configuration errors.
+#[tokio::test]
+async fn cluster_credentials_and_seed_list_errors() {
+    const PASSWORD: &str = "pw-Cl7-cluster-secret";
+    let cluster = RedisCluster::start_with_password(PASSWORD);
+    let urls = cluster.urls();
+    assert!(urls.iter().all(|u| u.contains(PASSWORD)));
+    bounded(async {
+        let guard = RedisReplayGuard::connect_cluster(&urls).await.unwrap();
+        assert!(guard.consume(Nonce::random(), in_ten_minutes()).await.unwrap());
+        guard.dedupe();
+        let printed = format!("{guard:?} {:?} {:?}", RedisReplayGuard::cluster_builder(&urls), guard.dedupe());
+        assert!(!printed.contains(PASSWORD), "{printed}");
+        assert!(printed.contains("cluster: true"), "{printed}");
+        assert_eq!(guard.redacted_url().matches(":***@127.0.0.1").count(), 3, "{}", guard.redacted_url());
+
+        // Wrong credentials: refused, not leaked.
+        let wrong: Vec<String> = urls.iter().map(|u| u.replace(PASSWORD, "wrong-Pa55-guess")).collect();
+        let message = replay_message(RedisReplayGuard::connect_cluster(&wrong).await);
+        assert!(!message.contains("wrong-Pa55-guess"), "{message}");
+        assert!(message.starts_with("Redis Cluster at redis://:***@127.0.0.1:"), "{message}");
+        assert!(message.contains("credentials") || message.contains("connect_lazy"), "{message}");
+
+        // Seed lists the client refuses are configuration errors, scrubbed too.
+        let mixed = urls[1].replace(PASSWORD, "other-Pa55-word");
+        for (seeds, expected) in [
+            (vec![urls[0].as_str(), mixed.as_str()], "different password"),
+            (vec![], "no Redis Cluster node URL"),
+            (vec!["redis+unix:///tmp/redis.sock"], "unix socket"),
+            (vec!["127.0.0.1:7000"], "not a URL"),
+        ] {
+            match RedisReplayGuard::cluster_builder(&seeds).connect_lazy() {
+                Err(err @ Error::Config { .. }) => {
+                    let text = format!("{err} {err:?}");
+                    assert!(!text.contains(PASSWORD) && !text.contains("other-Pa55-word"), "{text}");
+                    assert!(text.contains("redis_url"), "{text}");
+                    assert!(text.contains(expected), "{expected}: {text}");
+                }
+                other => panic!("{seeds:?}: expected a config error, got {other:?}"),
+            }
+        }
+    })
+    .await;
 }
 
 /// A server that accepts connections and never answers: calls must time out, not hang.
