@@ -227,7 +227,7 @@ impl AlloyUsers {
 /// Failures after which `POST /users` may have created the user: a timeout or dropped
 /// connection, a 5xx / 408 / 429, an unreadable 2xx body.
 fn may_have_landed(err: &Error) -> bool {
-    err.is_retryable() || matches!(err, Error::Decode { .. })
+    err.is_retryable()
 }
 
 /// A 4xx refusal that may mean "this username exists" (Alloy's duplicate status is

@@ -278,12 +278,17 @@ impl Error {
         }
     }
 
-    /// True when the same call may succeed if made again later.
+    /// True when the same call may succeed if made again later. An unreadable answer
+    /// ([`Error::Decode`]) counts: it is most often a cut or garbled transfer, and every
+    /// operation that can end in one is safe to call again (a new link, a completion whose
+    /// state was released, a list).
     pub fn is_retryable(&self) -> bool {
         match self {
-            Error::RateLimited { .. } | Error::Transport { .. } | Error::Pending { .. } | Error::ReplayGuard { .. } => {
-                true
-            }
+            Error::RateLimited { .. }
+            | Error::Transport { .. }
+            | Error::Pending { .. }
+            | Error::ReplayGuard { .. }
+            | Error::Decode { .. } => true,
             Error::Provider { status, .. } => is_retryable_status(*status),
             _ => false,
         }

@@ -114,6 +114,9 @@ impl JunctionClient {
     /// "already exists" with the existing `user_id`, which is taken, so it never duplicates.
     /// Not [`Idempotency::Keyed`]: no idempotency key travels, and a 409 is no "in progress".
     ///
+    /// A 400 whose body does not carry the `user_id` (cut or garbled) is settled by
+    /// [`resolve_user`](Self::resolve_user): the user found is reused, else the 400 stands.
+    ///
     /// The flag is true when this call registered the user (200): a brand-new user has no
     /// providers. The "already exists" answer gives `false`.
     pub(crate) async fn create_user(&self, client_user_id: &str) -> Result<(String, bool)> {
@@ -136,6 +139,13 @@ impl JunctionClient {
                     tracing::debug!("client_user_id already registered at Junction; reusing its user_id");
                     return Ok((user_id, false));
                 }
+            }
+            // A 400 without a readable user_id may still be "already exists" (a repeat
+            // after a lost answer, its body cut or garbled): ask Junction before calling it
+            // a refusal, which would be final.
+            if let Some(user_id) = self.resolve_user(client_user_id).await? {
+                tracing::debug!("client_user_id registered at Junction despite an unreadable 400; reusing its user_id");
+                return Ok((user_id, false));
             }
         }
         Err(reply.error())
@@ -270,5 +280,64 @@ fn checked_user_id(user_id: String, reply: &Reply) -> Result<String> {
         Ok(user_id)
     } else {
         Err(reply.scrub(Error::decode(KIND, "expected a ClientFacingUser whose user_id is a UUID", reply.body())))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use httpmock::prelude::*;
+    use oauth_link_core::http::RetryPolicy;
+    use oauth_link_core::LinkContext;
+    use serde_json::json;
+
+    use super::*;
+
+    const UID: &str = "0d6f0ab2-3c0a-4f0e-9f43-3d7f5c8a8a11";
+
+    fn client(server: &MockServer) -> JunctionClient {
+        let mut config = JunctionConfig::new("sk_us_test_key");
+        config.common.base_url = Some(Url::parse(&server.base_url()).unwrap());
+        config.common.retry = RetryPolicy::none();
+        let transport = LinkContext::ephemeral().transport(&(&config.common.http).into()).unwrap();
+        JunctionClient::new(&config, transport).unwrap()
+    }
+
+    async fn mock_create<'a>(server: &'a MockServer, body: &'static str) -> httpmock::Mock<'a> {
+        server
+            .mock_async(|when, then| {
+                when.method(POST).path("/v2/user").json_body(json!({"client_user_id": "ada"}));
+                then.status(400).header("content-type", "application/json").body(body);
+            })
+            .await
+    }
+
+    #[tokio::test]
+    async fn an_unreadable_400_is_settled_by_resolving_the_user() {
+        let server = MockServer::start_async().await;
+        let create = mock_create(&server, r#"{"detail": {"error_type": "INVALID_REQUEST", "user_"#).await;
+        let resolve = server
+            .mock_async(|when, then| {
+                when.method(GET).path("/v2/user/resolve/ada").header(API_KEY_HEADER, "sk_us_test_key");
+                then.status(200).json_body(json!({"user_id": UID, "client_user_id": "ada", "team_id": "t"}));
+            })
+            .await;
+        assert_eq!(client(&server).create_user("ada").await.unwrap(), (UID.to_owned(), false));
+        create.assert_calls_async(1).await;
+        resolve.assert_calls_async(1).await;
+    }
+
+    #[tokio::test]
+    async fn an_unreadable_400_for_an_unknown_user_stays_a_refusal() {
+        let server = MockServer::start_async().await;
+        mock_create(&server, "<html>Bad Request</html>").await;
+        server
+            .mock_async(|when, then| {
+                when.method(GET).path("/v2/user/resolve/ada");
+                then.status(404).json_body(json!({"detail": "User not found"}));
+            })
+            .await;
+        let err = client(&server).create_user("ada").await.unwrap_err();
+        assert!(matches!(err, Error::Provider { status: 400, .. } | Error::InvalidInput { .. }), "{err:?}");
+        assert!(!err.is_retryable(), "{err:?}");
     }
 }
