@@ -10,6 +10,7 @@ use crate::replay::{MemoryReplayGuard, ReplayGuard};
 use crate::secret::StateToken;
 use crate::state::{IssuedToken, StateClaims, StateCodec, StateKeys};
 use crate::types::{Callback, Connection, LinkRequest};
+use crate::unreleased::Unreleased;
 use crate::webhook::ConnectionNotifier;
 
 /// State handling and transport shared by the adapters of one app.
@@ -19,12 +20,14 @@ pub struct LinkContext {
     replay: Arc<dyn ReplayGuard>,
     transport: Option<Arc<dyn HttpTransport>>,
     notifier: ConnectionNotifier,
+    /// States whose release failed, held by this process (shared by its clones).
+    unreleased: Arc<Unreleased>,
 }
 
 impl LinkContext {
     /// A context signing with `codec` and enforcing single use with `replay`.
     pub fn new(codec: StateCodec, replay: Arc<dyn ReplayGuard>) -> Self {
-        Self { codec, replay, transport: None, notifier: ConnectionNotifier::new() }
+        Self { codec, replay, transport: None, notifier: ConnectionNotifier::new(), unreleased: Arc::default() }
     }
 
     /// A context with fresh random keys and an in-memory replay guard: for sandboxes,
@@ -102,7 +105,10 @@ impl LinkContext {
     /// state up. Any other failure (the platform has not shown the connection yet, a
     /// network failure, an answer that could not be read even after retries) releases it,
     /// so the same callback can be completed again: a user who consented is never lost to
-    /// a fault on the way back.
+    /// a fault on the way back. When the release fails too (the guard's store is down), this
+    /// process holds the state: a new attempt here takes it back without consuming it, and
+    /// the release is retried in the background until it lands, so an attempt on another
+    /// instance can complete it.
     pub async fn complete<T, F, Fut>(&self, provider: &'static str, callback: &Callback, confirm: F) -> Result<T>
     where
         F: FnOnce(StateClaims) -> Fut,
@@ -110,15 +116,22 @@ impl LinkContext {
     {
         let token = callback.state(provider)?;
         let claims = self.codec.verify(provider, &token)?;
-        let nonce = claims.nonce;
-        if !self.replay.consume(nonce, claims.expires_at).await? {
+        let (nonce, expires_at) = (claims.nonce, claims.expires_at);
+        let taken_back = self.unreleased.take_back(nonce).await;
+        if !taken_back && !self.replay.consume(nonce, expires_at).await? {
             crate::telemetry::replay_refused(provider);
             return Err(Error::StateReplayed { provider });
         }
         match confirm(claims).await {
             Err(err) if !matches!(err, Error::Denied { .. }) => {
                 if let Err(release) = self.replay.release(nonce).await {
-                    tracing::warn!(provider, error = %release, "could not release link state after a failed confirmation");
+                    tracing::warn!(
+                        provider,
+                        error = %release,
+                        "could not release link state after a failed confirmation; this process holds it and retries the release"
+                    );
+                    let clock = Arc::clone(self.codec.clock());
+                    self.unreleased.hold(Arc::clone(&self.replay), clock, nonce, expires_at).await;
                 }
                 Err(err)
             }
@@ -225,5 +238,80 @@ mod tests {
         let err =
             ctx.complete("novu", &cb, |_| async { panic!("must not be called") as Result<()> }).await.unwrap_err();
         assert!(matches!(err, Error::StateInvalid { .. }));
+    }
+
+    /// The shared store of several instances, down while `down` is set: consume and release
+    /// then fail like a Redis outage.
+    #[derive(Debug, Default)]
+    struct Outage {
+        store: MemoryReplayGuard,
+        down: std::sync::atomic::AtomicBool,
+        consumes: std::sync::atomic::AtomicUsize,
+    }
+
+    #[async_trait::async_trait]
+    impl ReplayGuard for Outage {
+        async fn consume(&self, nonce: crate::state::Nonce, expires_at: chrono::DateTime<chrono::Utc>) -> Result<bool> {
+            self.consumes.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+            if self.down.load(std::sync::atomic::Ordering::SeqCst) {
+                return Err(Error::ReplayGuard { message: "store down".into() });
+            }
+            self.store.consume(nonce, expires_at).await
+        }
+
+        async fn release(&self, nonce: crate::state::Nonce) -> Result<()> {
+            if self.down.load(std::sync::atomic::Ordering::SeqCst) {
+                return Err(Error::ReplayGuard { message: "store down".into() });
+            }
+            self.store.release(nonce).await
+        }
+    }
+
+    /// Two app instances (same keys, one shared guard); a callback whose confirmation fails
+    /// just as the store goes down.
+    async fn failed_while_the_store_went_down() -> (LinkContext, LinkContext, Arc<Outage>, Callback) {
+        let guard = Arc::new(Outage::default());
+        let codec = StateCodec::new(StateKeys::random());
+        let a = LinkContext::new(codec.clone(), guard.clone());
+        let b = LinkContext::new(codec, guard.clone());
+        let cb = Callback::from_state(a.sign(&a.claims("novu", "u", "slack")));
+        let err = a
+            .complete("novu", &cb, |_| async {
+                guard.down.store(true, std::sync::atomic::Ordering::SeqCst);
+                Err::<String, _>(Error::Decode { provider: "novu", message: "cut".into(), body: "{".into() })
+            })
+            .await
+            .unwrap_err();
+        assert!(err.is_retryable(), "{err:?}");
+        (a, b, guard, cb)
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_state_whose_release_failed_completes_on_a_retry_here() {
+        let (a, b, guard, cb) = failed_while_the_store_went_down().await;
+        let consumes = guard.consumes.load(std::sync::atomic::Ordering::SeqCst);
+        // Still down: this instance holds the state and completes without asking the store.
+        assert_eq!(a.complete("novu", &cb, |c| async move { Ok(c.user) }).await.unwrap(), "u");
+        assert_eq!(guard.consumes.load(std::sync::atomic::Ordering::SeqCst), consumes);
+        // The store comes back: the state stays used everywhere, no late release frees it.
+        guard.down.store(false, std::sync::atomic::Ordering::SeqCst);
+        tokio::time::sleep(std::time::Duration::from_secs(30)).await;
+        for ctx in [&a, &b] {
+            let again = ctx.complete("novu", &cb, |c| async move { Ok(c.user) }).await.unwrap_err();
+            assert!(matches!(again, Error::StateReplayed { .. }), "{again:?}");
+        }
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_state_whose_release_failed_is_released_for_other_instances_once_the_store_is_back() {
+        let (a, b, guard, cb) = failed_while_the_store_went_down().await;
+        let down = b.complete("novu", &cb, |c| async move { Ok(c.user) }).await.unwrap_err();
+        assert!(matches!(down, Error::ReplayGuard { .. }) && down.is_retryable(), "{down:?}");
+        guard.down.store(false, std::sync::atomic::Ordering::SeqCst);
+        tokio::time::sleep(std::time::Duration::from_secs(10)).await;
+        // The background release landed: another instance completes it, exactly once.
+        assert_eq!(b.complete("novu", &cb, |c| async move { Ok(c.user) }).await.unwrap(), "u");
+        let again = a.complete("novu", &cb, |c| async move { Ok(c.user) }).await.unwrap_err();
+        assert!(matches!(again, Error::StateReplayed { .. }), "{again:?}");
     }
 }

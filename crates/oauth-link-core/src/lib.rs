@@ -50,6 +50,7 @@ mod state;
 mod target;
 pub mod telemetry;
 mod types;
+mod unreleased;
 mod users;
 pub mod webhook;
 
