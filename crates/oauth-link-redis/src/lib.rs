@@ -681,7 +681,7 @@ impl Settings {
                 scrub(&e.to_string())
             ),
             Failure::Redis(e) if is_cluster_unavailable(&e) => format!(
-                "{redis} cannot serve the key's slot during {operation} ({}); the primary owning it is down, failing over or moving: check that every node is running and reachable from this app, and CLUSTER INFO",
+                "{redis} cannot serve the key's slot during {operation} ({}); a node it needs is down or unreachable, or the slot is failing over or moving: check that every node is running and reachable from this app, and CLUSTER INFO",
                 scrub(&e.to_string())
             ),
             Failure::Redis(e) if e.is_io_error() || e.is_connection_dropped() || e.is_connection_refusal() => format!(

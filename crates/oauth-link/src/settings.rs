@@ -30,9 +30,21 @@ pub const REPLAY_DIR_ENV: &str = "OAUTH_LINK_REPLAY_DIR";
 /// instance (feature `redis`).
 pub const REDIS_URL_ENV: &str = "OAUTH_LINK_REDIS_URL";
 
+/// Env var set to `true` when `OAUTH_LINK_REDIS_URL` lists the seed nodes of a Redis
+/// Cluster (comma-separated) rather than one server.
+// pub(crate) until the crate root re-exports it beside `REDIS_URL_ENV`.
+pub(crate) const REDIS_CLUSTER_ENV: &str = "OAUTH_LINK_REDIS_CLUSTER";
+
 /// Top-level keys of the TOML file and of a settings map (besides the adapter's own).
-const GLOBAL_KEYS: [&str; 6] =
-    ["provider", "state_secret", "state_previous_secrets", "state_ttl_secs", "replay_dir", "redis_url"];
+const GLOBAL_KEYS: [&str; 7] = [
+    "provider",
+    "state_secret",
+    "state_previous_secrets",
+    "state_ttl_secs",
+    "replay_dir",
+    "redis_url",
+    "redis_cluster",
+];
 
 /// How link state is signed.
 #[derive(Clone, Serialize)]
@@ -47,8 +59,11 @@ pub struct StateSettings {
     /// Where used states are recorded ([`FileReplayGuard`]); in memory when `None`.
     pub replay_dir: Option<PathBuf>,
     /// Redis URL where used states are recorded, shared by every app instance (feature
-    /// `redis`). Exclusive with `replay_dir`.
+    /// `redis`). Exclusive with `replay_dir`. With `redis_cluster`, one or more seed node
+    /// URLs of a Redis Cluster, comma-separated.
     pub redis_url: Option<SecretUrl>,
+    /// `redis_url` names a Redis Cluster (its seed nodes) rather than one server.
+    pub redis_cluster: bool,
     #[serde(skip)]
     origin: &'static str,
 }
@@ -65,6 +80,7 @@ impl std::fmt::Debug for StateSettings {
             .field("ttl", &self.ttl)
             .field("replay_dir", &self.replay_dir)
             .field("redis_url", &self.redis_url)
+            .field("redis_cluster", &self.redis_cluster)
             .finish()
     }
 }
@@ -87,23 +103,36 @@ impl StateSettings {
         Ok(LinkContext::new(StateCodec::new(keys).with_ttl(self.ttl), self.replay_guard()?))
     }
 
-    /// The replay guard these settings ask for: Redis (`redis_url`), a directory
-    /// (`replay_dir`), or memory. A Redis guard connects lazily, so it must be built inside a
-    /// Tokio runtime; it fails closed when Redis is unreachable.
+    /// The replay guard these settings ask for: Redis (`redis_url`, a Redis Cluster with
+    /// `redis_cluster`), a directory (`replay_dir`), or memory. A Redis guard connects
+    /// lazily, so it must be built inside a Tokio runtime; it fails closed when Redis (for a
+    /// cluster, the node owning a state's slot) is unreachable.
     pub fn replay_guard(&self) -> Result<Arc<dyn ReplayGuard>> {
         match (&self.redis_url, &self.replay_dir) {
             (Some(_), Some(_)) => Err(Error::config(
                 "redis_url",
                 "both redis_url and replay_dir are set; used states go to one place: keep redis_url for several app instances, or replay_dir for one machine",
             )),
-            (Some(url), None) => redis_guard(url),
+            (None, _) if self.redis_cluster => Err(Error::config(
+                "redis_cluster",
+                "redis_cluster is set but redis_url is not; list the cluster's seed node URLs in redis_url (comma-separated), or drop redis_cluster",
+            )),
+            (Some(url), None) => redis_guard(url, self.redis_cluster),
             (None, Some(dir)) => Ok(Arc::new(FileReplayGuard::new(dir)?)),
             (None, None) => Ok(Arc::new(MemoryReplayGuard::new())),
         }
     }
 
     fn empty(origin: &'static str) -> Self {
-        Self { secret: None, previous: Vec::new(), ttl: DEFAULT_STATE_TTL, replay_dir: None, redis_url: None, origin }
+        Self {
+            secret: None,
+            previous: Vec::new(),
+            ttl: DEFAULT_STATE_TTL,
+            replay_dir: None,
+            redis_url: None,
+            redis_cluster: false,
+            origin,
+        }
     }
 
     /// A context with a random secret, for sandboxes and demos (states die with the process).
@@ -183,6 +212,10 @@ impl Settings {
             ttl,
             replay_dir: get(REPLAY_DIR_ENV).map(PathBuf::from),
             redis_url: get(REDIS_URL_ENV).map(SecretUrl::new),
+            redis_cluster: match get(REDIS_CLUSTER_ENV) {
+                Some(v) => parse_bool(&v, REDIS_CLUSTER_ENV)?,
+                None => false,
+            },
             origin: "env",
         };
         let provider = get(PROVIDER_ENV);
@@ -231,6 +264,10 @@ impl Settings {
                 }
                 ("replay_dir", _) => state.replay_dir = Some(PathBuf::from(as_str()?)),
                 ("redis_url", _) => state.redis_url = Some(SecretUrl::new(as_str()?)),
+                ("redis_cluster", toml::Value::Boolean(cluster)) => state.redis_cluster = *cluster,
+                ("redis_cluster", _) => {
+                    return Err(Error::config(key, format!("`redis_cluster` in {label} must be true or false")))
+                }
                 ("state_ttl_secs", _) => {
                     return Err(Error::config(key, format!("`state_ttl_secs` in {label} must be an integer")))
                 }
@@ -267,6 +304,9 @@ impl Settings {
             state.replay_dir = Some(PathBuf::from(dir));
         }
         state.redis_url = adapter_map.remove("redis_url").map(SecretUrl::new);
+        if let Some(cluster) = adapter_map.remove("redis_cluster") {
+            state.redis_cluster = parse_bool(&cluster, "redis_cluster")?;
+        }
         adapter_map.remove("provider");
         let adapters = AdapterSource::Map(kind.to_owned(), adapter_map);
         Ok(Self { provider: Some(kind.to_owned()), state, source: "settings map".into(), adapters })
@@ -333,13 +373,60 @@ impl Settings {
     }
 }
 
+/// The Redis guard for `redis_url`: one server, or (`cluster`) a Redis Cluster whose seed
+/// node URLs `url` lists comma-separated. Several URLs without `cluster` are refused: they
+/// would be read as one malformed URL.
 #[cfg(feature = "redis")]
-fn redis_guard(url: &SecretUrl) -> Result<Arc<dyn ReplayGuard>> {
-    Ok(Arc::new(oauth_link_redis::RedisReplayGuard::builder(url.expose()).connect_lazy()?))
+fn redis_guard(url: &SecretUrl, cluster: bool) -> Result<Arc<dyn ReplayGuard>> {
+    use oauth_link_redis::RedisReplayGuard;
+    let seeds = redis_seeds(url.expose());
+    let builder = match (cluster, seeds.len()) {
+        (_, 0) => {
+            return Err(Error::config(
+                "redis_url",
+                "redis_url holds no URL; set redis://[user:password@]host[:port][/db] (with redis_cluster, one or more seed node URLs, comma-separated)",
+            ))
+        }
+        (true, _) => RedisReplayGuard::cluster_builder(&seeds),
+        (false, 1) => RedisReplayGuard::builder(url.expose().trim()),
+        (false, n) => {
+            return Err(Error::config(
+                "redis_url",
+                format!("redis_url lists {n} URLs but redis_cluster is not set; set redis_cluster = true for a Redis Cluster, or keep one URL"),
+            ))
+        }
+    };
+    Ok(Arc::new(builder.connect_lazy()?))
+}
+
+/// The URLs of a comma-separated `redis_url`, trimmed, empty ones dropped. A part that
+/// does not start like a URL continues the previous one (a password holding a comma;
+/// `%2C` works too).
+#[cfg(feature = "redis")]
+fn redis_seeds(value: &str) -> Vec<String> {
+    let mut seeds: Vec<String> = Vec::new();
+    for part in value.split(',') {
+        match seeds.last_mut() {
+            Some(last) if !last.trim().is_empty() && !part.trim().is_empty() && !looks_like_url(part.trim_start()) => {
+                last.push(',');
+                last.push_str(part);
+            }
+            _ => seeds.push(part.to_owned()),
+        }
+    }
+    seeds.into_iter().map(|s| s.trim().to_owned()).filter(|s| !s.is_empty()).collect()
+}
+
+/// True when `text` starts with `<scheme>://` (letters, digits, `+`, `-`, `.`).
+#[cfg(feature = "redis")]
+fn looks_like_url(text: &str) -> bool {
+    text.split_once("://").is_some_and(|(scheme, _)| {
+        !scheme.is_empty() && scheme.chars().all(|c| c.is_ascii_alphanumeric() || matches!(c, '+' | '-' | '.'))
+    })
 }
 
 #[cfg(not(feature = "redis"))]
-fn redis_guard(_: &SecretUrl) -> Result<Arc<dyn ReplayGuard>> {
+fn redis_guard(_: &SecretUrl, _: bool) -> Result<Arc<dyn ReplayGuard>> {
     Err(Error::config("redis_url", "redis_url is set but this build has no Redis support; enable the cargo feature `redis` of the `oauth-link` crate"))
 }
 
@@ -347,6 +434,14 @@ fn split_secrets(value: Option<String>) -> Vec<SigningKey> {
     value
         .map(|v| v.split(',').map(str::trim).filter(|s| !s.is_empty()).map(SigningKey::new).collect())
         .unwrap_or_default()
+}
+
+fn parse_bool(value: &str, origin: &str) -> Result<bool> {
+    match value.trim().to_ascii_lowercase().as_str() {
+        "true" | "1" | "yes" | "on" => Ok(true),
+        "false" | "0" | "no" | "off" => Ok(false),
+        _ => Err(Error::config(origin, format!("{origin} must be true or false"))),
+    }
 }
 
 fn parse_ttl(value: &str, origin: &str) -> Result<Duration> {
@@ -449,6 +544,126 @@ mod tests {
         let err = err.unwrap_err();
         assert!(matches!(err, Error::ReplayGuard { .. }), "{err}");
         assert!(!err.to_string().contains("pw-secret"), "{err}");
+    }
+
+    #[test]
+    fn redis_cluster_from_every_source_and_bad_values() {
+        let env = |pairs: &[(&str, &str)]| {
+            Settings::from_env_vars(pairs.iter().map(|(k, v)| ((*k).to_owned(), (*v).to_owned())))
+        };
+        let s = env(&[("OAUTH_LINK_REDIS_URL", "redis://127.0.0.1:1"), ("OAUTH_LINK_REDIS_CLUSTER", "true")]).unwrap();
+        assert!(s.state.redis_cluster);
+        assert!(!env(&[("OAUTH_LINK_REDIS_CLUSTER", "0")]).unwrap().state.redis_cluster);
+        let err = env(&[("OAUTH_LINK_REDIS_CLUSTER", "maybe")]).unwrap_err();
+        assert!(matches!(&err, Error::Config { key, .. } if key == "OAUTH_LINK_REDIS_CLUSTER"), "{err}");
+        assert!(err.to_string().contains("true or false"), "{err}");
+
+        let toml = "redis_url = \"redis://127.0.0.1:1,redis://127.0.0.1:2\"\nredis_cluster = true\n";
+        assert!(Settings::from_toml_str(toml, "f.toml").unwrap().state.redis_cluster);
+        let err = Settings::from_toml_str("redis_cluster = \"yes\"", "f.toml").unwrap_err();
+        assert!(matches!(&err, Error::Config { key, .. } if key == "redis_cluster"), "{err}");
+        assert!(err.to_string().contains("`redis_cluster` in f.toml must be true or false"), "{err}");
+        let err = Settings::from_toml_str("redis_clustr = true", "f.toml").unwrap_err();
+        assert!(err.to_string().contains("redis_url, redis_cluster"), "{err}");
+
+        let mut map = HashMap::new();
+        map.insert("redis_cluster".to_owned(), "yes".to_owned());
+        let s = Settings::from_map("example", &map).unwrap();
+        assert!(s.state.redis_cluster && !s.adapter("example").unwrap().contains("redis_cluster"));
+        map.insert("redis_cluster".to_owned(), "2".to_owned());
+        let err = Settings::from_map("example", &map).unwrap_err();
+        assert!(matches!(&err, Error::Config { key, .. } if key == "redis_cluster"), "{err}");
+    }
+
+    #[test]
+    fn redis_cluster_bad_combinations_are_config_errors() {
+        let state = |url: Option<&str>, cluster: bool, dir: Option<&str>| {
+            let mut state = StateSettings::empty("map");
+            state.redis_url = url.map(SecretUrl::new);
+            state.redis_cluster = cluster;
+            state.replay_dir = dir.map(PathBuf::from);
+            state
+        };
+        let config_error = |state: StateSettings| match state.replay_guard() {
+            Err(err @ Error::Config { .. }) => {
+                let text = format!("{err} {err:?} {state:?}");
+                assert!(!text.contains("hunter2pass"), "{text}");
+                err
+            }
+            Err(other) => panic!("expected a config error, got {other}"),
+            Ok(guard) => panic!("expected a config error, got {guard:?}"),
+        };
+        let err = config_error(state(None, true, None));
+        assert!(matches!(&err, Error::Config { key, .. } if key == "redis_cluster"), "{err}");
+        assert!(err.to_string().contains("redis_cluster is set but redis_url is not"), "{err}");
+        let err = config_error(state(Some("redis://:hunter2pass@127.0.0.1:1"), true, Some("/tmp/x")));
+        assert!(err.to_string().contains("both redis_url and replay_dir"), "{err}");
+    }
+
+    #[cfg(feature = "redis")]
+    #[tokio::test]
+    async fn redis_seed_lists() {
+        assert_eq!(
+            redis_seeds(" redis://a:1 , redis://b:2,,rediss://c:3 "),
+            ["redis://a:1", "redis://b:2", "rediss://c:3"]
+        );
+        // A comma in a password stays in its URL.
+        assert_eq!(redis_seeds("redis://:pa,ss@a:1,redis://:pa,ss@b:2"), ["redis://:pa,ss@a:1", "redis://:pa,ss@b:2"]);
+        assert!(redis_seeds(" , ").is_empty());
+
+        let state = |url: &str, cluster: bool| {
+            let mut state = StateSettings::empty("env");
+            state.redis_url = Some(SecretUrl::new(url));
+            state.redis_cluster = cluster;
+            state.replay_guard()
+        };
+        for (url, cluster, expected) in [
+            (" , ", true, "redis_url holds no URL"),
+            ("", false, "redis_url holds no URL"),
+            ("redis://:hunter2pass@127.0.0.1:1,redis://:hunter2pass@127.0.0.1:2", false, "set redis_cluster = true"),
+            ("redis://:hunter2pass@127.0.0.1:1,redis://:other-pass@127.0.0.1:2", true, "different password"),
+            ("redis+unix:///tmp/redis.sock?pass=hunter2pass", true, "unix socket"),
+        ] {
+            let err = state(url, cluster).unwrap_err();
+            let text = format!("{err} {err:?}");
+            assert!(matches!(&err, Error::Config { key, .. } if key == "redis_url"), "{url}: {text}");
+            assert!(text.contains(expected), "{url}: {text}");
+            assert!(!text.contains("hunter2pass") && !text.contains("other-pass"), "{text}");
+        }
+    }
+
+    #[cfg(feature = "redis")]
+    #[tokio::test]
+    async fn redis_cluster_builds_a_lazy_cluster_guard_that_fails_closed() {
+        let free_port = || {
+            let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+            listener.local_addr().unwrap().port()
+        };
+        let (a, b) = (free_port(), free_port());
+        let s = Settings::from_env_vars([
+            (
+                "OAUTH_LINK_REDIS_URL".to_owned(),
+                format!("redis://:pw-secret@127.0.0.1:{a}, redis://:pw-secret@127.0.0.1:{b}"),
+            ),
+            ("OAUTH_LINK_REDIS_CLUSTER".to_owned(), "true".to_owned()),
+        ])
+        .unwrap();
+        assert!(!format!("{s:?}").contains("pw-secret"), "{s:?}");
+        let guard = s.state.replay_guard().unwrap();
+        let printed = format!("{guard:?}");
+        assert!(printed.contains("cluster: true") && !printed.contains("pw-secret"), "{printed}");
+        let started = std::time::Instant::now();
+        let err = guard
+            .consume(oauth_link_core::adapter::Nonce::random(), chrono::Utc::now() + chrono::Duration::minutes(5))
+            .await
+            .unwrap_err();
+        assert!(started.elapsed() < Duration::from_secs(3), "took {:?}", started.elapsed());
+        let text = format!("{err} {err:?}");
+        assert!(matches!(err, Error::ReplayGuard { .. }), "{text}");
+        assert!(text.contains("Redis Cluster at redis://:***@127.0.0.1:"), "{text}");
+        assert!(text.contains(&format!("127.0.0.1:{a}")) && text.contains(&format!("127.0.0.1:{b}")), "{text}");
+        assert!(!text.contains("pw-secret"), "{text}");
+        assert!(err.is_retryable());
     }
 
     #[test]

@@ -42,3 +42,28 @@ fn every_adapter_table_lists_exactly_the_keys_its_configuration_reads() {
         );
     }
 }
+
+/// The global table lists exactly the top-level keys a config file accepts (the error for an
+/// unknown top-level key names them all), and each row names its env var: the key
+/// upper-cased under `OAUTH_LINK_`.
+#[test]
+fn the_global_table_lists_exactly_the_top_level_keys() {
+    let doc = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../../docs/configuration.md")).unwrap();
+    let documented = table_keys(&doc, "## Global settings");
+    let err = oauth_link::Settings::from_toml_str("not_a_key_xyz = 1", "f.toml").unwrap_err().to_string();
+    let listed = err
+        .split_once("valid keys: ")
+        .and_then(|(_, rest)| rest.split_once(", and one table"))
+        .unwrap_or_else(|| panic!("unexpected error text: {err}"))
+        .0;
+    let accepted: BTreeSet<String> = listed.split(", ").map(str::to_owned).collect();
+    assert_eq!(
+        documented, accepted,
+        "docs/configuration.md, Global settings (left) and the accepted keys (right) differ"
+    );
+    for key in &documented {
+        let env = format!("`OAUTH_LINK_{}`", key.to_ascii_uppercase());
+        let row = doc.lines().find(|l| l.starts_with(&format!("| `{key}` |"))).unwrap();
+        assert!(row.contains(&env), "the row of `{key}` names {env}: {row}");
+    }
+}
