@@ -1,10 +1,19 @@
-//! Signed, expiring, single-use link state.
+//! Sealed, expiring, single-use link state.
 //!
-//! A state token is `v1.<payload>.<mac>`: the payload is base64url (no padding) of a
-//! compact JSON claim set, the mac is HMAC-SHA256 over `v1.<payload>` with the signing key.
-//! Verification recomputes the mac with each verify key and compares in constant time,
+//! A state token is `v2.<sealed>`: `<sealed>` is base64url (no padding) of the claims'
+//! compact JSON sealed with XChaCha20-Poly1305 ([`seal`](crate::seal)): a random 24-byte
+//! nonce, the encrypted claims and a 16-byte tag that also authenticates the `v2` prefix.
+//! The key is derived once from the state secret for the purpose `"link state"`, so the
+//! token reveals nothing of the claims but their length, and no one without the secret can
+//! make or alter one. Verification opens the token with each configured key (newest first),
 //! then checks provider, expiry and issue time. Single use is the
 //! [`ReplayGuard`](crate::ReplayGuard)'s job.
+//!
+//! Earlier builds issued *signed* states (`v1.<base64url JSON>.<HMAC-SHA256>`, readable by
+//! anyone). They are refused unless [`StateCodec::accept_signed_states`] opens an upgrade
+//! window of one state lifetime.
+
+mod signed;
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -13,17 +22,16 @@ use std::time::Duration;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD as B64;
 use base64::Engine as _;
 use chrono::{DateTime, Utc};
-use hmac::{Hmac, Mac};
 use rand::RngCore;
 use serde::{Deserialize, Serialize};
-use sha2::Sha256;
 
 use crate::clock::{Clock, SystemClock};
 use crate::error::{Error, Result};
+use crate::seal::{self, SealKeys};
 use crate::secret::{SigningKey, StateToken};
 use crate::types::LinkRequest;
 
-type HmacSha256 = Hmac<Sha256>;
+use signed::SignedKeys;
 
 /// Default state lifetime.
 pub const DEFAULT_STATE_TTL: Duration = Duration::from_secs(10 * 60);
@@ -33,7 +41,12 @@ pub const MIN_KEY_LEN: usize = 32;
 pub const MAX_TOKEN_LEN: usize = 4096;
 /// How far in the future an issue time may lie (clock skew between app instances).
 const ISSUED_SKEW: Duration = Duration::from_secs(60);
-const VERSION: &str = "v1";
+/// The version of the tokens issued; also the associated data of every seal.
+const VERSION: &str = "v2";
+/// What the state keys are derived for ([`SealKeys::derive`]).
+const SEAL_PURPOSE: &str = "link state";
+/// The longest sealed part a token within [`MAX_TOKEN_LEN`] can hold, decoded.
+const MAX_SEALED_LEN: usize = MAX_TOKEN_LEN / 4 * 3;
 
 /// A random 128-bit value that makes every state unique; the replay guard's key.
 #[derive(Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -81,8 +94,10 @@ impl<'de> Deserialize<'de> for Nonce {
     }
 }
 
-/// What a state token asserts. Not secret by itself (it is only signed, not encrypted):
-/// put no secret in `extra`.
+/// What a state token asserts. The token carries it sealed: encrypted and authenticated,
+/// so neither the browser nor the platforms and logs that see the redirect URI can read or
+/// change it (its length shows). Still, keep credentials out of `extra`: the state is a
+/// bearer value for one link, and what it holds comes back to the app on completion.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct StateClaims {
     /// Provider kind that issued it.
@@ -103,7 +118,7 @@ pub struct StateClaims {
     /// Expiry time.
     #[serde(rename = "e", with = "chrono::serde::ts_milliseconds")]
     pub expires_at: DateTime<Utc>,
-    /// Adapter-specific, non-secret facts needed at completion (e.g. a platform user id).
+    /// Adapter-specific facts needed at completion (e.g. a platform user id).
     #[serde(rename = "x", default, skip_serializing_if = "BTreeMap::is_empty")]
     pub extra: BTreeMap<String, String>,
     /// The app's tags ([`LinkRequest::with_tag`](crate::LinkRequest::with_tag)), returned on
@@ -120,7 +135,7 @@ pub struct StateClaims {
 /// adapter still needs to know about it (its nonce, issue and expiry times).
 #[derive(Debug, Clone)]
 pub struct IssuedToken {
-    /// The signed token.
+    /// The sealed token.
     pub token: StateToken,
     /// Its nonce (the replay guard's key).
     pub nonce: Nonce,
@@ -130,22 +145,23 @@ pub struct IssuedToken {
     pub expires_at: DateTime<Utc>,
 }
 
-/// Signing and verify keys for link state; supports rotation.
+/// Keys for link state, derived once from the state secrets; supports rotation.
 ///
-/// Sign with the newest key; keep the previous keys in `verify` until every state they
-/// signed has expired (one state lifetime).
+/// States are sealed with the newest secret; keep the previous secrets until every state
+/// they sealed has expired (one state lifetime).
 #[derive(Clone)]
 pub struct StateKeys {
-    signing: HmacSha256,
-    verify: Vec<HmacSha256>,
+    seal: SealKeys,
+    /// For signed (v1) states during an upgrade window only.
+    signed: SignedKeys,
 }
 
 impl StateKeys {
-    /// Keys from a signing key and older keys still accepted for verification.
+    /// Keys from the state secret and older secrets still accepted.
     ///
-    /// Each key must be at least [`MIN_KEY_LEN`] bytes.
+    /// Each secret must be at least [`MIN_KEY_LEN`] bytes.
     pub fn new(signing: &SigningKey, previous: &[SigningKey]) -> Result<Self> {
-        let mac = |key: &SigningKey, name: &str| -> Result<HmacSha256> {
+        let check = |key: &SigningKey, name: &str| -> Result<()> {
             if key.expose().len() < MIN_KEY_LEN {
                 return Err(Error::config(
                     name,
@@ -155,14 +171,14 @@ impl StateKeys {
                     ),
                 ));
             }
-            HmacSha256::new_from_slice(key.expose().as_bytes()).map_err(|e| Error::config(name, e.to_string()))
+            Ok(())
         };
-        let signing = mac(signing, "state_secret")?;
-        let mut verify = vec![signing.clone()];
-        for key in previous {
-            verify.push(mac(key, "state_previous_secrets")?);
-        }
-        Ok(Self { signing, verify })
+        check(signing, "state_secret")?;
+        previous.iter().try_for_each(|key| check(key, "state_previous_secrets"))?;
+        Ok(Self {
+            seal: SealKeys::derive(SEAL_PURPOSE, signing, previous),
+            signed: SignedKeys::new(std::iter::once(signing).chain(previous)),
+        })
     }
 
     /// Fresh random keys, for sandboxes, demos and tests (states do not survive a restart).
@@ -176,7 +192,7 @@ impl StateKeys {
 
 impl std::fmt::Debug for StateKeys {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("StateKeys").field("verify_keys", &self.verify.len()).finish_non_exhaustive()
+        f.debug_struct("StateKeys").field("seal", &self.seal).finish_non_exhaustive()
     }
 }
 
@@ -186,12 +202,15 @@ pub struct StateCodec {
     keys: StateKeys,
     ttl: Duration,
     clock: Arc<dyn Clock>,
+    /// When signed (v1) states began to be accepted again, if they are.
+    signed_since: Option<DateTime<Utc>>,
 }
 
 impl StateCodec {
-    /// A codec with the default lifetime and the system clock.
+    /// A codec with the default lifetime and the system clock. It issues sealed states
+    /// only and accepts no signed state of earlier builds.
     pub fn new(keys: StateKeys) -> Self {
-        Self { keys, ttl: DEFAULT_STATE_TTL, clock: Arc::new(SystemClock) }
+        Self { keys, ttl: DEFAULT_STATE_TTL, clock: Arc::new(SystemClock), signed_since: None }
     }
 
     /// Sets how long a state stays valid.
@@ -200,10 +219,35 @@ impl StateCodec {
         self
     }
 
-    /// Sets the time source.
+    /// Sets the time source. An upgrade window already open
+    /// ([`StateCodec::accept_signed_states`]) restarts on it.
     pub fn with_clock(mut self, clock: Arc<dyn Clock>) -> Self {
         self.clock = clock;
+        if let Some(since) = &mut self.signed_since {
+            *since = self.clock.now();
+        }
         self
+    }
+
+    /// During an upgrade from a build that signed states (`v1`, readable), also accepts
+    /// such states when their signature matches one of the keys, for one state lifetime
+    /// counted from now (on the codec's clock; the codec is typically built once at
+    /// start-up): long enough for every link started before the upgrade to complete. After
+    /// the window, and always when `accept` is false (the default), a signed state is
+    /// refused with [`Error::StateInvalid`] saying the link predates the upgrade and a new
+    /// one should be started. Sealed states are the only ones issued either way.
+    ///
+    /// With several instances upgraded one after another, each counts from its own start:
+    /// let the last instance that still signs stop before the first upgraded one's window
+    /// ends, or refused links will have to be started again.
+    pub fn accept_signed_states(mut self, accept: bool) -> Self {
+        self.signed_since = accept.then(|| self.clock.now());
+        self
+    }
+
+    /// When the upgrade window for signed states closes (`None`: they are not accepted).
+    pub fn signed_states_until(&self) -> Option<DateTime<Utc>> {
+        self.signed_since.map(|since| since + chrono::Duration::from_std(self.ttl).unwrap_or(chrono::Duration::MAX))
     }
 
     /// The configured lifetime.
@@ -242,7 +286,7 @@ impl StateCodec {
         claims
     }
 
-    /// Issues a signed state for `request` in one step: [`StateCodec::claims_for`] with
+    /// Issues a sealed state for `request` in one step: [`StateCodec::claims_for`] with
     /// `extra` added (as [`StateCodec::issue`] does).
     pub fn issue_for(&self, provider: &str, request: &LinkRequest, extra: &[(&str, &str)]) -> IssuedToken {
         let mut claims = self.claims_for(provider, request);
@@ -251,8 +295,8 @@ impl StateCodec {
         IssuedToken { token, nonce: claims.nonce, issued_at: claims.issued_at, expires_at: claims.expires_at }
     }
 
-    /// Issues a signed state in one step: [`StateCodec::claims`] with `extra` added (the
-    /// last value of a repeated key wins, as in a map), signed by [`StateCodec::sign`].
+    /// Issues a sealed state in one step: [`StateCodec::claims`] with `extra` added (the
+    /// last value of a repeated key wins, as in a map), sealed by [`StateCodec::sign`].
     pub fn issue(&self, provider: &str, user: &str, target: &str, extra: &[(&str, &str)]) -> IssuedToken {
         let mut claims = self.claims(provider, user, target);
         claims.extra.extend(extra.iter().map(|(k, v)| ((*k).to_owned(), (*v).to_owned())));
@@ -260,56 +304,55 @@ impl StateCodec {
         IssuedToken { token, nonce: claims.nonce, issued_at: claims.issued_at, expires_at: claims.expires_at }
     }
 
-    /// Signs claims into a token: `v1.<base64url of the claims' JSON>.<base64url of the mac>`.
+    /// Seals claims into a token: `v2.<base64url of nonce, encrypted claims JSON and tag>`,
+    /// under the newest key. Two tokens of the same claims differ (a fresh nonce each).
     pub fn sign(&self, claims: &StateClaims) -> StateToken {
-        let json = serde_json::to_vec(claims).expect("state claims always serialize");
-        let encoded = |len: usize| len.div_ceil(3) * 4;
-        let mut token = String::with_capacity(VERSION.len() + 2 + encoded(json.len()) + encoded(32));
+        // The claims' JSON is written right after room for the nonce, and sealed there.
+        let mut sealed = Vec::with_capacity(256);
+        sealed.resize(seal::NONCE_LEN, 0);
+        serde_json::to_writer(&mut sealed, claims).expect("state claims always serialize");
+        self.keys.seal.seal_in_place(VERSION.as_bytes(), &mut sealed);
+        let mut token = String::with_capacity(VERSION.len() + 1 + seal::base64_len(sealed.len()));
         token.push_str(VERSION);
         token.push('.');
-        B64.encode_string(&json, &mut token);
-        let mut mac = self.keys.signing.clone();
-        mac.update(token.as_bytes());
-        token.push('.');
-        B64.encode_string(mac.finalize().into_bytes(), &mut token);
+        B64.encode_string(&sealed, &mut token);
         StateToken::new(token)
     }
 
-    /// Verifies a token's signature, provider and times, and returns its claims.
+    /// Opens a token, checks its provider and times, and returns its claims.
     ///
-    /// Errors: [`Error::StateInvalid`] (malformed, forged, tampered, other provider, issued
-    /// in the future), [`Error::StateExpired`]. Never panics, whatever the input.
+    /// Errors: [`Error::StateInvalid`] (malformed, forged, tampered, sealed under an unknown
+    /// key, other provider, issued in the future, signed by an earlier build outside the
+    /// upgrade window), [`Error::StateExpired`]. Never panics, whatever the input.
     pub fn verify(&self, provider: &'static str, token: &StateToken) -> Result<StateClaims> {
         let token = token.expose();
         if token.len() > MAX_TOKEN_LEN {
             return Err(Error::state_invalid(provider, "state is too long"));
         }
-        let (signed, tag) =
-            token.rsplit_once('.').ok_or_else(|| Error::state_invalid(provider, "state is malformed"))?;
-        let (version, payload) =
-            signed.split_once('.').ok_or_else(|| Error::state_invalid(provider, "state is malformed"))?;
-        if version != VERSION {
-            return Err(Error::state_invalid(provider, "unknown state version"));
-        }
-        // A malformed tag and a wrong one get the same answer: no oracle for forgers, and
-        // a flipped character reads the same whether or not it keeps the base64 canonical.
-        let mut tag_bytes = [0u8; 32];
-        let well_formed = matches!(B64.decode_slice(tag, &mut tag_bytes), Ok(32));
-        let authentic = well_formed
-            && self.keys.verify.iter().any(|key| {
-                let mut mac = key.clone();
-                mac.update(signed.as_bytes());
-                mac.verify_slice(&tag_bytes).is_ok()
-            });
-        if !authentic {
-            return Err(Error::state_invalid(
-                provider,
-                "signature does not match (tampered, or signed with an unknown key)",
-            ));
-        }
-        let malformed = || Error::state_invalid(provider, "state payload is malformed");
-        let json = B64.decode(payload).map_err(|_| malformed())?;
-        let claims: StateClaims = serde_json::from_slice(&json).map_err(|_| malformed())?;
+        let (version, body) =
+            token.split_once('.').ok_or_else(|| Error::state_invalid(provider, "state is malformed"))?;
+        let claims = match version {
+            VERSION => {
+                // A token within MAX_TOKEN_LEN decodes into this buffer: no allocation.
+                let mut buffer = [0u8; MAX_SEALED_LEN];
+                let json = B64
+                    .decode_slice(body, &mut buffer)
+                    .ok()
+                    .and_then(|len| self.keys.seal.open_in_place(VERSION.as_bytes(), &mut buffer[..len]).ok())
+                    .ok_or_else(|| {
+                        Error::state_invalid(
+                            provider,
+                            "state does not open (tampered, or sealed with an unknown key): start a new link",
+                        )
+                    })?;
+                parse(provider, json)?
+            }
+            signed::VERSION => {
+                let json = self.open_signed(provider, token)?;
+                parse(provider, &json)?
+            }
+            _ => return Err(Error::state_invalid(provider, "unknown state version")),
+        };
         if claims.provider != provider {
             return Err(Error::state_invalid(provider, format!("state was issued by provider `{}`", claims.provider)));
         }
@@ -322,12 +365,36 @@ impl StateCodec {
         }
         Ok(claims)
     }
+
+    /// The claims' JSON of a signed (v1) token, if the upgrade window is open and its
+    /// signature matches.
+    fn open_signed(&self, provider: &'static str, token: &str) -> Result<Vec<u8>> {
+        let Some(until) = self.signed_states_until() else {
+            return Err(Error::state_invalid(
+                provider,
+                "state is signed (v1): the link predates the upgrade to sealed states, which are the only ones accepted: start a new link",
+            ));
+        };
+        if self.clock.now() >= until {
+            return Err(Error::state_invalid(
+                provider,
+                "state is signed (v1): the link predates the upgrade to sealed states and the upgrade window has closed: start a new link",
+            ));
+        }
+        self.keys.signed.open(token).map_err(|reason| Error::state_invalid(provider, reason))
+    }
+}
+
+/// Claims from authenticated JSON.
+fn parse(provider: &'static str, json: &[u8]) -> Result<StateClaims> {
+    serde_json::from_slice(json).map_err(|_| Error::state_invalid(provider, "state payload is malformed"))
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
     use crate::clock::ManualClock;
+    use crate::types::MAX_ID_LEN;
 
     fn key(s: &str) -> SigningKey {
         SigningKey::new(format!("{s:0<40}"))
@@ -337,14 +404,30 @@ mod tests {
         StateCodec::new(StateKeys::new(&key("a"), &[]).unwrap()).with_clock(Arc::new(clock.clone()))
     }
 
-    /// The payload JSON of a token.
-    fn payload(token: &StateToken) -> Vec<u8> {
-        let payload = token.expose().split('.').nth(1).unwrap();
-        B64.decode(payload).unwrap()
+    /// The claims' JSON inside a sealed token.
+    fn payload(codec: &StateCodec, token: &StateToken) -> Vec<u8> {
+        let body = token.expose().strip_prefix("v2.").unwrap();
+        codec.keys.seal.open_base64(b"v2", body).unwrap()
+    }
+
+    /// A signed (v1) token as earlier builds made them.
+    fn sign_v1(secret: &SigningKey, claims: &StateClaims) -> String {
+        use hmac::{Hmac, Mac};
+        let signed = format!("v1.{}", B64.encode(serde_json::to_vec(claims).unwrap()));
+        let mut mac = <Hmac<sha2::Sha256> as Mac>::new_from_slice(secret.expose().as_bytes()).unwrap();
+        mac.update(signed.as_bytes());
+        format!("{signed}.{}", B64.encode(mac.finalize().into_bytes()))
+    }
+
+    fn reason(result: Result<StateClaims>) -> String {
+        match result {
+            Err(Error::StateInvalid { reason, .. }) => reason,
+            other => panic!("expected StateInvalid, got {other:?}"),
+        }
     }
 
     #[test]
-    fn issue_signs_what_sign_signs_for_the_same_claims() {
+    fn issue_seals_what_sign_seals_for_the_same_claims() {
         let clock = ManualClock::starting_now();
         let c = codec(&clock);
         for extra in [&[][..], &[("integration", "slack"), ("kind", "user")], &[("uid", "é \"quoted\" \u{1}")]] {
@@ -360,57 +443,112 @@ mod tests {
                 tags: BTreeMap::new(),
                 reconnect: None,
             };
-            // Byte for byte the same payload, so the same token.
-            assert_eq!(payload(&issued.token), serde_json::to_vec(&claims).unwrap(), "{extra:?}");
-            assert_eq!(issued.token.expose(), c.sign(&claims).expose());
+            // Byte for byte the same plaintext; the tokens differ by their seal's nonce.
+            let signed = c.sign(&claims);
+            assert_eq!(payload(&c, &issued.token), serde_json::to_vec(&claims).unwrap(), "{extra:?}");
+            assert_eq!(payload(&c, &signed), payload(&c, &issued.token));
+            assert_ne!(issued.token.expose(), signed.expose());
+            assert_eq!(issued.token.expose().len(), signed.expose().len());
             assert_eq!(c.verify("novu", &issued.token).unwrap(), claims);
             assert_eq!(issued.expires_at - issued.issued_at, chrono::Duration::from_std(DEFAULT_STATE_TTL).unwrap());
         }
     }
 
-    /// Tokens signed by earlier builds (the first two through `sign`, the third through
-    /// `issue`) still verify, and `sign` reproduces them byte for byte: the format is stable.
-    #[test]
-    fn tokens_of_earlier_builds_verify_and_are_reproduced() {
-        let keys = || StateKeys::new(&key("golden"), &[]).unwrap();
+    const GOLDEN_ISSUED_AT: i64 = 1_767_225_600_123;
+
+    fn golden_claims() -> StateClaims {
         let at = |ms: i64| DateTime::from_timestamp_millis(ms).unwrap();
-        let codec_at = |ms: i64| StateCodec::new(keys()).with_clock(Arc::new(ManualClock::new(at(ms))));
-        let issued_at = 1_767_225_600_123;
-        let mut claims = StateClaims {
+        StateClaims {
             provider: "novu".into(),
             user: "user \"1\" é".into(),
             target: "slack".into(),
             nonce: Nonce([7; 16]),
-            issued_at: at(issued_at),
-            expires_at: at(issued_at + 600_000),
+            issued_at: at(GOLDEN_ISSUED_AT),
+            expires_at: at(GOLDEN_ISSUED_AT + 600_000),
             extra: BTreeMap::new(),
             tags: BTreeMap::new(),
             reconnect: None,
-        };
+        }
+    }
+
+    /// A sealed token made by this format's first build (under `key("golden")`): later
+    /// builds open it. Sealing is randomised, so it is pinned, not reproduced.
+    #[test]
+    fn sealed_tokens_of_earlier_builds_open() {
+        let at = DateTime::from_timestamp_millis(GOLDEN_ISSUED_AT).unwrap();
+        let codec =
+            StateCodec::new(StateKeys::new(&key("golden"), &[]).unwrap()).with_clock(Arc::new(ManualClock::new(at)));
+        let mut claims = golden_claims();
+        claims.extra.insert("kind".into(), "user".into());
+        claims.tags.insert("org".into(), "acme".into());
+        claims.reconnect = Some("conn-1".into());
+        let golden = "v2.J06VTkq9TtUalNJQ3xSE1VQ8xSaUKyzipHB5Uq29B5dHX3IMBIMn7CogFEB5LqPNDDhvAnjb1RsGTQM06URAeMq8Qykqp976oobEfKO4X236HsV1Mh1ceHnOLOu6MZgndsy6JfTFlJl1MloLV5jPr8F2k-ouLa-HxSFjzCpkEZ8iDOcqOzGDyzQMfuMd50bUHVp2kbr5zZMUnOw4aK5nBwJUPS1xBXqRDV3v90CLtUKJkG1mU_eDD-eqtaewNWXMDyzS0YWYz4eO";
+        let opened = codec.verify("novu", &golden.into());
+        let opened =
+            opened.unwrap_or_else(|e| panic!("{e}; this build seals them as {}", codec.sign(&claims).expose()));
+        assert_eq!(opened, claims);
+        assert_eq!(golden.len(), codec.sign(&claims).expose().len());
+    }
+
+    /// Signed (v1) tokens of earlier builds: refused by default; with the upgrade window,
+    /// they verify for one state lifetime from when the window opened, then are refused
+    /// with a reason that says the link predates the upgrade.
+    #[test]
+    fn signed_tokens_of_earlier_builds_verify_only_within_the_upgrade_window() {
+        let keys = || StateKeys::new(&key("golden"), &[]).unwrap();
+        let at = |ms: i64| DateTime::from_timestamp_millis(ms).unwrap();
+        let clock = ManualClock::new(at(GOLDEN_ISSUED_AT));
+        let refusing = StateCodec::new(keys()).with_clock(Arc::new(clock.clone()));
+        // A 5-minute lifetime, so the window closes before the 10-minute tokens expire.
+        let upgrading = StateCodec::new(keys())
+            .with_ttl(Duration::from_secs(300))
+            .accept_signed_states(true)
+            .with_clock(Arc::new(clock.clone()));
+        assert_eq!(upgrading.signed_states_until(), Some(at(GOLDEN_ISSUED_AT + 300_000)));
+        assert_eq!(refusing.signed_states_until(), None);
+        let mut claims = golden_claims();
         let plain = "v1.eyJwIjoibm92dSIsInUiOiJ1c2VyIFwiMVwiIMOpIiwidCI6InNsYWNrIiwibiI6IkJ3Y0hCd2NIQndjSEJ3Y0hCd2NIQnciLCJpIjoxNzY3MjI1NjAwMTIzLCJlIjoxNzY3MjI2MjAwMTIzfQ.AuvBl0dqv5XZEDoYrV3zUAn9tyJY5NE5sHdMnkLcONE";
-        assert_eq!(codec_at(issued_at).sign(&claims).expose(), plain);
-        assert_eq!(codec_at(issued_at).verify("novu", &plain.into()).unwrap(), claims);
+        assert_eq!(sign_v1(&key("golden"), &claims), plain, "the test signer is the earlier builds' one");
         claims.extra.insert("kind".into(), "user".into());
         claims.extra.insert("integration".into(), "slack\u{1}".into());
         let with_extra = "v1.eyJwIjoibm92dSIsInUiOiJ1c2VyIFwiMVwiIMOpIiwidCI6InNsYWNrIiwibiI6IkJ3Y0hCd2NIQndjSEJ3Y0hCd2NIQnciLCJpIjoxNzY3MjI1NjAwMTIzLCJlIjoxNzY3MjI2MjAwMTIzLCJ4Ijp7ImludGVncmF0aW9uIjoic2xhY2tcdTAwMDEiLCJraW5kIjoidXNlciJ9fQ.rMM1UYSt7D8GBEkbMrRtHIrATNIJAwb0gn9N-umzjCI";
-        assert_eq!(codec_at(issued_at).sign(&claims).expose(), with_extra);
-        assert_eq!(codec_at(issued_at).verify("novu", &with_extra.into()).unwrap(), claims);
-        let issued = "v1.eyJwIjoibm92dSIsInUiOiJ1IiwidCI6InQiLCJuIjoiaXZPYW1qbjBTUWt2YTNDVFRYamlUQSIsImkiOjE3OTYxODczMzMyMjIsImUiOjE3OTYxODc5MzMyMjIsIngiOnsiYSI6IjEiLCJiIjoieFwieSJ9fQ.753I-c6AtG-4gWuZNH8CvztuMZBXD9WZjTJkrAJSa8w";
-        let back = codec_at(1_796_187_333_222).verify("novu", &issued.into()).unwrap();
-        let extra: Vec<_> = back.extra.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
-        assert_eq!((back.user.as_str(), back.target.as_str(), extra), ("u", "t", vec![("a", "1"), ("b", "x\"y")]));
-        assert_eq!(codec_at(1_796_187_333_222).sign(&back).expose(), issued);
+        for (token, expected) in [(plain, golden_claims()), (with_extra, claims)] {
+            let refused = reason(refusing.verify("novu", &token.into()));
+            assert!(refused.contains("predates the upgrade") && refused.contains("start a new link"), "{refused}");
+            assert_eq!(upgrading.verify("novu", &token.into()).unwrap(), expected);
+            // Tampered or foreign v1 states stay refused inside the window.
+            let forged = token.replace("novu", "nova").replacen(".eyJ", ".eyK", 1);
+            assert!(reason(upgrading.verify("novu", &forged.into())).contains("signature does not match"));
+            let other_key = StateCodec::new(StateKeys::new(&key("other"), &[]).unwrap())
+                .accept_signed_states(true)
+                .with_clock(Arc::new(clock.clone()));
+            assert!(reason(other_key.verify("novu", &token.into())).contains("signature does not match"));
+        }
+        clock.advance(Duration::from_millis(299_999));
+        upgrading.verify("novu", &plain.into()).unwrap();
+        clock.advance(Duration::from_millis(1));
+        let closed = reason(upgrading.verify("novu", &plain.into()));
+        assert!(closed.contains("upgrade window has closed") && closed.contains("start a new link"), "{closed}");
+        // The window never outlives a token: past its expiry a signed state is expired.
+        let long = StateCodec::new(keys()).accept_signed_states(true).with_clock(Arc::new(clock.clone()));
+        clock.advance(Duration::from_secs(300));
+        assert!(matches!(long.verify("novu", &plain.into()), Err(Error::StateExpired { .. })));
+        // A signed token made under a previous secret verifies after rotation, in the window.
+        let rotated = StateCodec::new(StateKeys::new(&key("new"), &[key("golden")]).unwrap())
+            .accept_signed_states(true)
+            .with_clock(Arc::new(ManualClock::new(at(GOLDEN_ISSUED_AT))));
+        assert_eq!(rotated.verify("novu", &plain.into()).unwrap(), golden_claims());
     }
 
     #[test]
-    fn tags_and_reconnect_are_signed_under_short_names_and_old_states_lack_them() {
+    fn tags_and_reconnect_are_sealed_under_short_names_and_old_states_lack_them() {
         let clock = ManualClock::starting_now();
         let c = codec(&clock);
         let request = LinkRequest::reconnect("u", "uid/oura").with_tag("org", "acme").with_tag("plan", "pro");
         let mut request = request;
         request.target = "oura".into();
         let issued = c.issue_for("junction", &request, &[("jid", "uid")]);
-        let json: serde_json::Value = serde_json::from_slice(&payload(&issued.token)).unwrap();
+        let json: serde_json::Value = serde_json::from_slice(&payload(&c, &issued.token)).unwrap();
         assert_eq!(json["g"], serde_json::json!({"org": "acme", "plan": "pro"}));
         assert_eq!(json["r"], "uid/oura");
         assert_eq!(json["x"], serde_json::json!({"jid": "uid"}));
@@ -418,16 +556,15 @@ mod tests {
         assert_eq!(back.tags, request.tags);
         assert_eq!(back.reconnect.as_deref(), Some("uid/oura"));
         assert_eq!((back.user.as_str(), back.target.as_str()), ("u", "oura"));
-        // A plain request adds neither field: its payload is what earlier builds signed.
+        // A plain request adds neither field: its payload is what earlier builds held.
         let plain = c.issue_for("novu", &LinkRequest::new("u", "slack"), &[]);
-        let json: serde_json::Value = serde_json::from_slice(&payload(&plain.token)).unwrap();
+        let json: serde_json::Value = serde_json::from_slice(&payload(&c, &plain.token)).unwrap();
         assert!(json.get("g").is_none() && json.get("r").is_none(), "{json}");
-        // Tampering with the tags breaks the signature.
-        let forged = serde_json::to_vec(&StateClaims { tags: [("org".into(), "evil".into())].into(), ..back }).unwrap();
-        let text = issued.token.expose();
-        let tag = text.rsplit_once('.').unwrap().1;
-        let forged = format!("v1.{}.{tag}", B64.encode(forged));
-        assert!(matches!(c.verify("junction", &forged.into()), Err(Error::StateInvalid { .. })));
+        // A signed state of an earlier build without them reads as none, in the window.
+        let upgrading = codec(&clock).accept_signed_states(true);
+        let old = sign_v1(&key("a"), &c.claims("novu", "u", "slack"));
+        let back = upgrading.verify("novu", &old.into()).unwrap();
+        assert!(back.tags.is_empty() && back.reconnect.is_none());
     }
 
     #[test]
@@ -448,8 +585,10 @@ mod tests {
         let mut claims = codec.claims("novu", "user-1", "slack");
         claims.extra.insert("kind".into(), "endpoint".into());
         let token = codec.sign(&claims);
-        assert!(token.expose().starts_with("v1."));
-        assert!(token.expose().bytes().all(|b| b.is_ascii_alphanumeric() || b"-_.".contains(&b)));
+        assert!(token.expose().starts_with("v2."));
+        assert!(token.expose()[3..].bytes().all(|b| b.is_ascii_alphanumeric() || b"-_".contains(&b)));
+        let json = serde_json::to_vec(&claims).unwrap();
+        assert_eq!(token.expose().len(), 3 + seal::base64_len(json.len() + seal::OVERHEAD));
         let back = codec.verify("novu", &token).unwrap();
         assert_eq!(back.user, "user-1");
         assert_eq!(back.extra["kind"], "endpoint");
@@ -466,6 +605,37 @@ mod tests {
         let token = codec.sign(&claims);
         assert!(token.expose().len() < MAX_TOKEN_LEN && token.expose().len() > 2000);
         assert_eq!(codec.verify("novu", &token).unwrap(), claims_at_millis(claims));
+    }
+
+    /// The largest request `validate` accepts (as in `types::tests`): every id at its limit
+    /// and made of quotes (escaped in the JSON), a reconnect, tags full of quotes up to their
+    /// total bound, adapter facts as large as Novu's. Its token, pinned here, stays within
+    /// `MAX_TOKEN_LEN` and verifies; a token as long as `MAX_TOKEN_LEN` fits the buffer.
+    #[test]
+    fn the_largest_valid_request_seals_a_state_that_verifies() {
+        let quotes = |n: usize| "\"".repeat(n);
+        let mut request = LinkRequest::new(quotes(MAX_ID_LEN), quotes(MAX_ID_LEN)).with_reconnect(quotes(MAX_ID_LEN));
+        for i in 0..LinkRequest::MAX_TAGS {
+            request = request.with_tag(format!("{i:0>32}"), quotes(0));
+        }
+        let room = LinkRequest::MAX_TAG_BYTES - request.tags.keys().map(String::len).sum::<usize>();
+        request = request.with_tag(format!("{:0>32}", 0), quotes(room / 2));
+        request.validate("novu").unwrap();
+        let extra = "e".repeat(600);
+        let clock = ManualClock::starting_now();
+        let codec = codec(&clock);
+        let issued = codec.issue_for("novu", &request, &[("x", &extra)]);
+        let json = payload(&codec, &issued.token);
+        // v1 was `v1.` + base64(json) + `.` + 43; sealing adds 40 bytes before base64.
+        let v1_len = 3 + seal::base64_len(json.len()) + 1 + 43;
+        let len = issued.token.expose().len();
+        assert_eq!((json.len(), v1_len, len), (2_813, 3_798, 3_807));
+        assert!(len <= MAX_TOKEN_LEN);
+        let back = codec.verify("novu", &issued.token).unwrap();
+        assert_eq!(back.tags, request.tags);
+        // The longest possible token decodes into verify's buffer and is judged on its seal.
+        let longest = format!("v2.{}", "A".repeat(MAX_TOKEN_LEN - 3));
+        assert!(reason(codec.verify("novu", &longest.into())).contains("does not open"));
     }
 
     /// Claims as they come back: times at millisecond precision.
@@ -486,41 +656,55 @@ mod tests {
     #[test]
     fn tampering_is_detected() {
         let clock = ManualClock::starting_now();
-        let codec = codec(&clock);
+        let codec = codec(&clock).accept_signed_states(true);
         let token = codec.sign(&codec.claims("novu", "user-1", "slack"));
         let text = token.expose();
-        let (signed, tag) = text.rsplit_once('.').unwrap();
-        // Forge a payload claiming another user, keep the old tag.
-        let forged_claims = serde_json::to_vec(&codec.claims("novu", "admin", "slack")).unwrap();
-        let forged = format!("v1.{}.{tag}", B64.encode(forged_claims));
-        assert!(matches!(codec.verify("novu", &forged.into()), Err(Error::StateInvalid { .. })));
-        // Flip one character of the tag.
-        let mut bad_tag = tag.to_owned();
-        let flipped = if bad_tag.starts_with('A') { "B" } else { "A" };
-        bad_tag.replace_range(0..1, flipped);
-        let tampered = format!("{signed}.{bad_tag}");
-        assert!(matches!(codec.verify("novu", &tampered.into()), Err(Error::StateInvalid { .. })));
-        for junk in ["", ".", "v1..", "v2.a.b", "v1.a.b", "v1.!!.AAAA", &"x".repeat(MAX_TOKEN_LEN + 1)] {
+        // Another token's seal on this one's prefix, and the two spliced.
+        let other = codec.sign(&codec.claims("novu", "admin", "slack"));
+        let spliced = format!("{}{}", &text[..text.len() / 2], &other.expose()[text.len() / 2..]);
+        assert!(reason(codec.verify("novu", &spliced.into())).contains("does not open"));
+        // The version is authenticated: relabelled either way, a token is refused.
+        let relabelled = text.replacen("v2.", "v1.", 1);
+        assert!(reason(codec.verify("novu", &relabelled.into())).contains("signature does not match"));
+        let v1 = sign_v1(&key("a"), &codec.claims("novu", "u", "slack"));
+        let relabelled = v1.replacen("v1.", "v2.", 1);
+        assert!(reason(codec.verify("novu", &relabelled.into())).contains("does not open"));
+        let swapped = v1.splitn(3, '.').collect::<Vec<_>>();
+        let swapped = format!("v1.{}.{}", swapped[2], swapped[1]);
+        assert!(reason(codec.verify("novu", &swapped.into())).contains("signature does not match"));
+        let body_first = format!("{}.v2", &text[3..]);
+        assert!(matches!(codec.verify("novu", &body_first.into()), Err(Error::StateInvalid { .. })));
+        for junk in [
+            "",
+            ".",
+            "v2.",
+            "v2..",
+            "v1..",
+            "v2.a.b",
+            "v1.a.b",
+            "v1.!!.AAAA",
+            "v3.AAAA",
+            &"x".repeat(MAX_TOKEN_LEN + 1),
+        ] {
             assert!(matches!(codec.verify("novu", &junk.into()), Err(Error::StateInvalid { .. })), "{junk}");
         }
     }
 
     #[test]
-    fn any_altered_signature_character_gives_the_same_reason() {
+    fn any_altered_character_gives_the_same_reason() {
         let clock = ManualClock::starting_now();
         let codec = codec(&clock);
         let token = codec.sign(&codec.claims("novu", "u", "slack"));
         let text = token.expose();
-        let tag_start = text.rfind('.').unwrap() + 1;
-        for i in tag_start..text.len() {
-            for c in ['A', 'B', '_'] {
+        for i in 3..text.len() {
+            for c in ['A', 'B', 'g', '_', '-', '.', '='] {
                 let mut altered = text.to_owned();
                 if altered[i..].starts_with(c) {
                     continue;
                 }
                 altered.replace_range(i..i + 1, &c.to_string());
-                let err = codec.verify("novu", &altered.into()).unwrap_err();
-                assert!(err.to_string().contains("signature does not match"), "{i} {c}: {err}");
+                let err = reason(codec.verify("novu", &altered.into()));
+                assert!(err.contains("does not open"), "{i} {c}: {err}");
             }
         }
     }
@@ -563,12 +747,15 @@ mod tests {
         let rotated =
             StateCodec::new(StateKeys::new(&key("new"), &[key("old")]).unwrap()).with_clock(Arc::new(clock.clone()));
         let new_only = StateCodec::new(StateKeys::new(&key("new"), &[]).unwrap()).with_clock(Arc::new(clock.clone()));
+        let unknown = StateCodec::new(StateKeys::new(&key("unknown"), &[]).unwrap());
         let old_token = old.sign(&old.claims("novu", "u", "t"));
-        rotated.verify("novu", &old_token).unwrap();
-        assert!(new_only.verify("novu", &old_token).is_err());
+        assert_eq!(rotated.verify("novu", &old_token).unwrap().user, "u");
+        assert!(reason(new_only.verify("novu", &old_token)).contains("unknown key"));
         let new_token = rotated.sign(&rotated.claims("novu", "u", "t"));
         new_only.verify("novu", &new_token).unwrap();
-        assert!(old.verify("novu", &new_token).is_err());
+        assert!(reason(old.verify("novu", &new_token)).contains("unknown key"));
+        let foreign = unknown.sign(&unknown.claims("novu", "u", "t"));
+        assert!(reason(rotated.verify("novu", &foreign)).contains("unknown key"));
     }
 
     #[test]
@@ -588,29 +775,71 @@ mod tests {
         for bad in [B64.encode([7u8; 15]), B64.encode([7u8; 17]), B64.encode([7u8; 40]), "!!".into(), String::new()] {
             assert!(serde_json::from_str::<Nonce>(&format!("\"{bad}\"")).is_err(), "{bad}");
         }
-        // A state whose nonce is malformed is refused, even with a valid signature.
+        // A state whose nonce is malformed is refused, even sealed with the right key.
         let clock = ManualClock::starting_now();
         let codec = codec(&clock);
         let json = serde_json::to_string(&codec.claims("novu", "u", "t")).unwrap();
         let start = json.find("\"n\":\"").unwrap() + 5;
         let forged = format!("{}AAAA{}", &json[..start], &json[start + 22..]);
-        let mut mac = codec.keys.signing.clone();
-        let signed = format!("v1.{}", B64.encode(&forged));
-        mac.update(signed.as_bytes());
-        let token = format!("{signed}.{}", B64.encode(mac.finalize().into_bytes()));
-        let err = codec.verify("novu", &token.into()).unwrap_err();
-        assert!(err.to_string().contains("payload is malformed"), "{err}");
+        let token = format!("v2.{}", codec.keys.seal.seal_base64(b"v2", forged.as_bytes()));
+        assert!(reason(codec.verify("novu", &token.into())).contains("payload is malformed"));
     }
 
     #[test]
-    fn debug_of_keys_hides_material() {
-        let printed = format!("{:?}", StateKeys::new(&key("topsecretkey"), &[]).unwrap());
-        assert!(!printed.contains("topsecret"), "{printed}");
+    fn debug_of_keys_and_codec_hides_material() {
+        let keys = StateKeys::new(&key("topsecretkey"), &[key("oldsecretkey")]).unwrap();
+        let printed = format!("{keys:?} {:?}", StateCodec::new(keys.clone()));
+        assert!(!printed.contains("secretkey") && printed.contains("keys: 2"), "{printed}");
     }
 
     mod prop {
         use super::*;
         use proptest::prelude::*;
+
+        /// Every byte string that base64url text decodes to at any offset: the four
+        /// alignments, each cut at characters outside the alphabet (`.`), so any substring's
+        /// decoding is inside one of them.
+        fn decodings(text: &str) -> Vec<Vec<u8>> {
+            let sextet = |c: u8| match c {
+                b'A'..=b'Z' => Some(c - b'A'),
+                b'a'..=b'z' => Some(c - b'a' + 26),
+                b'0'..=b'9' => Some(c - b'0' + 52),
+                b'-' => Some(62),
+                b'_' => Some(63),
+                _ => None,
+            };
+            let mut runs = Vec::new();
+            for offset in 0..4 {
+                let mut run = Vec::new();
+                for group in text.as_bytes().get(offset..).unwrap_or_default().chunks(4) {
+                    let bits: Option<Vec<u8>> = group.iter().map(|&c| sextet(c)).collect();
+                    match bits {
+                        Some(bits) => {
+                            let word = bits.iter().fold(0u32, |w, b| w << 6 | u32::from(*b)) << (6 * (4 - bits.len()));
+                            let bytes = word.to_be_bytes();
+                            run.extend_from_slice(&bytes[1..1 + bits.len() * 6 / 8]);
+                        }
+                        None => runs.push(std::mem::take(&mut run)),
+                    }
+                }
+                runs.push(run);
+            }
+            runs
+        }
+
+        fn contains(haystack: &[u8], needle: &[u8]) -> bool {
+            haystack.windows(needle.len()).any(|w| w == needle)
+        }
+
+        /// A claim value: an email, plain text or any text at all (at least 6 characters, so
+        /// that it cannot turn up in random base64 by chance).
+        fn value() -> impl Strategy<Value = String> {
+            prop_oneof![
+                "[a-z][a-z0-9._%+-]{4,20}@[a-z0-9-]{2,12}\\.(com|org|example)",
+                "[A-Za-z0-9 _-]{6,40}",
+                "\\PC{6,30}",
+            ]
+        }
 
         proptest! {
             // A fixed seed: the same inputs on every run.
@@ -622,13 +851,18 @@ mod tests {
             #[test]
             fn verify_never_panics(input in ".{0,600}") {
                 let clock = ManualClock::starting_now();
-                let _ = codec(&clock).verify("novu", &StateToken::new(input));
+                let _ = codec(&clock).accept_signed_states(true).verify("novu", &StateToken::new(input));
             }
 
             #[test]
-            fn verify_never_panics_on_near_valid(prefix in "v1\\.[A-Za-z0-9_-]{0,80}\\.[A-Za-z0-9_-]{0,50}") {
+            fn verify_never_panics_on_near_valid(
+                v1 in "v1\\.[A-Za-z0-9_-]{0,80}\\.[A-Za-z0-9_-]{0,50}",
+                v2 in "v2\\.[A-Za-z0-9_-]{0,200}",
+            ) {
                 let clock = ManualClock::starting_now();
-                let _ = codec(&clock).verify("novu", &StateToken::new(prefix));
+                let codec = codec(&clock).accept_signed_states(true);
+                prop_assert!(codec.verify("novu", &StateToken::new(v1)).is_err());
+                prop_assert!(codec.verify("novu", &StateToken::new(v2)).is_err());
             }
 
             #[test]
@@ -639,6 +873,82 @@ mod tests {
                 let back = codec.verify("novu", &token).unwrap();
                 prop_assert_eq!(back.user, user);
                 prop_assert_eq!(back.target, target);
+            }
+
+            /// No claim can be read from a token: not in its text, not in any base64
+            /// decoding of any part of it. The same search finds them in a signed (v1) token,
+            /// which shows it would notice.
+            #[test]
+            fn no_claim_is_readable(
+                user in value(), target in value(), tag in value(), reconnect in value(), extra in value(),
+            ) {
+                let clock = ManualClock::starting_now();
+                let codec = codec(&clock);
+                let request = LinkRequest::new(&user, &target).with_tag("org", &tag).with_reconnect(&reconnect);
+                let claims = {
+                    let mut claims = codec.claims_for("novu", &request);
+                    claims.extra.insert("uid".into(), extra.clone());
+                    claims
+                };
+                let token = codec.sign(&claims);
+                let readable = |text: &str, value: &str| {
+                    let json = serde_json::to_string(value).unwrap();
+                    let forms = [value.as_bytes(), json.trim_matches('"').as_bytes()];
+                    text.contains(value) || decodings(text).iter().any(|d| forms.iter().any(|f| contains(d, f)))
+                };
+                for value in [&user, &target, &tag, &reconnect, &extra] {
+                    prop_assert!(!readable(token.expose(), value), "{value:?} readable in {}", token.expose());
+                    prop_assert!(readable(&sign_v1(&key("a"), &claims), value), "{value:?}");
+                }
+                // Equal claims, different tokens.
+                let again = codec.sign(&claims);
+                prop_assert_ne!(token.expose(), again.expose());
+                prop_assert_eq!(codec.verify("novu", &token).unwrap(), claims_at_millis(claims));
+            }
+        }
+
+        proptest! {
+            #![proptest_config(ProptestConfig {
+                cases: 24,
+                failure_persistence: None,
+                rng_seed: proptest::test_runner::RngSeed::Fixed(2026),
+                ..ProptestConfig::default()
+            })]
+            /// Any tampering is refused: every character changed (to a character drawn per
+            /// case), every cut, extensions, and the v1 / v2 prefix swapped.
+            #[test]
+            fn any_tampering_is_refused(
+                user in value(),
+                target in value(),
+                replacement in proptest::sample::select(
+                    b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_.=+/ ".to_vec(),
+                ),
+                tail in "[A-Za-z0-9_-]{1,8}",
+            ) {
+                let clock = ManualClock::starting_now();
+                let codec = codec(&clock).accept_signed_states(true);
+                let token = codec.sign(&codec.claims("novu", &user, &target));
+                let text = token.expose();
+                let refused = |candidate: String| codec.verify("novu", &candidate.into()).is_err();
+                for i in 0..text.len() {
+                    let mut altered = text.as_bytes().to_vec();
+                    if altered[i] == replacement {
+                        continue;
+                    }
+                    altered[i] = replacement;
+                    prop_assert!(refused(String::from_utf8(altered).unwrap()), "changed at {i}");
+                }
+                for len in 0..text.len() {
+                    prop_assert!(refused(text[..len].to_owned()), "cut at {len}");
+                }
+                for extended in [format!("{text}{tail}"), format!("{tail}{text}"), format!("{text}.{tail}")] {
+                    prop_assert!(refused(extended.clone()), "{}", extended);
+                }
+                prop_assert!(refused(text.replacen("v2.", "v1.", 1)));
+                let v1 = sign_v1(&key("a"), &codec.claims("novu", &user, &target));
+                prop_assert!(!refused(v1.clone()), "the window is open");
+                prop_assert!(refused(v1.replacen("v1.", "v2.", 1)));
+                prop_assert!(codec.verify("novu", &token).is_ok());
             }
         }
     }
