@@ -20,7 +20,7 @@
 //! | `novu` | Novu chat channel-endpoint OAuth (Slack, MS Teams) | `novu` |
 //! | `junction` | Junction (formerly Vital) link tokens | `junction` |
 //! | `memory` | in-memory provider for tests and local experiments | `memory` |
-//! | `redis` | Redis replay guard (`redis_url`): single-use state across app instances | |
+//! | `redis` | Redis replay guard (`redis_url`, one server or a Redis Cluster with `redis_cluster`): single-use state across app instances | |
 //! | `axum` | the connect flow as an axum `Router` to nest (`oauth_link::axum`, the `oauth-link-axum` crate) | |
 //! | `metrics` | links issued, callbacks by outcome, retries, platform latency and replay refusals through the `metrics` facade crate ([`telemetry`]) | |
 //!
@@ -37,10 +37,12 @@
 //!   `OAUTH_LINK_STATE_PREVIOUS_SECRETS` (comma-separated, for rotation) and
 //!   `OAUTH_LINK_STATE_TTL_SECS`, `OAUTH_LINK_REPLAY_DIR` (record used states in a directory
 //!   shared by the processes of one machine instead of in memory), `OAUTH_LINK_REDIS_URL`
-//!   (record them in Redis, shared by every app instance; feature `redis`); each adapter's settings as `OAUTH_LINK_<KIND>_<KEY>`
+//!   (record them in Redis, shared by every app instance; feature `redis`) with
+//!   `OAUTH_LINK_REDIS_CLUSTER=true` when it lists the seed nodes of a Redis Cluster
+//!   (comma-separated); each adapter's settings as `OAUTH_LINK_<KIND>_<KEY>`
 //!   (`OAUTH_LINK_NOVU_API_KEY`, `OAUTH_LINK_ALLOY_HEADLESS_BASE_URL`...).
 //! - TOML: top-level `provider`, `state_secret`, `state_previous_secrets`, `state_ttl_secs`,
-//!   `replay_dir`, `redis_url`,
+//!   `replay_dir`, `redis_url`, `redis_cluster`,
 //!   then one table per kind with the same keys lower-cased (`[novu]` `api_key = "..."`).
 //! - A map: [`from_map`].
 //!
@@ -67,8 +69,8 @@ pub use oauth_link_core::{
 };
 pub use registry::{available_providers, KnownKind, ProviderConfig, ProviderInfo, Registry, KNOWN};
 pub use settings::{
-    Settings, StateSettings, PROVIDER_ENV, REDIS_URL_ENV, REPLAY_DIR_ENV, STATE_PREVIOUS_SECRETS_ENV, STATE_SECRET_ENV,
-    STATE_TTL_ENV,
+    Settings, StateSettings, PROVIDER_ENV, REDIS_CLUSTER_ENV, REDIS_URL_ENV, REPLAY_DIR_ENV,
+    STATE_PREVIOUS_SECRETS_ENV, STATE_SECRET_ENV, STATE_TTL_ENV,
 };
 
 /// Re-export of the core crate.

@@ -32,8 +32,7 @@ pub const REDIS_URL_ENV: &str = "OAUTH_LINK_REDIS_URL";
 
 /// Env var set to `true` when `OAUTH_LINK_REDIS_URL` lists the seed nodes of a Redis
 /// Cluster (comma-separated) rather than one server.
-// pub(crate) until the crate root re-exports it beside `REDIS_URL_ENV`.
-pub(crate) const REDIS_CLUSTER_ENV: &str = "OAUTH_LINK_REDIS_CLUSTER";
+pub const REDIS_CLUSTER_ENV: &str = "OAUTH_LINK_REDIS_CLUSTER";
 
 /// Top-level keys of the TOML file and of a settings map (besides the adapter's own).
 const GLOBAL_KEYS: [&str; 7] = [
