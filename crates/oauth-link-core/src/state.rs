@@ -45,8 +45,6 @@ const ISSUED_SKEW: Duration = Duration::from_secs(60);
 const VERSION: &str = "v2";
 /// What the state keys are derived for ([`SealKeys::derive`]).
 const SEAL_PURPOSE: &str = "link state";
-/// The longest sealed part a token within [`MAX_TOKEN_LEN`] can hold, decoded.
-const MAX_SEALED_LEN: usize = MAX_TOKEN_LEN / 4 * 3;
 
 /// A random 128-bit value that makes every state unique; the replay guard's key.
 #[derive(Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -237,9 +235,10 @@ impl StateCodec {
     /// refused with [`Error::StateInvalid`] saying the link predates the upgrade and a new
     /// one should be started. Sealed states are the only ones issued either way.
     ///
-    /// With several instances upgraded one after another, each counts from its own start:
-    /// let the last instance that still signs stop before the first upgraded one's window
-    /// ends, or refused links will have to be started again.
+    /// With several instances upgraded one after another, each counts from its own start,
+    /// and a signed state an old instance issues meanwhile is accepted only until the window
+    /// of the instance that completes it closes: finish the rollout well within one state
+    /// lifetime.
     pub fn accept_signed_states(mut self, accept: bool) -> Self {
         self.signed_since = accept.then(|| self.clock.now());
         self
@@ -247,7 +246,7 @@ impl StateCodec {
 
     /// When the upgrade window for signed states closes (`None`: they are not accepted).
     pub fn signed_states_until(&self) -> Option<DateTime<Utc>> {
-        self.signed_since.map(|since| since + chrono::Duration::from_std(self.ttl).unwrap_or(chrono::Duration::MAX))
+        self.signed_since.map(|since| later_by(since, self.ttl))
     }
 
     /// The configured lifetime.
@@ -263,7 +262,7 @@ impl StateCodec {
     /// New claims for a link, expiring after the codec's lifetime.
     pub fn claims(&self, provider: &str, user: &str, target: &str) -> StateClaims {
         let issued_at = self.clock.now();
-        let expires_at = issued_at + chrono::Duration::from_std(self.ttl).unwrap_or(chrono::Duration::MAX);
+        let expires_at = later_by(issued_at, self.ttl);
         StateClaims {
             provider: provider.to_owned(),
             user: user.to_owned(),
@@ -333,18 +332,14 @@ impl StateCodec {
             token.split_once('.').ok_or_else(|| Error::state_invalid(provider, "state is malformed"))?;
         let claims = match version {
             VERSION => {
-                // A token within MAX_TOKEN_LEN decodes into this buffer: no allocation.
-                let mut buffer = [0u8; MAX_SEALED_LEN];
-                let json = B64
-                    .decode_slice(body, &mut buffer)
-                    .ok()
-                    .and_then(|len| self.keys.seal.open_in_place(VERSION.as_bytes(), &mut buffer[..len]).ok())
-                    .ok_or_else(|| {
-                        Error::state_invalid(
-                            provider,
-                            "state does not open (tampered, or sealed with an unknown key): start a new link",
-                        )
-                    })?;
+                // Text that is no base64 gets the same answer as a forgery.
+                let mut sealed = B64.decode(body).unwrap_or_default();
+                let json = self.keys.seal.open_in_place(VERSION.as_bytes(), &mut sealed).map_err(|_| {
+                    Error::state_invalid(
+                        provider,
+                        "state does not open (tampered, or sealed with an unknown key): start a new link",
+                    )
+                })?;
                 parse(provider, json)?
             }
             signed::VERSION => {
@@ -383,6 +378,11 @@ impl StateCodec {
         }
         self.keys.signed.open(token).map_err(|reason| Error::state_invalid(provider, reason))
     }
+}
+
+/// `time + by`, or the latest time there is when that is beyond it (an enormous TTL).
+fn later_by(time: DateTime<Utc>, by: Duration) -> DateTime<Utc> {
+    chrono::Duration::from_std(by).ok().and_then(|by| time.checked_add_signed(by)).unwrap_or(DateTime::<Utc>::MAX_UTC)
 }
 
 /// Claims from authenticated JSON.
@@ -633,7 +633,7 @@ mod tests {
         assert!(len <= MAX_TOKEN_LEN);
         let back = codec.verify("novu", &issued.token).unwrap();
         assert_eq!(back.tags, request.tags);
-        // The longest possible token decodes into verify's buffer and is judged on its seal.
+        // The longest possible token is judged on its seal.
         let longest = format!("v2.{}", "A".repeat(MAX_TOKEN_LEN - 3));
         assert!(reason(codec.verify("novu", &longest.into())).contains("does not open"));
     }
@@ -707,6 +707,16 @@ mod tests {
                 assert!(err.contains("does not open"), "{i} {c}: {err}");
             }
         }
+    }
+
+    #[test]
+    fn an_enormous_lifetime_saturates_instead_of_panicking() {
+        let clock = ManualClock::starting_now();
+        let codec = codec(&clock).with_ttl(Duration::MAX).accept_signed_states(true);
+        assert_eq!(codec.signed_states_until(), Some(DateTime::<Utc>::MAX_UTC));
+        let claims = codec.claims("novu", "u", "t");
+        assert_eq!(claims.expires_at, DateTime::<Utc>::MAX_UTC);
+        assert_eq!(codec.verify("novu", &codec.sign(&claims)).unwrap().user, "u");
     }
 
     #[test]
