@@ -1,5 +1,6 @@
-//! Criterion micro-benchmarks of the oauth-link core: link state sign / verify, the
-//! in-memory replay guard, configuration parsing and error mapping.
+//! Criterion micro-benchmarks of the oauth-link core: link state seal (`sign`) / open
+//! (`verify`) and the AEAD alone, the in-memory replay guard, configuration parsing and
+//! error mapping.
 
 use std::alloc::{GlobalAlloc, Layout, System};
 use std::collections::HashMap;
@@ -16,6 +17,8 @@ use oauth_link::http::{status_error, ErrorBody, HttpResponse};
 use oauth_link::{
     clock::{Clock, ManualClock},
     core::adapter::Nonce,
+    core::seal::SealKeys,
+    core::SigningKey,
     ConfigMap, MemoryReplayGuard, ProviderConfig, ReplayGuard, StateCodec, StateKeys,
 };
 
@@ -71,6 +74,15 @@ fn state(c: &mut Criterion) {
         b.iter(|| {
             let t = codec.sign(&codec.claims("junction", black_box("user-42"), "oura"));
             codec.verify("junction", &t).unwrap()
+        })
+    });
+    // The AEAD alone, on the same claims' JSON: what sealing costs of a pair.
+    let keys = SealKeys::derive("bench", &SigningKey::new("k".repeat(43)), &[]);
+    let json = serde_json::to_vec(&claims).unwrap();
+    g.bench_function("seal+open", |b| {
+        b.iter(|| {
+            let sealed = keys.seal(b"v2", black_box(&json));
+            keys.open(b"v2", &sealed).unwrap()
         })
     });
     g.finish();
