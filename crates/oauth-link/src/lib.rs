@@ -35,13 +35,15 @@
 //!
 //! - Env: `OAUTH_LINK_PROVIDER`, `OAUTH_LINK_STATE_SECRET` (at least 32 bytes), optional
 //!   `OAUTH_LINK_STATE_PREVIOUS_SECRETS` (comma-separated, for rotation) and
-//!   `OAUTH_LINK_STATE_TTL_SECS`, `OAUTH_LINK_REPLAY_DIR` (record used states in a directory
+//!   `OAUTH_LINK_STATE_TTL_SECS`, `OAUTH_LINK_STATE_ACCEPT_SIGNED` (during an upgrade from
+//!   signed link states), `OAUTH_LINK_REPLAY_DIR` (record used states in a directory
 //!   shared by the processes of one machine instead of in memory), `OAUTH_LINK_REDIS_URL`
 //!   (record them in Redis, shared by every app instance; feature `redis`) with
 //!   `OAUTH_LINK_REDIS_CLUSTER=true` when it lists the seed nodes of a Redis Cluster
 //!   (comma-separated); each adapter's settings as `OAUTH_LINK_<KIND>_<KEY>`
 //!   (`OAUTH_LINK_NOVU_API_KEY`, `OAUTH_LINK_ALLOY_HEADLESS_BASE_URL`...).
 //! - TOML: top-level `provider`, `state_secret`, `state_previous_secrets`, `state_ttl_secs`,
+//!   `state_accept_signed`,
 //!   `replay_dir`, `redis_url`, `redis_cluster`,
 //!   then one table per kind with the same keys lower-cased (`[novu]` `api_key = "..."`).
 //! - A map: [`from_map`].
@@ -69,7 +71,7 @@ pub use oauth_link_core::{
 };
 pub use registry::{available_providers, KnownKind, ProviderConfig, ProviderInfo, Registry, KNOWN};
 pub use settings::{
-    Settings, StateSettings, PROVIDER_ENV, REDIS_CLUSTER_ENV, REDIS_URL_ENV, REPLAY_DIR_ENV,
+    Settings, StateSettings, PROVIDER_ENV, REDIS_CLUSTER_ENV, REDIS_URL_ENV, REPLAY_DIR_ENV, STATE_ACCEPT_SIGNED_ENV,
     STATE_PREVIOUS_SECRETS_ENV, STATE_SECRET_ENV, STATE_TTL_ENV,
 };
 

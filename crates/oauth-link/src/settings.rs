@@ -22,6 +22,10 @@ pub const STATE_PREVIOUS_SECRETS_ENV: &str = "OAUTH_LINK_STATE_PREVIOUS_SECRETS"
 /// Env var holding the state lifetime in seconds.
 pub const STATE_TTL_ENV: &str = "OAUTH_LINK_STATE_TTL_SECS";
 
+/// Env var set to `true` during an upgrade from a build that signed link states (`v1`):
+/// such states are accepted for one state lifetime, then refused.
+pub const STATE_ACCEPT_SIGNED_ENV: &str = "OAUTH_LINK_STATE_ACCEPT_SIGNED";
+
 /// Env var naming a directory where used states are recorded (shared by the processes of
 /// one machine); without it, used states are kept in memory.
 pub const REPLAY_DIR_ENV: &str = "OAUTH_LINK_REPLAY_DIR";
@@ -35,17 +39,18 @@ pub const REDIS_URL_ENV: &str = "OAUTH_LINK_REDIS_URL";
 pub const REDIS_CLUSTER_ENV: &str = "OAUTH_LINK_REDIS_CLUSTER";
 
 /// Top-level keys of the TOML file and of a settings map (besides the adapter's own).
-const GLOBAL_KEYS: [&str; 7] = [
+const GLOBAL_KEYS: [&str; 8] = [
     "provider",
     "state_secret",
     "state_previous_secrets",
     "state_ttl_secs",
+    "state_accept_signed",
     "replay_dir",
     "redis_url",
     "redis_cluster",
 ];
 
-/// How link state is signed.
+/// How link state is sealed, and where used states are recorded.
 #[derive(Clone, Serialize)]
 pub struct StateSettings {
     /// The signing secret (at least 32 bytes), when configured.
@@ -55,6 +60,9 @@ pub struct StateSettings {
     /// State lifetime.
     #[serde(rename = "ttl_secs", serialize_with = "secs")]
     pub ttl: Duration,
+    /// Accept link states signed by earlier builds (`v1`) for one state lifetime from when
+    /// the context is built (a rolling upgrade), then refuse them. Off by default.
+    pub accept_signed: bool,
     /// Where used states are recorded ([`FileReplayGuard`]); in memory when `None`.
     pub replay_dir: Option<PathBuf>,
     /// Redis URL where used states are recorded, shared by every app instance (feature
@@ -77,6 +85,7 @@ impl std::fmt::Debug for StateSettings {
             .field("secret", &self.secret)
             .field("previous", &self.previous.len())
             .field("ttl", &self.ttl)
+            .field("accept_signed", &self.accept_signed)
             .field("replay_dir", &self.replay_dir)
             .field("redis_url", &self.redis_url)
             .field("redis_cluster", &self.redis_cluster)
@@ -99,7 +108,8 @@ impl StateSettings {
             )
         })?;
         let keys = StateKeys::new(secret, &self.previous)?;
-        Ok(LinkContext::new(StateCodec::new(keys).with_ttl(self.ttl), self.replay_guard()?))
+        let codec = StateCodec::new(keys).with_ttl(self.ttl).accept_signed_states(self.accept_signed);
+        Ok(LinkContext::new(codec, self.replay_guard()?))
     }
 
     /// The replay guard these settings ask for: Redis (`redis_url`, a Redis Cluster with
@@ -127,6 +137,7 @@ impl StateSettings {
             secret: None,
             previous: Vec::new(),
             ttl: DEFAULT_STATE_TTL,
+            accept_signed: false,
             replay_dir: None,
             redis_url: None,
             redis_cluster: false,
@@ -209,6 +220,10 @@ impl Settings {
             secret: get(STATE_SECRET_ENV).map(SigningKey::new),
             previous: split_secrets(get(STATE_PREVIOUS_SECRETS_ENV)),
             ttl,
+            accept_signed: match get(STATE_ACCEPT_SIGNED_ENV) {
+                Some(v) => parse_bool(&v, STATE_ACCEPT_SIGNED_ENV)?,
+                None => false,
+            },
             replay_dir: get(REPLAY_DIR_ENV).map(PathBuf::from),
             redis_url: get(REDIS_URL_ENV).map(SecretUrl::new),
             redis_cluster: match get(REDIS_CLUSTER_ENV) {
@@ -261,6 +276,10 @@ impl Settings {
                 ("state_ttl_secs", toml::Value::Integer(secs)) => {
                     state.ttl = parse_ttl(&secs.to_string(), "state_ttl_secs")?;
                 }
+                ("state_accept_signed", toml::Value::Boolean(accept)) => state.accept_signed = *accept,
+                ("state_accept_signed", _) => {
+                    return Err(Error::config(key, format!("`state_accept_signed` in {label} must be true or false")))
+                }
                 ("replay_dir", _) => state.replay_dir = Some(PathBuf::from(as_str()?)),
                 ("redis_url", _) => state.redis_url = Some(SecretUrl::new(as_str()?)),
                 ("redis_cluster", toml::Value::Boolean(cluster)) => state.redis_cluster = *cluster,
@@ -298,6 +317,9 @@ impl Settings {
         state.previous = split_secrets(adapter_map.remove("state_previous_secrets"));
         if let Some(ttl) = adapter_map.remove("state_ttl_secs") {
             state.ttl = parse_ttl(&ttl, "state_ttl_secs")?;
+        }
+        if let Some(accept) = adapter_map.remove("state_accept_signed") {
+            state.accept_signed = parse_bool(&accept, "state_accept_signed")?;
         }
         if let Some(dir) = adapter_map.remove("replay_dir") {
             state.replay_dir = Some(PathBuf::from(dir));
@@ -470,6 +492,29 @@ mod tests {
         assert_eq!(s.state.ttl, Duration::from_secs(60));
         s.state.context().unwrap();
         assert!(!format!("{s:?}").contains("xxxx"), "{s:?}");
+    }
+
+    #[test]
+    fn signed_states_of_earlier_builds_are_accepted_only_when_asked_for_one_ttl() {
+        let secret = ("OAUTH_LINK_STATE_SECRET".to_owned(), "x".repeat(40));
+        let off = Settings::from_env_vars([secret.clone()]).unwrap();
+        assert!(!off.state.accept_signed);
+        assert_eq!(off.state.context().unwrap().codec().signed_states_until(), None);
+
+        let on = Settings::from_env_vars([secret, ("OAUTH_LINK_STATE_ACCEPT_SIGNED".to_owned(), "true".to_owned())])
+            .unwrap();
+        let until = on.state.context().unwrap().codec().signed_states_until().expect("an upgrade window");
+        let ttl = chrono::Duration::from_std(on.state.ttl).unwrap();
+        assert!(until <= chrono::Utc::now() + ttl && until > chrono::Utc::now() + ttl - chrono::Duration::seconds(5));
+
+        let toml = format!("state_secret = \"{}\"\nstate_accept_signed = true\n", "y".repeat(40));
+        assert!(Settings::from_toml_str(&toml, "f.toml").unwrap().state.accept_signed);
+        let map = HashMap::from([("state_accept_signed".to_owned(), "yes".to_owned())]);
+        assert!(Settings::from_map("example", &map).unwrap().state.accept_signed);
+        let bad = Settings::from_toml_str("state_accept_signed = \"maybe\"\n", "f.toml").unwrap_err();
+        assert!(bad.to_string().contains("must be true or false"), "{bad}");
+        let bad = Settings::from_env_vars([("OAUTH_LINK_STATE_ACCEPT_SIGNED".to_owned(), "maybe".to_owned())]);
+        assert!(bad.unwrap_err().to_string().contains("OAUTH_LINK_STATE_ACCEPT_SIGNED"));
     }
 
     #[test]
