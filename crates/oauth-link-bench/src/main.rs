@@ -238,7 +238,7 @@ fn decoded(body: &[u8]) -> Result<Value, String> {
 fn signed_state(key: &[u8], user: &str, target: &str) -> Result<String, String> {
     use base64::engine::general_purpose::URL_SAFE_NO_PAD;
     use base64::Engine;
-    use hmac::Mac;
+    use hmac::{KeyInit, Mac};
     let nonce: [u8; 16] = rand::random();
     let exp =
         std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_err(|e| e.to_string())?.as_secs() + 600;
@@ -890,7 +890,7 @@ mod tests {
     use super::*;
     use base64::engine::general_purpose::URL_SAFE_NO_PAD;
     use base64::Engine;
-    use hmac::Mac;
+    use hmac::{KeyInit, Mac};
 
     #[test]
     fn the_careful_floor_signs_fresh_verifiable_states() {

@@ -20,7 +20,6 @@ use async_trait::async_trait;
 use bytes::{Bytes, BytesMut};
 use http::header::{HeaderMap, HeaderName, HeaderValue, ACCEPT, CONTENT_TYPE, RETRY_AFTER};
 use http::Method;
-use rand::Rng;
 use secrecy::{ExposeSecret, SecretString};
 use serde::Deserialize;
 use tracing::Instrument;
@@ -246,7 +245,7 @@ impl RetryPolicy {
         let base = self.initial_backoff.saturating_mul(1u32.checked_shl(retry.min(20)).unwrap_or(u32::MAX));
         let capped = base.min(self.max_backoff);
         let half = capped / 2;
-        half + capped.saturating_sub(half).mul_f64(rand::rng().random::<f64>())
+        half + capped.saturating_sub(half).mul_f64(rand::random::<f64>())
     }
 }
 
@@ -762,7 +761,7 @@ pub fn status_error(provider: &'static str, response: &HttpResponse, body: Error
 
 /// A fresh random idempotency key (32 hex characters).
 pub fn new_idempotency_key() -> String {
-    format!("{:032x}", rand::rng().random::<u128>())
+    format!("{:032x}", rand::random::<u128>())
 }
 
 #[cfg(test)]

@@ -31,10 +31,9 @@
 
 use base64::engine::general_purpose::URL_SAFE_NO_PAD as B64;
 use base64::Engine as _;
-use chacha20poly1305::aead::AeadInPlace;
+use chacha20poly1305::aead::AeadInOut;
 use chacha20poly1305::{KeyInit, Tag, XChaCha20Poly1305, XNonce};
 use hmac::{Hmac, Mac};
-use rand::RngCore;
 use sha2::Sha256;
 
 use crate::secret::SigningKey;
@@ -112,10 +111,11 @@ impl SealKeys {
             buffer.resize(NONCE_LEN, 0);
         }
         let (nonce, text) = buffer.split_at_mut(NONCE_LEN);
-        rand::rng().fill_bytes(nonce);
+        rand::fill(nonce);
         // The only failure is a plaintext over 256 GiB, which no `Vec` here can hold.
+        let nonce: &XNonce = (&*nonce).try_into().expect("split at NONCE_LEN");
         let tag = self.keys[0]
-            .encrypt_in_place_detached(XNonce::from_slice(nonce), aad, text)
+            .encrypt_inout_detached(nonce, aad, text.into())
             .expect("a plaintext held in memory is far below XChaCha20-Poly1305's 256 GiB limit");
         buffer.extend_from_slice(&tag);
     }
@@ -154,10 +154,12 @@ impl SealKeys {
         }
         let (nonce, rest) = buffer.split_at_mut(NONCE_LEN);
         let (text, tag) = rest.split_at_mut(rest.len() - TAG_LEN);
-        let (nonce, tag) = (XNonce::from_slice(nonce), Tag::from_slice(tag));
+        let nonce: &XNonce = (&*nonce).try_into().expect("split at NONCE_LEN");
+        let tag: &Tag = (&*tag).try_into().expect("split at TAG_LEN from the end");
         // A key that does not authenticate leaves the text untouched (the tag is checked
         // before anything is decrypted), so the next key sees the same bytes.
-        let opened = self.keys.iter().any(|key| key.decrypt_in_place_detached(nonce, aad, text, tag).is_ok());
+        let opened =
+            self.keys.iter().any(|key| key.decrypt_inout_detached(nonce, aad, (&mut *text).into(), tag).is_ok());
         if opened {
             Ok(&buffer[NONCE_LEN..buffer.len() - TAG_LEN])
         } else {
@@ -184,8 +186,7 @@ impl std::fmt::Debug for SealKeys {
 
 /// `HMAC-SHA256(secret, LABEL + purpose)`, as an XChaCha20-Poly1305 key.
 fn derive_key(purpose: &str, secret: &SigningKey) -> XChaCha20Poly1305 {
-    let mut mac =
-        <Hmac<Sha256> as Mac>::new_from_slice(secret.expose().as_bytes()).expect("HMAC takes a key of any length");
+    let mut mac = Hmac::<Sha256>::new_from_slice(secret.expose().as_bytes()).expect("HMAC takes a key of any length");
     mac.update(LABEL.as_bytes());
     mac.update(purpose.as_bytes());
     XChaCha20Poly1305::new(&mac.finalize().into_bytes())

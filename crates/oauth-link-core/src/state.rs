@@ -22,7 +22,6 @@ use std::time::Duration;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD as B64;
 use base64::Engine as _;
 use chrono::{DateTime, Utc};
-use rand::RngCore;
 use serde::{Deserialize, Serialize};
 
 use crate::clock::{Clock, SystemClock};
@@ -54,7 +53,7 @@ impl Nonce {
     /// A fresh random nonce.
     pub fn random() -> Self {
         let mut bytes = [0u8; 16];
-        rand::rng().fill_bytes(&mut bytes);
+        rand::fill(&mut bytes);
         Self(bytes)
     }
 
@@ -182,7 +181,7 @@ impl StateKeys {
     /// Fresh random keys, for sandboxes, demos and tests (states do not survive a restart).
     pub fn random() -> Self {
         let mut bytes = [0u8; 32];
-        rand::rng().fill_bytes(&mut bytes);
+        rand::fill(&mut bytes);
         let key = SigningKey::new(B64.encode(bytes));
         Self::new(&key, &[]).expect("a random 43-byte key is long enough")
     }
@@ -412,9 +411,9 @@ mod tests {
 
     /// A signed (v1) token as earlier builds made them.
     fn sign_v1(secret: &SigningKey, claims: &StateClaims) -> String {
-        use hmac::{Hmac, Mac};
+        use hmac::{Hmac, KeyInit, Mac};
         let signed = format!("v1.{}", B64.encode(serde_json::to_vec(claims).unwrap()));
-        let mut mac = <Hmac<sha2::Sha256> as Mac>::new_from_slice(secret.expose().as_bytes()).unwrap();
+        let mut mac = Hmac::<sha2::Sha256>::new_from_slice(secret.expose().as_bytes()).unwrap();
         mac.update(signed.as_bytes());
         format!("{signed}.{}", B64.encode(mac.finalize().into_bytes()))
     }

@@ -9,7 +9,7 @@
 
 use std::cmp::Ordering;
 
-use hmac::{Hmac, Mac};
+use hmac::{Hmac, KeyInit, Mac};
 use serde_json::{Number, Value};
 use sha2::Sha256;
 

@@ -6,7 +6,7 @@
 //! written raw), numbers must be integers (JavaScript's `Number.isInteger`) and are written
 //! as `JSON.stringify` writes them.
 
-use hmac::{Hmac, Mac};
+use hmac::{Hmac, KeyInit, Mac};
 use serde_json::{Number, Value};
 use sha2::Sha256;
 

@@ -7,7 +7,7 @@
 
 use base64::engine::general_purpose::URL_SAFE_NO_PAD as B64;
 use base64::Engine as _;
-use hmac::{Hmac, Mac};
+use hmac::{Hmac, KeyInit, Mac};
 use sha2::Sha256;
 
 use crate::secret::SigningKey;
@@ -25,7 +25,7 @@ impl SignedKeys {
     /// Keys from the state secrets (any length: their length is checked by the caller).
     pub(super) fn new<'k>(secrets: impl IntoIterator<Item = &'k SigningKey>) -> Self {
         let mac = |key: &SigningKey| {
-            <HmacSha256 as Mac>::new_from_slice(key.expose().as_bytes()).expect("HMAC takes a key of any length")
+            HmacSha256::new_from_slice(key.expose().as_bytes()).expect("HMAC takes a key of any length")
         };
         Self(secrets.into_iter().map(mac).collect())
     }

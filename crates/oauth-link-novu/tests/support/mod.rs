@@ -211,7 +211,7 @@ pub async fn platform_basics(server: &MockServer) {
 /// The `contextHash` Novu expects: lower-case hex HMAC-SHA256 of `canonical` under the test
 /// API key, computed here independently of the adapter.
 pub fn expected_hash(canonical: &str) -> String {
-    use hmac::Mac;
+    use hmac::{KeyInit, Mac};
     let mut mac = hmac::Hmac::<sha2::Sha256>::new_from_slice(API_KEY.as_bytes()).unwrap();
     mac.update(canonical.as_bytes());
     mac.finalize().into_bytes().iter().map(|b| format!("{b:02x}")).collect()
