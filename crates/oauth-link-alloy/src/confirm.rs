@@ -22,7 +22,7 @@ pub const ALLOY_USER_CLAIM: &str = "au";
 const NONE_TEXT: &str = "-";
 
 /// What the user's matching credentials looked like when a link was issued, carried in
-/// the signed state: only a credential created or updated after it can be the link's.
+/// the sealed state: only a credential created or updated after it can be the link's.
 ///
 /// Timestamps are Alloy's (its clock on both sides of the comparison), in milliseconds.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -31,7 +31,7 @@ const PURPOSE: &str = "oauth-link-axum cookie";
 /// How to make a key, for error messages.
 const GENERATE: &str = "generate one with `openssl rand -hex 32`";
 
-/// The key of the router's link cookies: XChaCha20-Poly1305 through
+/// The key of the router's link cookies: AES-256-GCM-SIV through
 /// [`oauth_link_core::seal`] (the code that seals link state), the cookie's name
 /// authenticated with its value, so the browser can neither read nor alter what a link
 /// cookie holds, nor move a value to another cookie.

@@ -41,10 +41,10 @@
 //! - **The link cookie** (one per link in progress, at most
 //!   [`max_pending_links`](LinkRouterBuilder::max_pending_links), the oldest evicted) is
 //!   sealed with the [`CookieKey`] by [`oauth_link_core::seal`], the code that seals link
-//!   state (XChaCha20-Poly1305, the cookie's name as associated data, base64url):
+//!   state (AES-256-GCM-SIV, the cookie's name as associated data, base64url):
 //!   `HttpOnly`, `Secure` (switch off only for http on localhost), `SameSite=Lax`, `Path` =
 //!   the router's prefix, `Max-Age` = what is left of the link's lifetime. It holds the
-//!   provider, the user, the target and the signed state; the browser can read none, alter
+//!   provider, the user, the target and the sealed state; the browser can read none, alter
 //!   none, nor move a value to another cookie. Cookies sealed by earlier builds
 //!   (AES-256-GCM, axum-extra's private cookies) do not open: a link in progress across
 //!   that upgrade is refused (`state-invalid`, the cookie cleared) and its user starts

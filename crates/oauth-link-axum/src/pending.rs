@@ -1,8 +1,8 @@
 //! The links in progress, one private cookie each.
 //!
 //! A cookie `oauth_link_pending_<id>` holds, sealed with the [`CookieKey`]
-//! (XChaCha20-Poly1305, its name as associated data, base64url): the provider kind, the user
-//! who started the link, the target, the signed state and when the link was issued. The
+//! (AES-256-GCM-SIV, its name as associated data, base64url): the provider kind, the user
+//! who started the link, the target, the sealed state and when the link was issued. The
 //! browser sees an opaque value, and a value moved to another cookie's name does not open.
 
 use axum::http::{header, HeaderMap};
@@ -24,7 +24,7 @@ pub(crate) struct PendingLink {
     pub(crate) u: String,
     /// Target.
     pub(crate) t: String,
-    /// The signed state.
+    /// The sealed state.
     pub(crate) s: String,
     /// Issued at, Unix nanoseconds (orders the cookies: eviction, newest hosted link).
     pub(crate) i: i64,

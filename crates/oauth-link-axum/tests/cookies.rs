@@ -1,5 +1,5 @@
 //! The link cookie as the browser holds it: sealed by oauth-link-core's seal module
-//! (XChaCha20-Poly1305, the cookie's name as associated data), so nothing in it reads,
+//! (AES-256-GCM-SIV, the cookie's name as associated data), so nothing in it reads,
 //! changes or moves; keys from the state secret, random, and rotated.
 
 mod support;

@@ -79,12 +79,12 @@ impl LinkContext {
         self.codec.claims(provider, user, target)
     }
 
-    /// Issues a signed state for a link in one step (see [`StateCodec::issue`]).
+    /// Issues a sealed state for a link in one step (see [`StateCodec::issue`]).
     pub fn issue(&self, provider: &'static str, user: &str, target: &str, extra: &[(&str, &str)]) -> IssuedToken {
         self.codec.issue(provider, user, target, extra)
     }
 
-    /// Issues the signed state of a link for `request` (see [`StateCodec::issue_for`]): its
+    /// Issues the sealed state of a link for `request` (see [`StateCodec::issue_for`]): its
     /// user and target, its tags and the connection it reconnects travel in the state, with
     /// the adapter's `extra` facts. Every adapter issues through this (or
     /// [`StateCodec::claims_for`]), so tags reach completion the same way on every platform.

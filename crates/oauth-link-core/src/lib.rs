@@ -9,7 +9,7 @@
 //! - Provider-neutral types: [`LinkRequest`], [`Link`], [`Callback`], [`Connection`],
 //!   [`Capabilities`].
 //! - One error enum, [`Error`], with [`Error::is_retryable`] and [`Error::class`].
-//! - Signed, expiring, single-use link state: [`StateCodec`], [`ReplayGuard`].
+//! - Sealed (encrypted and authenticated), expiring, single-use link state ([`seal`]): [`StateCodec`], [`ReplayGuard`].
 //! - Redacting secret types ([`secret`]) and the HTTP seam ([`http`]) with retries.
 //! - Configuration from env, TOML or a map ([`config`]).
 //! - Webhooks ([`webhook`]): Standard Webhooks / Svix verification, delivery dedupe, and

@@ -1,12 +1,15 @@
-//! Sealing: small values encrypted and authenticated with XChaCha20-Poly1305, for values
-//! that travel through places oauth-link does not control (a redirect URI a platform logs,
-//! a browser cookie).
+//! Sealing: small values encrypted and authenticated with AES-256-GCM-SIV (RFC 8452), for
+//! values that travel through places oauth-link does not control (a redirect URI a platform
+//! logs, a browser cookie).
 //!
-//! A sealed value is `nonce (24 bytes) || ciphertext || tag (16 bytes)`: a fresh random
-//! nonce per seal (XChaCha's 192-bit nonces never repeat in practice, whatever the number of
-//! instances sealing under one key), the plaintext encrypted, and a tag that authenticates
+//! A sealed value is `nonce (12 bytes) || ciphertext || tag (16 bytes)`: a fresh random
+//! nonce per seal, the plaintext encrypted, and a tag that authenticates
 //! the ciphertext and the caller's *associated data* (a version prefix, a cookie name:
 //! context that is not secret but must match). Only the length of the plaintext shows.
+//! GCM-SIV is nonce-misuse resistant: were two random nonces ever to repeat, whatever the
+//! number of instances sealing under one key, it would show at most that two values are
+//! equal (and every sealed link state holds its own random nonce), never the key or the
+//! plaintexts.
 //!
 //! Keys are derived once, when [`SealKeys`] are built, from the app's existing secrets
 //! ([`SigningKey`]) with a *purpose*: `HMAC-SHA256(secret, "oauth-link seal v2 " + purpose)`.
@@ -29,17 +32,17 @@
 //! assert!(SealKeys::derive("link state", &old, &[]).open_base64(b"oauth_link_pending", &sealed).is_err());
 //! ```
 
+use aes_gcm_siv::aead::AeadInOut;
+use aes_gcm_siv::{Aes256GcmSiv, KeyInit, Nonce, Tag};
 use base64::engine::general_purpose::URL_SAFE_NO_PAD as B64;
 use base64::Engine as _;
-use chacha20poly1305::aead::AeadInOut;
-use chacha20poly1305::{KeyInit, Tag, XChaCha20Poly1305, XNonce};
 use hmac::{Hmac, Mac};
 use sha2::Sha256;
 
 use crate::secret::SigningKey;
 
 /// Length of the random nonce a sealed value starts with, in bytes.
-pub const NONCE_LEN: usize = 24;
+pub const NONCE_LEN: usize = 12;
 /// Length of the authentication tag a sealed value ends with, in bytes.
 pub const TAG_LEN: usize = 16;
 /// What sealing adds to a plaintext, in bytes (nonce and tag).
@@ -69,7 +72,7 @@ impl std::error::Error for OpenError {}
 pub struct SealKeys {
     purpose: Box<str>,
     /// Newest first.
-    keys: Vec<XChaCha20Poly1305>,
+    keys: Vec<Aes256GcmSiv>,
 }
 
 impl SealKeys {
@@ -113,10 +116,10 @@ impl SealKeys {
         let (nonce, text) = buffer.split_at_mut(NONCE_LEN);
         rand::fill(nonce);
         // The only failure is a plaintext over 256 GiB, which no `Vec` here can hold.
-        let nonce: &XNonce = (&*nonce).try_into().expect("split at NONCE_LEN");
+        let nonce: &Nonce = (&*nonce).try_into().expect("split at NONCE_LEN");
         let tag = self.keys[0]
             .encrypt_inout_detached(nonce, aad, text.into())
-            .expect("a plaintext held in memory is far below XChaCha20-Poly1305's 256 GiB limit");
+            .expect("a plaintext held in memory is far below AES-GCM-SIV's 64 GiB limit");
         buffer.extend_from_slice(&tag);
     }
 
@@ -154,7 +157,7 @@ impl SealKeys {
         }
         let (nonce, rest) = buffer.split_at_mut(NONCE_LEN);
         let (text, tag) = rest.split_at_mut(rest.len() - TAG_LEN);
-        let nonce: &XNonce = (&*nonce).try_into().expect("split at NONCE_LEN");
+        let nonce: &Nonce = (&*nonce).try_into().expect("split at NONCE_LEN");
         let tag: &Tag = (&*tag).try_into().expect("split at TAG_LEN from the end");
         // A key that does not authenticate leaves the text untouched (the tag is checked
         // before anything is decrypted), so the next key sees the same bytes.
@@ -184,12 +187,12 @@ impl std::fmt::Debug for SealKeys {
     }
 }
 
-/// `HMAC-SHA256(secret, LABEL + purpose)`, as an XChaCha20-Poly1305 key.
-fn derive_key(purpose: &str, secret: &SigningKey) -> XChaCha20Poly1305 {
+/// `HMAC-SHA256(secret, LABEL + purpose)`, as an AES-256-GCM-SIV key.
+fn derive_key(purpose: &str, secret: &SigningKey) -> Aes256GcmSiv {
     let mut mac = Hmac::<Sha256>::new_from_slice(secret.expose().as_bytes()).expect("HMAC takes a key of any length");
     mac.update(LABEL.as_bytes());
     mac.update(purpose.as_bytes());
-    XChaCha20Poly1305::new(&mac.finalize().into_bytes())
+    Aes256GcmSiv::new(&mac.finalize().into_bytes())
 }
 
 /// Length of `len` bytes as base64 without padding.
@@ -275,7 +278,7 @@ mod tests {
     #[test]
     fn derived_keys_are_not_the_secret() {
         let s = secret("k");
-        let raw = XChaCha20Poly1305::new_from_slice(&s.expose().as_bytes()[..32]).unwrap();
+        let raw = Aes256GcmSiv::new_from_slice(&s.expose().as_bytes()[..32]).unwrap();
         let sealed = SealKeys { purpose: "raw".into(), keys: vec![raw] }.seal(b"", b"x");
         assert_eq!(SealKeys::derive("", &s, &[]).open(b"", &sealed), Err(OpenError));
         assert_eq!(SealKeys::derive("test", &s, &[]).open(b"", &sealed), Err(OpenError));

@@ -297,7 +297,7 @@ pub struct Link {
     pub provider: String,
     /// Where to send the browser.
     pub url: Url,
-    /// The signed state. Keep it (cookie or session) when the provider's
+    /// The sealed state. Keep it (cookie or session) when the provider's
     /// [`Capabilities::state_in_redirect`] is false; it comes back on the redirect otherwise.
     #[serde(serialize_with = "crate::secret::serialize_exposed")]
     pub state: StateToken,

@@ -33,7 +33,7 @@ impl SignedKeys {
     /// The claims' JSON of a whole v1 `token` whose mac one of the keys made. A malformed
     /// mac and a wrong one get the same answer: no oracle for forgers.
     pub(super) fn open(&self, token: &str) -> Result<Vec<u8>, &'static str> {
-        const FORGED: &str = "signature does not match (tampered, or signed with an unknown key): start a new link";
+        const FORGED: &str = "signature does not match (tampered, or signed with an unknown key)";
         let (signed, tag) = token.rsplit_once('.').ok_or(FORGED)?;
         let payload = signed.strip_prefix("v1.").ok_or(FORGED)?;
         let mut tag_bytes = [0u8; 32];

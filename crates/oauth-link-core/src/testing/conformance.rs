@@ -244,7 +244,7 @@ pub async fn relink_never_completes_with_the_old_connection(driver: &dyn Driver)
 }
 
 /// The app tags of a link come back on the connection its completion returns (they ride in
-/// the signed state, whatever the platform), and invalid tags are refused before anything is
+/// the sealed state, whatever the platform), and invalid tags are refused before anything is
 /// sent.
 pub async fn tags_round_trip(driver: &dyn Driver) {
     let provider = driver.provider();
