@@ -17,7 +17,7 @@ use std::sync::{Arc, Mutex};
 use oauth_link::{ConnectionQuery, Error, LinkContext, LinkRequest, SharedLinkProvider};
 use oauth_link_sandbox::{FaultConfig, RunningSandbox};
 use oauth_link_tests::capture::{self, Captured};
-use oauth_link_tests::sandbox::{build, callback_from, sandbox, settings, target, KINDS};
+use oauth_link_tests::sandbox::{build, callback_from, sandbox, settings, target, twenty_percent_faults, KINDS};
 
 const FLOWS: usize = 2_000;
 const CONCURRENCY: usize = 32;
@@ -27,19 +27,7 @@ const ATTEMPTS: i32 = 1 + MAX_RETRIES as i32;
 const OPS: [&str; 3] = ["generate_link", "complete_callback", "list_connections"];
 
 fn faults() -> FaultConfig {
-    FaultConfig {
-        seed: 2026,
-        rate_429: 0.05,
-        retry_after_secs: 0,
-        rate_500: 0.03,
-        rate_503: 0.04,
-        rate_truncated: 0.03,
-        rate_malformed: 0.02,
-        rate_drop: 0.03,
-        latency_ms: 3,
-        latency_rate: 0.1,
-        ..FaultConfig::default()
-    }
+    twenty_percent_faults(2026)
 }
 
 /// The share of platform requests that fail.

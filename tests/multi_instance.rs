@@ -32,7 +32,7 @@ use std::time::{Duration, Instant};
 
 use oauth_link_sandbox::{FaultConfig, RunningSandbox, Sandbox, SandboxConfig};
 use oauth_link_testkit::redis_server::RedisServer;
-use oauth_link_tests::sandbox::{settings, target, APP, KINDS};
+use oauth_link_tests::sandbox::{settings, target, twenty_percent_faults, APP, KINDS};
 use oauth_link_tests::STATE_SECRET;
 use serde_json::{json, Value};
 
@@ -52,22 +52,9 @@ const REDIS_DOWN: Duration = Duration::from_secs(1);
 /// Seed of the platform faults.
 const SEED: u64 = 2027;
 
-/// 20% of platform requests fail: 429 (Retry-After 0), 500, 503, a truncated or malformed
-/// body, a dropped connection; 10% get 3 ms of latency.
+/// The soaks' 20% fault mix ([`twenty_percent_faults`]).
 fn faults() -> FaultConfig {
-    FaultConfig {
-        seed: SEED,
-        rate_429: 0.05,
-        retry_after_secs: 0,
-        rate_500: 0.03,
-        rate_503: 0.04,
-        rate_truncated: 0.03,
-        rate_malformed: 0.02,
-        rate_drop: 0.03,
-        latency_ms: 3,
-        latency_rate: 0.1,
-        ..FaultConfig::default()
-    }
+    twenty_percent_faults(SEED)
 }
 
 fn flows_per_provider() -> usize {

@@ -129,12 +129,31 @@ pub mod sandbox {
     use std::collections::HashMap;
 
     use oauth_link::{Callback, ConfigMap, Link, LinkContext, ProviderConfig, SharedLinkProvider};
-    use oauth_link_sandbox::{RunningSandbox, Sandbox, SandboxConfig};
+    use oauth_link_sandbox::{FaultConfig, RunningSandbox, Sandbox, SandboxConfig};
 
     /// Where the sandbox sends the browser back (the app under test).
     pub const APP: &str = "https://app.example";
     /// The four platform adapters.
     pub const KINDS: [&str; 4] = ["alloy-headless", "alloy-connectors", "novu", "junction"];
+
+    /// The soaks' fault mix, seeded: 20% of platform requests fail (429 with Retry-After 0:
+    /// 5%, 500: 3%, 503: 4%, a truncated body: 3%, a malformed one: 2%, a dropped
+    /// connection: 3%), and 10% get 3 ms of latency.
+    pub fn twenty_percent_faults(seed: u64) -> FaultConfig {
+        FaultConfig {
+            seed,
+            rate_429: 0.05,
+            retry_after_secs: 0,
+            rate_500: 0.03,
+            rate_503: 0.04,
+            rate_truncated: 0.03,
+            rate_malformed: 0.02,
+            rate_drop: 0.03,
+            latency_ms: 3,
+            latency_rate: 0.1,
+            ..FaultConfig::default()
+        }
+    }
 
     /// A sandbox whose hosted platforms send the browser back to [`APP`].
     pub async fn sandbox() -> RunningSandbox {
