@@ -298,15 +298,8 @@ impl LinkProvider for AlloyConnectorsProvider {
     }
 
     async fn generate_link(&self, request: &LinkRequest) -> Result<Link> {
-        request.validate(KIND)?;
-        let resolved;
-        let request = match &request.reconnect {
-            Some(id) => {
-                resolved = self.reconnect_request(request, id).await?;
-                &resolved
-            }
-            None => request,
-        };
+        let resolved = request.resolve_reconnect(KIND, |id| self.reconnect_request(request, id)).await?;
+        let request = resolved.as_ref();
         let redirect = request.redirect_uri.as_ref().or(self.config.redirect_uri.as_ref()).ok_or_else(|| {
             Error::invalid_input(
                 KIND,

@@ -313,15 +313,8 @@ impl LinkProvider for AlloyHeadlessProvider {
     }
 
     async fn generate_link(&self, request: &LinkRequest) -> Result<Link> {
-        request.validate(KIND)?;
-        let resolved;
-        let request = match &request.reconnect {
-            Some(id) => {
-                resolved = self.reconnect_request(request, id).await?;
-                &resolved
-            }
-            None => request,
-        };
+        let resolved = request.resolve_reconnect(KIND, |id| self.reconnect_request(request, id)).await?;
+        let request = resolved.as_ref();
         if let Some(key) = RESERVED_PARAMS.iter().find(|k| request.params.contains_key(**k)) {
             return Err(Error::invalid_input(
                 KIND,

@@ -49,6 +49,8 @@ pub mod secret;
 mod state;
 mod target;
 pub mod telemetry;
+#[cfg(test)]
+mod test_fields;
 mod types;
 mod unreleased;
 mod users;

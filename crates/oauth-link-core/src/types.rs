@@ -185,6 +185,26 @@ impl LinkRequest {
         }
         Ok(())
     }
+
+    /// Where every adapter's `generate_link` starts: checks the request
+    /// ([`validate`](Self::validate)) and, for a reconnect, hands its connection id to
+    /// `resolve`, which reads that connection, checks it is the user's, and returns the
+    /// request to link instead (its target set). A new link is returned as it is.
+    pub async fn resolve_reconnect<'a, F, Fut>(
+        &'a self,
+        provider: &'static str,
+        resolve: F,
+    ) -> Result<std::borrow::Cow<'a, LinkRequest>>
+    where
+        F: FnOnce(&'a str) -> Fut,
+        Fut: std::future::Future<Output = Result<LinkRequest>>,
+    {
+        self.validate(provider)?;
+        match &self.reconnect {
+            Some(id) => resolve(id).await.map(std::borrow::Cow::Owned),
+            None => Ok(std::borrow::Cow::Borrowed(self)),
+        }
+    }
 }
 
 /// Checks app tags: at most [`LinkRequest::MAX_TAGS`] taking at most
@@ -1015,6 +1035,27 @@ mod tests {
         tags(&"v".repeat(60)).validate("novu").unwrap();
         assert_eq!(field(tags(&"v".repeat(63))), "tags");
         assert_eq!(field(tags(&"\"".repeat(32))), "tags");
+    }
+
+    #[tokio::test]
+    async fn resolve_reconnect_validates_then_resolves_only_reconnects() {
+        let fresh = LinkRequest::new("u", "oura");
+        let same = fresh.resolve_reconnect("junction", |_| async { panic!("a new link resolves nothing") }).await;
+        assert!(matches!(same.unwrap(), std::borrow::Cow::Borrowed(r) if std::ptr::eq(r, &fresh)));
+
+        let again = LinkRequest::reconnect("u", "uid/oura");
+        let resolved = again
+            .resolve_reconnect("junction", |id| async move {
+                assert_eq!(id, "uid/oura");
+                Ok(LinkRequest::new("u", "oura").with_reconnect(id))
+            })
+            .await
+            .unwrap();
+        assert_eq!((resolved.target.as_str(), resolved.reconnect.as_deref()), ("oura", Some("uid/oura")));
+
+        let bad = LinkRequest::reconnect("", "uid/oura");
+        let err = bad.resolve_reconnect("junction", |_| async { panic!("refused before resolving") }).await;
+        assert!(matches!(err, Err(Error::InvalidInput { ref field, .. }) if field == "user"), "{err:?}");
     }
 
     #[test]

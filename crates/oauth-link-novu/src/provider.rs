@@ -512,15 +512,8 @@ impl LinkProvider for NovuProvider {
     }
 
     async fn generate_link(&self, request: &LinkRequest) -> Result<Link> {
-        request.validate(KIND)?;
-        let resolved;
-        let request = match &request.reconnect {
-            Some(id) => {
-                resolved = self.reconnect_request(request, id).await?;
-                &resolved
-            }
-            None => request,
-        };
+        let resolved = request.resolve_reconnect(KIND, |id| self.reconnect_request(request, id)).await?;
+        let request = resolved.as_ref();
         if let Some(key) = &request.idempotency_key {
             if key.len() > MAX_IDEMPOTENCY_KEY_LEN {
                 return Err(Error::invalid_input(

@@ -602,16 +602,7 @@ async fn the_apps_own_reqwest_client_carries_the_calls() {
 #[derive(Clone, Default)]
 struct SpanFields(Arc<Mutex<Vec<String>>>);
 
-struct FieldText<'a>(&'a mut Vec<String>);
-
-impl tracing::field::Visit for FieldText<'_> {
-    fn record_debug(&mut self, field: &tracing::field::Field, value: &dyn std::fmt::Debug) {
-        self.0.push(format!("{}={value:?}", field.name()));
-    }
-    fn record_str(&mut self, field: &tracing::field::Field, value: &str) {
-        self.0.push(format!("{}={value}", field.name()));
-    }
-}
+use crate::test_fields::FieldText;
 
 impl<S: tracing::Subscriber> tracing_subscriber::Layer<S> for SpanFields {
     fn on_new_span(

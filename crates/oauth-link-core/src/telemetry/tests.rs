@@ -233,16 +233,7 @@ impl SeenSpan {
 #[derive(Clone, Default)]
 struct Spans(Arc<Mutex<Vec<SeenSpan>>>);
 
-struct FieldText<'a>(&'a mut Vec<String>);
-
-impl tracing::field::Visit for FieldText<'_> {
-    fn record_debug(&mut self, field: &tracing::field::Field, value: &dyn std::fmt::Debug) {
-        self.0.push(format!("{}={value:?}", field.name()));
-    }
-    fn record_str(&mut self, field: &tracing::field::Field, value: &str) {
-        self.0.push(format!("{}={value}", field.name()));
-    }
-}
+use crate::test_fields::FieldText;
 
 impl<S> tracing_subscriber::Layer<S> for Spans
 where
